@@ -1,0 +1,294 @@
+"""monitor.yaml + environment → one validated, typed Settings object.
+
+This is the only module that reads the environment.  Secrets (webhook URLs,
+tokens) come from ``${VAR}`` references or ``*_file`` keys and are held as
+``SecretStr`` so they never show up in a repr or a log line.  Every value has
+a default, so a fresh checkout runs with no config file at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from monitor.errors import ConfigError
+from monitor.yamlfile import YamlSyntaxError, load_yaml, locate, to_plain
+
+DEFAULT_CONFIG = Path("monitor.yaml")
+ENV_CONFIG = "MONITOR_CONFIG"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_duration(value: Any) -> float:
+    """``30s``, ``10m``, ``1h``, ``1d``, ``250ms`` or a number of seconds → seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 10m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 10m, 1h)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+DEFAULT_PATTERNS = ["*.txt", "*.json", "*.jsonl", "*.html", "*.htm", "*.xml", "*.rss", "*.atom"]
+
+
+class FolderSource(_Model):
+    """A folder whose files are ingested once each (by content), rescanned every ``interval``."""
+
+    path: Path
+    name: str | None = Field(None, description="source name shown in alerts (default: folder name)")
+    interval: Duration = Field(30.0, description="how often the folder is rescanned")
+    patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS))
+    recursive: bool = True
+    language: str | None = Field(None, description="force this language for every file")
+    tags: list[str] = Field(default_factory=list)
+
+    @property
+    def source_name(self) -> str:
+        return self.name or self.path.name or str(self.path)
+
+
+class FeedSource(_Model):
+    """An RSS/Atom feed polled every ``interval`` (plus jitter)."""
+
+    url: str
+    name: str | None = None
+    interval: Duration = Field(600.0, description="time between two fetches")
+    jitter: Duration | None = Field(None, description="random delay added (default: 10% of interval)")
+    language: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        if not re.match(r"^https?://", url, re.IGNORECASE):
+            raise ValueError("a feed URL must start with http:// or https://")
+        return url
+
+    @property
+    def source_name(self) -> str:
+        return self.name or self.url
+
+
+class Sources(_Model):
+    folders: list[FolderSource] = Field(default_factory=list)
+    feeds: list[FeedSource] = Field(default_factory=list)
+
+
+class ConsoleChannel(_Model):
+    """Prints alerts to standard output: the default when nothing else is configured."""
+
+    type: Literal["console"]
+
+
+class WebhookChannel(_Model):
+    """POSTs a documented JSON body to any HTTP endpoint."""
+
+    type: Literal["webhook"]
+    url: SecretStr
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    timeout: Duration = 10.0
+
+
+class SlackChannel(_Model):
+    """A Slack incoming webhook (https://hooks.slack.com/services/...)."""
+
+    type: Literal["slack"]
+    url: SecretStr
+    timeout: Duration = 10.0
+
+
+Channel = Annotated[ConsoleChannel | WebhookChannel | SlackChannel, Field(discriminator="type")]
+CHANNEL_TYPES = ("console", "webhook", "slack")
+
+
+class Defaults(_Model):
+    notify: list[str] = Field(default_factory=lambda: ["console"])
+
+
+class DeliverySettings(_Model):
+    """How the outbox dispatcher sends and retries alerts."""
+
+    interval: Duration = Field(5.0, description="how often pending alerts are looked for")
+    batch_size: int = Field(100, ge=1)
+    max_attempts: int = Field(12, ge=1, description="after this many failures an alert is dead")
+    retry_initial: Duration = Field(30.0, description="delay before the first retry")
+    retry_max: Duration = Field(3600.0, description="longest delay between two retries")
+
+
+class HttpSettings(_Model):
+    user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
+    timeout: Duration = 20.0
+
+
+class Settings(_Model):
+    """The whole configuration; every field has a default that runs on a fresh machine."""
+
+    database: str = Field("", description="SQLAlchemy URL; MONITOR_DATABASE_URL overrides")
+    state_dir: Path = Path("data")
+    rules: list[Path] = Field(default_factory=lambda: [Path("rules")])
+    language_models: dict[str, str] = Field(
+        default_factory=lambda: {"it": "blank", "en": "blank"},
+        description="spaCy pipeline per language: 'blank' or an installed package name",
+    )
+    default_language: str = Field("en", description="used when detection is unsure")
+    sources: Sources = Field(
+        default_factory=lambda: Sources(folders=[FolderSource(path=Path("seeds"))])
+    )
+    channels: dict[str, Channel] = Field(
+        default_factory=lambda: {"console": ConsoleChannel(type="console")}
+    )
+    defaults: Defaults = Field(default_factory=Defaults)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log_level: str = "INFO"
+    config_path: Path | None = Field(None, exclude=True)
+
+    def model_post_init(self, __context: Any) -> None:
+        unknown = [n for n in self.defaults.notify if n not in self.channels]
+        if unknown:
+            raise ValueError(f"defaults.notify names unknown channel(s): {', '.join(unknown)}")
+
+
+def _expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` and resolve ``key_file:`` secrets."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and key.endswith("_file") and isinstance(item, str):
+                secret_path = Path(_expand_env(item, env, path))
+                try:
+                    out[key[: -len("_file")]] = secret_path.read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ConfigError(f"{path}: cannot read secret file {secret_path}: {exc.strerror}")
+                continue
+            out[key] = _expand_env(item, env, path)
+        return out
+    if isinstance(value, list):
+        return [_expand_env(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def substitute(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+
+        return _ENV_REF.sub(substitute, value)
+    return value
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """Relative paths in the config are relative to the config file, not to the cwd."""
+
+    def fix(p: Any) -> Any:
+        return str(base / p) if isinstance(p, str) and not Path(p).is_absolute() else p
+
+    if "state_dir" in data:
+        data["state_dir"] = fix(data["state_dir"])
+    if isinstance(data.get("rules"), list):
+        data["rules"] = [fix(p) for p in data["rules"]]
+    folders = data.get("sources", {}).get("folders") if isinstance(data.get("sources"), dict) else None
+    for folder in folders or []:
+        if isinstance(folder, dict) and "path" in folder:
+            folder["path"] = fix(folder["path"])
+
+
+def _sqlite_path_fix(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str(base / url[len(prefix) :])
+    return url
+
+
+def resolve_config_path(explicit: str | None, env: Mapping[str, str]) -> tuple[Path | None, bool]:
+    """Which config file to read, and whether the user asked for it explicitly."""
+    if explicit:
+        return Path(explicit), True
+    if env.get(ENV_CONFIG):
+        return Path(env[ENV_CONFIG]), True
+    return (DEFAULT_CONFIG, False) if DEFAULT_CONFIG.exists() else (None, False)
+
+
+def load_settings(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, expand and validate the configuration; raises ConfigError naming file and line."""
+    env = os.environ if env is None else env
+    config_path, explicit = resolve_config_path(path, env)
+    raw: Any = {}
+    base = Path.cwd()
+    if config_path is not None:
+        if not config_path.exists():
+            raise ConfigError(f"{config_path}: config file not found")
+        try:
+            raw = load_yaml(config_path)
+        except YamlSyntaxError as exc:
+            raise ConfigError(str(exc)) from None
+        except OSError as exc:
+            raise ConfigError(f"{config_path}: cannot read: {exc.strerror}") from None
+        base = config_path.resolve().parent
+    raw = raw if raw is not None else {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: the top level must be a mapping of settings")
+    data = _expand_env(to_plain(raw), env, "")
+    for var, key in (("MONITOR_DATABASE_URL", "database"), ("MONITOR_STATE_DIR", "state_dir"),
+                     ("MONITOR_LOG_LEVEL", "log_level")):
+        if env.get(var):
+            data[key] = env[var]
+    _resolve_paths(data, base)
+    try:
+        settings = Settings(**data, config_path=config_path if explicit or config_path else None)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, raw, config_path)) from None
+    if not settings.database:
+        settings = settings.model_copy(
+            update={"database": f"sqlite:///{settings.state_dir / 'monitor.db'}"}
+        )
+    else:
+        settings = settings.model_copy(update={"database": _sqlite_path_fix(settings.database, base)})
+    return settings
+
+
+def _describe(exc: ValidationError, raw: Any, path: Path | None) -> str:
+    name = str(path) if path else "<built-in defaults>"
+    lines = []
+    for error in exc.errors():
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in CHANNEL_TYPES))
+        line = locate(raw, loc) if path else None
+        dotted = ".".join(str(p) for p in loc) or "config"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{name}:{line}: {dotted}: {message}" if line else f"{name}: {dotted}: {message}")
+    return "\n".join(lines)

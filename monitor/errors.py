@@ -1,0 +1,92 @@
+"""The exception tree of news-monitor.
+
+Every error a user can meet is one of these, with a message that names the
+culprit (file and line, feed URL, channel name) so nobody has to read a
+traceback to fix their setup::
+
+    MonitorError
+     ├── ConfigError            monitor.yaml or the environment is invalid
+     ├── RuleError              one or more rule files are invalid (carries RuleProblem list)
+     ├── SourceError            a source could not be read
+     │    ├── ArticleParseError   a file or feed entry is not an article we can read
+     │    └── FeedFetchError      a feed could not be fetched
+     ├── StoreError             the database is unreachable or not ours
+     └── DeliveryError          an alert could not be delivered
+          ├── RetryableDelivery   try again later (timeouts, 5xx, 429 with Retry-After)
+          └── PermanentDelivery   retrying cannot help (400/404/410, revoked webhook)
+
+Adapters map their library's exceptions into this tree at the boundary; only
+``pipeline`` and ``daemon`` catch broadly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MonitorError(Exception):
+    """Base of every error news-monitor raises on purpose."""
+
+
+class ConfigError(MonitorError):
+    """The configuration cannot be used as written."""
+
+
+@dataclass(frozen=True)
+class RuleProblem:
+    """One mistake in a rule file, located for a person to fix."""
+
+    path: str
+    line: int | None
+    message: str
+    rule_id: str | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        rule = f" rule {self.rule_id!r}:" if self.rule_id else ""
+        return f"{where}:{rule} {self.message}"
+
+
+class RuleError(MonitorError):
+    """Rule files that failed validation; every problem is listed, not just the first."""
+
+    def __init__(self, problems: list[RuleProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class SourceError(MonitorError):
+    """A source could not be read."""
+
+
+class ArticleParseError(SourceError):
+    """A file or entry could not be turned into an article."""
+
+
+class FeedFetchError(SourceError):
+    """A feed could not be fetched; it is tried again on its next run."""
+
+
+class StoreError(MonitorError):
+    """The database cannot be used."""
+
+
+class DeliveryError(MonitorError):
+    """An alert could not be delivered."""
+
+
+class RetryableDelivery(DeliveryError):
+    """Delivery failed for a reason that may pass; ``retry_after`` is the receiver's wish in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDelivery(DeliveryError):
+    """Delivery failed for a reason that retrying cannot fix."""

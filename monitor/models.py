@@ -1,0 +1,186 @@
+"""Plain value types that flow through the pipeline, and the identities they carry.
+
+An :class:`Article` is what every stage after the sources reads.  Its ``uid``
+says *which story* it is (feed entry id, canonical URL, or content) and its
+``fingerprint`` says *what it says*; the store refuses a second article with
+either, so a renamed file or a feed entry seen again is never matched twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+# Query parameters that identify a click, not a document.
+_TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_ga", "ref_src"}
+)
+_SPACES = re.compile(r"\s+")
+
+
+def canonical_url(url: str | None) -> str | None:
+    """Normalise a link so that the same page reached through campaigns counts once."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return url
+    host = parts.hostname.lower()
+    port = parts.port if parts.port not in (None, 80, 443) else None
+    netloc = f"{host}:{port}" if port else host
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_") and k.lower() not in _TRACKING_PARAMS
+    ]
+    path = parts.path or "/"
+    return urlunsplit((parts.scheme.lower(), netloc, path, urlencode(query, doseq=True), ""))
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()[:32]
+
+
+def content_fingerprint(title: str, summary: str, body: str) -> str:
+    """Hash of what an article says, blind to case, spacing and Unicode form."""
+
+    def norm(text: str) -> str:
+        return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip().casefold()
+
+    return _digest(norm(title), norm(summary), norm(body))
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """The normalised unit of news: everything downstream reads only this."""
+
+    uid: str
+    fingerprint: str
+    title: str
+    summary: str
+    body: str
+    url: str | None
+    published: datetime | None
+    language: str | None
+    source: str
+    origin: str
+    tags: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The texts a rule can match, by field name."""
+        return {"title": self.title, "summary": self.summary, "body": self.body}
+
+
+def make_article(
+    *,
+    title: str,
+    summary: str = "",
+    body: str = "",
+    url: str | None = None,
+    published: datetime | None = None,
+    language: str | None = None,
+    source: str,
+    origin: str,
+    external_id: str | None = None,
+    tags: tuple[str, ...] = (),
+) -> Article:
+    """Build an Article with its identities computed the one way the store expects."""
+    title, summary, body = title.strip(), summary.strip(), body.strip()
+    fingerprint = content_fingerprint(title, summary, body)
+    link = canonical_url(url)
+    if external_id and external_id.strip():
+        uid = _digest("id", external_id.strip())
+    elif link:
+        uid = _digest("url", link)
+    else:
+        uid = _digest("content", fingerprint)
+    return Article(
+        uid=uid,
+        fingerprint=fingerprint,
+        title=title,
+        summary=summary,
+        body=body,
+        url=link,
+        published=published,
+        language=normalise_language(language),
+        source=source,
+        origin=origin,
+        tags=tags,
+    )
+
+
+def normalise_language(code: str | None) -> str | None:
+    """``it-IT``, ``en_US`` and ``EN`` all mean the same pipeline: the primary subtag."""
+    if not code:
+        return None
+    primary = re.split(r"[-_]", code.strip(), maxsplit=1)[0].lower()
+    return primary if primary.isalpha() and 2 <= len(primary) <= 3 else None
+
+
+@dataclass(frozen=True, slots=True)
+class TermHit:
+    """One occurrence of a rule term: where it is and how it is written there."""
+
+    term: str
+    text: str
+    field: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A rule that fired on an article, with the evidence a person needs to judge it."""
+
+    rule_id: str
+    rule_name: str
+    terms: tuple[TermHit, ...]
+    snippet: str
+    notify: tuple[str, ...] = ()
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def matched_texts(self) -> list[str]:
+        """Distinct matched strings, in order of first appearance."""
+        seen: dict[str, None] = {}
+        for hit in self.terms:
+            seen.setdefault(hit.text, None)
+        return list(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """What a channel is asked to deliver: one hit, flattened for rendering.
+
+    ``key`` is the delivery's idempotency key: every attempt to deliver the same
+    alert to the same channel carries the same key, so a receiver can drop a
+    repeat after a crash between sending and recording.
+    """
+
+    key: str
+    channel: str
+    rule_id: str
+    rule_name: str
+    title: str
+    url: str | None
+    source: str
+    published: datetime | None
+    language: str | None
+    terms: tuple[str, ...]
+    snippet: str
+    matched_at: datetime
+    rule_tags: tuple[str, ...] = ()
+    attempt: int = 1
