@@ -1,0 +1,61 @@
+"""Build the long-lived parts from Settings: store, language pipelines, rule index, pipeline.
+
+Kept apart from the CLI and the daemon so both (and the tests) assemble the
+system the same way, and so start-up validation happens in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from monitor.config import Settings
+from monitor.language import LanguageGuesser
+from monitor.matching.compiler import RuleIndex
+from monitor.matching.matcher import ArticleMatcher
+from monitor.matching.nlp import LanguagePipelines
+from monitor.matching.rulefile import RuleSet, load_rules
+from monitor.pipeline import Pipeline
+from monitor.store.engine import make_engine, prepare_schema
+from monitor.store.repo import Store
+
+log = logging.getLogger(__name__)
+
+
+def make_pipelines(settings: Settings) -> LanguagePipelines:
+    pipelines = LanguagePipelines(dict(settings.language_models), settings.default_language)
+    pipelines.check()
+    return pipelines
+
+
+def load_rule_set(settings: Settings) -> RuleSet:
+    """Load the configured rules, logging every problem with its file and line."""
+    rules = load_rules(settings.rules, channels=settings.channels.keys())
+    for problem in rules.problems:
+        log.error("invalid rule, left out: %s", problem)
+    if not rules.rules:
+        log.warning("no rules loaded from %s: articles are stored but nothing will alert",
+                    ", ".join(str(p) for p in settings.rules))
+    else:
+        log.info("rules loaded: %d from %d file(s)", len(rules.rules), len(rules.files))
+    return rules
+
+
+def build_matcher(settings: Settings, pipelines: LanguagePipelines | None = None) -> ArticleMatcher:
+    pipelines = pipelines or make_pipelines(settings)
+    return ArticleMatcher(RuleIndex(load_rule_set(settings).rules, pipelines))
+
+
+def open_store(settings: Settings) -> Store:
+    engine = make_engine(settings.database)
+    prepare_schema(engine)
+    return Store(engine)
+
+
+def build_guesser(settings: Settings) -> LanguageGuesser:
+    return LanguageGuesser(settings.language_models.keys(), settings.default_language)
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    """Everything the daemon and ``monitor scan`` need, validated now rather than mid-run."""
+    store = open_store(settings)
+    return Pipeline(settings, store, build_matcher(settings), build_guesser(settings))

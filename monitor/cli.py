@@ -1,0 +1,247 @@
+"""The command line: thin, each command calls one library function and turns errors into messages.
+
+Exit codes: 0 success, 1 the command ran and found a problem (invalid rules,
+failed files), 2 the configuration or the database cannot be used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from monitor import __version__
+from monitor.config import FolderSource, Settings, load_settings, parse_duration
+from monitor.errors import ArticleParseError, ConfigError, MonitorError, StoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("monitor")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "trafilatura", "htmldate"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """A user error is one clear line on stderr and an exit code, never a traceback."""
+    try:
+        yield
+    except (ConfigError, StoreError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except MonitorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+class Context:
+    def __init__(self, config: str | None, log_level: str | None) -> None:
+        self.config_path = config
+        self.log_level = log_level
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            with friendly_errors():
+                self._settings = load_settings(self.config_path)
+            setup_logging(self.log_level or self._settings.log_level)
+        return self._settings
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "-c", envvar="MONITOR_CONFIG", metavar="FILE",
+              help="Config file (default: monitor.yaml if present, else built-in defaults).")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              help="Log verbosity (default: log_level from the config, INFO).")
+@click.version_option(__version__, prog_name="news-monitor")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, log_level: str | None) -> None:
+    """news-monitor: watch folders and feeds, match rules, record hits, send alerts.
+
+    \b
+    Examples:
+      monitor run                      run the daemon on monitor.yaml
+      monitor run --once               one pass of every source, then exit
+      monitor rules check              validate the rule files
+      monitor rules test seeds/*.txt   what would match, without storing
+      monitor scan archive/            backfill a folder of articles
+      monitor hits --since 24h         hits recorded in the last day
+    """
+    ctx.obj = Context(config, log_level)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Do one pass of every source, send pending alerts and exit.")
+@pass_ctx
+def run(ctx: Context, once: bool) -> None:
+    """Run the daemon: watch folders and feeds on their intervals and send alerts.
+
+    Example: monitor --config monitor.yaml run
+    """
+    from monitor.app import build_pipeline
+    from monitor.daemon import Daemon
+
+    settings = ctx.settings
+    with friendly_errors():
+        daemon = Daemon(settings, build_pipeline(settings))
+        code = asyncio.run(daemon.run_once() if once else daemon.run_forever())
+    sys.exit(code)
+
+
+@main.group()
+def rules() -> None:
+    """Check and try out rule files."""
+
+
+@rules.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@pass_ctx
+def rules_check(ctx: Context, paths: tuple[Path, ...]) -> None:
+    """Validate rule files; print every problem with file and line. Exit 1 on any problem.
+
+    Example: monitor rules check rules/
+    """
+    from monitor.matching.rulefile import load_rules
+
+    settings = ctx.settings
+    result = load_rules(list(paths) or settings.rules, channels=settings.channels.keys())
+    for problem in result.problems:
+        click.echo(str(problem), err=True)
+    if result.problems:
+        click.echo(f"{len(result.problems)} problem(s) in {len(result.files)} file(s)", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(result.rules)} rule(s) in {len(result.files)} file(s)")
+
+
+@rules.command("test")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(path_type=Path),
+              help="Rule file or folder (repeatable; default: the configured rules).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per (article, rule) match.")
+@pass_ctx
+def rules_test(ctx: Context, files: tuple[Path, ...], rule_paths: tuple[Path, ...], as_json: bool) -> None:
+    """Dry run: parse FILES as articles and print what would match. Stores and sends nothing.
+
+    Example: monitor rules test --rules rules/esteri.yaml seeds/*.txt --json
+    """
+    from monitor.app import build_guesser, make_pipelines
+    from monitor.dryrun import dry_run
+
+    settings = ctx.settings
+    if rule_paths:
+        settings = settings.model_copy(update={"rules": list(rule_paths)})
+    with friendly_errors():
+        outcome = dry_run(settings, list(files), make_pipelines(settings), build_guesser(settings))
+    for line in outcome.lines(as_json):
+        click.echo(line)
+    for failure in outcome.failures:
+        click.echo(f"error: {failure}", err=True)
+    sys.exit(1 if outcome.failures or outcome.rule_problems else 0)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--source", help="Source name recorded with the articles (default: the folder name).")
+@click.option("--language", help="Force this language for every article (default: metadata, then detection).")
+@pass_ctx
+def scan(ctx: Context, paths: tuple[Path, ...], source: str | None, language: str | None) -> None:
+    """Ingest files or folders once, as the daemon would: record hits and send alerts.
+
+    Example: monitor scan ~/archive/2024/
+    """
+    from monitor.app import build_pipeline
+    from monitor.daemon import Daemon
+    from monitor.pipeline import IngestReport
+    from monitor.sources.files import iter_folder
+
+    settings = ctx.settings
+    with friendly_errors():
+        pipeline = build_pipeline(settings)
+        total = IngestReport()
+        for path in paths:
+            if path.is_dir():
+                folder = FolderSource(path=path, name=source, language=language)
+                found = list(iter_folder(folder))
+                name, under = folder.source_name, str(path)
+            else:
+                found, name, under = [path], source or path.parent.name or "scan", str(path)
+            with click.progressbar(length=len(found), label=str(path), file=sys.stderr,
+                                   show_pos=True) as bar:
+                report = pipeline.scan_files(found, source=name, language=language, under=under,
+                                             on_file=lambda _p: bar.update(1))
+            for field in ("files", "skipped", "failed", "articles", "duplicates", "hits", "alerts"):
+                setattr(total, field, getattr(total, field) + getattr(report, field))
+            total.failures.extend(report.failures)
+        asyncio.run(Daemon(settings, pipeline).run_once_delivery())
+    click.echo(f"articles read: {total.articles}, skipped as already seen: {total.skipped + total.duplicates}, "
+               f"failed: {total.failed}, hits: {total.hits}, alerts: {total.alerts}")
+    for failure in total.failures:
+        click.echo(f"failed: {failure}", err=True)
+    sys.exit(1 if total.failed else 0)
+
+
+@main.command()
+@click.option("--rule", help="Only hits of this rule id.")
+@click.option("--since", help="Only hits newer than this: a duration (24h, 7d) or a date (2024-05-01).")
+@click.option("--limit", default=100, show_default=True, help="At most this many hits, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_ctx
+def hits(ctx: Context, rule: str | None, since: str | None, limit: int, as_json: bool) -> None:
+    """List recorded hits, newest first.
+
+    Example: monitor hits --rule nato --since 7d --json
+    """
+    from monitor.app import open_store
+
+    settings = ctx.settings
+    with friendly_errors():
+        cutoff = _parse_since(since) if since else None
+        rows = open_store(settings).hits(rule=rule, since=cutoff, limit=limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps({
+                "id": row.id, "rule": row.rule_id, "rule_name": row.rule_name,
+                "time": row.created_at.isoformat(), "title": row.title, "url": row.url,
+                "source": row.source, "origin": row.origin,
+                "terms": sorted({t["text"] for t in row.terms}), "snippet": row.snippet,
+            }, ensure_ascii=False))
+        else:
+            terms = ", ".join(sorted({t["text"] for t in row.terms}))
+            click.echo(f"{row.created_at:%Y-%m-%d %H:%M} {row.rule_id:<20} {row.title[:70]}  [{terms}]")
+    if not rows and not as_json:
+        click.echo("no hits", err=True)
+
+
+def _parse_since(text: str) -> datetime:
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--since {text!r}: use a duration such as 24h or 7d, or a date such as 2024-05-01") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+__all__ = ["ArticleParseError", "main"]

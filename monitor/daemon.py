@@ -1,0 +1,199 @@
+"""The long-running service: APScheduler jobs for folders, feeds and the outbox.
+
+APScheduler 3.x (asyncio) only decides *when*; what a job does lives in the
+pipeline.  Blocking work (spaCy, the database) runs in one worker thread so
+the event loop stays free for HTTP and so SQLite has a single writer.
+SIGTERM/SIGINT stop taking new work and let running jobs finish (bounded by a
+timeout); SIGHUP reloads the rules, keeping the old ones if the new are broken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import signal
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.app import load_rule_set
+from monitor.config import FeedSource, FolderSource, Settings
+from monitor.matching.compiler import RuleIndex
+from monitor.notify.base import Notifier, build_notifiers
+from monitor.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+STOP_TIMEOUT_S = 30.0
+
+
+class Daemon:
+    """One process's schedule over one Pipeline."""
+
+    def __init__(self, settings: Settings, pipeline: Pipeline) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-worker")
+        self._deliver_lock = asyncio.Lock()
+        self._running: set[asyncio.Task[Any]] = set()
+        self._notifiers: dict[str, Notifier] = {}
+        self._client: httpx.AsyncClient | None = None
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker, functools.partial(fn, *args, **kwargs))
+
+    # -- jobs ----------------------------------------------------------------------------
+    async def scan_folder(self, folder: FolderSource) -> None:
+        report = await self.run_blocking(self.pipeline.scan_folder, folder)
+        if report.files or report.failed:
+            log.info("folder=%s %s", folder.path, report.summary())
+        if report.alerts:
+            await self.deliver()
+
+    async def poll_feed(self, feed: FeedSource) -> None:
+        assert self._client is not None
+        report = await self.pipeline.poll_feed(self._client, feed, self.run_blocking)
+        if report.alerts:
+            await self.deliver()
+
+    async def deliver(self) -> None:
+        """Send due alerts until none is left that is due now (bounded by batch size per round)."""
+        async with self._deliver_lock:
+            while True:
+                report = await self.pipeline.deliver_due(self._notifiers, self.run_blocking)
+                if report.sent + report.dead + report.retried < self.settings.delivery.batch_size:
+                    return
+
+    def reload_rules(self) -> None:
+        """Rebuild the rule index off the loop and swap it in; a broken edit keeps the old rules."""
+        rules = load_rule_set(self.settings)
+        if rules.problems and not rules.rules:
+            log.error("reload: every rule is invalid; keeping the %d rules already running",
+                      len(self.pipeline.matcher.index))
+            return
+        self.pipeline.matcher.swap(RuleIndex(rules.rules, self.pipeline.matcher.index.pipelines))
+        log.info("reload: %d rules active", len(rules.rules))
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def run_once(self) -> int:
+        """One pass of every source, then send what is due: for cron and for tests."""
+        async with self._http():
+            for folder in self.settings.sources.folders:
+                await self._guarded(f"folder:{folder.path}", lambda f=folder: self.scan_folder(f))
+            await asyncio.gather(*(
+                self._guarded(f"feed:{feed.url}", lambda f=feed: self.poll_feed(f))
+                for feed in self.settings.sources.feeds
+            ))
+            await self._guarded("deliver", self.deliver)
+        self._worker.shutdown(wait=True)
+        return 0
+
+    async def run_once_delivery(self) -> int:
+        """Send what is due and stop: ``monitor scan`` ends with this."""
+        async with self._http():
+            await self._guarded("deliver", self.deliver)
+        self._worker.shutdown(wait=True)
+        return 0
+
+    async def run_forever(self) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload()))
+        async with self._http():
+            scheduler = AsyncIOScheduler(timezone=UTC)
+            self._schedule(scheduler)
+            scheduler.start()
+            log.info("monitor started: %d folder(s), %d feed(s), %d channel(s), %d rule(s)",
+                     len(self.settings.sources.folders), len(self.settings.sources.feeds),
+                     len(self._notifiers), len(self.pipeline.matcher.index))
+            await stop.wait()
+            log.info("stopping: no new jobs; waiting up to %.0fs for %d running job(s)",
+                     STOP_TIMEOUT_S, len(self._running))
+            self.pipeline.stopping.set()
+            scheduler.shutdown(wait=False)
+            if self._running:
+                _done, pending = await asyncio.wait(set(self._running), timeout=STOP_TIMEOUT_S)
+                for task in pending:
+                    task.cancel()
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        log.info("stopped")
+        return 0
+
+    async def _reload(self) -> None:
+        log.info("SIGHUP: reloading rules")
+        await self._guarded("reload", lambda: self.run_blocking(self.reload_rules))
+
+    def _schedule(self, scheduler: AsyncIOScheduler) -> None:
+        now = datetime.now(UTC)
+        for folder in self.settings.sources.folders:
+            self._add(scheduler, f"folder:{folder.path}", functools.partial(self.scan_folder, folder),
+                      IntervalTrigger(seconds=max(folder.interval, 1.0)), now)
+        for feed in self.settings.sources.feeds:
+            jitter = feed.jitter if feed.jitter is not None else feed.interval * 0.1
+            first = now + timedelta(seconds=random.uniform(0, min(jitter, 10.0)))
+            self._add(scheduler, f"feed:{feed.url}", functools.partial(self.poll_feed, feed),
+                      IntervalTrigger(seconds=max(feed.interval, 1.0), jitter=int(jitter) or None), first)
+        self._add(scheduler, "deliver", self.deliver,
+                  IntervalTrigger(seconds=max(self.settings.delivery.interval, 0.5)), now)
+
+    def _add(self, scheduler: AsyncIOScheduler, name: str, job: Callable[[], Awaitable[None]],
+             trigger: IntervalTrigger, first: datetime) -> None:
+        async def tracked() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                await self._guarded(name, job)
+            finally:
+                self._running.discard(task)
+
+        scheduler.add_job(tracked, trigger, id=name, name=name, next_run_time=first,
+                          max_instances=1, coalesce=True, misfire_grace_time=None)
+
+    async def _guarded(self, name: str, job: Callable[[], Awaitable[Any]]) -> None:
+        """The daemon's one broad catch: a failing job is logged and runs again next time."""
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("job=%s failed: %s", name, exc, exc_info=not _is_expected(exc))
+
+    def _http(self) -> _HttpScope:
+        return _HttpScope(self)
+
+
+def _is_expected(exc: Exception) -> bool:
+    from monitor.errors import MonitorError
+
+    return isinstance(exc, MonitorError)
+
+
+class _HttpScope:
+    """Opens the shared HTTP client and the notifiers for the daemon's lifetime."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    async def __aenter__(self) -> None:
+        settings = self.daemon.settings
+        self.daemon._client = httpx.AsyncClient(
+            headers={"User-Agent": settings.http.user_agent},
+            timeout=settings.http.timeout,
+            follow_redirects=True,
+        )
+        self.daemon._notifiers = build_notifiers(settings.channels, self.daemon._client)
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self.daemon._client is not None:
+            await self.daemon._client.aclose()

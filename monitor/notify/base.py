@@ -1,0 +1,62 @@
+"""The contract every channel fulfils, and the one place channels are built from config.
+
+A notifier does one thing: try to deliver one alert, once.  It never retries
+or sleeps itself; it raises :class:`~monitor.errors.RetryableDelivery` (with the
+receiver's ``retry_after`` when given) or :class:`~monitor.errors.PermanentDelivery`
+and the dispatcher decides, with :func:`monitor.notify.retry.next_attempt`, what
+happens next.  Returning normally means delivered.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Protocol, TextIO, runtime_checkable
+
+import httpx
+
+from monitor.config import Channel, ConsoleChannel, SlackChannel, WebhookChannel
+from monitor.models import Alert
+from monitor.notify.console import ConsoleNotifier
+from monitor.notify.http import check_response, map_http_error, post_json
+from monitor.notify.slack import SlackNotifier
+from monitor.notify.webhook import WebhookNotifier
+
+__all__ = ["Notifier", "build_notifiers", "check_response", "map_http_error", "post_json"]
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """One configured channel, named as in ``monitor.yaml``."""
+
+    name: str
+
+    async def send(self, alert: Alert) -> None:
+        """Deliver ``alert`` once, or raise RetryableDelivery / PermanentDelivery."""
+        ...
+
+
+def build_notifiers(
+    channels: Mapping[str, Channel],
+    client: httpx.AsyncClient,
+    *,
+    out: TextIO | None = None,
+) -> dict[str, Notifier]:
+    """One notifier per configured channel, all sharing the caller's HTTP client.
+
+    ``out`` defaults to ``sys.stdout`` as it is at call time (not import time),
+    so a redirected stdout is honoured.
+    """
+    stream = sys.stdout if out is None else out
+    notifiers: dict[str, Notifier] = {}
+    for name, channel in channels.items():
+        match channel:
+            case ConsoleChannel():
+                notifiers[name] = ConsoleNotifier(name, stream)
+            case WebhookChannel():
+                notifiers[name] = WebhookNotifier(name, channel, client)
+            case SlackChannel():
+                notifiers[name] = SlackNotifier(name, channel, client)
+            case _:  # pragma: no cover - config validation makes this unreachable
+                raise TypeError(f"channel {name!r}: unsupported type {type(channel).__name__}")
+    return notifiers

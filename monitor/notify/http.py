@@ -1,0 +1,128 @@
+"""httpx outcomes → our delivery errors, mapped once for every HTTP channel.
+
+The rule of thumb: if waiting could help (timeouts, refused connections,
+408, 429, 5xx) the error is retryable and carries the receiver's
+``Retry-After``; if the receiver understood us and said no (other 4xx, a
+redirect we do not follow, a URL we cannot use) retrying would only repeat the
+refusal, so it is permanent.
+
+Channel URLs are secrets (a Slack webhook URL *is* its token), so no message
+built here ever contains one: errors name the channel, and any text that comes
+from httpx or the receiver is scrubbed of the URL before it is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from monitor.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from monitor.notify.retry import parse_retry_after
+
+__all__ = [
+    "EXCERPT_LENGTH",
+    "Clock",
+    "check_response",
+    "map_http_error",
+    "post_json",
+    "system_clock",
+]
+
+EXCERPT_LENGTH = 200
+_RETRYABLE_STATUS = frozenset({408, 429})
+_HIDDEN = "<channel url>"
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The real clock; notifiers take another in tests so headers are predictable."""
+    return datetime.now(UTC)
+
+
+def _scrub(text: str, url: str) -> str:
+    """Remove the URL, and its path and query where the token usually lives, from ``text``."""
+    secrets = [url]
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is not None:
+        secrets += [p for p in (parts.path, parts.query) if len(p) > 1]
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, _HIDDEN)
+    return text
+
+
+def _excerpt(response: httpx.Response, url: str) -> str:
+    """The start of the receiver's explanation, on one line, at most EXCERPT_LENGTH chars."""
+    try:
+        body = response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError, LookupError):
+        return ""
+    body = " ".join(_scrub(body[: EXCERPT_LENGTH * 4], url).split())
+    return body if len(body) <= EXCERPT_LENGTH else body[: EXCERPT_LENGTH - 1] + "…"
+
+
+def check_response(
+    response: httpx.Response, *, channel: str, url: str, now: datetime | None = None
+) -> None:
+    """Return quietly on 2xx; otherwise raise the delivery error the status calls for."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    detail = _excerpt(response, url)
+    message = f"channel {channel!r}: HTTP {status}" + (f": {detail}" if detail else "")
+    if status in _RETRYABLE_STATUS or status >= 500:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now or system_clock())
+        raise RetryableDelivery(message, retry_after=retry_after)
+    if 300 <= status < 400:
+        message += " (redirects are not followed: configure the final URL)"
+    raise PermanentDelivery(message)
+
+
+def map_http_error(
+    exc: httpx.HTTPError | httpx.InvalidURL, *, channel: str, url: str
+) -> DeliveryError:
+    """The delivery error for an httpx failure that produced no response.
+
+    Timeouts and transport errors (refused, reset, DNS) may pass; a URL httpx
+    cannot even use will not, whatever the hour.
+    """
+    reason = _scrub(str(exc), url) or "no detail"
+    message = f"channel {channel!r}: {type(exc).__name__}: {reason}"
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return PermanentDelivery(message)
+    return RetryableDelivery(message)
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    channel: str,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    clock: Clock = system_clock,
+) -> httpx.Response:
+    """POST ``body`` as JSON and return the 2xx response, or raise a DeliveryError.
+
+    The httpx exception is deliberately not chained (``from None``): its
+    request carries the secret URL, and tracebacks are logged.
+    """
+    try:
+        response = await client.post(
+            url,
+            json=body,
+            headers=headers,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise map_http_error(exc, channel=channel, url=url) from None
+    check_response(response, channel=channel, url=url, now=clock())
+    return response

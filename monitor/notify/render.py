@@ -1,0 +1,252 @@
+"""Alert → what each channel sends: pure functions, no I/O, no clock.
+
+The wire formats are kept apart from :class:`~monitor.models.Alert` so the
+internal model can change without breaking a receiver.
+
+Webhook body (``render_webhook``), stable and documented for integrators::
+
+    {
+      "type": "hit.created",
+      "timestamp": "2024-05-01T12:00:00Z",         # when the rule matched, UTC
+      "data": {
+        "rule": {"id": "...", "name": "...", "tags": ["..."]},
+        "article": {"title": "...", "url": "..." | null, "source": "...",
+                    "published": "2024-05-01T11:58:00Z" | null, "language": "it" | null},
+        "terms": ["..."],
+        "snippet": "...",
+        "key": "..."                                # same on every retry: deduplicate on it
+      }
+    }
+
+Slack (``render_slack``) must survive hostile article text: every string that
+comes from an article is escaped (``&``, ``<``, ``>``) so a title such as
+``<!channel>`` pings nobody, and every field is cut to Slack's documented
+limits, because Slack rejects the whole message when one block is too long.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from monitor.models import Alert
+
+__all__ = [
+    "SLACK_MAX_BLOCKS",
+    "SLACK_MAX_HEADER",
+    "SLACK_MAX_SECTION",
+    "SLACK_MAX_TEXT",
+    "WEBHOOK_EVENT",
+    "render_console",
+    "render_slack",
+    "render_webhook",
+    "slack_escape",
+]
+
+WEBHOOK_EVENT = "hit.created"
+
+SLACK_MAX_BLOCKS = 50
+SLACK_MAX_SECTION = 3000
+SLACK_MAX_HEADER = 150
+SLACK_MAX_TEXT = 40000
+# The fallback ``text`` is what a phone notification shows: keep it short.
+_SLACK_FALLBACK = 500
+
+ELLIPSIS = "…"
+_UNTITLED = "(untitled)"
+# How far back a cut may move to end on a whole word instead of half of one.
+_WORD_BACKOFF = 40
+_SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# Characters that would end a Slack link or break out of it if left in a URL.
+_URL_ESCAPES = str.maketrans({"|": "%7C", "<": "%3C", ">": "%3E", " ": "%20", "&": "&amp;"})
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def _iso(moment: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z``; a naive time is taken to be UTC already."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace and drop control characters: article text must not drive a terminal."""
+    kept = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) != "Cc")
+    return " ".join(kept.split())
+
+
+def _cut(text: str, limit: int) -> str:
+    """Shorten plain text to ``limit`` characters, ending with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+
+
+def _fit(raw: str, render: Callable[[str], str], limit: int) -> str:
+    """``render(raw)``, or ``render`` of the longest prefix of ``raw`` that fits with an ellipsis.
+
+    Cutting the *raw* text (never the rendered one) means an entity such as
+    ``&amp;`` or a ``*bold*`` pair can never be split in half.
+    """
+    if len(raw) <= limit:
+        whole = render(raw)
+        if len(whole) <= limit:
+            return whole
+    # Our renderers only ever lengthen text, so no more than ``limit`` raw
+    # characters can fit: searching that prefix keeps huge inputs cheap.
+    raw = raw[:limit]
+    low, high = 0, len(raw)
+    while low < high:  # the largest n with len(render(raw[:n]) + "…") <= limit
+        mid = (low + high + 1) // 2
+        if len(render(raw[:mid].rstrip())) + len(ELLIPSIS) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    cut = raw[:low]
+    if low < len(raw) and not raw[low].isspace():  # mid-word: end at the word before
+        space = cut.rfind(" ", max(low - _WORD_BACKOFF, 0))
+        cut = cut[:space] if space > 0 else cut
+    return render(cut.rstrip()) + ELLIPSIS
+
+
+# ---------------------------------------------------------------- console
+
+
+def render_console(alert: Alert) -> str:
+    """A few lines a person scanning a terminal or a journal can read at a glance."""
+    when = f" · {_iso(alert.published)}" if alert.published else ""
+    lines = [
+        f"[{_one_line(alert.rule_name) or alert.rule_id}] {_one_line(alert.title) or _UNTITLED}",
+        f"  {_one_line(alert.source)}{when}",
+    ]
+    if alert.url:
+        lines.append(f"  {_one_line(alert.url)}")
+    if alert.terms:
+        lines.append("  terms: " + ", ".join(_one_line(t) for t in alert.terms))
+    if alert.snippet.strip():
+        lines.append(f"  {_one_line(alert.snippet)}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- webhook
+
+
+def render_webhook(alert: Alert) -> dict[str, Any]:
+    """The documented JSON body (see the module docstring); only JSON types inside."""
+    return {
+        "type": WEBHOOK_EVENT,
+        "timestamp": _iso(alert.matched_at),
+        "data": {
+            "rule": {"id": alert.rule_id, "name": alert.rule_name, "tags": list(alert.rule_tags)},
+            "article": {
+                "title": alert.title,
+                "url": alert.url,
+                "source": alert.source,
+                "published": _iso(alert.published) if alert.published else None,
+                "language": alert.language,
+            },
+            "terms": list(alert.terms),
+            "snippet": alert.snippet,
+            "key": alert.key,
+        },
+    }
+
+
+# ---------------------------------------------------------------- slack
+
+
+def slack_escape(text: str) -> str:
+    """Escape the three characters Slack treats as markup, and nothing else (as Slack asks)."""
+    return text.translate(_SLACK_ESCAPES)
+
+
+def _slack_url(url: str | None) -> str | None:
+    """A URL safe inside ``<url|text>``, or None when it is not a web link worth linking."""
+    if not url:
+        return None
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    return url.translate(_URL_ESCAPES) if scheme in ("http", "https") else None
+
+
+def _bold_terms(terms: Iterable[str]) -> Callable[[str], str]:
+    """A renderer that escapes text and wraps each occurrence of a term in ``*bold*``."""
+    words = sorted({t.strip() for t in terms if t.strip()}, key=len, reverse=True)
+    if not words:
+        return slack_escape
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+
+    def render(text: str) -> str:
+        out: list[str] = []
+        end = 0
+        for found in pattern.finditer(text):
+            out.append(slack_escape(text[end : found.start()]))
+            out.append(f"*{slack_escape(found.group())}*")
+            end = found.end()
+        out.append(slack_escape(text[end:]))
+        return "".join(out)
+
+    return render
+
+
+def _slack_time(moment: datetime) -> str:
+    """A ``<!date>`` token: Slack shows it in each reader's own time zone."""
+    stamp = int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp())
+    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{_iso(moment)}>"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _title_line(alert: Alert) -> str:
+    title = _one_line(alert.title) or _UNTITLED
+    url = _slack_url(alert.url)
+    if url is None:
+        return _fit(title, lambda t: f"*{slack_escape(t)}*", SLACK_MAX_SECTION)
+    # The URL is not cut (a cut link is a wrong link); a URL that alone is too
+    # long for the section is dropped in favour of the plain title.
+    room = SLACK_MAX_SECTION - len(url) - 5
+    if room < 20:
+        return _fit(title, lambda t: f"*{slack_escape(t)}*", SLACK_MAX_SECTION)
+    return _fit(title, lambda t: f"*<{url}|{slack_escape(t)}>*", SLACK_MAX_SECTION)
+
+
+def _context_line(alert: Alert) -> str:
+    parts = [slack_escape(_cut(_one_line(alert.source), 500))]
+    if alert.published:
+        parts.append(_slack_time(alert.published))
+    if alert.language:
+        parts.append(slack_escape(_cut(alert.language, 20)))
+    return " · ".join(parts)
+
+
+def render_slack(alert: Alert) -> dict[str, Any]:
+    """An incoming-webhook payload: a short ``text`` fallback plus Block Kit ``blocks``."""
+    title = _one_line(alert.title) or _UNTITLED
+    rule = _one_line(alert.rule_name) or alert.rule_id
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(rule, SLACK_MAX_HEADER), "emoji": False},
+        },
+        _section(_title_line(alert)),
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": _context_line(alert)}]},
+    ]
+    terms = [_one_line(t) for t in alert.terms if _one_line(t)]
+    if terms:
+        blocks.append(
+            _section(_fit(", ".join(terms), lambda t: f"*Matched:* {slack_escape(t)}",
+                          SLACK_MAX_SECTION))
+        )
+    snippet = _one_line(alert.snippet)
+    if snippet:
+        blocks.append(_section(_fit(snippet, _bold_terms(terms), SLACK_MAX_SECTION)))
+    fallback = _fit(f"{rule}: {title}", slack_escape, min(_SLACK_FALLBACK, SLACK_MAX_TEXT))
+    return {"text": fallback, "blocks": blocks[:SLACK_MAX_BLOCKS]}

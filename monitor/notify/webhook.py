@@ -1,0 +1,63 @@
+"""Alerts POSTed as a documented JSON body to any HTTP endpoint.
+
+The headers follow the Standard Webhooks convention (``webhook-id``,
+``webhook-timestamp``) and the common ``Idempotency-Key``: the id is the
+alert's delivery key, identical on every retry, so a receiver can drop a
+repeat after we crashed between sending and recording.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from monitor.config import WebhookChannel
+from monitor.models import Alert
+from monitor.notify.http import Clock, post_json, system_clock
+from monitor.notify.render import render_webhook
+
+__all__ = ["WebhookNotifier"]
+
+
+class WebhookNotifier:
+    """Delivers alerts to one configured webhook through a client the caller owns."""
+
+    def __init__(
+        self,
+        name: str,
+        channel: WebhookChannel,
+        client: httpx.AsyncClient,
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.name = name
+        self._channel = channel
+        self._client = client
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"WebhookNotifier(name={self.name!r}, url='**********')"
+
+    def headers(self, alert: Alert) -> dict[str, str]:
+        """Configured headers first, then ours: a config cannot break idempotency."""
+        headers = {key: value.get_secret_value() for key, value in self._channel.headers.items()}
+        headers.update(
+            {
+                "Content-Type": "application/json",
+                "webhook-id": alert.key,
+                "Idempotency-Key": alert.key,
+                "webhook-timestamp": str(int(self._clock().timestamp())),
+            }
+        )
+        return headers
+
+    async def send(self, alert: Alert) -> None:
+        """POST the alert; raises RetryableDelivery or PermanentDelivery naming the channel."""
+        await post_json(
+            self._client,
+            self._channel.url.get_secret_value(),
+            render_webhook(alert),
+            channel=self.name,
+            headers=self.headers(alert),
+            timeout=self._channel.timeout,
+            clock=self._clock,
+        )

@@ -1,0 +1,262 @@
+"""Where the stages meet: sources → articles → matcher → store → outbox → channels.
+
+Read top to bottom, this module is the whole flow (like miniflux's RefreshFeed):
+``scan_paths`` and ``poll_feed`` turn inputs into new articles, ``process``
+matches and records them with their alerts in one transaction, and
+``deliver_due`` sends what the outbox holds.  It is one of the two places
+allowed to catch broadly: a bad file or feed is logged with its name and the
+run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from monitor.config import FeedSource, FolderSource, Settings
+from monitor.errors import ArticleParseError, FeedFetchError, PermanentDelivery, RetryableDelivery, SourceError
+from monitor.language import LanguageGuesser
+from monitor.matching.matcher import ArticleMatcher
+from monitor.models import Alert, Article, Match
+from monitor.notify.base import Notifier
+from monitor.notify.retry import next_attempt
+from monitor.sources.feeds import fetch_feed
+from monitor.sources.files import iter_folder, read_article_file
+from monitor.sources.parse import parse_feed
+from monitor.store.repo import BatchResult, FileRecord, Routed, Store
+
+log = logging.getLogger(__name__)
+BATCH_ARTICLES = 200
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class IngestReport:
+    """What one pass over a source did: the numbers ``monitor scan`` prints."""
+
+    files: int = 0
+    skipped: int = 0
+    failed: int = 0
+    articles: int = 0
+    duplicates: int = 0
+    hits: int = 0
+    alerts: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, batch: BatchResult) -> None:
+        self.articles += batch.articles
+        self.duplicates += batch.duplicates
+        self.hits += batch.hits
+        self.alerts += batch.deliveries
+
+    def summary(self) -> str:
+        return (f"files={self.files} skipped={self.skipped} failed={self.failed} "
+                f"articles={self.articles} duplicates={self.duplicates} hits={self.hits} "
+                f"alerts={self.alerts}")
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+class Pipeline:
+    """The stages wired together for one configuration."""
+
+    def __init__(self, settings: Settings, store: Store, matcher: ArticleMatcher,
+                 guesser: LanguageGuesser) -> None:
+        self.settings = settings
+        self.store = store
+        self.matcher = matcher
+        self.guesser = guesser
+        self.stopping = threading.Event()  # set by the daemon: long scans stop between files
+
+    # -- matching and recording ----------------------------------------------------------
+    def route(self, match: Match) -> list[str]:
+        """The channels a match goes to: the rule's own, else the configured defaults."""
+        return list(match.notify or self.settings.defaults.notify)
+
+    def process(self, articles: Sequence[Article], files: Sequence[FileRecord] = ()) -> BatchResult:
+        """Match the new articles among ``articles`` and record them with their alerts, atomically."""
+        fresh = [self.guesser.ensure(a) for a in self.store.unseen(articles)]
+        routed = [
+            Routed(article, [(m, self.route(m)) for m in matches])
+            for article, matches in zip(fresh, self.matcher.match_many(fresh), strict=True)
+        ]
+        result = self.store.record(routed, files, utcnow())
+        result.duplicates += len(articles) - len(fresh)
+        for item in routed:
+            for match, _channels in item.matches:
+                log.info("hit rule=%s article=%r terms=%s", match.rule_id, item.article.title[:80],
+                         ",".join(match.matched_texts))
+        return result
+
+    # -- files ---------------------------------------------------------------------------
+    def scan_folder(self, folder: FolderSource,
+                    on_file: Callable[[Path], None] | None = None) -> IngestReport:
+        """One pass over a watched folder: new or changed files are read, the rest skipped unread."""
+        if not folder.path.is_dir():
+            raise SourceError(f"folder {folder.path} does not exist or is not a folder")
+        paths = list(iter_folder(folder))
+        return self.scan_files(paths, source=folder.source_name, language=folder.language,
+                               tags=tuple(folder.tags), under=str(folder.path), on_file=on_file)
+
+    def scan_files(self, paths: Sequence[Path], *, source: str, language: str | None = None,
+                   tags: tuple[str, ...] = (), under: str = "",
+                   on_file: Callable[[Path], None] | None = None) -> IngestReport:
+        report = IngestReport()
+        known = self.store.file_index(under)
+        articles: list[Article] = []
+        records: list[FileRecord] = []
+        for path in paths:
+            if self.stopping.is_set():
+                log.info("stopping: scan interrupted after %d file(s); the rest next time", report.files)
+                break
+            if on_file:
+                on_file(path)
+            record, found = self._read_file(path, known, source, language, tags, report)
+            if record is None:
+                continue
+            records.append(record)
+            articles.extend(found)
+            if len(articles) >= BATCH_ARTICLES or len(records) >= BATCH_ARTICLES:
+                report.add(self.process(articles, records))
+                articles, records = [], []
+        if articles or records:
+            report.add(self.process(articles, records))
+        return report
+
+    def _read_file(self, path: Path, known: dict[str, tuple[int, int]], source: str,
+                   language: str | None, tags: tuple[str, ...],
+                   report: IngestReport) -> tuple[FileRecord | None, list[Article]]:
+        try:
+            stat = path.stat()
+            if known.get(str(path)) == (stat.st_size, stat.st_mtime_ns):
+                report.skipped += 1
+                return None, []
+            data = path.read_bytes()
+        except OSError as exc:
+            log.warning("file=%s cannot be read: %s", path, exc.strerror)
+            report.failed += 1
+            return None, []
+        report.files += 1
+        fingerprint = hashlib.sha256(data).hexdigest()[:32]
+        base = FileRecord(str(path), stat.st_size, stat.st_mtime_ns, fingerprint, "ingested")
+        if self.store.fingerprint_seen([fingerprint]):
+            report.skipped += 1
+            return _with(base, status="duplicate", reason="same content as a file already read"), []
+        try:
+            found = read_article_file(path, data, source=source, language=language, tags=tags)
+        except ArticleParseError as exc:
+            log.error("file=%s failed: %s", path, exc)
+            report.failed += 1
+            report.failures.append(f"{path}: {exc}")
+            return _with(base, status="failed", reason=str(exc)), []
+        except Exception as exc:  # a parser bug must not stop the folder; the file is named
+            log.exception("file=%s failed unexpectedly", path)
+            report.failed += 1
+            report.failures.append(f"{path}: {exc!r}")
+            return _with(base, status="failed", reason=repr(exc)), []
+        return _with(base, articles=len(found)), found
+
+    # -- feeds ---------------------------------------------------------------------------
+    async def poll_feed(self, client: httpx.AsyncClient, feed: FeedSource,
+                        run: Callable[..., object]) -> IngestReport:
+        """Fetch one feed (conditional GET) and process its new entries.
+
+        ``run`` executes blocking work (database, spaCy) off the event loop, in the
+        single worker thread the daemon owns.
+        """
+        report = IngestReport()
+        state = await run(self.store.feed_state, feed.url)  # type: ignore[misc]
+        try:
+            fetched = await fetch_feed(client, feed.url, etag=state.etag, last_modified=state.last_modified,
+                                       timeout=self.settings.http.timeout)
+            if fetched.content is None:
+                log.info("feed=%s not modified (304)", feed.source_name)
+                await run(self.store.save_feed_fetch, feed.url, utcnow(), status=fetched.status)
+                return report
+            articles = parse_feed(fetched.content, source=feed.source_name, origin=feed.url,
+                                  headers=fetched.headers, language=feed.language, tags=tuple(feed.tags))
+        except (FeedFetchError, ArticleParseError) as exc:
+            log.warning("feed=%s failed (streak %d): %s", feed.source_name, state.error_streak + 1, exc)
+            await run(self.store.save_feed_fetch, feed.url, utcnow(), status=None, error=str(exc))
+            report.failed += 1
+            report.failures.append(str(exc))
+            return report
+        batch: BatchResult = await run(self.process, articles)  # type: ignore[assignment]
+        report.add(batch)
+        await run(self.store.save_feed_fetch, feed.url, utcnow(), status=fetched.status,
+                  etag=fetched.etag, last_modified=fetched.last_modified, entries=batch.articles)
+        log.info("feed=%s entries=%d %s", feed.source_name, len(articles), report.summary())
+        return report
+
+    # -- delivery ------------------------------------------------------------------------
+    async def deliver_due(self, notifiers: dict[str, Notifier], run: Callable[..., object]) -> DeliveryReport:
+        """Send every due alert: channels in parallel, each channel's alerts in order."""
+        import asyncio
+
+        report = DeliveryReport()
+        alerts: list[Alert] = await run(  # type: ignore[assignment]
+            self.store.due_deliveries, utcnow(), self.settings.delivery.batch_size, list(notifiers))
+        by_channel: dict[str, list[Alert]] = defaultdict(list)
+        for alert in alerts:
+            by_channel[alert.channel].append(alert)
+        await asyncio.gather(*(
+            self._deliver_channel(notifiers[name], queue, run, report) for name, queue in by_channel.items()
+        ))
+        return report
+
+    async def _deliver_channel(self, notifier: Notifier, alerts: Iterable[Alert],
+                               run: Callable[..., object], report: DeliveryReport) -> None:
+        settings = self.settings.delivery
+        for alert in alerts:
+            try:
+                await notifier.send(alert)
+            except PermanentDelivery as exc:
+                log.error("alert=%s channel=%s rule=%s dead: %s", alert.key, alert.channel, alert.rule_id, exc)
+                await run(self.store.mark_dead, alert.key, str(exc))
+                report.dead += 1
+                continue
+            except RetryableDelivery as exc:
+                error, retry_after = str(exc), exc.retry_after
+            except Exception as exc:  # a channel bug must not lose the alert: retry it later
+                log.exception("alert=%s channel=%s unexpected error", alert.key, alert.channel)
+                error, retry_after = repr(exc), None
+            else:
+                await run(self.store.mark_sent, alert.key, utcnow())
+                log.info("alert=%s channel=%s rule=%s sent", alert.key, alert.channel, alert.rule_id)
+                report.sent += 1
+                continue
+            if alert.attempt >= settings.max_attempts:
+                log.error("alert=%s channel=%s dead after %d attempts: %s", alert.key, alert.channel,
+                          alert.attempt, error)
+                await run(self.store.mark_dead, alert.key, error)
+                report.dead += 1
+                continue
+            when = next_attempt(alert.attempt, utcnow(), initial=settings.retry_initial,
+                                maximum=settings.retry_max, retry_after=retry_after, jitter=random.random())
+            log.warning("alert=%s channel=%s attempt %d failed, retry at %s: %s", alert.key, alert.channel,
+                        alert.attempt, when.isoformat(timespec="seconds"), error)
+            await run(self.store.mark_retry, alert.key, when, error)
+            report.retried += 1
+
+
+def _with(record: FileRecord, **changes: object) -> FileRecord:
+    from dataclasses import replace
+
+    return replace(record, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,70 @@
+"""Database engines: SQLite tuned for one writer (WAL, busy timeout), or PostgreSQL.
+
+SQLite is the default because it needs no server; WAL lets readers (``monitor
+hits``) work while the daemon writes, and the busy timeout turns a briefly
+locked database into a short wait instead of an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlmodel import Session, SQLModel
+
+from monitor.errors import StoreError
+from monitor.store.tables import SCHEMA_VERSION, MetaRow
+
+log = logging.getLogger(__name__)
+BUSY_TIMEOUT_S = 30
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; creates the SQLite file's folder. Raises StoreError."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"database: {url!r} is not a database URL") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except (ImportError, SQLAlchemyError) as exc:
+        raise StoreError(f"database: cannot use {parsed.render_as_string()}: {exc}") from None
+
+
+def prepare_schema(engine: Engine) -> None:
+    """Create missing tables and refuse a database written by a newer news-monitor."""
+    try:
+        SQLModel.metadata.create_all(engine)
+        with Session(engine) as session:
+            row = session.exec(select(MetaRow).where(MetaRow.key == "schema_version")).first()
+            if row is None:
+                session.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
+                session.commit()
+            elif int(row[0].value) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database schema is version {row[0].value}, newer than this "
+                    f"news-monitor knows ({SCHEMA_VERSION}); upgrade news-monitor"
+                )
+    except OperationalError as exc:
+        raise StoreError(f"database unreachable or unusable: {exc.orig}") from None

@@ -1,0 +1,320 @@
+"""Idempotent reads and writes: what the pipeline asks of the database.
+
+A batch of articles, with their hits, deliveries and the files they came from,
+commits in one transaction, so a crash leaves either all of it or none; and
+every insert is ``ON CONFLICT DO NOTHING`` on the table's unique key, so
+processing the same input twice records nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import Session
+
+from monitor.errors import StoreError
+from monitor.models import Alert, Article, Match
+from monitor.store.tables import ArticleRow, DeliveryRow, FeedRow, FileRow, HitRow
+
+
+def delivery_key(rule_id: str, article_uid: str, channel: str) -> str:
+    """The idempotency key of one alert: the same hit to the same channel is one alert, forever."""
+    digest = hashlib.sha256(f"{rule_id}\x1f{article_uid}\x1f{channel}".encode()).hexdigest()
+    return f"nm_{digest[:40]}"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: str
+    status: str  # ingested | duplicate | failed
+    reason: str | None = None
+    articles: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """An article with its matches and, per match, the channels it goes to."""
+
+    article: Article
+    matches: Sequence[tuple[Match, Sequence[str]]]
+
+
+@dataclass
+class BatchResult:
+    articles: int = 0
+    duplicates: int = 0
+    hits: int = 0
+    deliveries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HitView:
+    id: int
+    rule_id: str
+    rule_name: str
+    created_at: datetime
+    title: str
+    url: str | None
+    source: str
+    origin: str
+    terms: list[dict[str, Any]]
+    snippet: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    error_streak: int = 0
+
+
+class Store:
+    """The one door to the database; every method is a transaction of its own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- files ---------------------------------------------------------------------------
+    def file_index(self, paths_under: str) -> dict[str, tuple[int, int]]:
+        """(size, mtime_ns) of every file already handled under a folder: unchanged files are skipped unread."""
+        with self._guard(), self._session() as session:
+            rows = session.execute(
+                select(FileRow.path, FileRow.size, FileRow.mtime_ns).where(
+                    FileRow.path.startswith(paths_under, autoescape=True)  # type: ignore[attr-defined]
+                )
+            )
+            return {path: (size, mtime) for path, size, mtime in rows}
+
+    def fingerprint_seen(self, fingerprints: Iterable[str]) -> set[str]:
+        wanted = list(set(fingerprints))
+        if not wanted:
+            return set()
+        with self._guard(), self._session() as session:
+            rows = session.execute(
+                select(FileRow.fingerprint).where(FileRow.fingerprint.in_(wanted))  # type: ignore[attr-defined]
+            )
+            return {fp for (fp,) in rows}
+
+    # -- articles, hits, deliveries ------------------------------------------------------
+    def unseen(self, articles: Sequence[Article]) -> list[Article]:
+        """Articles whose story (uid) and content (fingerprint) are both new, first copy only."""
+        if not articles:
+            return []
+        uids = {a.uid for a in articles}
+        fps = {a.fingerprint for a in articles}
+        with self._guard(), self._session() as session:
+            rows = session.execute(
+                select(ArticleRow.uid, ArticleRow.fingerprint).where(
+                    or_(ArticleRow.uid.in_(uids), ArticleRow.fingerprint.in_(fps))  # type: ignore[attr-defined]
+                )
+            )
+            known_uids: set[str] = set()
+            known_fps: set[str] = set()
+            for uid, fp in rows:
+                known_uids.add(uid)
+                known_fps.add(fp)
+        fresh = []
+        for article in articles:
+            if article.uid in known_uids or article.fingerprint in known_fps:
+                continue
+            known_uids.add(article.uid)
+            known_fps.add(article.fingerprint)
+            fresh.append(article)
+        return fresh
+
+    def record(self, routed: Sequence[Routed], files: Sequence[FileRecord], now: datetime) -> BatchResult:
+        """Store articles with their hits and deliveries, and the files read, in one transaction."""
+        result = BatchResult()
+        with self._guard(), self._session() as session, session.begin():
+            for item in routed:
+                article_id = self._insert_article(session, item.article, now)
+                if article_id is None:
+                    result.duplicates += 1
+                    continue
+                result.articles += 1
+                for match, channels in item.matches:
+                    hit_id = self._insert_hit(session, article_id, match, now)
+                    if hit_id is None:
+                        continue
+                    result.hits += 1
+                    for channel in channels:
+                        result.deliveries += self._insert_delivery(
+                            session, hit_id, delivery_key(match.rule_id, item.article.uid, channel),
+                            channel, now)
+            for record in files:
+                self._upsert_file(session, record, now)
+        return result
+
+    def _insert_article(self, session: Session, article: Article, now: datetime) -> int | None:
+        stmt = (
+            self._insert(ArticleRow)
+            .values(
+                uid=article.uid, fingerprint=article.fingerprint, title=article.title,
+                summary=article.summary, body=article.body, url=article.url,
+                published=article.published, language=article.language, source=article.source,
+                origin=article.origin, tags=list(article.tags), ingested_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(ArticleRow.id)
+        )
+        return session.execute(stmt).scalar()
+
+    def _insert_hit(self, session: Session, article_id: int, match: Match, now: datetime) -> int | None:
+        stmt = (
+            self._insert(HitRow)
+            .values(
+                rule_id=match.rule_id, rule_name=match.rule_name, article_id=article_id,
+                terms=[asdict(t) for t in match.terms], snippet=match.snippet,
+                rule_tags=list(match.tags), created_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(HitRow.id)
+        )
+        return session.execute(stmt).scalar()
+
+    def _insert_delivery(self, session: Session, hit_id: int, key: str, channel: str, now: datetime) -> int:
+        stmt = (
+            self._insert(DeliveryRow)
+            .values(key=key, hit_id=hit_id, channel=channel, status="pending", attempts=0,
+                    next_attempt_at=now, created_at=now)
+            .on_conflict_do_nothing()
+            .returning(DeliveryRow.id)
+        )
+        return 1 if session.execute(stmt).scalar() is not None else 0
+
+    def _upsert_file(self, session: Session, record: FileRecord, now: datetime) -> None:
+        values = {**asdict(record), "seen_at": now}
+        stmt = self._insert(FileRow).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[FileRow.path],
+            set_={k: stmt.excluded[k] for k in values if k != "path"},
+        )
+        session.execute(stmt)
+
+    # -- delivery outbox -----------------------------------------------------------------
+    def due_deliveries(self, now: datetime, limit: int, channels: Iterable[str]) -> list[Alert]:
+        """Pending alerts whose time has come, oldest first, for channels that exist."""
+        with self._guard(), self._session() as session:
+            rows = session.execute(
+                select(DeliveryRow, HitRow, ArticleRow)
+                .join(HitRow, HitRow.id == DeliveryRow.hit_id)  # type: ignore[arg-type]
+                .join(ArticleRow, ArticleRow.id == HitRow.article_id)  # type: ignore[arg-type]
+                .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)  # type: ignore[arg-type,operator]
+                .where(DeliveryRow.channel.in_(list(channels)))  # type: ignore[attr-defined]
+                .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)  # type: ignore[arg-type]
+                .limit(limit)
+            ).all()
+        return [
+            Alert(
+                key=d.key, channel=d.channel, rule_id=h.rule_id, rule_name=h.rule_name,
+                title=a.title, url=a.url, source=a.source, published=a.published,
+                language=a.language, terms=_distinct_terms(h.terms), snippet=h.snippet,
+                matched_at=h.created_at, rule_tags=tuple(h.rule_tags), attempt=d.attempts + 1,
+            )
+            for d, h, a in rows
+        ]
+
+    def mark_sent(self, key: str, now: datetime) -> None:
+        self._update(key, status="sent", sent_at=now, attempts=DeliveryRow.attempts + 1, last_error=None)
+
+    def mark_retry(self, key: str, next_at: datetime, error: str) -> None:
+        self._update(key, next_attempt_at=next_at, attempts=DeliveryRow.attempts + 1, last_error=error)
+
+    def mark_dead(self, key: str, error: str) -> None:
+        self._update(key, status="dead", attempts=DeliveryRow.attempts + 1, last_error=error)
+
+    def _update(self, key: str, **values: Any) -> None:
+        with self._guard(), self._session() as session, session.begin():
+            session.execute(update(DeliveryRow).where(DeliveryRow.key == key).values(**values))  # type: ignore[arg-type]
+
+    def delivery_counts(self) -> dict[str, int]:
+        with self._guard(), self._session() as session:
+            rows = session.execute(select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status))
+            return {status: count for status, count in rows}
+
+    # -- feeds ---------------------------------------------------------------------------
+    def feed_state(self, url: str) -> FeedState:
+        with self._guard(), self._session() as session:
+            row = session.get(FeedRow, url)
+            if row is None:
+                return FeedState(url)
+            return FeedState(url, row.etag, row.last_modified, row.error_streak)
+
+    def save_feed_fetch(self, url: str, now: datetime, *, status: int | None, etag: str | None = None,
+                        last_modified: str | None = None, error: str | None = None,
+                        entries: int = 0) -> None:
+        with self._guard(), self._session() as session, session.begin():
+            row = session.get(FeedRow, url) or FeedRow(url=url)
+            row.last_fetch_at, row.last_status = now, status
+            if error is None:
+                row.error_streak, row.last_error = 0, None
+                if status != 304:
+                    row.etag, row.last_modified = etag, last_modified
+                row.entries_seen += entries
+            else:
+                row.error_streak += 1
+                row.last_error = error
+            session.add(row)
+
+    # -- history -------------------------------------------------------------------------
+    def hits(self, rule: str | None = None, since: datetime | None = None, limit: int = 100) -> list[HitView]:
+        query = (
+            select(HitRow, ArticleRow)
+            .join(ArticleRow, ArticleRow.id == HitRow.article_id)  # type: ignore[arg-type]
+            .order_by(HitRow.created_at.desc(), HitRow.id.desc())  # type: ignore[attr-defined,union-attr]
+            .limit(limit)
+        )
+        if rule:
+            query = query.where(HitRow.rule_id == rule)  # type: ignore[arg-type]
+        if since:
+            query = query.where(HitRow.created_at >= since)  # type: ignore[arg-type,operator]
+        with self._guard(), self._session() as session:
+            return [
+                HitView(h.id, h.rule_id, h.rule_name, h.created_at, a.title, a.url, a.source,
+                        a.origin, h.terms, h.snippet)
+                for h, a in session.execute(query).all()
+            ]
+
+    def _guard(self) -> _StoreGuard:
+        return _StoreGuard(self.engine)
+
+
+def _distinct_terms(terms: list[dict[str, Any]]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for term in terms:
+        seen.setdefault(str(term.get("text", "")), None)
+    return tuple(seen)
+
+
+class _StoreGuard:
+    """Turns SQLAlchemy's errors into StoreError naming the database (password hidden)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
+        if exc is None or not isinstance(exc, SQLAlchemyError):
+            return False
+        where = self.engine.url.render_as_string(hide_password=True)
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        hint = " (another process holds the lock; it will be retried)" if (
+            isinstance(exc, OperationalError) and "locked" in detail) else ""
+        raise StoreError(f"database {where}: {detail}{hint}") from exc

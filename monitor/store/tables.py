@@ -1,0 +1,123 @@
+"""The database schema as SQLModel tables.
+
+Unique keys make every write idempotent: an article by ``uid`` and by
+``fingerprint``; a hit by (rule, article); a delivery by its idempotency
+``key``.  Reprocessing the same input therefore never duplicates a hit or an
+alert.  Times are stored as naive UTC and handed back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC time")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _time(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class ArticleRow(SQLModel, table=True):
+    __tablename__ = "articles"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=64, unique=True)
+    fingerprint: str = Field(max_length=64, unique=True)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    url: str | None = Field(default=None, sa_column=Column(Text))
+    published: datetime | None = _time(nullable=True)
+    language: str | None = Field(default=None, max_length=16)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    origin: str = Field(sa_column=Column(Text, nullable=False))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ingested_at: datetime = _time(index=True)
+
+
+class HitRow(SQLModel, table=True):
+    __tablename__ = "hits"
+    __table_args__ = (UniqueConstraint("rule_id", "article_id", name="uq_hit_rule_article"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule_id: str = Field(max_length=200, index=True)
+    rule_name: str = Field(sa_column=Column(Text, nullable=False))
+    article_id: int = Field(foreign_key="articles.id", index=True)
+    terms: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    snippet: str = Field(sa_column=Column(Text, nullable=False))
+    rule_tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _time(index=True)
+
+
+class DeliveryRow(SQLModel, table=True):
+    __tablename__ = "deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    hit_id: int = Field(foreign_key="hits.id", index=True)
+    channel: str = Field(max_length=200)
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | sent | dead
+    attempts: int = 0
+    next_attempt_at: datetime = _time(index=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = _time()
+    sent_at: datetime | None = _time(nullable=True)
+
+
+class FileRow(SQLModel, table=True):
+    """What was read from a watched folder, so a file is parsed once and a bad one is reported once."""
+
+    __tablename__ = "files"
+
+    id: int | None = Field(default=None, primary_key=True)
+    path: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+    size: int
+    mtime_ns: int
+    fingerprint: str = Field(max_length=64, index=True)
+    status: str = Field(max_length=16)  # ingested | duplicate | failed
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    articles: int = 0
+    seen_at: datetime = _time()
+
+
+class FeedRow(SQLModel, table=True):
+    """Per-feed HTTP state (validators exactly as received) and health."""
+
+    __tablename__ = "feeds"
+
+    url: str = Field(sa_column=Column(Text, primary_key=True))
+    etag: str | None = Field(default=None, sa_column=Column(Text))
+    last_modified: str | None = Field(default=None, sa_column=Column(Text))
+    last_fetch_at: datetime | None = _time(nullable=True)
+    last_status: int | None = None
+    error_streak: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    entries_seen: int = 0
+
+
+class MetaRow(SQLModel, table=True):
+    __tablename__ = "monitor_meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=Column(Text, nullable=False))

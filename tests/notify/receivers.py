@@ -1,0 +1,281 @@
+"""Real HTTP receivers on 127.0.0.1 for channel tests: no mocks at the network seam.
+
+Each receiver runs a stdlib ``ThreadingHTTPServer`` on an ephemeral port in a
+background thread and is used as a context manager::
+
+    with SlackReceiver() as slack:
+        ... post to slack.url ...
+        assert slack.messages
+
+``SlackReceiver`` enforces the limits Slack documents for incoming webhooks and
+answers the way Slack does (``200 ok`` / ``400 invalid_payload``), so a payload
+it accepts is one Slack would accept.  ``WebhookReceiver`` records every
+request and answers a scripted list of statuses.  ``refused_url`` gives a URL
+whose port refuses connections, i.e. a receiver that is down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+
+__all__ = [
+    "Reply",
+    "SlackReceiver",
+    "WebhookReceiver",
+    "refused_url",
+    "slack_problems",
+]
+
+SECRET_PATH = "/services/T0SECRET/B0SECRET/xoxSECRETTOKEN"
+
+# https://api.slack.com/reference/block-kit/blocks — the types a message may hold.
+SLACK_BLOCK_TYPES = frozenset(
+    {"actions", "context", "divider", "file", "header", "image", "input", "markdown",
+     "rich_text", "section", "video"}
+)
+SLACK_MAX_BLOCKS = 50
+SLACK_MAX_SECTION_TEXT = 3000
+SLACK_MAX_HEADER_TEXT = 150
+SLACK_MAX_TEXT = 40000
+SLACK_MAX_CONTEXT_ELEMENTS = 10
+SLACK_MAX_FIELDS = 10
+SLACK_MAX_FIELD_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer: status, body and extra headers."""
+
+    status: int
+    body: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a receiver saw: path, headers (lower-cased names) and the parsed JSON body."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+def _text_problems(obj: Any, where: str, limit: int, types: set[str]) -> list[str]:
+    if not isinstance(obj, dict) or obj.get("type") not in types:
+        return [f"{where}: must be a text object of type {sorted(types)}"]
+    text = obj.get("text")
+    if not isinstance(text, str) or not text:
+        return [f"{where}.text: must be a non-empty string"]
+    if len(text) > limit:
+        return [f"{where}.text: {len(text)} > {limit} characters"]
+    return []
+
+
+def _block_problems(block: Any, where: str) -> list[str]:
+    if not isinstance(block, dict) or block.get("type") not in SLACK_BLOCK_TYPES:
+        return [f"{where}: unknown block type"]
+    kind = block["type"]
+    if kind == "header":
+        return _text_problems(block.get("text"), f"{where}.text", SLACK_MAX_HEADER_TEXT,
+                              {"plain_text"})
+    if kind == "section":
+        if "text" not in block and "fields" not in block:
+            return [f"{where}: a section needs text or fields"]
+        problems = []
+        if "text" in block:
+            problems += _text_problems(block["text"], f"{where}.text", SLACK_MAX_SECTION_TEXT,
+                                       {"plain_text", "mrkdwn"})
+        fields = block.get("fields", [])
+        if not isinstance(fields, list) or len(fields) > SLACK_MAX_FIELDS:
+            problems.append(f"{where}.fields: at most {SLACK_MAX_FIELDS}")
+        else:
+            for i, field in enumerate(fields):
+                problems += _text_problems(field, f"{where}.fields[{i}]", SLACK_MAX_FIELD_TEXT,
+                                           {"plain_text", "mrkdwn"})
+        return problems
+    if kind == "context":
+        elements = block.get("elements")
+        if not isinstance(elements, list) or not 1 <= len(elements) <= SLACK_MAX_CONTEXT_ELEMENTS:
+            return [f"{where}.elements: 1 to {SLACK_MAX_CONTEXT_ELEMENTS} elements"]
+        problems = []
+        for i, element in enumerate(elements):
+            if isinstance(element, dict) and element.get("type") == "image":
+                continue
+            problems += _text_problems(element, f"{where}.elements[{i}]", SLACK_MAX_SECTION_TEXT,
+                                       {"plain_text", "mrkdwn"})
+        return problems
+    return []
+
+
+def slack_problems(payload: Any) -> list[str]:
+    """Why Slack would answer ``invalid_payload`` to ``payload`` (empty when it would not)."""
+    if not isinstance(payload, dict):
+        return ["the body must be a JSON object"]
+    text, blocks = payload.get("text"), payload.get("blocks")
+    if not text and not blocks:
+        return ["text or blocks is required"]
+    problems = []
+    if text is not None and (not isinstance(text, str) or len(text) > SLACK_MAX_TEXT):
+        problems.append(f"text: a string of at most {SLACK_MAX_TEXT} characters")
+    if blocks is not None:
+        if not isinstance(blocks, list) or len(blocks) > SLACK_MAX_BLOCKS:
+            return [*problems, f"blocks: a list of at most {SLACK_MAX_BLOCKS}"]
+        for i, block in enumerate(blocks):
+            problems += _block_problems(block, f"blocks[{i}]")
+    return problems
+
+
+class _Server(ThreadingHTTPServer):
+    # Join handler threads on close so no test leaves one running behind it.
+    daemon_threads = False
+    block_on_close = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (timeout tests) is expected, not an error worth printing."""
+
+
+class _Receiver:
+    """Shared machinery: thread, port, recording, scripted replies, optional delay."""
+
+    def __init__(self, *, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.requests: list[Request] = []
+        self._script: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.path = SECRET_PATH
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "use the receiver as a context manager"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{self.path}"
+
+    def script(self, *replies: Reply) -> None:
+        """Answer the next requests with these replies, in order, before the normal answer."""
+        with self._lock:
+            self._script.extend(replies)
+
+    def _next_scripted(self) -> Reply | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+    def answer(self, request: Request) -> Reply:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                try:
+                    body: Any = json.loads(raw)
+                except ValueError:
+                    body = None
+                request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                with receiver._lock:
+                    receiver.requests.append(request)
+                if receiver.delay and receiver._closing.wait(receiver.delay):
+                    return
+                reply = receiver._next_scripted() or receiver.answer(request)
+                data = reply.body.encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in reply.headers:
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Keep test output clean."""
+
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        # A short poll keeps shutdown (and so every test) fast.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._closing.set()
+        assert self._server is not None and self._thread is not None
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+class WebhookReceiver(_Receiver):
+    """Records (headers, JSON body) and answers scripted statuses in order, then 200."""
+
+    def __init__(self, statuses: list[int] | None = None, *, delay: float = 0.0) -> None:
+        super().__init__(delay=delay)
+        self.script(*(Reply(status, "scripted") for status in statuses or []))
+
+    @property
+    def received(self) -> list[tuple[dict[str, str], Any]]:
+        return [(r.headers, r.body) for r in self.requests]
+
+    def answer(self, request: Request) -> Reply:
+        return Reply(200, "accepted")
+
+
+class SlackReceiver(_Receiver):
+    """Answers like a Slack incoming webhook and keeps the messages it accepted."""
+
+    def __init__(self, *, delay: float = 0.0) -> None:
+        super().__init__(delay=delay)
+        self.messages: list[dict[str, Any]] = []
+        self.rejections: list[list[str]] = []
+
+    def rate_limit(self, times: int = 1, retry_after: str = "30") -> None:
+        """Answer 429 with ``Retry-After`` to the next ``times`` requests."""
+        self.script(*[Reply(429, "rate_limited", (("Retry-After", retry_after),))] * times)
+
+    def fail(self, times: int = 1, status: int = 500, body: str = "rollup_error") -> None:
+        """Answer ``status`` (a server error by default) to the next ``times`` requests."""
+        self.script(*[Reply(status, body)] * times)
+
+    def answer(self, request: Request) -> Reply:
+        if request.headers.get("content-type", "").split(";")[0] != "application/json":
+            problems = ["Content-Type must be application/json"]
+        else:
+            problems = slack_problems(request.body)
+        if problems:
+            with self._lock:
+                self.rejections.append(problems)
+            return Reply(400, "invalid_payload")
+        with self._lock:
+            self.messages.append(request.body)
+        return Reply(200, "ok")
+
+
+@contextlib.contextmanager
+def refused_url(path: str = SECRET_PATH) -> Iterator[str]:
+    """A URL on a port that is bound but not listening, so connecting is refused at once.
+
+    Holding the socket keeps another test from taking the port meanwhile.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        yield f"http://127.0.0.1:{port}{path}"
