@@ -108,6 +108,28 @@ def run(ctx: Context, once: bool) -> None:
     sys.exit(code)
 
 
+@main.command()
+@pass_ctx
+def check(ctx: Context) -> None:
+    """Check that the service can run: config valid, database reachable, rules and channels valid.
+
+    Exit 0 when healthy, 1 when rules are invalid, 2 when config or database are unusable.
+    Used as the Docker HEALTHCHECK.  Example: monitor check
+    """
+    from monitor.app import load_rule_set, make_pipelines, open_store
+
+    settings = ctx.settings
+    with friendly_errors():
+        counts = open_store(settings).delivery_counts()
+        make_pipelines(settings)
+        rule_set = load_rule_set(settings)
+    click.echo(f"config: {settings.config_path or 'built-in defaults'}")
+    click.echo(f"database: ok ({counts.get('pending', 0)} alert(s) pending, {counts.get('dead', 0)} dead)")
+    click.echo(f"rules: {len(rule_set.rules)} valid, {len(rule_set.problems)} problem(s)")
+    click.echo(f"channels: {', '.join(settings.channels)}")
+    sys.exit(1 if rule_set.problems else 0)
+
+
 @main.group()
 def rules() -> None:
     """Check and try out rule files."""

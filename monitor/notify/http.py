@@ -112,6 +112,10 @@ async def post_json(
 ) -> httpx.Response:
     """POST ``body`` as JSON and return the 2xx response, or raise a DeliveryError.
 
+    Redirects are never followed, whatever the shared client says: httpx would
+    turn a redirected POST into a body-less GET (a 200 that delivered nothing)
+    and carry our custom headers to another host.
+
     The httpx exception is deliberately not chained (``from None``): its
     request carries the secret URL, and tracebacks are logged.
     """
@@ -121,6 +125,7 @@ async def post_json(
             json=body,
             headers=headers,
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            follow_redirects=False,
         )
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise map_http_error(exc, channel=channel, url=url) from None

@@ -108,7 +108,7 @@ async def _read_response(
         raise FeedFetchError(f"{where}: HTTP {status} {response.reason_phrase}".rstrip())
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise FeedFetchError(f"{where}: feed is {declared} bytes, more than the {max_bytes} allowed")
+        raise FeedFetchError(f"{where}: feed is {declared} bytes, more than the {max_bytes} bytes allowed")
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():

@@ -110,9 +110,8 @@ async def test_slack_notifier_documented_refusals_are_permanent(
 async def test_slack_notifier_receiver_down_is_retryable(
     client: httpx.AsyncClient, alert_factory: Callable[..., Alert]
 ) -> None:
-    with refused_url() as url:
-        with pytest.raises(RetryableDelivery) as caught:
-            await _notifier(url, client).send(alert_factory())
+    with refused_url() as url, pytest.raises(RetryableDelivery) as caught:
+        await _notifier(url, client).send(alert_factory())
     assert "ConnectError" in str(caught.value)
     _assert_secret_hidden(caught.value, url)
 

@@ -1,0 +1,148 @@
+"""The matcher finds what a reader would find, in Italian and English, and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from monitor.matching.matcher import ArticleMatcher
+from monitor.models import Article, make_article
+from tests.conftest import SEEDS
+
+
+def article(body: str, title: str = "", language: str = "it", summary: str = "") -> Article:
+    return make_article(title=title, summary=summary, body=body, source="test", origin="test",
+                        language=language)
+
+
+def fired(matcher: ArticleMatcher, art: Article) -> set[str]:
+    return {m.rule_id for m in matcher.match(art)}
+
+
+def test_matcher_phrase_across_line_break(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(cf='"cessate il fuoco"')
+    art = article("Gli Usa chiedono il cessate il\nfuoco immediato e un altro cessate\r\n\r\n  il fuoco")
+    [match] = matcher.match(art)
+    assert [h.text for h in match.terms] == ["cessate il\nfuoco", "cessate\r\n\r\n  il fuoco"]
+    first = match.terms[0]
+    assert art.body[first.start:first.end] == "cessate il\nfuoco"
+
+
+def test_matcher_phrase_words_must_be_adjacent(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(cf='"cessate il fuoco"')
+    assert fired(matcher, article("cessate subito il fuoco")) == set()
+
+
+def test_matcher_folds_accents_both_ways(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(kyiv="Kyiv", sojgu="Šojgu", citta="città")
+    art = article("Da Kyïv, Sojgu e la citta", language="en")
+    assert fired(matcher, art) == {"kyiv", "sojgu", "citta"}
+    assert {h.text for m in matcher.match(art) for h in m.terms} == {"Kyïv", "Sojgu", "citta"}
+
+
+def test_matcher_is_case_insensitive_for_ordinary_words(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(fin="finlandia")
+    assert fired(matcher, article("FINLANDIA, la Finlandia e la finlandia")) == {"fin"}
+    [match] = matcher.match(article("FINLANDIA, la Finlandia e la finlandia"))
+    assert [h.text for h in match.terms] == ["FINLANDIA", "Finlandia", "finlandia"]
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("la guerra dell'Ucraina", "it"),
+        ("la guerra dell’Ucraina", "it"),  # typographic apostrophe
+        ("all'Ucraina e l’Ucraina", "en"),  # Italian elision inside an English article
+        ("l'ucraina", "it"),
+    ],
+)
+def test_matcher_elisions_do_not_hide_a_term(make_matcher: Callable[..., ArticleMatcher],
+                                             text: str, language: str) -> None:
+    assert fired(make_matcher(ukr="Ucraina"), article(text, language=language)) == {"ukr"}
+
+
+@pytest.mark.parametrize("language", ["en", "it"])
+def test_matcher_possessives_do_not_hide_a_term(make_matcher: Callable[..., ArticleMatcher], language: str) -> None:
+    art = article("Finland's bid and Finland’s president", language=language)
+    [match] = make_matcher(fin="Finland").match(art)
+    assert [h.text for h in match.terms] == ["Finland", "Finland"]
+
+
+def test_matcher_acronym_matches_capitals_not_the_italian_word(
+    make_matcher: Callable[..., ArticleMatcher],
+) -> None:
+    matcher = make_matcher(nato="NATO")
+    assert fired(matcher, article("entrare nella Nato")) == {"nato"}
+    assert fired(matcher, article("il vertice NATO di Vilnius")) == {"nato"}
+    assert fired(matcher, article("È nato a Roma. Il bambino nato ieri.")) == set()
+    assert fired(matcher, article("Una manifestazione anti-NATO")) == {"nato"}
+
+
+def test_matcher_acronym_usa_is_not_the_verb(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(usa="USA")
+    assert fired(matcher, article("Il governo usa la forza")) == set()
+    assert fired(matcher, article("gli Usa e la Russia")) == {"usa"}
+
+
+def test_matcher_lowercase_query_matches_any_case(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(nato="nato")
+    assert fired(matcher, article("È nato a Roma")) == {"nato"}
+    assert fired(matcher, article("nella NATO")) == {"nato"}
+
+
+def test_matcher_not_excludes(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(fin="Finlandia NOT Svezia", fin2="Finlandia -calcio")
+    assert fired(matcher, article("Finlandia e Svezia nella Nato")) == {"fin2"}
+    assert fired(matcher, article("Finlandia nella Nato")) == {"fin", "fin2"}
+    assert fired(matcher, article("Finlandia, il calcio")) == {"fin"}
+
+
+def test_matcher_and_or_parentheses_and_juxtaposition(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(both="(Finlandia OR Finland) AND (NATO OR \"Alleanza atlantica\")",
+                           juxt="Finlandia NATO")
+    assert fired(matcher, article("Finland joins NATO", language="en")) == {"both"}
+    assert fired(matcher, article("la Finlandia e l'Alleanza atlantica")) == {"both"}
+    assert fired(matcher, article("la Finlandia nella Nato")) == {"both", "juxt"}
+    assert fired(matcher, article("la Finlandia, da sola")) == set()
+
+
+def test_matcher_does_not_match_inside_words(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(war="war", tregua="tregua")
+    assert fired(matcher, article("the warden and the award", language="en")) == set()
+    assert fired(matcher, article("tregue")) == set()
+
+
+def test_matcher_reports_field_offsets_and_snippet(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    art = article("Un lungo testo. La tregua regge da ieri sera.", title="Tregua a Gaza")
+    [match] = make_matcher(tregua="tregua").match(art)
+    assert [(h.field, h.text) for h in match.terms] == [("title", "Tregua"), ("body", "tregua")]
+    body_hit = match.terms[1]
+    assert art.body[body_hit.start:body_hit.end] == "tregua"
+    assert "tregua regge" in match.snippet
+
+
+def test_matcher_rule_languages_filter(pipelines: object) -> None:
+    from monitor.matching.compiler import RuleIndex
+    from tests.conftest import rule
+
+    matcher = ArticleMatcher(RuleIndex([rule("it-only", "Nato", languages=("it",))], pipelines))  # type: ignore[arg-type]
+    assert fired(matcher, article("nella Nato", language="it")) == {"it-only"}
+    assert fired(matcher, article("in the Nato", language="en")) == set()
+
+
+def test_matcher_seed_article_fires_every_shipped_rule(pipelines: object) -> None:
+    from pathlib import Path
+
+    from monitor.matching.compiler import RuleIndex
+    from monitor.matching.rulefile import load_rules
+    from monitor.sources.files import read_article_file
+
+    rules = load_rules([Path(__file__).resolve().parents[2] / "rules"])
+    assert not rules.problems
+    seed = next(SEEDS.glob("*.txt"))
+    [art] = read_article_file(seed, seed.read_bytes(), source="seeds", language="it")
+    matcher = ArticleMatcher(RuleIndex(rules.rules, pipelines))  # type: ignore[arg-type]
+    assert fired(matcher, art) == {r.id for r in rules.rules}
+    nato = next(m for m in matcher.match(art) if m.rule_id == "nato")
+    assert nato.matched_texts == ["Nato"]

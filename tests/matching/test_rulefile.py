@@ -1,0 +1,93 @@
+"""Rule files: every mistake reported with file and line; valid rules still load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor.matching.rulefile import load_rules
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def messages(tmp_path: Path, text: str, channels: tuple[str, ...] = ("console",)) -> list[str]:
+    write(tmp_path, "rules.yaml", text)
+    return [str(p) for p in load_rules([tmp_path], channels).problems]
+
+
+def test_rulefile_loads_shipped_rules() -> None:
+    result = load_rules([Path(__file__).resolve().parents[2] / "rules"], ["console"])
+    assert result.problems == []
+    assert {"cessate-il-fuoco", "nato", "finlandia", "finlandia-nato"} <= {r.id for r in result.rules}
+
+
+def test_rulefile_unknown_key_names_file_and_line(tmp_path: Path) -> None:
+    [problem] = messages(tmp_path, "rules:\n  - id: a\n    query: x\n    notfy: [console]\n")
+    assert problem.startswith(f"{tmp_path / 'rules.yaml'}:4:")
+    assert "unknown key 'notfy'" in problem
+
+
+def test_rulefile_empty_query(tmp_path: Path) -> None:
+    [problem] = messages(tmp_path, "rules:\n  - id: a\n    query: ''\n")
+    assert ":3:" in problem and "the query is empty" in problem
+
+
+def test_rulefile_unbalanced_parenthesis_points_at_column(tmp_path: Path) -> None:
+    [problem] = messages(tmp_path, "rules:\n  - id: a\n    query: '(Finlandia OR Finland'\n")
+    assert ":3:12:" in problem  # line 3, column of the '(' inside the quoted value
+    assert "'(' is never closed" in problem
+    assert "    ^" in problem
+
+
+def test_rulefile_unknown_channel(tmp_path: Path) -> None:
+    [problem] = messages(tmp_path, "rules:\n  - id: a\n    query: x\n    notify: [slack-esteri]\n")
+    assert "unknown channel(s) slack-esteri" in problem and "console" in problem
+
+
+def test_rulefile_duplicate_id_across_files(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "rules:\n  - id: nato\n    query: NATO\n")
+    write(tmp_path, "b.yaml", "rules:\n\n  - id: nato\n    query: OTAN\n")
+    result = load_rules([tmp_path], ["console"])
+    [problem] = result.problems
+    assert str(problem).startswith(f"{tmp_path / 'b.yaml'}:3:")
+    assert f"first defined at {tmp_path / 'a.yaml'}:2" in str(problem)
+    assert [r.query for r in result.rules] == ["NATO"]
+
+
+def test_rulefile_invalid_yaml_is_reported_and_other_files_load(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "rules:\n  - id: ok\n    query: NATO\n")
+    write(tmp_path, "b.yaml", "rules:\n  - id: [broken\n")
+    result = load_rules([tmp_path], ["console"])
+    assert [r.id for r in result.rules] == ["ok"]
+    [problem] = result.problems
+    assert "b.yaml" in str(problem) and "not valid YAML" in str(problem)
+
+
+def test_rulefile_missing_query_and_bad_language(tmp_path: Path) -> None:
+    problems = messages(tmp_path, "rules:\n  - id: a\n  - id: b\n    query: x\n    languages: [Italian]\n")
+    assert any("missing required key 'query'" in p for p in problems)
+    assert any("'Italian' is not a language code" in p and ":5:" in p for p in problems)
+
+
+def test_rulefile_query_that_matches_everything_is_refused(tmp_path: Path) -> None:
+    [problem] = messages(tmp_path, "rules:\n  - id: a\n    query: NOT calcio\n")
+    assert "every article that lacks its terms" in problem
+
+
+def test_rulefile_disabled_rule_is_not_loaded(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "rules:\n  - id: a\n    query: x\n    enabled: false\n")
+    assert load_rules([tmp_path], ["console"]).rules == []
+
+
+def test_rulefile_missing_path_is_a_problem(tmp_path: Path) -> None:
+    [problem] = load_rules([tmp_path / "nope"], ["console"]).problems
+    assert "no such file or folder" in str(problem)
+
+
+def test_rulefile_norway_is_a_language_not_false(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "rules:\n  - id: a\n    query: x\n    languages: [no, it]\n")
+    [spec] = load_rules([tmp_path], ["console"]).rules
+    assert spec.languages == ("no", "it")

@@ -1,0 +1,62 @@
+"""The channel contract: build_notifiers and the Notifier protocol."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from monitor.config import ConsoleChannel, SlackChannel, WebhookChannel
+from monitor.models import Alert
+from monitor.notify import (
+    ConsoleNotifier,
+    Notifier,
+    SlackNotifier,
+    WebhookNotifier,
+    build_notifiers,
+)
+from tests.notify.receivers import SlackReceiver, WebhookReceiver
+
+
+def test_build_notifiers_makes_one_notifier_per_channel(client: httpx.AsyncClient) -> None:
+    channels = {
+        "console": ConsoleChannel(type="console"),
+        "siem": WebhookChannel(type="webhook", url=SecretStr("http://127.0.0.1:9/h")),
+        "slack-esteri": SlackChannel(type="slack", url=SecretStr("http://127.0.0.1:9/s")),
+    }
+    notifiers = build_notifiers(channels, client, out=io.StringIO())
+    assert {name: type(n) for name, n in notifiers.items()} == {
+        "console": ConsoleNotifier,
+        "siem": WebhookNotifier,
+        "slack-esteri": SlackNotifier,
+    }
+    for name, notifier in notifiers.items():
+        assert notifier.name == name
+        assert isinstance(notifier, Notifier)
+
+
+async def test_build_notifiers_console_defaults_to_current_stdout(
+    client: httpx.AsyncClient, alert_factory: Callable[..., Alert],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    notifiers = build_notifiers({"console": ConsoleChannel(type="console")}, client)
+    await notifiers["console"].send(alert_factory())
+    assert "[Cessate il fuoco]" in capsys.readouterr().out
+
+
+async def test_build_notifiers_http_channels_share_the_callers_client(
+    client: httpx.AsyncClient, alert_factory: Callable[..., Alert]
+) -> None:
+    """Every channel, built from config, delivers through the one client it was given."""
+    with SlackReceiver() as slack, WebhookReceiver() as hook:
+        channels = {
+            "siem": WebhookChannel(type="webhook", url=SecretStr(hook.url)),
+            "slack": SlackChannel(type="slack", url=SecretStr(slack.url)),
+        }
+        for notifier in build_notifiers(channels, client).values():
+            await notifier.send(alert_factory())
+    assert len(slack.messages) == 1 and len(hook.received) == 1
+    assert not client.is_closed

@@ -1,0 +1,119 @@
+"""The store: idempotent writes, an outbox that loses nothing, clear errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import StoreError
+from monitor.models import Match, TermHit, make_article
+from monitor.store.engine import make_engine, prepare_schema
+from monitor.store.repo import FileRecord, Routed, Store, delivery_key
+
+NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def sample(n: int = 1, body: str = "La Finlandia nella Nato") -> Routed:
+    art = make_article(title=f"Articolo {n}", body=body, source="test", origin=f"f{n}.txt", language="it")
+    match = Match("nato", "NATO", (TermHit("NATO", "Nato", "body", 19, 23),), "…nella Nato")
+    return Routed(art, [(match, ["console", "hook"])])
+
+
+def test_repo_record_is_idempotent(store: Store) -> None:
+    first = store.record([sample()], [], NOW)
+    assert (first.articles, first.hits, first.deliveries) == (1, 1, 2)
+    again = store.record([sample()], [], NOW)
+    assert (again.articles, again.duplicates, again.hits, again.deliveries) == (0, 1, 0, 0)
+    assert len(store.due_deliveries(NOW, 100, ["console", "hook"])) == 2
+
+
+def test_repo_unseen_filters_by_story_and_by_content(store: Store) -> None:
+    store.record([sample(1)], [], NOW)
+    same_text = make_article(title="Articolo 1", body="La Finlandia nella Nato", source="x", origin="copy.txt")
+    same_url = make_article(title="Altro", body="altro", url="https://ex.org/a?utm_source=x", source="x",
+                            origin="o")
+    store.record([Routed(same_url, [])], [], NOW)
+    new = make_article(title="Nuovo", body="testo nuovo", source="x", origin="n")
+    relinked = make_article(title="Ancora", body="diverso", url="https://EX.org/a#top", source="y", origin="p")
+    assert store.unseen([same_text, new, relinked, new]) == [new]
+
+
+def test_repo_due_deliveries_respects_schedule_and_status(store: Store) -> None:
+    routed = sample()
+    store.record([routed], [], NOW)
+    key_console = delivery_key("nato", routed.article.uid, "console")
+    key_hook = delivery_key("nato", routed.article.uid, "hook")
+    [alert] = store.due_deliveries(NOW, 100, ["console"])
+    assert (alert.key, alert.rule_name, alert.terms, alert.attempt) == (key_console, "NATO", ("Nato",), 1)
+    store.mark_retry(key_console, NOW + timedelta(minutes=5), "HTTP 500")
+    assert store.due_deliveries(NOW, 100, ["console"]) == []
+    [retry] = store.due_deliveries(NOW + timedelta(minutes=5), 100, ["console"])
+    assert retry.attempt == 2
+    store.mark_sent(key_console, NOW)
+    store.mark_dead(key_hook, "HTTP 404")
+    assert store.due_deliveries(NOW + timedelta(days=1), 100, ["console", "hook"]) == []
+    assert store.delivery_counts() == {"sent": 1, "dead": 1}
+
+
+def test_repo_delivery_key_is_stable_per_rule_article_channel() -> None:
+    assert delivery_key("r", "a", "c") == delivery_key("r", "a", "c")
+    assert len({delivery_key("r", "a", "c"), delivery_key("r", "a", "d"), delivery_key("s", "a", "c")}) == 3
+
+
+def test_repo_files_are_remembered_by_path_and_fingerprint(store: Store) -> None:
+    record = FileRecord("/in/a.txt", 10, 123, "fp1", "ingested", None, 1)
+    store.record([], [record], NOW)
+    store.record([], [FileRecord("/in/b.txt", 3, 9, "fp2", "failed", "not UTF-8", 0)], NOW)
+    assert store.file_index("/in/") == {"/in/a.txt": (10, 123), "/in/b.txt": (3, 9)}
+    assert store.file_index("/other/") == {}
+    assert store.fingerprint_seen(["fp1", "fp3"]) == {"fp1"}
+    store.record([], [FileRecord("/in/a.txt", 11, 124, "fp4", "ingested", None, 1)], NOW)
+    assert store.file_index("/in/")["/in/a.txt"] == (11, 124)
+
+
+def test_repo_feed_state_keeps_validators_and_counts_errors(store: Store) -> None:
+    url = "http://127.0.0.1/feed.xml"
+    assert store.feed_state(url).etag is None
+    store.save_feed_fetch(url, NOW, status=200, etag='W/"abc"', last_modified="Tue, 24 Nov 2026 10:00:00 GMT")
+    store.save_feed_fetch(url, NOW, status=None, error="timeout")
+    state = store.feed_state(url)
+    assert (state.etag, state.error_streak) == ('W/"abc"', 1)
+    store.save_feed_fetch(url, NOW, status=304)
+    state = store.feed_state(url)
+    assert (state.etag, state.last_modified, state.error_streak) == (
+        'W/"abc"', "Tue, 24 Nov 2026 10:00:00 GMT", 0)
+
+
+def test_repo_hits_filter_by_rule_and_time(store: Store) -> None:
+    store.record([sample(1)], [], NOW - timedelta(days=2))
+    store.record([sample(2, body="Finlandia Nato e altro")], [], NOW)
+    assert len(store.hits()) == 2
+    assert [h.title for h in store.hits(since=NOW - timedelta(hours=1))] == ["Articolo 2"]
+    assert store.hits(rule="other") == []
+    [latest, _older] = store.hits(rule="nato")
+    assert latest.terms[0]["text"] == "Nato" and latest.created_at == NOW
+
+
+def test_repo_locked_sqlite_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    engine = make_engine(f"sqlite:///{path}", busy_timeout=0.1)
+    prepare_schema(engine)
+    store = Store(engine)
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            store.record([sample()], [], NOW)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert store.record([sample()], [], NOW).articles == 1  # nothing half-written, works once free
+    engine.dispose()
+
+
+def test_engine_rejects_a_malformed_url() -> None:
+    with pytest.raises(StoreError, match="not a database URL"):
+        make_engine("not a url")
