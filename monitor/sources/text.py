@@ -32,8 +32,11 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-# Short legacy texts give charset-normalizer ties between dozens of code pages;
-# news in our languages was almost always saved as Windows-1252 when not UTF-8.
+# On article-length Italian, charset-normalizer's language coherence can prefer
+# Vietnamese cp1258 ("così" → "coś") and on short texts it ties dozens of code
+# pages.  News in our languages was almost always saved as Windows-1252 when not
+# UTF-8, so it wins whenever it decodes with no more mess than the best guess.
+# The price: an undeclared ISO-8859-9 (Turkish) file decodes as Windows-1252.
 _PREFERRED_LEGACY = "cp1252"
 # Text has tabs and newlines; data has the other C0 controls.  Above this share
 # of them a "text" is really a binary file that happened to decode.
@@ -84,8 +87,7 @@ def _detect(data: bytes) -> str:
     if best is None:
         raise ArticleParseError("binary data or an unknown text encoding")
     for match in matches:
-        tied = match.chaos == best.chaos and match.coherence == best.coherence
-        if tied and _PREFERRED_LEGACY in match.could_be_from_charset:
+        if match.chaos <= best.chaos and _PREFERRED_LEGACY in match.could_be_from_charset:
             return data.decode(_PREFERRED_LEGACY)
     return str(best)
 

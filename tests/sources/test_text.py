@@ -7,6 +7,7 @@ import pytest
 from monitor.errors import ArticleParseError
 from monitor.sources.text import decode_bytes, extract_html_article, html_to_text
 
+RUSSIAN = "Министры обороны России и США провели телефонный разговор впервые с начала войны."
 ITALIAN = "Perché la città è più cara: il caffè costa già il doppio, e così il tè. " * 4
 
 
@@ -21,6 +22,8 @@ ITALIAN = "Perché la città è più cara: il caffè costa già il doppio, e cos
         ("città".encode("latin-1"), "no-such-charset", "città"),
         ("città".encode(), "latin-1", "città"),  # valid UTF-8 wins over a wrong declaration
         (ITALIAN.encode("latin-1"), None, ITALIAN),
+        ("Città\nè".encode("latin-1"), None, "Città\nè"),
+        (RUSSIAN.encode("cp1251"), None, RUSSIAN),
         (b"", None, ""),
     ],
 )

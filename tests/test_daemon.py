@@ -1,0 +1,185 @@
+"""End to end: the real `monitor` process over a folder, a SQLite file and real HTTP receivers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SEEDS
+from tests.notify.receivers import SlackReceiver, WebhookReceiver, refused_url
+
+CONFIG = """
+database: sqlite:///state/monitor.db
+state_dir: state
+rules: [rules/]
+default_language: it
+sources:
+  folders:
+    - {path: inbox/, interval: 1s}
+channels:
+  console: {type: console}
+  hook: {type: webhook, url: "${HOOK_URL}"}
+  slack: {type: slack, url: "${SLACK_URL}"}
+defaults:
+  notify: [hook, slack]
+delivery: {interval: 0.5s, retry_initial: 0s, retry_max: 1s}
+"""
+
+ENGLISH = {
+    "title": "Finland's NATO membership",
+    "summary": "Helsinki completes its accession",
+    "body": "Finland joined NATO on Tuesday, ending decades of neutrality.",
+    "url": "https://news.example.org/world/finland-nato?utm_source=rss",
+    "language": "en",
+    "published": "2023-04-04T10:00:00Z",
+}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "monitor.yaml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "rules").mkdir()
+    for rule_file in (REPO / "rules").glob("*.yaml"):
+        (tmp_path / "rules" / rule_file.name).write_text(rule_file.read_text(encoding="utf-8"), encoding="utf-8")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for seed in SEEDS.iterdir():
+        (inbox / seed.name).write_bytes(seed.read_bytes())
+    return tmp_path
+
+
+def monitor(workdir: Path, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), *args],
+        cwd=workdir, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def hits_in_db(workdir: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(workdir / "state" / "monitor.db") as db:
+        return sorted(db.execute("SELECT h.rule_id, a.title FROM hits h JOIN articles a ON a.id = h.article_id"))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_run_once_records_hits_and_alerts_each_once(workdir: Path) -> None:
+    inbox = workdir / "inbox"
+    (inbox / "english.json").write_text(json.dumps(ENGLISH), encoding="utf-8")
+    (inbox / "broken.json").write_text("{not json", encoding="utf-8")
+    (inbox / "garbage.txt").write_bytes(bytes(range(256)) * 4)
+    (workdir / "rules" / "broken.yaml").write_text("rules:\n  - id: x\n    query: '(NATO'\n", encoding="utf-8")
+    with WebhookReceiver() as hook, SlackReceiver() as slack:
+        env = {"HOOK_URL": hook.url, "SLACK_URL": slack.url}
+        first = monitor(workdir, "run", "--once", env=env)
+        assert first.returncode == 0, first.stderr
+        hits = hits_in_db(workdir)
+        rules_hit = {rule for rule, _ in hits}
+        assert rules_hit == {"cessate-il-fuoco", "nato", "finlandia", "finlandia-nato", "usa-russia-difesa"}
+        assert ("finlandia-nato", ENGLISH["title"]) in hits
+        assert len(hook.received) == len(hits) and len(slack.messages) == len(hits)
+        assert len({headers["webhook-id"] for headers, _ in hook.received}) == len(hits)
+        assert slack.rejections == []
+        assert "broken.json" in first.stderr and "garbage.txt" in first.stderr
+        assert f"{workdir / 'rules' / 'broken.yaml'}:3" in first.stderr and "never closed" in first.stderr
+
+        second = monitor(workdir, "run", "--once", env=env)
+        assert second.returncode == 0, second.stderr
+        assert hits_in_db(workdir) == hits
+        assert len(hook.received) == len(hits) and len(slack.messages) == len(hits)
+        assert "garbage.txt" not in second.stderr  # a bad file is reported once, not every pass
+
+
+def single_rule(workdir: Path) -> None:
+    for path in (workdir / "rules").glob("*.yaml"):
+        path.unlink()
+    (workdir / "rules" / "one.yaml").write_text("rules:\n  - id: nato\n    query: NATO\n    notify: [hook]\n",
+                                                encoding="utf-8")
+
+
+def test_run_once_webhook_500_then_200_delivers_exactly_once(workdir: Path) -> None:
+    single_rule(workdir)
+    with WebhookReceiver(statuses=[500]) as hook, SlackReceiver() as slack:
+        env = {"HOOK_URL": hook.url, "SLACK_URL": slack.url}
+        first = monitor(workdir, "run", "--once", env=env)
+        assert first.returncode == 0
+        assert "HTTP 500" in first.stderr
+        assert monitor(workdir, "run", "--once", env=env).returncode == 0
+        # one refused attempt (500), one accepted (200), nothing after: exactly once
+        ids = [headers["webhook-id"] for headers, _ in hook.received]
+        assert len(ids) == 2 and ids[0] == ids[1]  # the retry carries the same idempotency key
+        assert hook.received[1][1]["data"]["rule"]["id"] == "nato"
+
+
+def test_run_once_receiver_down_delivers_on_next_run(workdir: Path) -> None:
+    single_rule(workdir)
+    with refused_url() as down:
+        result = monitor(workdir, "run", "--once", env={"HOOK_URL": down, "SLACK_URL": down})
+    assert result.returncode == 0
+    assert "T0SECRET" not in result.stderr and "xoxSECRETTOKEN" not in result.stderr
+    with WebhookReceiver() as hook:
+        assert monitor(workdir, "run", "--once", env={"HOOK_URL": hook.url, "SLACK_URL": hook.url}).returncode == 0
+        [(_headers, body)] = hook.received
+        assert body["data"]["article"]["title"].startswith("Prima chiamata tra Usa e Russia")
+        assert body["data"]["terms"] == ["Nato"]
+
+
+def test_run_daemon_picks_up_new_files_and_stops_on_sigterm(workdir: Path) -> None:
+    single_rule(workdir)
+    with WebhookReceiver() as hook, SlackReceiver() as slack:
+        env = {**os.environ, "HOOK_URL": hook.url, "SLACK_URL": slack.url}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), "run"],
+            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert wait_for(lambda: len(hook.received) == 1), "the seed alert never arrived"
+            new = dict(ENGLISH, title="NATO summit in Vilnius", url="https://news.example.org/vilnius")
+            tmp = workdir / "inbox" / "vilnius.json.part"
+            tmp.write_text(json.dumps(new), encoding="utf-8")
+            tmp.rename(workdir / "inbox" / "vilnius.json")
+            assert wait_for(lambda: len(hook.received) == 2), "a file dropped while running was not picked up"
+            assert hook.received[1][1]["data"]["article"]["title"] == "NATO summit in Vilnius"
+            process.send_signal(signal.SIGTERM)
+            _out, err = process.communicate(timeout=45)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert process.returncode == 0, err
+    assert "stopped" in err
+
+
+def test_run_once_invalid_config_exits_2_with_message(workdir: Path) -> None:
+    (workdir / "monitor.yaml").write_text("sources:\n  folders:\n    - {path: inbox/, intervall: 1s}\n",
+                                          encoding="utf-8")
+    result = monitor(workdir, "run", "--once")
+    assert result.returncode == 2
+    assert "monitor.yaml:3: sources.folders.0.intervall: unknown setting" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_once_missing_env_secret_names_the_variable(workdir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("HOOK_URL", "SLACK_URL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), "run", "--once"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "channels.hook.url: environment variable HOOK_URL is not set" in result.stderr
