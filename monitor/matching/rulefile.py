@@ -100,17 +100,9 @@ def load_rules(paths: Sequence[Path], channels: Iterable[str] | None = None) -> 
     files, problems = rule_files(paths)
     result = RuleSet(problems=problems, files=files)
     known_channels = set(channels) if channels is not None else None
-    first_seen: dict[str, RuleSpec] = {}
+    seen_ids: dict[str, str] = {}
     for path in files:
-        for spec in _load_file(path, result.problems):
-            if spec.id in first_seen:
-                other = first_seen[spec.id]
-                result.problems.append(
-                    RuleProblem(spec.path, spec.line,
-                                f"duplicate rule id (first defined at {other.path}:{other.line})",
-                                spec.id)
-                )
-                continue
+        for spec in _load_file(path, result.problems, seen_ids):
             unknown = [c for c in spec.notify if known_channels is not None and c not in known_channels]
             if unknown:
                 result.problems.append(
@@ -120,12 +112,11 @@ def load_rules(paths: Sequence[Path], channels: Iterable[str] | None = None) -> 
                                 spec.id)
                 )
                 continue
-            first_seen[spec.id] = spec
             result.rules.append(spec)
     return result
 
 
-def _load_file(path: Path, problems: list[RuleProblem]) -> list[RuleSpec]:
+def _load_file(path: Path, problems: list[RuleProblem], seen_ids: dict[str, str]) -> list[RuleSpec]:
     try:
         doc = load_yaml(path)
     except YamlSyntaxError as exc:
@@ -148,19 +139,25 @@ def _load_file(path: Path, problems: list[RuleProblem]) -> list[RuleSpec]:
         return []
     specs = []
     for index, item in enumerate(items):
-        spec = _load_rule(path, items, index, item, problems)
+        spec = _load_rule(path, items, index, item, problems, seen_ids)
         if spec is not None:
             specs.append(spec)
     return specs
 
 
 def _load_rule(path: Path, items: Any, index: int, item: Any,
-               problems: list[RuleProblem]) -> RuleSpec | None:
+               problems: list[RuleProblem], seen_ids: dict[str, str]) -> RuleSpec | None:
     line = line_of(items, index)
     if not isinstance(item, dict):
         problems.append(RuleProblem(str(path), line, "each rule must be a mapping with id and query"))
         return None
     rule_id = item.get("id") if isinstance(item.get("id"), str) else None
+    if rule_id is not None:
+        if rule_id in seen_ids:
+            problems.append(RuleProblem(str(path), line_of(item, "id") or line,
+                                        f"duplicate rule id (first defined at {seen_ids[rule_id]})", rule_id))
+            return None
+        seen_ids[rule_id] = f"{path}:{line_of(item, 'id') or line}"
     try:
         model = RuleModel.model_validate(to_plain(item))
     except ValidationError as exc:

@@ -1,0 +1,127 @@
+"""The command line as users call it: exit codes, messages and the documented JSON keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+from tests.conftest import REPO, SEEDS
+
+SEED = next(SEEDS.glob("*.txt"))
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        f"database: sqlite:///state/monitor.db\nrules: [{REPO / 'rules'}]\n"
+        "sources: {folders: []}\ndelivery: {retry_initial: 0s}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def invoke(config: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_rules_check_ok(config: Path) -> None:
+    code, out, _ = invoke(config, "rules", "check")
+    assert code == 0 and out.startswith("ok: 5 rule(s)")
+
+
+def test_cli_rules_check_reports_every_problem_and_exits_1(config: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "rules:\n"
+        "  - id: a\n    query: ''\n"
+        "  - id: b\n    query: '(x'\n"
+        "  - id: c\n    query: x\n    notify: [nowhere]\n"
+        "  - id: a\n    query: y\n"
+        "  - id: d\n    query: x\n    colour: red\n",
+        encoding="utf-8",
+    )
+    code, _, err = invoke(config, "rules", "check", str(bad))
+    assert code == 1
+    for expected in (f"{bad}:3:", "the query is empty", f"{bad}:5:", "never closed",
+                     "unknown channel(s) nowhere", f"{bad}:8:", "duplicate rule id", f"{bad}:12:",
+                     "unknown key 'colour'", "5 problem(s)"):
+        assert expected in err
+
+
+def test_cli_rules_test_json_lines_have_documented_keys(config: Path) -> None:
+    code, out, _ = invoke(config, "rules", "test", "--json", str(SEED))
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert {row["rule"] for row in rows} == {"cessate-il-fuoco", "nato", "finlandia", "finlandia-nato",
+                                             "usa-russia-difesa"}
+    for row in rows:
+        assert {"path", "title", "rule", "terms", "snippet"} <= row.keys()
+        assert row["path"] == str(SEED)
+        assert row["title"].startswith("Prima chiamata tra Usa e Russia")
+    nato = next(row for row in rows if row["rule"] == "nato")
+    assert nato["terms"] == ["Nato"] and "Nato" in nato["snippet"]
+
+
+def test_cli_rules_test_stores_nothing(config: Path, tmp_path: Path) -> None:
+    invoke(config, "rules", "test", str(SEED))
+    assert not (tmp_path / "state").exists()
+
+
+def test_cli_rules_test_with_other_rules(config: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text("rules:\n  - id: shoigu\n    query: Shoigu OR Šojgu\n", encoding="utf-8")
+    code, out, _ = invoke(config, "rules", "test", "--rules", str(rules), str(SEED))
+    assert code == 0 and "✓ shoigu: Shoigu" in out and "nato" not in out
+
+
+def test_cli_scan_backfills_and_summarises(config: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    (archive / "2024").mkdir(parents=True)
+    (archive / "2024" / "seed.txt").write_bytes(SEED.read_bytes())
+    (archive / "copy.txt").write_bytes(SEED.read_bytes())  # same content, other name
+    (archive / "bad.json").write_text("[1, 2", encoding="utf-8")
+    code, out, err = invoke(config, "scan", str(archive))
+    assert code == 1  # one file failed
+    assert "articles read: 1, skipped as already seen: 1, failed: 1, hits: 5, alerts: 5" in out
+    assert "bad.json" in err
+    code, out, _ = invoke(config, "scan", str(archive))
+    assert "articles read: 0" in out and "hits: 0" in out
+
+
+def test_cli_hits_lists_recorded_hits(config: Path) -> None:
+    invoke(config, "scan", str(SEED))
+    code, out, _ = invoke(config, "hits", "--rule", "nato", "--json")
+    assert code == 0
+    [row] = [json.loads(line) for line in out.splitlines()]
+    assert row["rule"] == "nato" and row["terms"] == ["Nato"]
+    code, out, _ = invoke(config, "hits", "--since", "1h")
+    assert len(out.splitlines()) == 5
+    code, _, err = invoke(config, "hits", "--since", "yesterday-ish")
+    assert code == 2 and "--since" in err
+
+
+def test_cli_check_reports_health(config: Path) -> None:
+    code, out, _ = invoke(config, "check")
+    assert code == 0 and "rules: 5 valid, 0 problem(s)" in out
+
+
+def test_cli_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    code, _, err = invoke(tmp_path / "nope.yaml", "check")
+    assert code == 2 and "config file not found" in err
+
+
+@pytest.mark.parametrize("command", [["run"], ["rules", "check"], ["rules", "test"], ["scan"], ["hits"],
+                                     ["check"]])
+def test_cli_every_command_has_help_with_an_example(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0 and "Example" in result.output
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"monitor {' '.join(command)}" in readme
