@@ -164,7 +164,7 @@ class Pipeline:
         except ArticleParseError as exc:
             log.error("file=%s failed: %s", path, exc)
             report.failed += 1
-            report.failures.append(f"{path}: {exc}")
+            report.failures.append(str(exc))
             return _with(base, status="failed", reason=str(exc)), []
         except Exception as exc:  # a parser bug must not stop the folder; the file is named
             log.exception("file=%s failed unexpectedly", path)

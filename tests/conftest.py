@@ -12,6 +12,7 @@ from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.query import parse_query
 from monitor.matching.rulefile import RuleSpec
+from tests.sources.feedserver import server  # noqa: F401  (a fixture shared by every folder)
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -29,6 +30,8 @@ def rule(rule_id: str, query: str, **extra: object) -> RuleSpec:
 @pytest.fixture
 def make_matcher(pipelines: LanguagePipelines) -> Callable[..., ArticleMatcher]:
     def build(**queries: str) -> ArticleMatcher:
-        return ArticleMatcher(RuleIndex([rule(k.replace("_", "-"), q) for k, q in queries.items()], pipelines))
+        return ArticleMatcher(
+            RuleIndex([rule(k.replace("_", "-"), q) for k, q in queries.items()], pipelines)
+        )
 
     return build

@@ -51,7 +51,7 @@ def test_cli_rules_check_reports_every_problem_and_exits_1(config: Path, tmp_pat
     code, _, err = invoke(config, "rules", "check", str(bad))
     assert code == 1
     for expected in (f"{bad}:3:", "the query is empty", f"{bad}:5:", "never closed",
-                     "unknown channel(s) nowhere", f"{bad}:8:", "duplicate rule id", f"{bad}:12:",
+                     f"{bad}:6:", "unknown channel(s) nowhere", f"{bad}:9:", "duplicate rule id", f"{bad}:13:",
                      "unknown key 'colour'", "5 problem(s)"):
         assert expected in err
 

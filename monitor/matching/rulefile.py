@@ -113,6 +113,7 @@ def load_rules(paths: Sequence[Path], channels: Iterable[str] | None = None) -> 
                 )
                 continue
             result.rules.append(spec)
+    result.problems.sort(key=lambda p: (p.path, p.line or 0))
     return result
 
 
@@ -186,7 +187,9 @@ def _load_rule(path: Path, items: Any, index: int, item: Any,
             column = position[1] + quoted + exc.column
         problems.append(RuleProblem(
             str(path), position[0] if position else line,
-            f"query: {exc.message}\n    {model.query}\n    {' ' * (exc.column or 0)}^",
+            f"query: {exc.message}" + (
+                f"\n    {model.query}\n    {' ' * exc.column}^"
+                if model.query.strip() and exc.column is not None and "\n" not in model.query else ""),
             model.id, column))
         return None
     if not model.enabled:

@@ -1,0 +1,86 @@
+"""Feeds through the whole pipeline: a real local feed server, the daemon's one pass, SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from monitor.app import build_pipeline
+from monitor.config import load_settings
+from monitor.daemon import Daemon
+from monitor.store.tables import FeedRow
+from tests.notify.receivers import WebhookReceiver
+
+RULES = """
+rules:
+  - id: finlandia-nato
+    query: '(Finlandia OR Finland) AND NATO'
+  - id: ukraine
+    query: 'Ukraine OR Ucraina'
+"""
+
+
+def write_config(tmp_path: Path, base: str, hook: str, feeds: list[str]) -> Path:
+    (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
+    feed_lines = "\n".join(f"    - {{url: '{base}{path}', name: '{path}', interval: 1m}}" for path in feeds)
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"database: sqlite:///monitor.db\nrules: [rules.yaml]\n"
+        f"sources:\n  folders: []\n  feeds:\n{feed_lines}\n"
+        f"channels:\n  hook: {{type: webhook, url: '{hook}'}}\ndefaults: {{notify: [hook]}}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def one_pass(config: Path) -> None:
+    settings = load_settings(str(config), env={})
+    asyncio.run(Daemon(settings, build_pipeline(settings)).run_once())
+
+
+def feed_rows(config: Path) -> dict[str, FeedRow]:
+    settings = load_settings(str(config), env={})
+    pipeline = build_pipeline(settings)
+    with Session(pipeline.store.engine) as session:
+        rows = {row.url.rsplit("/", 1)[-1]: row for row in session.exec(select(FeedRow))}
+    pipeline.store.engine.dispose()
+    return rows
+
+
+def test_feeds_rss_and_atom_alert_once_and_refetch_conditionally(
+    tmp_path: Path, server: tuple[str, list[dict[str, str]]]
+) -> None:
+    base, seen = server
+    with WebhookReceiver() as hook:
+        config = write_config(tmp_path, base, hook.url, ["/esteri.rss", "/mondo.atom"])
+        one_pass(config)
+        first = [(body["data"]["rule"]["id"], body["data"]["article"]["title"]) for _h, body in hook.received]
+        assert ("finlandia-nato", "Finlandia e Svezia verso la NATO") in first
+        assert any(rule == "ukraine" for rule, _title in first)
+        assert len(first) == len(set(first))
+        one_pass(config)
+        assert len(hook.received) == len(first)  # nothing new, nothing sent again
+    conditional = [request for request in seen if request.get("if-none-match")]
+    assert {request["path"] for request in conditional} == {"/esteri.rss", "/mondo.atom"}
+    rows = feed_rows(config)
+    assert rows["esteri.rss"].last_status == 304 and rows["esteri.rss"].etag == '"esteri-v1"'
+
+
+def test_feeds_a_failing_feed_does_not_stop_the_others(
+    tmp_path: Path, server: tuple[str, list[dict[str, str]]], caplog: pytest.LogCaptureFixture
+) -> None:
+    base, _seen = server
+    with WebhookReceiver() as hook:
+        config = write_config(tmp_path, base, hook.url, ["/error", "/broken.xml", "/esteri.rss"])
+        with caplog.at_level(logging.WARNING, logger="monitor"):
+            one_pass(config)
+        assert any(body["data"]["rule"]["id"] == "finlandia-nato" for _h, body in hook.received)
+    messages = "\n".join(record.getMessage() for record in caplog.records)
+    assert "feed=/error failed" in messages and "500" in messages
+    assert "feed=/broken.xml failed" in messages
+    rows = feed_rows(config)
+    assert rows["error"].error_streak == 1 and rows["esteri.rss"].error_streak == 0
