@@ -33,8 +33,10 @@ def load_rule_set(settings: Settings) -> RuleSet:
     for problem in rules.problems:
         log.error("invalid rule, left out: %s", problem)
     if not rules.rules:
-        log.warning("no rules loaded from %s: articles are stored but nothing will alert",
-                    ", ".join(str(p) for p in settings.rules))
+        log.warning(
+            "no rules loaded from %s: articles are stored but nothing will alert",
+            ", ".join(str(p) for p in settings.rules),
+        )
     else:
         log.info("rules loaded: %d from %d file(s)", len(rules.rules), len(rules.files))
     return rules

@@ -69,10 +69,18 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "-c", envvar="MONITOR_CONFIG", metavar="FILE",
-              help="Config file (default: monitor.yaml if present, else built-in defaults).")
-@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-              help="Log verbosity (default: log_level from the config, INFO).")
+@click.option(
+    "--config",
+    "-c",
+    envvar="MONITOR_CONFIG",
+    metavar="FILE",
+    help="Config file (default: monitor.yaml if present, else built-in defaults).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="Log verbosity (default: log_level from the config, INFO).",
+)
 @click.version_option(__version__, prog_name="news-monitor")
 @click.pass_context
 def main(ctx: click.Context, config: str | None, log_level: str | None) -> None:
@@ -157,8 +165,13 @@ def rules_check(ctx: Context, paths: tuple[Path, ...]) -> None:
 
 @rules.command("test")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--rules", "rule_paths", multiple=True, type=click.Path(path_type=Path),
-              help="Rule file or folder (repeatable; default: the configured rules).")
+@click.option(
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Rule file or folder (repeatable; default: the configured rules).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per (article, rule) match.")
 @pass_ctx
 def rules_test(ctx: Context, files: tuple[Path, ...], rule_paths: tuple[Path, ...], as_json: bool) -> None:
@@ -207,16 +220,18 @@ def scan(ctx: Context, paths: tuple[Path, ...], source: str | None, language: st
                 name, under = folder.source_name, str(path)
             else:
                 found, name, under = [path], source or path.parent.name or "scan", str(path)
-            with click.progressbar(length=len(found), label=str(path), file=sys.stderr,
-                                   show_pos=True) as bar:
-                report = pipeline.scan_files(found, source=name, language=language, under=under,
-                                             on_file=lambda _p: bar.update(1))
+            with click.progressbar(length=len(found), label=str(path), file=sys.stderr, show_pos=True) as bar:
+                report = pipeline.scan_files(
+                    found, source=name, language=language, under=under, on_file=lambda _p: bar.update(1)
+                )
             for field in ("files", "skipped", "failed", "articles", "duplicates", "hits", "alerts"):
                 setattr(total, field, getattr(total, field) + getattr(report, field))
             total.failures.extend(report.failures)
         asyncio.run(Daemon(settings, pipeline).run_once_delivery())
-    click.echo(f"articles read: {total.articles}, skipped as already seen: {total.skipped + total.duplicates}, "
-               f"failed: {total.failed}, hits: {total.hits}, alerts: {total.alerts}")
+    click.echo(
+        f"articles read: {total.articles}, skipped as already seen: {total.skipped + total.duplicates}, "
+        f"failed: {total.failed}, hits: {total.hits}, alerts: {total.alerts}"
+    )
     for failure in total.failures:
         click.echo(f"failed: {failure}", err=True)
     sys.exit(1 if total.failed else 0)
@@ -241,12 +256,23 @@ def hits(ctx: Context, rule: str | None, since: str | None, limit: int, as_json:
         rows = open_store(settings).hits(rule=rule, since=cutoff, limit=limit)
     for row in rows:
         if as_json:
-            click.echo(json.dumps({
-                "id": row.id, "rule": row.rule_id, "rule_name": row.rule_name,
-                "time": row.created_at.isoformat(), "title": row.title, "url": row.url,
-                "source": row.source, "origin": row.origin,
-                "terms": sorted({t["text"] for t in row.terms}), "snippet": row.snippet,
-            }, ensure_ascii=False))
+            click.echo(
+                json.dumps(
+                    {
+                        "id": row.id,
+                        "rule": row.rule_id,
+                        "rule_name": row.rule_name,
+                        "time": row.created_at.isoformat(),
+                        "title": row.title,
+                        "url": row.url,
+                        "source": row.source,
+                        "origin": row.origin,
+                        "terms": sorted({t["text"] for t in row.terms}),
+                        "snippet": row.snippet,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         else:
             terms = ", ".join(sorted({t["text"] for t in row.terms}))
             click.echo(f"{row.created_at:%Y-%m-%d %H:%M} {row.rule_id:<20} {row.title[:70]}  [{terms}]")
@@ -262,7 +288,9 @@ def _parse_since(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"--since {text!r}: use a duration such as 24h or 7d, or a date such as 2024-05-01") from None
+        raise ConfigError(
+            f"--since {text!r}: use a duration such as 24h or 7d, or a date such as 2024-05-01"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -161,12 +161,8 @@ class Settings(_Model):
         description="spaCy pipeline per language: 'blank' or an installed package name",
     )
     default_language: str = Field("en", description="used when detection is unsure")
-    sources: Sources = Field(
-        default_factory=lambda: Sources(folders=[FolderSource(path=Path("seeds"))])
-    )
-    channels: dict[str, Channel] = Field(
-        default_factory=lambda: {"console": ConsoleChannel(type="console")}
-    )
+    sources: Sources = Field(default_factory=lambda: Sources(folders=[FolderSource(path=Path("seeds"))]))
+    channels: dict[str, Channel] = Field(default_factory=lambda: {"console": ConsoleChannel(type="console")})
     defaults: Defaults = Field(default_factory=Defaults)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
@@ -190,7 +186,9 @@ def _expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
                 try:
                     out[key[: -len("_file")]] = secret_path.read_text(encoding="utf-8").strip()
                 except OSError as exc:
-                    raise ConfigError(f"{path}: cannot read secret file {secret_path}: {exc.strerror}")
+                    raise ConfigError(
+                        f"{path}: cannot read secret file {secret_path}: {exc.strerror}"
+                    ) from None
                 continue
             out[key] = _expand_env(item, env, path)
         return out
@@ -262,8 +260,11 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: the top level must be a mapping of settings")
     data = _expand_env(to_plain(raw), env, "")
-    for var, key in (("MONITOR_DATABASE_URL", "database"), ("MONITOR_STATE_DIR", "state_dir"),
-                     ("MONITOR_LOG_LEVEL", "log_level")):
+    for var, key in (
+        ("MONITOR_DATABASE_URL", "database"),
+        ("MONITOR_STATE_DIR", "state_dir"),
+        ("MONITOR_LOG_LEVEL", "log_level"),
+    ):
         if env.get(var):
             data[key] = env[var]
     _resolve_paths(data, base)
@@ -272,9 +273,7 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, raw, config_path)) from None
     if not settings.database:
-        settings = settings.model_copy(
-            update={"database": f"sqlite:///{settings.state_dir / 'monitor.db'}"}
-        )
+        settings = settings.model_copy(update={"database": f"sqlite:///{settings.state_dir / 'monitor.db'}"})
     else:
         settings = settings.model_copy(update={"database": _sqlite_path_fix(settings.database, base)})
     return settings

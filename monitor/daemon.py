@@ -76,8 +76,10 @@ class Daemon:
         """Rebuild the rule index off the loop and swap it in; a broken edit keeps the old rules."""
         rules = load_rule_set(self.settings)
         if rules.problems and not rules.rules:
-            log.error("reload: every rule is invalid; keeping the %d rules already running",
-                      len(self.pipeline.matcher.index))
+            log.error(
+                "reload: every rule is invalid; keeping the %d rules already running",
+                len(self.pipeline.matcher.index),
+            )
             return
         self.pipeline.matcher.swap(RuleIndex(rules.rules, self.pipeline.matcher.index.pipelines))
         log.info("reload: %d rules active", len(rules.rules))
@@ -88,10 +90,12 @@ class Daemon:
         async with self._http():
             for folder in self.settings.sources.folders:
                 await self._guarded(f"folder:{folder.path}", lambda f=folder: self.scan_folder(f))
-            await asyncio.gather(*(
-                self._guarded(f"feed:{feed.url}", lambda f=feed: self.poll_feed(f))
-                for feed in self.settings.sources.feeds
-            ))
+            await asyncio.gather(
+                *(
+                    self._guarded(f"feed:{feed.url}", lambda f=feed: self.poll_feed(f))
+                    for feed in self.settings.sources.feeds
+                )
+            )
             await self._guarded("deliver", self.deliver)
         self._worker.shutdown(wait=True)
         return 0
@@ -113,12 +117,19 @@ class Daemon:
             scheduler = AsyncIOScheduler(timezone=UTC)
             self._schedule(scheduler)
             scheduler.start()
-            log.info("monitor started: %d folder(s), %d feed(s), %d channel(s), %d rule(s)",
-                     len(self.settings.sources.folders), len(self.settings.sources.feeds),
-                     len(self._notifiers), len(self.pipeline.matcher.index))
+            log.info(
+                "monitor started: %d folder(s), %d feed(s), %d channel(s), %d rule(s)",
+                len(self.settings.sources.folders),
+                len(self.settings.sources.feeds),
+                len(self._notifiers),
+                len(self.pipeline.matcher.index),
+            )
             await stop.wait()
-            log.info("stopping: no new jobs; waiting up to %.0fs for %d running job(s)",
-                     STOP_TIMEOUT_S, len(self._running))
+            log.info(
+                "stopping: no new jobs; waiting up to %.0fs for %d running job(s)",
+                STOP_TIMEOUT_S,
+                len(self._running),
+            )
             self.pipeline.stopping.set()
             scheduler.shutdown(wait=False)
             if self._running:
@@ -136,18 +147,39 @@ class Daemon:
     def _schedule(self, scheduler: AsyncIOScheduler) -> None:
         now = datetime.now(UTC)
         for folder in self.settings.sources.folders:
-            self._add(scheduler, f"folder:{folder.path}", functools.partial(self.scan_folder, folder),
-                      IntervalTrigger(seconds=max(folder.interval, 1.0)), now)
+            self._add(
+                scheduler,
+                f"folder:{folder.path}",
+                functools.partial(self.scan_folder, folder),
+                IntervalTrigger(seconds=max(folder.interval, 1.0)),
+                now,
+            )
         for feed in self.settings.sources.feeds:
             jitter = feed.jitter if feed.jitter is not None else feed.interval * 0.1
             first = now + timedelta(seconds=random.uniform(0, min(jitter, 10.0)))
-            self._add(scheduler, f"feed:{feed.url}", functools.partial(self.poll_feed, feed),
-                      IntervalTrigger(seconds=max(feed.interval, 1.0), jitter=int(jitter) or None), first)
-        self._add(scheduler, "deliver", self.deliver,
-                  IntervalTrigger(seconds=max(self.settings.delivery.interval, 0.5)), now)
+            self._add(
+                scheduler,
+                f"feed:{feed.url}",
+                functools.partial(self.poll_feed, feed),
+                IntervalTrigger(seconds=max(feed.interval, 1.0), jitter=int(jitter) or None),
+                first,
+            )
+        self._add(
+            scheduler,
+            "deliver",
+            self.deliver,
+            IntervalTrigger(seconds=max(self.settings.delivery.interval, 0.5)),
+            now,
+        )
 
-    def _add(self, scheduler: AsyncIOScheduler, name: str, job: Callable[[], Awaitable[None]],
-             trigger: IntervalTrigger, first: datetime) -> None:
+    def _add(
+        self,
+        scheduler: AsyncIOScheduler,
+        name: str,
+        job: Callable[[], Awaitable[None]],
+        trigger: IntervalTrigger,
+        first: datetime,
+    ) -> None:
         async def tracked() -> None:
             task = asyncio.current_task()
             assert task is not None
@@ -157,8 +189,16 @@ class Daemon:
             finally:
                 self._running.discard(task)
 
-        scheduler.add_job(tracked, trigger, id=name, name=name, next_run_time=first,
-                          max_instances=1, coalesce=True, misfire_grace_time=None)
+        scheduler.add_job(
+            tracked,
+            trigger,
+            id=name,
+            name=name,
+            next_run_time=first,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
 
     async def _guarded(self, name: str, job: Callable[[], Awaitable[Any]]) -> None:
         """The daemon's one broad catch: a failing job is logged and runs again next time."""

@@ -31,12 +31,19 @@ class DryRunOutcome:
         for path, article, matches in self.results:
             if as_json:
                 for match in matches:
-                    yield json.dumps({
-                        "path": str(path), "title": article.title, "rule": match.rule_id,
-                        "rule_name": match.rule_name, "terms": match.matched_texts,
-                        "snippet": match.snippet, "language": article.language,
-                        "hits": [asdict(hit) for hit in match.terms],
-                    }, ensure_ascii=False)
+                    yield json.dumps(
+                        {
+                            "path": str(path),
+                            "title": article.title,
+                            "rule": match.rule_id,
+                            "rule_name": match.rule_name,
+                            "terms": match.matched_texts,
+                            "snippet": match.snippet,
+                            "language": article.language,
+                            "hits": [asdict(hit) for hit in match.terms],
+                        },
+                        ensure_ascii=False,
+                    )
                 continue
             yield f"{path}: {article.title[:100]} [{article.language}]"
             for match in matches:
@@ -54,8 +61,9 @@ def _expand(paths: Sequence[Path]) -> Iterator[Path]:
             yield path
 
 
-def dry_run(settings: Settings, paths: Sequence[Path], pipelines: LanguagePipelines,
-            guesser: LanguageGuesser) -> DryRunOutcome:
+def dry_run(
+    settings: Settings, paths: Sequence[Path], pipelines: LanguagePipelines, guesser: LanguageGuesser
+) -> DryRunOutcome:
     """Parse ``paths`` as articles and match them against the configured rules."""
     rules = load_rules(settings.rules, channels=settings.channels.keys())
     matcher = ArticleMatcher(RuleIndex(rules.rules, pipelines))

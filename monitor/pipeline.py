@@ -23,7 +23,13 @@ from pathlib import Path
 import httpx
 
 from monitor.config import FeedSource, FolderSource, Settings
-from monitor.errors import ArticleParseError, FeedFetchError, PermanentDelivery, RetryableDelivery, SourceError
+from monitor.errors import (
+    ArticleParseError,
+    FeedFetchError,
+    PermanentDelivery,
+    RetryableDelivery,
+    SourceError,
+)
 from monitor.language import LanguageGuesser
 from monitor.matching.matcher import ArticleMatcher
 from monitor.models import Alert, Article, Match
@@ -62,9 +68,11 @@ class IngestReport:
         self.alerts += batch.deliveries
 
     def summary(self) -> str:
-        return (f"files={self.files} skipped={self.skipped} failed={self.failed} "
-                f"articles={self.articles} duplicates={self.duplicates} hits={self.hits} "
-                f"alerts={self.alerts}")
+        return (
+            f"files={self.files} skipped={self.skipped} failed={self.failed} "
+            f"articles={self.articles} duplicates={self.duplicates} hits={self.hits} "
+            f"alerts={self.alerts}"
+        )
 
 
 @dataclass
@@ -77,8 +85,9 @@ class DeliveryReport:
 class Pipeline:
     """The stages wired together for one configuration."""
 
-    def __init__(self, settings: Settings, store: Store, matcher: ArticleMatcher,
-                 guesser: LanguageGuesser) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, matcher: ArticleMatcher, guesser: LanguageGuesser
+    ) -> None:
         self.settings = settings
         self.store = store
         self.matcher = matcher
@@ -101,23 +110,41 @@ class Pipeline:
         result.duplicates += len(articles) - len(fresh)
         for item in routed:
             for match, _channels in item.matches:
-                log.info("hit rule=%s article=%r terms=%s", match.rule_id, item.article.title[:80],
-                         ",".join(match.matched_texts))
+                log.info(
+                    "hit rule=%s article=%r terms=%s",
+                    match.rule_id,
+                    item.article.title[:80],
+                    ",".join(match.matched_texts),
+                )
         return result
 
     # -- files ---------------------------------------------------------------------------
-    def scan_folder(self, folder: FolderSource,
-                    on_file: Callable[[Path], None] | None = None) -> IngestReport:
+    def scan_folder(
+        self, folder: FolderSource, on_file: Callable[[Path], None] | None = None
+    ) -> IngestReport:
         """One pass over a watched folder: new or changed files are read, the rest skipped unread."""
         if not folder.path.is_dir():
             raise SourceError(f"folder {folder.path} does not exist or is not a folder")
         paths = list(iter_folder(folder))
-        return self.scan_files(paths, source=folder.source_name, language=folder.language,
-                               tags=tuple(folder.tags), under=str(folder.path), on_file=on_file)
+        return self.scan_files(
+            paths,
+            source=folder.source_name,
+            language=folder.language,
+            tags=tuple(folder.tags),
+            under=str(folder.path),
+            on_file=on_file,
+        )
 
-    def scan_files(self, paths: Sequence[Path], *, source: str, language: str | None = None,
-                   tags: tuple[str, ...] = (), under: str = "",
-                   on_file: Callable[[Path], None] | None = None) -> IngestReport:
+    def scan_files(
+        self,
+        paths: Sequence[Path],
+        *,
+        source: str,
+        language: str | None = None,
+        tags: tuple[str, ...] = (),
+        under: str = "",
+        on_file: Callable[[Path], None] | None = None,
+    ) -> IngestReport:
         report = IngestReport()
         known = self.store.file_index(under)
         articles: list[Article] = []
@@ -140,9 +167,15 @@ class Pipeline:
             report.add(self.process(articles, records))
         return report
 
-    def _read_file(self, path: Path, known: dict[str, tuple[int, int]], source: str,
-                   language: str | None, tags: tuple[str, ...],
-                   report: IngestReport) -> tuple[FileRecord | None, list[Article]]:
+    def _read_file(
+        self,
+        path: Path,
+        known: dict[str, tuple[int, int]],
+        source: str,
+        language: str | None,
+        tags: tuple[str, ...],
+        report: IngestReport,
+    ) -> tuple[FileRecord | None, list[Article]]:
         try:
             stat = path.stat()
             if known.get(str(path)) == (stat.st_size, stat.st_mtime_ns):
@@ -174,8 +207,9 @@ class Pipeline:
         return _with(base, articles=len(found)), found
 
     # -- feeds ---------------------------------------------------------------------------
-    async def poll_feed(self, client: httpx.AsyncClient, feed: FeedSource,
-                        run: Callable[..., object]) -> IngestReport:
+    async def poll_feed(
+        self, client: httpx.AsyncClient, feed: FeedSource, run: Callable[..., object]
+    ) -> IngestReport:
         """Fetch one feed (conditional GET) and process its new entries.
 
         ``run`` executes blocking work (database, spaCy) off the event loop, in the
@@ -184,14 +218,25 @@ class Pipeline:
         report = IngestReport()
         state = await run(self.store.feed_state, feed.url)  # type: ignore[misc]
         try:
-            fetched = await fetch_feed(client, feed.url, etag=state.etag, last_modified=state.last_modified,
-                                       timeout=self.settings.http.timeout)
+            fetched = await fetch_feed(
+                client,
+                feed.url,
+                etag=state.etag,
+                last_modified=state.last_modified,
+                timeout=self.settings.http.timeout,
+            )
             if fetched.content is None:
                 log.info("feed=%s not modified (304)", feed.source_name)
                 await run(self.store.save_feed_fetch, feed.url, utcnow(), status=fetched.status)
                 return report
-            articles = parse_feed(fetched.content, source=feed.source_name, origin=feed.url,
-                                  headers=fetched.headers, language=feed.language, tags=tuple(feed.tags))
+            articles = parse_feed(
+                fetched.content,
+                source=feed.source_name,
+                origin=feed.url,
+                headers=fetched.headers,
+                language=feed.language,
+                tags=tuple(feed.tags),
+            )
         except (FeedFetchError, ArticleParseError) as exc:
             log.warning("feed=%s failed (streak %d): %s", feed.source_name, state.error_streak + 1, exc)
             await run(self.store.save_feed_fetch, feed.url, utcnow(), status=None, error=str(exc))
@@ -200,8 +245,15 @@ class Pipeline:
             return report
         batch: BatchResult = await run(self.process, articles)  # type: ignore[assignment]
         report.add(batch)
-        await run(self.store.save_feed_fetch, feed.url, utcnow(), status=fetched.status,
-                  etag=fetched.etag, last_modified=fetched.last_modified, entries=batch.articles)
+        await run(
+            self.store.save_feed_fetch,
+            feed.url,
+            utcnow(),
+            status=fetched.status,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+            entries=batch.articles,
+        )
         log.info("feed=%s entries=%d %s", feed.source_name, len(articles), report.summary())
         return report
 
@@ -212,23 +264,30 @@ class Pipeline:
 
         report = DeliveryReport()
         alerts: list[Alert] = await run(  # type: ignore[assignment]
-            self.store.due_deliveries, utcnow(), self.settings.delivery.batch_size, list(notifiers))
+            self.store.due_deliveries, utcnow(), self.settings.delivery.batch_size, list(notifiers)
+        )
         by_channel: dict[str, list[Alert]] = defaultdict(list)
         for alert in alerts:
             by_channel[alert.channel].append(alert)
-        await asyncio.gather(*(
-            self._deliver_channel(notifiers[name], queue, run, report) for name, queue in by_channel.items()
-        ))
+        await asyncio.gather(
+            *(
+                self._deliver_channel(notifiers[name], queue, run, report)
+                for name, queue in by_channel.items()
+            )
+        )
         return report
 
-    async def _deliver_channel(self, notifier: Notifier, alerts: Iterable[Alert],
-                               run: Callable[..., object], report: DeliveryReport) -> None:
+    async def _deliver_channel(
+        self, notifier: Notifier, alerts: Iterable[Alert], run: Callable[..., object], report: DeliveryReport
+    ) -> None:
         settings = self.settings.delivery
         for alert in alerts:
             try:
                 await notifier.send(alert)
             except PermanentDelivery as exc:
-                log.error("alert=%s channel=%s rule=%s dead: %s", alert.key, alert.channel, alert.rule_id, exc)
+                log.error(
+                    "alert=%s channel=%s rule=%s dead: %s", alert.key, alert.channel, alert.rule_id, exc
+                )
                 await run(self.store.mark_dead, alert.key, str(exc))
                 report.dead += 1
                 continue
@@ -243,15 +302,32 @@ class Pipeline:
                 report.sent += 1
                 continue
             if alert.attempt >= settings.max_attempts:
-                log.error("alert=%s channel=%s dead after %d attempts: %s", alert.key, alert.channel,
-                          alert.attempt, error)
+                log.error(
+                    "alert=%s channel=%s dead after %d attempts: %s",
+                    alert.key,
+                    alert.channel,
+                    alert.attempt,
+                    error,
+                )
                 await run(self.store.mark_dead, alert.key, error)
                 report.dead += 1
                 continue
-            when = next_attempt(alert.attempt, utcnow(), initial=settings.retry_initial,
-                                maximum=settings.retry_max, retry_after=retry_after, jitter=random.random())
-            log.warning("alert=%s channel=%s attempt %d failed, retry at %s: %s", alert.key, alert.channel,
-                        alert.attempt, when.isoformat(timespec="seconds"), error)
+            when = next_attempt(
+                alert.attempt,
+                utcnow(),
+                initial=settings.retry_initial,
+                maximum=settings.retry_max,
+                retry_after=retry_after,
+                jitter=random.random(),
+            )
+            log.warning(
+                "alert=%s channel=%s attempt %d failed, retry at %s: %s",
+                alert.key,
+                alert.channel,
+                alert.attempt,
+                when.isoformat(timespec="seconds"),
+                error,
+            )
             await run(self.store.mark_retry, alert.key, when, error)
             report.retried += 1
 

@@ -50,9 +50,19 @@ def test_cli_rules_check_reports_every_problem_and_exits_1(config: Path, tmp_pat
     )
     code, _, err = invoke(config, "rules", "check", str(bad))
     assert code == 1
-    for expected in (f"{bad}:3:", "the query is empty", f"{bad}:5:", "never closed",
-                     f"{bad}:6:", "unknown channel(s) nowhere", f"{bad}:9:", "duplicate rule id", f"{bad}:13:",
-                     "unknown key 'colour'", "5 problem(s)"):
+    for expected in (
+        f"{bad}:3:",
+        "the query is empty",
+        f"{bad}:5:",
+        "never closed",
+        f"{bad}:6:",
+        "unknown channel(s) nowhere",
+        f"{bad}:9:",
+        "duplicate rule id",
+        f"{bad}:13:",
+        "unknown key 'colour'",
+        "5 problem(s)",
+    ):
         assert expected in err
 
 
@@ -60,8 +70,13 @@ def test_cli_rules_test_json_lines_have_documented_keys(config: Path) -> None:
     code, out, _ = invoke(config, "rules", "test", "--json", str(SEED))
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
-    assert {row["rule"] for row in rows} == {"cessate-il-fuoco", "nato", "finlandia", "finlandia-nato",
-                                             "usa-russia-difesa"}
+    assert {row["rule"] for row in rows} == {
+        "cessate-il-fuoco",
+        "nato",
+        "finlandia",
+        "finlandia-nato",
+        "usa-russia-difesa",
+    }
     for row in rows:
         assert {"path", "title", "rule", "terms", "snippet"} <= row.keys()
         assert row["path"] == str(SEED)
@@ -118,8 +133,9 @@ def test_cli_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     assert code == 2 and "config file not found" in err
 
 
-@pytest.mark.parametrize("command", [["run"], ["rules", "check"], ["rules", "test"], ["scan"], ["hits"],
-                                     ["check"]])
+@pytest.mark.parametrize(
+    "command", [["run"], ["rules", "check"], ["rules", "test"], ["scan"], ["hits"], ["check"]]
+)
 def test_cli_every_command_has_help_with_an_example(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Example" in result.output

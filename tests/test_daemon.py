@@ -49,7 +49,9 @@ def workdir(tmp_path: Path) -> Path:
     (tmp_path / "monitor.yaml").write_text(CONFIG, encoding="utf-8")
     (tmp_path / "rules").mkdir()
     for rule_file in (REPO / "rules").glob("*.yaml"):
-        (tmp_path / "rules" / rule_file.name).write_text(rule_file.read_text(encoding="utf-8"), encoding="utf-8")
+        (tmp_path / "rules" / rule_file.name).write_text(
+            rule_file.read_text(encoding="utf-8"), encoding="utf-8"
+        )
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for seed in SEEDS.iterdir():
@@ -57,17 +59,24 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def monitor(workdir: Path, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def monitor(
+    workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), *args],
-        cwd=workdir, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+        cwd=workdir,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def hits_in_db(workdir: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(workdir / "state" / "monitor.db") as db:
-        return sorted(db.execute("SELECT h.rule_id, a.title FROM hits h JOIN articles a ON a.id = h.article_id"))
+        return sorted(
+            db.execute("SELECT h.rule_id, a.title FROM hits h JOIN articles a ON a.id = h.article_id")
+        )
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
@@ -84,7 +93,9 @@ def test_run_once_records_hits_and_alerts_each_once(workdir: Path) -> None:
     (inbox / "english.json").write_text(json.dumps(ENGLISH), encoding="utf-8")
     (inbox / "broken.json").write_text("{not json", encoding="utf-8")
     (inbox / "garbage.txt").write_bytes(bytes(range(256)) * 4)
-    (workdir / "rules" / "broken.yaml").write_text("rules:\n  - id: x\n    query: '(NATO'\n", encoding="utf-8")
+    (workdir / "rules" / "broken.yaml").write_text(
+        "rules:\n  - id: x\n    query: '(NATO'\n", encoding="utf-8"
+    )
     with WebhookReceiver() as hook, SlackReceiver() as slack:
         env = {"HOOK_URL": hook.url, "SLACK_URL": slack.url}
         first = monitor(workdir, "run", "--once", env=env)
@@ -109,8 +120,9 @@ def test_run_once_records_hits_and_alerts_each_once(workdir: Path) -> None:
 def single_rule(workdir: Path) -> None:
     for path in (workdir / "rules").glob("*.yaml"):
         path.unlink()
-    (workdir / "rules" / "one.yaml").write_text("rules:\n  - id: nato\n    query: NATO\n    notify: [hook]\n",
-                                                encoding="utf-8")
+    (workdir / "rules" / "one.yaml").write_text(
+        "rules:\n  - id: nato\n    query: NATO\n    notify: [hook]\n", encoding="utf-8"
+    )
 
 
 def test_run_once_webhook_500_then_200_delivers_exactly_once(workdir: Path) -> None:
@@ -134,7 +146,10 @@ def test_run_once_receiver_down_delivers_on_next_run(workdir: Path) -> None:
     assert result.returncode == 0
     assert "T0SECRET" not in result.stderr and "xoxSECRETTOKEN" not in result.stderr
     with WebhookReceiver() as hook:
-        assert monitor(workdir, "run", "--once", env={"HOOK_URL": hook.url, "SLACK_URL": hook.url}).returncode == 0
+        assert (
+            monitor(workdir, "run", "--once", env={"HOOK_URL": hook.url, "SLACK_URL": hook.url}).returncode
+            == 0
+        )
         [(_headers, body)] = hook.received
         assert body["data"]["article"]["title"].startswith("Prima chiamata tra Usa e Russia")
         assert body["data"]["terms"] == ["Nato"]
@@ -146,7 +161,11 @@ def test_run_daemon_picks_up_new_files_and_stops_on_sigterm(workdir: Path) -> No
         env = {**os.environ, "HOOK_URL": hook.url, "SLACK_URL": slack.url}
         process = subprocess.Popen(
             [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), "run"],
-            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             assert wait_for(lambda: len(hook.received) == 1), "the seed alert never arrived"
@@ -167,8 +186,9 @@ def test_run_daemon_picks_up_new_files_and_stops_on_sigterm(workdir: Path) -> No
 
 
 def test_run_once_invalid_config_exits_2_with_message(workdir: Path) -> None:
-    (workdir / "monitor.yaml").write_text("sources:\n  folders:\n    - {path: inbox/, intervall: 1s}\n",
-                                          encoding="utf-8")
+    (workdir / "monitor.yaml").write_text(
+        "sources:\n  folders:\n    - {path: inbox/, intervall: 1s}\n", encoding="utf-8"
+    )
     result = monitor(workdir, "run", "--once")
     assert result.returncode == 2
     assert "monitor.yaml:3: sources.folders.0.intervall: unknown setting" in result.stderr
@@ -179,7 +199,11 @@ def test_run_once_missing_env_secret_names_the_variable(workdir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("HOOK_URL", "SLACK_URL")}
     result = subprocess.run(
         [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), "run", "--once"],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=60,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "channels.hook.url: environment variable HOOK_URL is not set" in result.stderr

@@ -99,9 +99,9 @@ class RuleIndex:
                 continue
             spans = acronym_spans(text)
             capitals[key] = tuple(
-                i for i, tok in enumerate(pattern)
+                i
+                for i, tok in enumerate(pattern)
                 if any(tok.idx < e and tok.idx + len(tok) > s for s, e in spans)
             )
             matcher.add(key, [pattern])
         return LanguageMatcher(matcher, capitals)
-

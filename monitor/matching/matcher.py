@@ -45,8 +45,9 @@ def find_terms(index: RuleIndex, lang: str, article: Article) -> dict[str, list[
     return found
 
 
-def _capitals_ok(compiled: LanguageMatcher, key: str, doc: object, start: int,
-                 folded: object, original: str) -> bool:
+def _capitals_ok(
+    compiled: LanguageMatcher, key: str, doc: object, start: int, folded: object, original: str
+) -> bool:
     """An acronym in the query (NATO) matches NATO or Nato, never the word nato."""
     for offset in compiled.capitals.get(key, ()):
         token = doc[start + offset]  # type: ignore[index]
@@ -56,8 +57,9 @@ def _capitals_ok(compiled: LanguageMatcher, key: str, doc: object, start: int,
     return True
 
 
-def evaluate_rules(index: RuleIndex, lang: str, article: Article,
-                   found: dict[str, list[TermHit]]) -> list[Match]:
+def evaluate_rules(
+    index: RuleIndex, lang: str, article: Article, found: dict[str, list[TermHit]]
+) -> list[Match]:
     """Rules whose terms occurred, whose language fits, and whose logic holds."""
     candidates = sorted({i for key in found for i in index.rules_by_term.get(key, ())})
     matches = []
@@ -122,6 +124,8 @@ def _memory_zone(index: RuleIndex, lang: str) -> Iterator[None]:
         yield
 
 
-def iter_matches(matcher: ArticleMatcher, articles: Iterable[Article]) -> Iterator[tuple[Article, list[Match]]]:
+def iter_matches(
+    matcher: ArticleMatcher, articles: Iterable[Article]
+) -> Iterator[tuple[Article, list[Match]]]:
     batch = list(articles)
     yield from zip(batch, matcher.match_many(batch), strict=True)

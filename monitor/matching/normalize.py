@@ -21,18 +21,14 @@ _INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
 # Whitespace runs other than a single space, lone non-space whitespace, invisible
 # characters and combining marks (decomposed accents): everything that folding
 # must shorten or widen.
-_IRREGULAR = re.compile(
-    rf"[\s{_INVISIBLE}\u0300-\u036f]{{2,}}|[^\S ]|[{_INVISIBLE}\u0300-\u036f]"
-)
+_IRREGULAR = re.compile(rf"[\s{_INVISIBLE}\u0300-\u036f]{{2,}}|[^\S ]|[{_INVISIBLE}\u0300-\u036f]")
 
 
 def _build_table() -> dict[int, str]:
     table: dict[int, str] = {}
     for code in range(0x80, 0x3000):
         char = chr(code)
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", char.lower()) if not unicodedata.combining(c)
-        )
+        base = "".join(c for c in unicodedata.normalize("NFKD", char.lower()) if not unicodedata.combining(c))
         if len(base) == 1 and base != char:
             table[code] = base
     for char in _APOSTROPHES:

@@ -32,7 +32,7 @@ class RuleModel(BaseModel):
     id: str = Field(description="unique, stable identifier: letters, digits, - _ .")
     name: str | None = Field(None, description="human-readable name shown in alerts")
     description: str = ""
-    query: str = Field(description="what to look for (terms, \"phrases\", AND/OR/NOT, parentheses)")
+    query: str = Field(description='what to look for (terms, "phrases", AND/OR/NOT, parentheses)')
     languages: list[str] = Field(default_factory=list, description="only articles in these languages")
     notify: list[str] = Field(default_factory=list, description="channel names; default: defaults.notify")
     tags: list[str] = Field(default_factory=list)
@@ -85,9 +85,7 @@ def rule_files(paths: Iterable[Path]) -> tuple[list[Path], list[RuleProblem]]:
     problems: list[RuleProblem] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file())
-            )
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file()))
         elif path.is_file():
             files.append(path)
         else:
@@ -106,10 +104,13 @@ def load_rules(paths: Sequence[Path], channels: Iterable[str] | None = None) -> 
             unknown = [c for c in spec.notify if known_channels is not None and c not in known_channels]
             if unknown:
                 result.problems.append(
-                    RuleProblem(spec.path, spec.line,
-                                f"unknown channel(s) {', '.join(unknown)} in notify "
-                                f"(channels in monitor.yaml: {', '.join(sorted(known_channels or ())) or 'none'})",
-                                spec.id)
+                    RuleProblem(
+                        spec.path,
+                        spec.line,
+                        f"unknown channel(s) {', '.join(unknown)} in notify "
+                        f"(channels in monitor.yaml: {', '.join(sorted(known_channels or ())) or 'none'})",
+                        spec.id,
+                    )
                 )
                 continue
             result.rules.append(spec)
@@ -132,11 +133,13 @@ def _load_file(path: Path, problems: list[RuleProblem], seen_ids: dict[str, str]
     if isinstance(doc, dict):
         extra = [k for k in doc if k not in ("rules", "$schema")]
         for key in extra:
-            problems.append(RuleProblem(str(path), line_of(doc, key),
-                                        f"unknown top-level key {key!r} (expected 'rules')"))
+            problems.append(
+                RuleProblem(str(path), line_of(doc, key), f"unknown top-level key {key!r} (expected 'rules')")
+            )
     if not isinstance(items, list):
-        problems.append(RuleProblem(str(path), line_of(doc),
-                                    "expected a list of rules under the key 'rules'"))
+        problems.append(
+            RuleProblem(str(path), line_of(doc), "expected a list of rules under the key 'rules'")
+        )
         return []
     specs = []
     for index, item in enumerate(items):
@@ -146,8 +149,9 @@ def _load_file(path: Path, problems: list[RuleProblem], seen_ids: dict[str, str]
     return specs
 
 
-def _load_rule(path: Path, items: Any, index: int, item: Any,
-               problems: list[RuleProblem], seen_ids: dict[str, str]) -> RuleSpec | None:
+def _load_rule(
+    path: Path, items: Any, index: int, item: Any, problems: list[RuleProblem], seen_ids: dict[str, str]
+) -> RuleSpec | None:
     line = line_of(items, index)
     if not isinstance(item, dict):
         problems.append(RuleProblem(str(path), line, "each rule must be a mapping with id and query"))
@@ -155,8 +159,14 @@ def _load_rule(path: Path, items: Any, index: int, item: Any,
     rule_id = item.get("id") if isinstance(item.get("id"), str) else None
     if rule_id is not None:
         if rule_id in seen_ids:
-            problems.append(RuleProblem(str(path), line_of(item, "id") or line,
-                                        f"duplicate rule id (first defined at {seen_ids[rule_id]})", rule_id))
+            problems.append(
+                RuleProblem(
+                    str(path),
+                    line_of(item, "id") or line,
+                    f"duplicate rule id (first defined at {seen_ids[rule_id]})",
+                    rule_id,
+                )
+            )
             return None
         seen_ids[rule_id] = f"{path}:{line_of(item, 'id') or line}"
     try:
@@ -178,26 +188,43 @@ def _load_rule(path: Path, items: Any, index: int, item: Any,
         if matches_without_terms(expr):
             raise QuerySyntaxError(
                 "this query would match every article that lacks its terms; "
-                "add at least one term outside NOT", 0)
+                "add at least one term outside NOT",
+                0,
+            )
     except QuerySyntaxError as exc:
         position = value_position(item, "query")
         column = None
         if position is not None and exc.column is not None and "\n" not in model.query:
             quoted = 1 if str(_raw_scalar_style(item)) in ("'", '"') else 0
             column = position[1] + quoted + exc.column
-        problems.append(RuleProblem(
-            str(path), position[0] if position else line,
-            f"query: {exc.message}" + (
-                f"\n    {model.query}\n    {' ' * exc.column}^"
-                if model.query.strip() and exc.column is not None and "\n" not in model.query else ""),
-            model.id, column))
+        problems.append(
+            RuleProblem(
+                str(path),
+                position[0] if position else line,
+                f"query: {exc.message}"
+                + (
+                    f"\n    {model.query}\n    {' ' * exc.column}^"
+                    if model.query.strip() and exc.column is not None and "\n" not in model.query
+                    else ""
+                ),
+                model.id,
+                column,
+            )
+        )
         return None
     if not model.enabled:
         return None
     return RuleSpec(
-        id=model.id, name=model.name or model.id, query=model.query, expr=expr,
-        path=str(path), line=line, languages=tuple(model.languages), notify=tuple(model.notify),
-        tags=tuple(model.tags), description=model.description,
+        id=model.id,
+        name=model.name or model.id,
+        query=model.query,
+        expr=expr,
+        path=str(path),
+        line=line,
+        languages=tuple(model.languages),
+        notify=tuple(model.notify),
+        tags=tuple(model.tags),
+        description=model.description,
     )
 
 

@@ -68,9 +68,7 @@ def _excerpt(response: httpx.Response, url: str) -> str:
     return body if len(body) <= EXCERPT_LENGTH else body[: EXCERPT_LENGTH - 1] + "…"
 
 
-def check_response(
-    response: httpx.Response, *, channel: str, url: str, now: datetime | None = None
-) -> None:
+def check_response(response: httpx.Response, *, channel: str, url: str, now: datetime | None = None) -> None:
     """Return quietly on 2xx; otherwise raise the delivery error the status calls for."""
     status = response.status_code
     if 200 <= status < 300:
@@ -85,9 +83,7 @@ def check_response(
     raise PermanentDelivery(message)
 
 
-def map_http_error(
-    exc: httpx.HTTPError | httpx.InvalidURL, *, channel: str, url: str
-) -> DeliveryError:
+def map_http_error(exc: httpx.HTTPError | httpx.InvalidURL, *, channel: str, url: str) -> DeliveryError:
     """The delivery error for an httpx failure that produced no response.
 
     Timeouts and transport errors (refused, reset, DNS) may pass; a URL httpx

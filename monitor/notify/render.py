@@ -242,8 +242,7 @@ def render_slack(alert: Alert) -> dict[str, Any]:
     terms = [_one_line(t) for t in alert.terms if _one_line(t)]
     if terms:
         blocks.append(
-            _section(_fit(", ".join(terms), lambda t: f"*Matched:* {slack_escape(t)}",
-                          SLACK_MAX_SECTION))
+            _section(_fit(", ".join(terms), lambda t: f"*Matched:* {slack_escape(t)}", SLACK_MAX_SECTION))
         )
     snippet = _one_line(alert.snippet)
     if snippet:

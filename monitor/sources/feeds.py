@@ -20,9 +20,7 @@ import httpx
 
 from monitor.errors import FeedFetchError
 
-ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
-)
+ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +68,7 @@ async def fetch_feed(
     try:
         async with (
             asyncio.timeout(timeout),
-            client.stream(
-                "GET", url, headers=headers, timeout=timeout, follow_redirects=True
-            ) as response,
+            client.stream("GET", url, headers=headers, timeout=timeout, follow_redirects=True) as response,
         ):
             return await _read_response(response, url, etag, last_modified, max_bytes)
     except (httpx.TimeoutException, TimeoutError):

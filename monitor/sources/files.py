@@ -127,8 +127,13 @@ def _read_text(
     body = "\n".join(lines[2:])
     return [
         make_article(
-            title=title, summary=summary, body=body, language=language,
-            source=source, origin=str(path), tags=tags,
+            title=title,
+            summary=summary,
+            body=body,
+            language=language,
+            source=source,
+            origin=str(path),
+            tags=tags,
         )
     ]
 
@@ -143,8 +148,12 @@ def _read_json(
     if isinstance(value, dict):
         return [
             article_from_record(
-                value, where=str(path), source=source, origin=str(path),
-                language=language, tags=tags,
+                value,
+                where=str(path),
+                source=source,
+                origin=str(path),
+                language=language,
+                tags=tags,
             )
         ]
     if not isinstance(value, list):
@@ -184,8 +193,12 @@ def _read_records(
         try:
             articles.append(
                 article_from_record(
-                    record, where=where, source=source, origin=f"{path}#{ident or number}",
-                    language=language, tags=tags,
+                    record,
+                    where=where,
+                    source=source,
+                    origin=f"{path}#{ident or number}",
+                    language=language,
+                    tags=tags,
                 )
             )
         except ArticleParseError as exc:
@@ -211,9 +224,7 @@ def _read_html(
     if not title and not text:
         raise ArticleParseError(f"{path}: no readable text in the page")
     return [
-        make_article(
-            title=title, body=text, language=language, source=source, origin=str(path), tags=tags
-        )
+        make_article(title=title, body=text, language=language, source=source, origin=str(path), tags=tags)
     ]
 
 

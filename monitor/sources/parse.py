@@ -66,8 +66,9 @@ def parse_feed(
     if not entries and not parsed.version:
         raise ArticleParseError(f"{origin}: not an RSS or Atom feed")
     if parsed.bozo:
-        log.warning("feed=%s problem=%r entries=%d: using what could be read",
-                    origin, _reason(parsed), len(entries))
+        log.warning(
+            "feed=%s problem=%r entries=%d: using what could be read", origin, _reason(parsed), len(entries)
+        )
     feed_language = parsed.feed.get("language")
     articles = []
     for position, entry in enumerate(entries, start=1):

@@ -93,9 +93,7 @@ def _detect(data: bytes) -> str:
 
 
 def _checked(text: str) -> str:
-    controls = sum(
-        1 for ch in text if ch not in _HARMLESS_CONTROLS and unicodedata.category(ch) == "Cc"
-    )
+    controls = sum(1 for ch in text if ch not in _HARMLESS_CONTROLS and unicodedata.category(ch) == "Cc")
     if text and controls / len(text) > _MAX_CONTROL_RATIO:
         raise ArticleParseError("binary data (control characters), not text")
     return text
@@ -104,19 +102,74 @@ def _checked(text: str) -> str:
 # Elements whose content is never article text.  <header> and <footer> are only
 # dropped outside <article>/<main>: inside them they hold the headline and byline.
 _DROP = frozenset(
-    {"script", "style", "noscript", "template", "nav", "aside", "svg", "iframe", "object",
-     "canvas", "select", "button"}
+    {
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "nav",
+        "aside",
+        "svg",
+        "iframe",
+        "object",
+        "canvas",
+        "select",
+        "button",
+    }
 )
 _DROP_OUTSIDE_ARTICLE = frozenset({"header", "footer"})
 _CONTENT_ROOTS = frozenset({"article", "main"})
 _BLOCKS = frozenset(
-    {"p", "div", "section", "article", "main", "header", "footer", "h1", "h2", "h3", "h4", "h5",
-     "h6", "ul", "ol", "li", "dl", "dt", "dd", "blockquote", "pre", "table", "tr", "figure",
-     "figcaption", "hr", "address", "details", "summary", "body"}
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "header",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "ul",
+        "ol",
+        "li",
+        "dl",
+        "dt",
+        "dd",
+        "blockquote",
+        "pre",
+        "table",
+        "tr",
+        "figure",
+        "figcaption",
+        "hr",
+        "address",
+        "details",
+        "summary",
+        "body",
+    }
 )
 _VOID = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-     "source", "track", "wbr"}
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    }
 )
 _PARAGRAPH = "\x00P"  # markers that cannot occur in parsed text (NULs are dropped)
 _LINE = "\x00L"
@@ -147,9 +200,7 @@ class _TextCollector(HTMLParser):
         if tag in _VOID:
             self._void(tag)
             return
-        if self._dropping or tag in _DROP or (
-            tag in _DROP_OUTSIDE_ARTICLE and not self._content_depth
-        ):
+        if self._dropping or tag in _DROP or (tag in _DROP_OUTSIDE_ARTICLE and not self._content_depth):
             self._dropping.append(tag)
             return
         if tag in _CONTENT_ROOTS:

@@ -91,7 +91,7 @@ class Store:
 
     # -- files ---------------------------------------------------------------------------
     def file_index(self, paths_under: str) -> dict[str, tuple[int, int]]:
-        """(size, mtime_ns) of every file already handled under a folder: unchanged files are skipped unread."""
+        """(size, mtime_ns) of files already handled under a folder, so unchanged ones are skipped unread."""
         with self._guard(), self._session() as session:
             rows = session.execute(
                 select(FileRow.path, FileRow.size, FileRow.mtime_ns).where(
@@ -154,8 +154,12 @@ class Store:
                     result.hits += 1
                     for channel in channels:
                         result.deliveries += self._insert_delivery(
-                            session, hit_id, delivery_key(match.rule_id, item.article.uid, channel),
-                            channel, now)
+                            session,
+                            hit_id,
+                            delivery_key(match.rule_id, item.article.uid, channel),
+                            channel,
+                            now,
+                        )
             for record in files:
                 self._upsert_file(session, record, now)
         return result
@@ -164,10 +168,18 @@ class Store:
         stmt = (
             self._insert(ArticleRow)
             .values(
-                uid=article.uid, fingerprint=article.fingerprint, title=article.title,
-                summary=article.summary, body=article.body, url=article.url,
-                published=article.published, language=article.language, source=article.source,
-                origin=article.origin, tags=list(article.tags), ingested_at=now,
+                uid=article.uid,
+                fingerprint=article.fingerprint,
+                title=article.title,
+                summary=article.summary,
+                body=article.body,
+                url=article.url,
+                published=article.published,
+                language=article.language,
+                source=article.source,
+                origin=article.origin,
+                tags=list(article.tags),
+                ingested_at=now,
             )
             .on_conflict_do_nothing()
             .returning(ArticleRow.id)
@@ -178,9 +190,13 @@ class Store:
         stmt = (
             self._insert(HitRow)
             .values(
-                rule_id=match.rule_id, rule_name=match.rule_name, article_id=article_id,
-                terms=[asdict(t) for t in match.terms], snippet=match.snippet,
-                rule_tags=list(match.tags), created_at=now,
+                rule_id=match.rule_id,
+                rule_name=match.rule_name,
+                article_id=article_id,
+                terms=[asdict(t) for t in match.terms],
+                snippet=match.snippet,
+                rule_tags=list(match.tags),
+                created_at=now,
             )
             .on_conflict_do_nothing()
             .returning(HitRow.id)
@@ -190,8 +206,15 @@ class Store:
     def _insert_delivery(self, session: Session, hit_id: int, key: str, channel: str, now: datetime) -> int:
         stmt = (
             self._insert(DeliveryRow)
-            .values(key=key, hit_id=hit_id, channel=channel, status="pending", attempts=0,
-                    next_attempt_at=now, created_at=now)
+            .values(
+                key=key,
+                hit_id=hit_id,
+                channel=channel,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
             .on_conflict_do_nothing()
             .returning(DeliveryRow.id)
         )
@@ -221,10 +244,20 @@ class Store:
             ).all()
         return [
             Alert(
-                key=d.key, channel=d.channel, rule_id=h.rule_id, rule_name=h.rule_name,
-                title=a.title, url=a.url, source=a.source, published=a.published,
-                language=a.language, terms=_distinct_terms(h.terms), snippet=h.snippet,
-                matched_at=h.created_at, rule_tags=tuple(h.rule_tags), attempt=d.attempts + 1,
+                key=d.key,
+                channel=d.channel,
+                rule_id=h.rule_id,
+                rule_name=h.rule_name,
+                title=a.title,
+                url=a.url,
+                source=a.source,
+                published=a.published,
+                language=a.language,
+                terms=_distinct_terms(h.terms),
+                snippet=h.snippet,
+                matched_at=h.created_at,
+                rule_tags=tuple(h.rule_tags),
+                attempt=d.attempts + 1,
             )
             for d, h, a in rows
         ]
@@ -255,9 +288,17 @@ class Store:
                 return FeedState(url)
             return FeedState(url, row.etag, row.last_modified, row.error_streak)
 
-    def save_feed_fetch(self, url: str, now: datetime, *, status: int | None, etag: str | None = None,
-                        last_modified: str | None = None, error: str | None = None,
-                        entries: int = 0) -> None:
+    def save_feed_fetch(
+        self,
+        url: str,
+        now: datetime,
+        *,
+        status: int | None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        error: str | None = None,
+        entries: int = 0,
+    ) -> None:
         with self._guard(), self._session() as session, session.begin():
             row = session.get(FeedRow, url) or FeedRow(url=url)
             row.last_fetch_at, row.last_status = now, status
@@ -285,8 +326,18 @@ class Store:
             query = query.where(HitRow.created_at >= since)  # type: ignore[arg-type,operator]
         with self._guard(), self._session() as session:
             return [
-                HitView(h.id, h.rule_id, h.rule_name, h.created_at, a.title, a.url, a.source,
-                        a.origin, h.terms, h.snippet)
+                HitView(
+                    h.id,
+                    h.rule_id,
+                    h.rule_name,
+                    h.created_at,
+                    a.title,
+                    a.url,
+                    a.source,
+                    a.origin,
+                    h.terms,
+                    h.snippet,
+                )
                 for h, a in session.execute(query).all()
             ]
 
@@ -315,6 +366,9 @@ class _StoreGuard:
             return False
         where = self.engine.url.render_as_string(hide_password=True)
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        hint = " (another process holds the lock; it will be retried)" if (
-            isinstance(exc, OperationalError) and "locked" in detail) else ""
+        hint = (
+            " (another process holds the lock; it will be retried)"
+            if (isinstance(exc, OperationalError) and "locked" in detail)
+            else ""
+        )
         raise StoreError(f"database {where}: {detail}{hint}") from exc

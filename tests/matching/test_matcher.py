@@ -12,8 +12,9 @@ from tests.conftest import SEEDS
 
 
 def article(body: str, title: str = "", language: str = "it", summary: str = "") -> Article:
-    return make_article(title=title, summary=summary, body=body, source="test", origin="test",
-                        language=language)
+    return make_article(
+        title=title, summary=summary, body=body, source="test", origin="test", language=language
+    )
 
 
 def fired(matcher: ArticleMatcher, art: Article) -> set[str]:
@@ -26,7 +27,7 @@ def test_matcher_phrase_across_line_break(make_matcher: Callable[..., ArticleMat
     [match] = matcher.match(art)
     assert [h.text for h in match.terms] == ["cessate il\nfuoco", "cessate\r\n\r\n  il fuoco"]
     first = match.terms[0]
-    assert art.body[first.start:first.end] == "cessate il\nfuoco"
+    assert art.body[first.start : first.end] == "cessate il\nfuoco"
 
 
 def test_matcher_phrase_words_must_be_adjacent(make_matcher: Callable[..., ArticleMatcher]) -> None:
@@ -57,13 +58,16 @@ def test_matcher_is_case_insensitive_for_ordinary_words(make_matcher: Callable[.
         ("l'ucraina", "it"),
     ],
 )
-def test_matcher_elisions_do_not_hide_a_term(make_matcher: Callable[..., ArticleMatcher],
-                                             text: str, language: str) -> None:
+def test_matcher_elisions_do_not_hide_a_term(
+    make_matcher: Callable[..., ArticleMatcher], text: str, language: str
+) -> None:
     assert fired(make_matcher(ukr="Ucraina"), article(text, language=language)) == {"ukr"}
 
 
 @pytest.mark.parametrize("language", ["en", "it"])
-def test_matcher_possessives_do_not_hide_a_term(make_matcher: Callable[..., ArticleMatcher], language: str) -> None:
+def test_matcher_possessives_do_not_hide_a_term(
+    make_matcher: Callable[..., ArticleMatcher], language: str
+) -> None:
     art = article("Finland's bid and Finland’s president", language=language)
     [match] = make_matcher(fin="Finland").match(art)
     assert [h.text for h in match.terms] == ["Finland", "Finland"]
@@ -99,8 +103,9 @@ def test_matcher_not_excludes(make_matcher: Callable[..., ArticleMatcher]) -> No
 
 
 def test_matcher_and_or_parentheses_and_juxtaposition(make_matcher: Callable[..., ArticleMatcher]) -> None:
-    matcher = make_matcher(both="(Finlandia OR Finland) AND (NATO OR \"Alleanza atlantica\")",
-                           juxt="Finlandia NATO")
+    matcher = make_matcher(
+        both='(Finlandia OR Finland) AND (NATO OR "Alleanza atlantica")', juxt="Finlandia NATO"
+    )
     assert fired(matcher, article("Finland joins NATO", language="en")) == {"both"}
     assert fired(matcher, article("la Finlandia e l'Alleanza atlantica")) == {"both"}
     assert fired(matcher, article("la Finlandia nella Nato")) == {"both", "juxt"}
@@ -118,7 +123,7 @@ def test_matcher_reports_field_offsets_and_snippet(make_matcher: Callable[..., A
     [match] = make_matcher(tregua="tregua").match(art)
     assert [(h.field, h.text) for h in match.terms] == [("title", "Tregua"), ("body", "tregua")]
     body_hit = match.terms[1]
-    assert art.body[body_hit.start:body_hit.end] == "tregua"
+    assert art.body[body_hit.start : body_hit.end] == "tregua"
     assert "tregua regge" in match.snippet
 
 

@@ -39,8 +39,19 @@ SECRET_PATH = "/services/T0SECRET/B0SECRET/xoxSECRETTOKEN"
 
 # https://api.slack.com/reference/block-kit/blocks — the types a message may hold.
 SLACK_BLOCK_TYPES = frozenset(
-    {"actions", "context", "divider", "file", "header", "image", "input", "markdown",
-     "rich_text", "section", "video"}
+    {
+        "actions",
+        "context",
+        "divider",
+        "file",
+        "header",
+        "image",
+        "input",
+        "markdown",
+        "rich_text",
+        "section",
+        "video",
+    }
 )
 SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_TEXT = 3000
@@ -85,22 +96,23 @@ def _block_problems(block: Any, where: str) -> list[str]:
         return [f"{where}: unknown block type"]
     kind = block["type"]
     if kind == "header":
-        return _text_problems(block.get("text"), f"{where}.text", SLACK_MAX_HEADER_TEXT,
-                              {"plain_text"})
+        return _text_problems(block.get("text"), f"{where}.text", SLACK_MAX_HEADER_TEXT, {"plain_text"})
     if kind == "section":
         if "text" not in block and "fields" not in block:
             return [f"{where}: a section needs text or fields"]
         problems = []
         if "text" in block:
-            problems += _text_problems(block["text"], f"{where}.text", SLACK_MAX_SECTION_TEXT,
-                                       {"plain_text", "mrkdwn"})
+            problems += _text_problems(
+                block["text"], f"{where}.text", SLACK_MAX_SECTION_TEXT, {"plain_text", "mrkdwn"}
+            )
         fields = block.get("fields", [])
         if not isinstance(fields, list) or len(fields) > SLACK_MAX_FIELDS:
             problems.append(f"{where}.fields: at most {SLACK_MAX_FIELDS}")
         else:
             for i, field in enumerate(fields):
-                problems += _text_problems(field, f"{where}.fields[{i}]", SLACK_MAX_FIELD_TEXT,
-                                           {"plain_text", "mrkdwn"})
+                problems += _text_problems(
+                    field, f"{where}.fields[{i}]", SLACK_MAX_FIELD_TEXT, {"plain_text", "mrkdwn"}
+                )
         return problems
     if kind == "context":
         elements = block.get("elements")
@@ -110,8 +122,9 @@ def _block_problems(block: Any, where: str) -> list[str]:
         for i, element in enumerate(elements):
             if isinstance(element, dict) and element.get("type") == "image":
                 continue
-            problems += _text_problems(element, f"{where}.elements[{i}]", SLACK_MAX_SECTION_TEXT,
-                                       {"plain_text", "mrkdwn"})
+            problems += _text_problems(
+                element, f"{where}.elements[{i}]", SLACK_MAX_SECTION_TEXT, {"plain_text", "mrkdwn"}
+            )
         return problems
     return []
 

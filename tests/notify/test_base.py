@@ -39,7 +39,8 @@ def test_build_notifiers_makes_one_notifier_per_channel(client: httpx.AsyncClien
 
 
 async def test_build_notifiers_console_defaults_to_current_stdout(
-    client: httpx.AsyncClient, alert_factory: Callable[..., Alert],
+    client: httpx.AsyncClient,
+    alert_factory: Callable[..., Alert],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     notifiers = build_notifiers({"console": ConsoleChannel(type="console")}, client)

@@ -46,8 +46,13 @@ def _section_texts(payload: dict) -> list[str]:
 def test_render_console_shows_everything_a_reader_needs() -> None:
     text = render_console(make_alert())
     assert text.startswith("[Cessate il fuoco] Tregua a Gaza: accordo raggiunto")
-    for part in ("https://www.example.org/esteri/tregua?id=1&lang=it", "Esteri",
-                 "2024-05-01T11:58:00Z", "terms: tregua, cessate il fuoco", "firmato una tregua"):
+    for part in (
+        "https://www.example.org/esteri/tregua?id=1&lang=it",
+        "Esteri",
+        "2024-05-01T11:58:00Z",
+        "terms: tregua, cessate il fuoco",
+        "firmato una tregua",
+    ):
         assert part in text
 
 
@@ -93,19 +98,24 @@ def test_render_webhook_has_the_documented_shape() -> None:
 def test_render_webhook_converts_times_to_utc() -> None:
     rome = timezone(timedelta(hours=2))
     body = render_webhook(
-        make_alert(matched_at=datetime(2024, 5, 1, 14, 0, tzinfo=rome),
-                   published=datetime(2024, 5, 1, 11, 0))  # naive: taken as UTC
+        make_alert(
+            matched_at=datetime(2024, 5, 1, 14, 0, tzinfo=rome), published=datetime(2024, 5, 1, 11, 0)
+        )  # naive: taken as UTC
     )
     assert body["timestamp"] == "2024-05-01T12:00:00Z"
     assert body["data"]["article"]["published"] == "2024-05-01T11:00:00Z"
 
 
 def test_render_webhook_keeps_article_text_verbatim_and_nulls_missing() -> None:
-    body = render_webhook(make_alert(title="<!channel> & co", url=None, published=None,
-                                     language=None))
+    body = render_webhook(make_alert(title="<!channel> & co", url=None, published=None, language=None))
     article = body["data"]["article"]
-    assert article == {"title": "<!channel> & co", "url": None, "source": "Esteri",
-                       "published": None, "language": None}
+    assert article == {
+        "title": "<!channel> & co",
+        "url": None,
+        "source": "Esteri",
+        "published": None,
+        "language": None,
+    }
 
 
 # ---------------------------------------------------------------- slack
@@ -114,14 +124,11 @@ def test_render_webhook_keeps_article_text_verbatim_and_nulls_missing() -> None:
 def test_render_slack_builds_a_valid_block_kit_message() -> None:
     payload = render_slack(make_alert())
     assert slack_problems(payload) == []
-    assert [b["type"] for b in payload["blocks"]] == [
-        "header", "section", "context", "section", "section"
-    ]
+    assert [b["type"] for b in payload["blocks"]] == ["header", "section", "context", "section", "section"]
     assert payload["blocks"][0]["text"]["text"] == "Cessate il fuoco"
     title, terms, snippet = _section_texts(payload)
     assert title == (
-        "*<https://www.example.org/esteri/tregua?id=1&amp;lang=it|"
-        "Tregua a Gaza: accordo raggiunto>*"
+        "*<https://www.example.org/esteri/tregua?id=1&amp;lang=it|Tregua a Gaza: accordo raggiunto>*"
     )
     assert terms == "*Matched:* tregua, cessate il fuoco"
     assert "una *tregua*; il *cessate il fuoco* inizia" in snippet
@@ -130,8 +137,12 @@ def test_render_slack_builds_a_valid_block_kit_message() -> None:
 
 def test_render_slack_escapes_channel_mentions_in_article_text() -> None:
     payload = render_slack(
-        make_alert(title="<!channel> alert", source="<@U123> & <#C1>",
-                   snippet="ping <!here> and <https://evil.example|click>", terms=("ping",))
+        make_alert(
+            title="<!channel> alert",
+            source="<@U123> & <#C1>",
+            snippet="ping <!here> and <https://evil.example|click>",
+            terms=("ping",),
+        )
     )
     for text in _texts(payload):
         assert "<!channel>" not in text and "<!here>" not in text and "<@U123>" not in text
@@ -155,8 +166,13 @@ def test_render_slack_links_only_web_urls(url: str | None) -> None:
 
 def test_render_slack_cuts_every_field_to_slack_limits() -> None:
     payload = render_slack(
-        make_alert(rule_name="R" * 400, title="T & " * 3000, source="S" * 5000,
-                   terms=tuple(f"term{i}" for i in range(2000)), snippet="x & y " * 5000)
+        make_alert(
+            rule_name="R" * 400,
+            title="T & " * 3000,
+            source="S" * 5000,
+            terms=tuple(f"term{i}" for i in range(2000)),
+            snippet="x & y " * 5000,
+        )
     )
     assert slack_problems(payload) == []
     header = payload["blocks"][0]["text"]["text"]
@@ -182,8 +198,7 @@ def test_render_slack_keeps_huge_url_out_of_the_section() -> None:
 
 
 def test_render_slack_skips_empty_parts_and_names_untitled() -> None:
-    payload = render_slack(make_alert(title="  ", terms=(), snippet="", published=None,
-                                      language=None))
+    payload = render_slack(make_alert(title="  ", terms=(), snippet="", published=None, language=None))
     assert slack_problems(payload) == []
     assert [b["type"] for b in payload["blocks"]] == ["header", "section", "context"]
     assert "(untitled)" in _section_texts(payload)[0]
@@ -211,8 +226,9 @@ def test_slack_escape_touches_only_the_three_control_characters() -> None:
 def test_render_slack_is_always_accepted(
     title: str, snippet: str, source: str, rule_name: str, terms: tuple[str, ...]
 ) -> None:
-    payload = render_slack(make_alert(title=title, snippet=snippet, source=source,
-                                      rule_name=rule_name, terms=terms))
+    payload = render_slack(
+        make_alert(title=title, snippet=snippet, source=source, rule_name=rule_name, terms=terms)
+    )
     assert slack_problems(payload) == []
     for text in _texts(payload):
         assert "<!" not in text.replace("<!date^", "")

@@ -36,9 +36,7 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 def test_next_attempt_follows_backoff_table(
     attempt: int, retry_after: float | None, jitter: float, expected: float
 ) -> None:
-    when = next_attempt(
-        attempt, NOW, initial=30, maximum=3600, retry_after=retry_after, jitter=jitter
-    )
+    when = next_attempt(attempt, NOW, initial=30, maximum=3600, retry_after=retry_after, jitter=jitter)
     assert when - NOW == timedelta(seconds=expected)
 
 

@@ -48,8 +48,12 @@ async def test_slack_notifier_delivers_a_valid_message(
 async def test_slack_notifier_hostile_article_is_accepted_and_pings_nobody(
     client: httpx.AsyncClient, alert_factory: Callable[..., Alert]
 ) -> None:
-    alert = alert_factory(title="<!channel> " + "T" * 5000, snippet="<!here> & " * 2000,
-                          rule_name="R" * 300, terms=tuple(f"t{i}" for i in range(1000)))
+    alert = alert_factory(
+        title="<!channel> " + "T" * 5000,
+        snippet="<!here> & " * 2000,
+        rule_name="R" * 300,
+        terms=tuple(f"t{i}" for i in range(1000)),
+    )
     with SlackReceiver() as slack:
         await _notifier(slack.url, client).send(alert)
     assert slack.rejections == []
@@ -76,7 +80,9 @@ async def test_slack_notifier_server_error_is_retryable(
     [("7", 7.0), ("Wed, 01 May 2024 12:01:00 GMT", 60.0), ("whenever", None)],
 )
 async def test_slack_notifier_rate_limit_carries_retry_after(
-    client: httpx.AsyncClient, alert_factory: Callable[..., Alert], header: str,
+    client: httpx.AsyncClient,
+    alert_factory: Callable[..., Alert],
+    header: str,
     expected: float | None,
 ) -> None:
     with SlackReceiver() as slack:

@@ -84,8 +84,9 @@ async def test_webhook_notifier_config_headers_cannot_override_ours(
 ) -> None:
     alert = alert_factory()
     with WebhookReceiver() as hook:
-        await _notifier(hook.url, client,
-                        headers={"webhook-id": "forged", "Content-Type": "text/plain"}).send(alert)
+        await _notifier(
+            hook.url, client, headers={"webhook-id": "forged", "Content-Type": "text/plain"}
+        ).send(alert)
     [(headers, _)] = hook.received
     assert headers["webhook-id"] == alert.key
     assert headers["content-type"] == "application/json"

@@ -51,9 +51,7 @@ async def test_fetch_feed_rss_then_not_modified(
     assert first.url == f"{base}/esteri.rss"
     assert not first.not_modified
 
-    second = await fetch(
-        client, f"{base}/esteri.rss", etag=first.etag, last_modified=first.last_modified
-    )
+    second = await fetch(client, f"{base}/esteri.rss", etag=first.etag, last_modified=first.last_modified)
     assert second.status == 304
     assert second.content is None
     assert second.not_modified
@@ -150,9 +148,7 @@ async def test_parse_feed_atom_entries(client: httpx.AsyncClient, base: str) -> 
     assert second.published == datetime(2022, 5, 12, 16, 0, tzinfo=UTC)
 
 
-async def test_parse_feed_entry_language_over_feed_language(
-    client: httpx.AsyncClient, base: str
-) -> None:
+async def test_parse_feed_entry_language_over_feed_language(client: httpx.AsyncClient, base: str) -> None:
     rss = await fetch_and_parse(client, f"{base}/esteri.rss")
     atom = await fetch_and_parse(client, f"{base}/mondo.atom")
     assert [a.language for a in rss] == ["it", "en"]  # feed <language>, item dc:language

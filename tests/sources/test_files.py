@@ -223,8 +223,18 @@ def test_read_article_file_broken_feed_names_path(tmp_path: Path) -> None:
 
 def make_tree(root: Path) -> None:
     for name in [
-        "b.txt", "a.TXT", "c.json", "notes.md", ".hidden.txt", "draft.txt~", "dl.txt.part",
-        "x.tmp", "sub/d.txt", "sub/deeper/e.jsonl", ".git/f.txt", "sub/.cache/g.txt",
+        "b.txt",
+        "a.TXT",
+        "c.json",
+        "notes.md",
+        ".hidden.txt",
+        "draft.txt~",
+        "dl.txt.part",
+        "x.tmp",
+        "sub/d.txt",
+        "sub/deeper/e.jsonl",
+        ".git/f.txt",
+        "sub/.cache/g.txt",
     ]:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)

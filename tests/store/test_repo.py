@@ -32,12 +32,17 @@ def test_repo_record_is_idempotent(store: Store) -> None:
 
 def test_repo_unseen_filters_by_story_and_by_content(store: Store) -> None:
     store.record([sample(1)], [], NOW)
-    same_text = make_article(title="Articolo 1", body="La Finlandia nella Nato", source="x", origin="copy.txt")
-    same_url = make_article(title="Altro", body="altro", url="https://ex.org/a?utm_source=x", source="x",
-                            origin="o")
+    same_text = make_article(
+        title="Articolo 1", body="La Finlandia nella Nato", source="x", origin="copy.txt"
+    )
+    same_url = make_article(
+        title="Altro", body="altro", url="https://ex.org/a?utm_source=x", source="x", origin="o"
+    )
     store.record([Routed(same_url, [])], [], NOW)
     new = make_article(title="Nuovo", body="testo nuovo", source="x", origin="n")
-    relinked = make_article(title="Ancora", body="diverso", url="https://EX.org/a#top", source="y", origin="p")
+    relinked = make_article(
+        title="Ancora", body="diverso", url="https://EX.org/a#top", source="y", origin="p"
+    )
     assert store.unseen([same_text, new, relinked, new]) == [new]
 
 
@@ -84,7 +89,10 @@ def test_repo_feed_state_keeps_validators_and_counts_errors(store: Store) -> Non
     store.save_feed_fetch(url, NOW, status=304)
     state = store.feed_state(url)
     assert (state.etag, state.last_modified, state.error_streak) == (
-        'W/"abc"', "Tue, 24 Nov 2026 10:00:00 GMT", 0)
+        'W/"abc"',
+        "Tue, 24 Nov 2026 10:00:00 GMT",
+        0,
+    )
 
 
 def test_repo_hits_filter_by_rule_and_time(store: Store) -> None:
