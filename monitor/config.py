@@ -150,6 +150,10 @@ class HttpSettings(_Model):
     timeout: Duration = 20.0
 
 
+def _default_channels() -> dict[str, Channel]:
+    return {"console": ConsoleChannel(type="console")}
+
+
 class Settings(_Model):
     """The whole configuration; every field has a default that runs on a fresh machine."""
 
@@ -162,7 +166,7 @@ class Settings(_Model):
     )
     default_language: str = Field("en", description="used when detection is unsure")
     sources: Sources = Field(default_factory=lambda: Sources(folders=[FolderSource(path=Path("seeds"))]))
-    channels: dict[str, Channel] = Field(default_factory=lambda: {"console": ConsoleChannel(type="console")})
+    channels: dict[str, Channel] = Field(default_factory=lambda: _default_channels())
     defaults: Defaults = Field(default_factory=Defaults)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     http: HttpSettings = Field(default_factory=HttpSettings)

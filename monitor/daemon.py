@@ -17,7 +17,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,6 +31,7 @@ from monitor.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 STOP_TIMEOUT_S = 30.0
 
 
@@ -46,7 +47,7 @@ class Daemon:
         self._notifiers: dict[str, Notifier] = {}
         self._client: httpx.AsyncClient | None = None
 
-    async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._worker, functools.partial(fn, *args, **kwargs))
 
@@ -89,10 +90,10 @@ class Daemon:
         """One pass of every source, then send what is due: for cron and for tests."""
         async with self._http():
             for folder in self.settings.sources.folders:
-                await self._guarded(f"folder:{folder.path}", lambda f=folder: self.scan_folder(f))
+                await self._guarded(f"folder:{folder.path}", functools.partial(self.scan_folder, folder))
             await asyncio.gather(
                 *(
-                    self._guarded(f"feed:{feed.url}", lambda f=feed: self.poll_feed(f))
+                    self._guarded(f"feed:{feed.url}", functools.partial(self.poll_feed, feed))
                     for feed in self.settings.sources.feeds
                 )
             )

@@ -15,10 +15,11 @@ import logging
 import random
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ParamSpec, Protocol, TypeVar
 
 import httpx
 
@@ -42,6 +43,14 @@ from monitor.store.repo import BatchResult, FileRecord, Routed, Store
 
 log = logging.getLogger(__name__)
 BATCH_ARTICLES = 200
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class RunBlocking(Protocol):
+    """Runs blocking work (database, spaCy) off the event loop; the daemon owns the thread."""
+
+    def __call__(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]: ...
 
 
 def utcnow() -> datetime:
@@ -207,16 +216,14 @@ class Pipeline:
         return _with(base, articles=len(found)), found
 
     # -- feeds ---------------------------------------------------------------------------
-    async def poll_feed(
-        self, client: httpx.AsyncClient, feed: FeedSource, run: Callable[..., object]
-    ) -> IngestReport:
+    async def poll_feed(self, client: httpx.AsyncClient, feed: FeedSource, run: RunBlocking) -> IngestReport:
         """Fetch one feed (conditional GET) and process its new entries.
 
         ``run`` executes blocking work (database, spaCy) off the event loop, in the
         single worker thread the daemon owns.
         """
         report = IngestReport()
-        state = await run(self.store.feed_state, feed.url)  # type: ignore[misc]
+        state = await run(self.store.feed_state, feed.url)
         try:
             fetched = await fetch_feed(
                 client,
@@ -243,7 +250,7 @@ class Pipeline:
             report.failed += 1
             report.failures.append(str(exc))
             return report
-        batch: BatchResult = await run(self.process, articles)  # type: ignore[assignment]
+        batch = await run(self.process, articles)
         report.add(batch)
         await run(
             self.store.save_feed_fetch,
@@ -258,12 +265,12 @@ class Pipeline:
         return report
 
     # -- delivery ------------------------------------------------------------------------
-    async def deliver_due(self, notifiers: dict[str, Notifier], run: Callable[..., object]) -> DeliveryReport:
+    async def deliver_due(self, notifiers: dict[str, Notifier], run: RunBlocking) -> DeliveryReport:
         """Send every due alert: channels in parallel, each channel's alerts in order."""
         import asyncio
 
         report = DeliveryReport()
-        alerts: list[Alert] = await run(  # type: ignore[assignment]
+        alerts = await run(
             self.store.due_deliveries, utcnow(), self.settings.delivery.batch_size, list(notifiers)
         )
         by_channel: dict[str, list[Alert]] = defaultdict(list)
@@ -278,7 +285,7 @@ class Pipeline:
         return report
 
     async def _deliver_channel(
-        self, notifier: Notifier, alerts: Iterable[Alert], run: Callable[..., object], report: DeliveryReport
+        self, notifier: Notifier, alerts: Iterable[Alert], run: RunBlocking, report: DeliveryReport
     ) -> None:
         settings = self.settings.delivery
         for alert in alerts:

@@ -373,10 +373,16 @@ def test_compose_monitor_waits_for_healthy_postgres(compose: dict[str, Any]) -> 
 
 def test_compose_services_keep_data_in_named_volumes(compose: dict[str, Any]) -> None:
     declared = set(compose.get("volumes") or {})
-    mounts = {name: dict(reversed(v.split(":")[:2]) for v in svc.get("volumes", []) if isinstance(v, str))
-              for name, svc in compose["services"].items()}
-    assert mounts["monitor"]["/data"] in declared
-    assert mounts["postgres"]["/var/lib/postgresql/data"] in declared
+
+    def mounted_at(service: str, target: str) -> str:
+        for volume in compose["services"][service].get("volumes", []):
+            source, _, rest = volume.partition(":")
+            if rest.split(":")[0] == target:
+                return str(source)
+        raise AssertionError(f"{service}: nothing mounted at {target}")
+
+    assert mounted_at("monitor", "/data") in declared
+    assert mounted_at("postgres", "/var/lib/postgresql/data") in declared
 
 
 def test_compose_monitor_environment_and_lifecycle(compose: dict[str, Any]) -> None:
@@ -394,10 +400,10 @@ def test_compose_monitor_environment_and_lifecycle(compose: dict[str, Any]) -> N
 @pytest.mark.parametrize("name", ["monitor.yaml", "docker.yaml"])
 def test_config_example_loads(name: str) -> None:
     settings = load_settings(str(DEPLOY / name), env={})
-    # absolute paths everywhere: relative ones would resolve against deploy/, not the install
-    assert settings.state_dir.is_absolute()
-    assert all(p.is_absolute() for p in settings.rules)
-    assert all(f.path.is_absolute() for f in settings.sources.folders)
+    # Absolute paths everywhere: a relative one resolves against the config file's folder,
+    # which here is deploy/ rather than /etc/news-monitor or /app.
+    paths = [settings.state_dir, *settings.rules, *(f.path for f in settings.sources.folders)]
+    assert not [p for p in paths if p.is_relative_to(DEPLOY)]
     assert settings.database == f"sqlite:///{settings.state_dir}/monitor.db"
     assert settings.defaults.notify == ["console"]
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import spacy
 from spacy.language import Language
+from spacy.tokenizer import Tokenizer
 from spacy.util import compile_infix_regex, compile_suffix_regex
 
 from monitor.errors import ConfigError
@@ -38,10 +39,11 @@ _EXTRA_SUFFIXES = (r"(?<=[^\W\d_])'s",)
 def _tune_tokenizer(nlp: Language) -> None:
     infixes = list(nlp.Defaults.infixes or []) + list(_EXTRA_INFIXES)
     suffixes = list(_EXTRA_SUFFIXES) + list(nlp.Defaults.suffixes or [])
-    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
-    nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
+    tokenizer: Tokenizer = nlp.tokenizer
+    tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    tokenizer.suffix_search = compile_suffix_regex(suffixes).search
     # French keeps listed hyphenated words whole; a rule for "NATO" must still see "anti-NATO".
-    nlp.tokenizer.token_match = None
+    tokenizer.token_match = None
 
 
 def _blank(lang: str) -> Language:

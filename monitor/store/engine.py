@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel
@@ -60,13 +60,13 @@ def prepare_schema(engine: Engine) -> None:
     try:
         SQLModel.metadata.create_all(engine)
         with Session(engine) as session:
-            row = session.exec(select(MetaRow).where(MetaRow.key == "schema_version")).first()
+            row = session.get(MetaRow, "schema_version")
             if row is None:
                 session.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
                 session.commit()
-            elif int(row[0].value) > SCHEMA_VERSION:
+            elif int(row.value) > SCHEMA_VERSION:
                 raise StoreError(
-                    f"the database schema is version {row[0].value}, newer than this "
+                    f"the database schema is version {row.value}, newer than this "
                     f"news-monitor knows ({SCHEMA_VERSION}); upgrade news-monitor"
                 )
     except OperationalError as exc:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from monitor.errors import StoreError
 from monitor.models import Alert, Article, Match
@@ -94,8 +94,8 @@ class Store:
         """(size, mtime_ns) of files already handled under a folder, so unchanged ones are skipped unread."""
         with self._guard(), self._session() as session:
             rows = session.execute(
-                select(FileRow.path, FileRow.size, FileRow.mtime_ns).where(
-                    FileRow.path.startswith(paths_under, autoescape=True)  # type: ignore[attr-defined]
+                select(col(FileRow.path), col(FileRow.size), col(FileRow.mtime_ns)).where(
+                    col(FileRow.path).startswith(paths_under, autoescape=True)
                 )
             )
             return {path: (size, mtime) for path, size, mtime in rows}
@@ -106,7 +106,7 @@ class Store:
             return set()
         with self._guard(), self._session() as session:
             rows = session.execute(
-                select(FileRow.fingerprint).where(FileRow.fingerprint.in_(wanted))  # type: ignore[attr-defined]
+                select(col(FileRow.fingerprint)).where(col(FileRow.fingerprint).in_(wanted))
             )
             return {fp for (fp,) in rows}
 
@@ -119,8 +119,8 @@ class Store:
         fps = {a.fingerprint for a in articles}
         with self._guard(), self._session() as session:
             rows = session.execute(
-                select(ArticleRow.uid, ArticleRow.fingerprint).where(
-                    or_(ArticleRow.uid.in_(uids), ArticleRow.fingerprint.in_(fps))  # type: ignore[attr-defined]
+                select(col(ArticleRow.uid), col(ArticleRow.fingerprint)).where(
+                    or_(col(ArticleRow.uid).in_(uids), col(ArticleRow.fingerprint).in_(fps))
                 )
             )
             known_uids: set[str] = set()
@@ -182,7 +182,7 @@ class Store:
                 ingested_at=now,
             )
             .on_conflict_do_nothing()
-            .returning(ArticleRow.id)
+            .returning(col(ArticleRow.id))
         )
         return session.execute(stmt).scalar()
 
@@ -199,7 +199,7 @@ class Store:
                 created_at=now,
             )
             .on_conflict_do_nothing()
-            .returning(HitRow.id)
+            .returning(col(HitRow.id))
         )
         return session.execute(stmt).scalar()
 
@@ -216,7 +216,7 @@ class Store:
                 created_at=now,
             )
             .on_conflict_do_nothing()
-            .returning(DeliveryRow.id)
+            .returning(col(DeliveryRow.id))
         )
         return 1 if session.execute(stmt).scalar() is not None else 0
 
@@ -235,11 +235,11 @@ class Store:
         with self._guard(), self._session() as session:
             rows = session.execute(
                 select(DeliveryRow, HitRow, ArticleRow)
-                .join(HitRow, HitRow.id == DeliveryRow.hit_id)  # type: ignore[arg-type]
-                .join(ArticleRow, ArticleRow.id == HitRow.article_id)  # type: ignore[arg-type]
-                .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)  # type: ignore[arg-type,operator]
-                .where(DeliveryRow.channel.in_(list(channels)))  # type: ignore[attr-defined]
-                .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)  # type: ignore[arg-type]
+                .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+                .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+                .where(col(DeliveryRow.status) == "pending", col(DeliveryRow.next_attempt_at) <= now)
+                .where(col(DeliveryRow.channel).in_(list(channels)))
+                .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
                 .limit(limit)
             ).all()
         return [
@@ -263,21 +263,23 @@ class Store:
         ]
 
     def mark_sent(self, key: str, now: datetime) -> None:
-        self._update(key, status="sent", sent_at=now, attempts=DeliveryRow.attempts + 1, last_error=None)
+        self._update(key, status="sent", sent_at=now, attempts=col(DeliveryRow.attempts) + 1, last_error=None)
 
     def mark_retry(self, key: str, next_at: datetime, error: str) -> None:
-        self._update(key, next_attempt_at=next_at, attempts=DeliveryRow.attempts + 1, last_error=error)
+        self._update(key, next_attempt_at=next_at, attempts=col(DeliveryRow.attempts) + 1, last_error=error)
 
     def mark_dead(self, key: str, error: str) -> None:
-        self._update(key, status="dead", attempts=DeliveryRow.attempts + 1, last_error=error)
+        self._update(key, status="dead", attempts=col(DeliveryRow.attempts) + 1, last_error=error)
 
     def _update(self, key: str, **values: Any) -> None:
         with self._guard(), self._session() as session, session.begin():
-            session.execute(update(DeliveryRow).where(DeliveryRow.key == key).values(**values))  # type: ignore[arg-type]
+            session.execute(update(DeliveryRow).where(col(DeliveryRow.key) == key).values(**values))
 
     def delivery_counts(self) -> dict[str, int]:
         with self._guard(), self._session() as session:
-            rows = session.execute(select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status))
+            rows = session.execute(
+                select(col(DeliveryRow.status), func.count()).group_by(col(DeliveryRow.status))
+            )
             return {status: count for status, count in rows}
 
     # -- feeds ---------------------------------------------------------------------------
@@ -316,14 +318,14 @@ class Store:
     def hits(self, rule: str | None = None, since: datetime | None = None, limit: int = 100) -> list[HitView]:
         query = (
             select(HitRow, ArticleRow)
-            .join(ArticleRow, ArticleRow.id == HitRow.article_id)  # type: ignore[arg-type]
-            .order_by(HitRow.created_at.desc(), HitRow.id.desc())  # type: ignore[attr-defined,union-attr]
+            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+            .order_by(col(HitRow.created_at).desc(), col(HitRow.id).desc())
             .limit(limit)
         )
         if rule:
-            query = query.where(HitRow.rule_id == rule)  # type: ignore[arg-type]
+            query = query.where(col(HitRow.rule_id) == rule)
         if since:
-            query = query.where(HitRow.created_at >= since)  # type: ignore[arg-type,operator]
+            query = query.where(col(HitRow.created_at) >= since)
         with self._guard(), self._session() as session:
             return [
                 HitView(
@@ -361,9 +363,9 @@ class _StoreGuard:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> None:
         if exc is None or not isinstance(exc, SQLAlchemyError):
-            return False
+            return
         where = self.engine.url.render_as_string(hide_password=True)
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         hint = (
