@@ -26,10 +26,14 @@ once: $(VENV)/.installed
 	$(BIN)/monitor run --once
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -ra
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check monitor tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
