@@ -132,7 +132,7 @@ CHANNEL_TYPES = ("console", "webhook", "slack")
 
 
 class Defaults(_Model):
-    notify: list[str] = Field(default_factory=lambda: ["console"])
+    notify: list[str] | None = Field(None, description="channels for rules that name none (default: all)")
 
 
 class DeliverySettings(_Model):
@@ -173,8 +173,15 @@ class Settings(_Model):
     log_level: str = "INFO"
     config_path: Path | None = Field(None, exclude=True)
 
+    @property
+    def default_notify(self) -> list[str]:
+        """Channels for rules that name none: ``defaults.notify``, else every configured channel."""
+        if self.defaults.notify is not None:
+            return list(self.defaults.notify)
+        return list(self.channels)
+
     def model_post_init(self, __context: Any) -> None:
-        unknown = [n for n in self.defaults.notify if n not in self.channels]
+        unknown = [n for n in self.default_notify if n not in self.channels]
         if unknown:
             raise ValueError(f"defaults.notify names unknown channel(s): {', '.join(unknown)}")
 
@@ -271,6 +278,9 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
     ):
         if env.get(var):
             data[key] = env[var]
+    if config_path is not None:  # defaults too are relative to the config file, not the cwd
+        data.setdefault("state_dir", "data")
+        data.setdefault("rules", ["rules"])
     _resolve_paths(data, base)
     try:
         settings = Settings(**data, config_path=config_path if explicit or config_path else None)

@@ -106,7 +106,7 @@ class Pipeline:
     # -- matching and recording ----------------------------------------------------------
     def route(self, match: Match) -> list[str]:
         """The channels a match goes to: the rule's own, else the configured defaults."""
-        return list(match.notify or self.settings.defaults.notify)
+        return list(match.notify or self.settings.default_notify)
 
     def process(self, articles: Sequence[Article], files: Sequence[FileRecord] = ()) -> BatchResult:
         """Match the new articles among ``articles`` and record them with their alerts, atomically."""

@@ -76,8 +76,16 @@ def runnable_unit_copy(tmp_path: Path, extra: str = "") -> Path:
 def systemd_analyze(*args: str) -> subprocess.CompletedProcess[str]:
     assert SYSTEMD_ANALYZE is not None
     env = {**os.environ, "SYSTEMD_COLORS": "0", "SYSTEMD_PAGER": "", "SYSTEMD_LOG_COLOR": "0"}
-    return subprocess.run([SYSTEMD_ANALYZE, *args], capture_output=True, text=True, encoding="utf-8",
-                          errors="replace", env=env, timeout=30, check=False)
+    return subprocess.run(
+        [SYSTEMD_ANALYZE, *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=env,
+        timeout=30,
+        check=False,
+    )
 
 
 def verify_problems(unit: Path) -> tuple[int, list[str]]:
@@ -231,8 +239,15 @@ def test_unit_sandbox_leaves_only_the_state_directory_writable() -> None:
     assert "/etc/news-monitor" in " ".join(unit_values("ReadOnlyPaths")).split()
     assert unit_values("CapabilityBoundingSet") == [""]
     assert unit_values("RestrictAddressFamilies") == ["AF_UNIX AF_INET AF_INET6"]
-    for flag in ("ProtectHome", "PrivateTmp", "NoNewPrivileges", "ProtectKernelTunables",
-                 "ProtectKernelModules", "ProtectKernelLogs", "LockPersonality"):
+    for flag in (
+        "ProtectHome",
+        "PrivateTmp",
+        "NoNewPrivileges",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+        "LockPersonality",
+    ):
         assert unit_values(flag) == ["yes"], flag
 
 
@@ -277,11 +292,20 @@ def test_unit_memory_deny_write_execute_suits_the_pipeline(tmp_path: Path) -> No
     if unit_values("MemoryDenyWriteExecute") != ["yes"]:
         pytest.skip("the unit does not set MemoryDenyWriteExecute=yes")
     config = tmp_path / "monitor.yaml"
-    config.write_text(f"state_dir: state\nrules: [{ROOT / 'rules'}]\n"
-                      f"sources: {{folders: [{{path: {ROOT / 'seeds'}}}]}}\n", encoding="utf-8")
+    config.write_text(
+        f"state_dir: state\nrules: [{ROOT / 'rules'}]\nsources: {{folders: [{{path: {ROOT / 'seeds'}}}]}}\n",
+        encoding="utf-8",
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    result = subprocess.run([sys.executable, "-c", MDWE_PROBE, str(config)], capture_output=True,
-                            text=True, env=env, cwd=tmp_path, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", MDWE_PROBE, str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
     if result.returncode == 77:
         pytest.skip("kernel without PR_SET_MDWE (Linux < 6.3): MemoryDenyWriteExecute not exercised")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -347,8 +371,11 @@ def test_dockerfile_copy_sources_exist(final_stage: Stage) -> None:
 
 
 def test_dockerfile_config_and_rules_match_docker_yaml(final_stage: Stage) -> None:
-    copies = {dest: sources for flags, sources, dest in map(copy_parts, final_stage.args("COPY"))
-              if "from" not in flags}
+    copies = {
+        dest: sources
+        for flags, sources, dest in map(copy_parts, final_stage.args("COPY"))
+        if "from" not in flags
+    }
     config = env_vars(final_stage)["MONITOR_CONFIG"]
     assert config == "/app/monitor.yaml" and copies[config] == ["deploy/docker.yaml"]
     settings = load_settings(str(DEPLOY / "docker.yaml"), env={})
@@ -389,8 +416,10 @@ def test_compose_monitor_environment_and_lifecycle(compose: dict[str, Any]) -> N
     monitor, postgres = compose["services"]["monitor"], compose["services"]["postgres"]
     env, pg_env = compose_env(monitor), compose_env(postgres)
     url = env["MONITOR_DATABASE_URL"]
-    assert url == (f"postgresql://{pg_env['POSTGRES_USER']}:{pg_env['POSTGRES_PASSWORD']}"
-                   f"@postgres/{pg_env['POSTGRES_DB']}")
+    assert url == (
+        f"postgresql://{pg_env['POSTGRES_USER']}:{pg_env['POSTGRES_PASSWORD']}"
+        f"@postgres/{pg_env['POSTGRES_DB']}"
+    )
     assert "SLACK_WEBHOOK_URL" in env and env["SLACK_WEBHOOK_URL"] is None  # passed through from the host
     assert monitor["restart"] == "unless-stopped"
     assert monitor["stop_grace_period"] == "45s"
@@ -405,7 +434,7 @@ def test_config_example_loads(name: str) -> None:
     paths = [settings.state_dir, *settings.rules, *(f.path for f in settings.sources.folders)]
     assert not [p for p in paths if p.is_relative_to(DEPLOY)]
     assert settings.database == f"sqlite:///{settings.state_dir}/monitor.db"
-    assert settings.defaults.notify == ["console"]
+    assert settings.default_notify == ["console"]
 
 
 @pytest.mark.parametrize("name", ["monitor.yaml", "docker.yaml"])
@@ -415,10 +444,14 @@ def test_config_example_commented_channels_load(tmp_path: Path, name: str) -> No
     examples = [i for i, line in enumerate(lines) if re.match(r"^\s+# [\w-]+: \{type: ", line)]
     assert examples
     (tmp_path / "slack").write_text("https://hooks.slack.com/services/T/B/file\n", encoding="utf-8")
-    env = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x", "SIEM_TOKEN": "t",
-           "SIEM_WEBHOOK_URL": "https://siem.example.org/in", "CREDENTIALS_DIRECTORY": str(tmp_path)}
+    env = {
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x",
+        "SIEM_TOKEN": "t",
+        "SIEM_WEBHOOK_URL": "https://siem.example.org/in",
+        "CREDENTIALS_DIRECTORY": str(tmp_path),
+    }
     for i in examples:
-        variant = [*lines[:i], lines[i].replace("# ", "", 1), *lines[i + 1:]]
+        variant = [*lines[:i], lines[i].replace("# ", "", 1), *lines[i + 1 :]]
         config = tmp_path / "monitor.yaml"
         config.write_text("\n".join(variant) + "\n", encoding="utf-8")
         channel = variant[i].split(":")[0].strip()

@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import spacy
 from spacy.language import Language
@@ -57,15 +58,20 @@ def _blank(lang: str) -> Language:
 
 
 def load_model(lang: str, model: str) -> Language:
-    """The article pipeline for ``lang``: ``blank`` or an installed trained package."""
+    """The article pipeline for ``lang``: ``blank``, an installed package, or a pipeline folder."""
     if model == "blank":
         return _blank(lang)
-    if importlib.util.find_spec(model) is None:
+    if not Path(model).is_dir() and importlib.util.find_spec(model) is None:
         raise ConfigError(
             f"language_models.{lang}: spaCy pipeline {model!r} is not installed "
             f"(pip install it, or set it to 'blank')"
         )
-    nlp = spacy.load(model, exclude=["parser", "ner", "senter"])
+    try:
+        nlp = spacy.load(model, exclude=["parser", "ner", "senter"])
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"language_models.{lang}: cannot load spaCy pipeline {model!r}: {exc}") from None
+    if nlp.lang != lang:
+        raise ConfigError(f"language_models.{lang}: pipeline {model!r} is for language {nlp.lang!r}")
     _tune_tokenizer(nlp)
     return nlp
 

@@ -1,0 +1,64 @@
+"""Language pipelines: blank by default, a configured pipeline when installed, a clear error when not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import spacy
+
+from monitor.errors import ConfigError
+from monitor.language import LanguageGuesser
+from monitor.matching.nlp import LanguagePipelines, load_model
+from monitor.models import make_article
+
+
+def test_nlp_missing_trained_pipeline_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="it_core_news_sm' is not installed"):
+        LanguagePipelines({"it": "it_core_news_sm"}, "it").check()
+
+
+def test_nlp_configured_pipeline_folder_is_used(tmp_path: Path) -> None:
+    saved = spacy.blank("it")
+    saved.add_pipe("sentencizer")
+    saved.to_disk(tmp_path / "it_pipeline")
+    nlp = load_model("it", str(tmp_path / "it_pipeline"))
+    assert "sentencizer" in nlp.pipe_names
+    assert [t.text for t in nlp.make_doc("dell'ucraina anti-nato")] == [
+        "dell'",
+        "ucraina",
+        "anti",
+        "-",
+        "nato",
+    ]
+
+
+def test_nlp_pipeline_for_another_language_is_refused(tmp_path: Path) -> None:
+    spacy.blank("en").to_disk(tmp_path / "en_pipeline")
+    with pytest.raises(ConfigError, match="is for language 'en'"):
+        load_model("it", str(tmp_path / "en_pipeline"))
+
+
+def test_nlp_unknown_language_falls_back_to_multilingual_tokenizer() -> None:
+    pipelines = LanguagePipelines({}, "it")
+    assert [t.text for t in pipelines.article_nlp("zz").make_doc("l'onu e la nato")][:2] == ["l'", "onu"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Il presidente russo ha minacciato altri Paesi, tra tutti la Finlandia.", "it"),
+        ("Finland joined the alliance on Tuesday, ending decades of neutrality.", "en"),
+    ],
+)
+def test_language_guesser_detects_among_configured_languages(text: str, expected: str) -> None:
+    guesser = LanguageGuesser(["it", "en"], default="it")
+    article = make_article(title="", body=text, source="t", origin="t")
+    assert guesser.ensure(article).language == expected
+
+
+def test_language_guesser_keeps_declared_language_and_defaults_on_empty_text() -> None:
+    guesser = LanguageGuesser(["it", "en"], default="it")
+    declared = make_article(title="Finland joins NATO", source="t", origin="t", language="en-GB")
+    assert guesser.ensure(declared).language == "en"
+    assert guesser.guess("   ") == "it"

@@ -1,0 +1,108 @@
+"""Configuration: defaults that run anywhere, secrets from the environment or files, errors with lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_settings, parse_duration
+from monitor.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("30s", 30.0), ("10m", 600.0), ("1h", 3600.0), ("1d", 86400.0), ("250ms", 0.25), (15, 15.0), ("2", 2.0)],
+)
+def test_config_durations(value: object, seconds: float) -> None:
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "-1s", "10 minutes", True])
+def test_config_bad_durations_are_refused(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(value)
+
+
+def test_config_builtin_defaults_run_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env={})
+    assert settings.database == "sqlite:///data/monitor.db"
+    assert [f.path for f in settings.sources.folders] == [Path("seeds")]
+    assert list(settings.channels) == ["console"] and settings.default_notify == ["console"]
+
+
+def test_config_rules_naming_no_channel_go_to_every_channel_by_default(tmp_path: Path) -> None:
+    path = write(tmp_path, "channels:\n  a: {type: console}\n  b: {type: console}\n")
+    assert load_settings(str(path), env={}).default_notify == ["a", "b"]
+    path = write(tmp_path, "channels:\n  a: {type: console}\n  b: {type: console}\ndefaults: {notify: [b]}\n")
+    assert load_settings(str(path), env={}).default_notify == ["b"]
+
+
+def test_config_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    settings = load_settings(
+        str(write(tmp_path, "rules: [my-rules/]\nsources: {folders: [{path: inbox}]}\n")), env={}
+    )
+    assert settings.rules == [tmp_path / "my-rules"]
+    assert settings.sources.folders[0].path == tmp_path / "inbox"
+    assert settings.database == f"sqlite:///{tmp_path / 'data' / 'monitor.db'}"
+
+
+def test_config_database_url_from_environment_wins(tmp_path: Path) -> None:
+    path = write(tmp_path, "database: sqlite:///x.db\n")
+    settings = load_settings(str(path), env={"MONITOR_DATABASE_URL": "postgresql://u@db/monitor"})
+    assert settings.database == "postgresql://u@db/monitor"
+
+
+def test_config_file_from_monitor_config_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, "log_level: DEBUG\n")
+    assert load_settings(env={"MONITOR_CONFIG": str(path)}).log_level == "DEBUG"
+
+
+def test_config_secrets_from_env_and_files_are_masked(tmp_path: Path) -> None:
+    secret_file = tmp_path / "slack.secret"
+    secret_file.write_text("https://hooks.slack.com/services/T0/B0/filetoken\n", encoding="utf-8")
+    path = write(
+        tmp_path,
+        "channels:\n"
+        "  hook: {type: webhook, url: '${HOOK_URL}', headers: {Authorization: 'Bearer ${TOKEN:-none}'}}\n"
+        f"  slack: {{type: slack, url_file: '{secret_file}'}}\n",
+    )
+    settings = load_settings(str(path), env={"HOOK_URL": "https://siem.example.org/hook?key=envtoken"})
+    hook, slack = settings.channels["hook"], settings.channels["slack"]
+    assert hook.url.get_secret_value() == "https://siem.example.org/hook?key=envtoken"  # type: ignore[union-attr]
+    assert hook.headers["Authorization"].get_secret_value() == "Bearer none"  # type: ignore[union-attr]
+    assert slack.url.get_secret_value().endswith("/filetoken")  # type: ignore[union-attr]
+    assert "envtoken" not in repr(settings) and "filetoken" not in repr(settings)
+
+
+def test_config_missing_secret_file_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "channels:\n  slack: {type: slack, url_file: /nonexistent/secret}\n")
+    with pytest.raises(ConfigError, match=r"channels\.slack\.url_file: cannot read secret file"):
+        load_settings(str(path), env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "sources:\n  feeds:\n    - {url: 'ftp://x/feed'}\n",
+            "monitor.yaml:3: sources.feeds.0.url: a feed URL must start",
+        ),
+        ("channels:\n  x: {type: pager}\n", "monitor.yaml:2: channels.x"),
+        ("defaults: {notify: [slack]}\n", "defaults.notify names unknown channel(s): slack"),
+        ("delivery:\n  max_attempts: 0\n", "monitor.yaml:2: delivery.max_attempts"),
+        ("rules: [a\n", "monitor.yaml:"),
+        ("- just\n- a list\n", "the top level must be a mapping"),
+    ],
+)
+def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(str(write(tmp_path, text)), env={})
+    assert message in str(caught.value)
