@@ -70,7 +70,8 @@ class Daemon:
         async with self._deliver_lock:
             while True:
                 report = await self.pipeline.deliver_due(self._notifiers, self.run_blocking)
-                if report.sent + report.dead + report.retried < self.settings.delivery.batch_size:
+                full = report.sent + report.dead + report.retried >= self.settings.delivery.batch_size
+                if not full or report.retried:  # a failing receiver waits for its backoff
                     return
 
     def reload_rules(self) -> None:

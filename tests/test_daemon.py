@@ -155,34 +155,86 @@ def test_run_once_receiver_down_delivers_on_next_run(workdir: Path) -> None:
         assert body["data"]["terms"] == ["Nato"]
 
 
+class RunningDaemon:
+    """`monitor run` as a child process, its log in a file (a full pipe would block it)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.log_path = workdir / "daemon.log"
+        self._log = self.log_path.open("w", encoding="utf-8")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), "run"],
+            cwd=workdir,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            text=True,
+        )
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 45) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._log.close()
+
+
+def drop(inbox: Path, name: str, article: dict[str, str]) -> None:
+    """Write then rename into place, as a well-behaved producer does."""
+    tmp = inbox / f"{name}.part"
+    tmp.write_text(json.dumps(article), encoding="utf-8")
+    tmp.rename(inbox / name)
+
+
 def test_run_daemon_picks_up_new_files_and_stops_on_sigterm(workdir: Path) -> None:
     single_rule(workdir)
     with WebhookReceiver() as hook, SlackReceiver() as slack:
-        env = {**os.environ, "HOOK_URL": hook.url, "SLACK_URL": slack.url}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), "run"],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        daemon = RunningDaemon(workdir, {"HOOK_URL": hook.url, "SLACK_URL": slack.url})
         try:
-            assert wait_for(lambda: len(hook.received) == 1), "the seed alert never arrived"
+            assert wait_for(lambda: len(hook.received) == 1), f"the seed alert never arrived:\n{daemon.log}"
             new = dict(ENGLISH, title="NATO summit in Vilnius", url="https://news.example.org/vilnius")
-            tmp = workdir / "inbox" / "vilnius.json.part"
-            tmp.write_text(json.dumps(new), encoding="utf-8")
-            tmp.rename(workdir / "inbox" / "vilnius.json")
+            drop(workdir / "inbox", "vilnius.json", new)
             assert wait_for(lambda: len(hook.received) == 2), "a file dropped while running was not picked up"
             assert hook.received[1][1]["data"]["article"]["title"] == "NATO summit in Vilnius"
-            process.send_signal(signal.SIGTERM)
-            _out, err = process.communicate(timeout=45)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    assert process.returncode == 0, err
-    assert "stopped" in err
+            code = daemon.stop(signal.SIGTERM)
+    assert code == 0, daemon.log
+    assert "stopped" in daemon.log
+
+
+def test_run_daemon_reloads_rules_on_sighup_and_stops_on_sigint(workdir: Path) -> None:
+    single_rule(workdir)
+    with WebhookReceiver() as hook:
+        daemon = RunningDaemon(workdir, {"HOOK_URL": hook.url, "SLACK_URL": hook.url})
+        try:
+            assert wait_for(lambda: len(hook.received) == 1), daemon.log
+            rules = workdir / "rules" / "one.yaml"
+            rules.write_text(
+                rules.read_text(encoding="utf-8") + "  - id: vilnius\n    query: Vilnius\n"
+                "    notify: [hook]\n  - id: broken\n    query: '(x'\n",
+                encoding="utf-8",
+            )
+            daemon.process.send_signal(signal.SIGHUP)
+            assert wait_for(lambda: "reload: 2 rules active" in daemon.log), daemon.log
+            assert "never closed" in daemon.log  # the broken rule is named, the others run
+            drop(
+                workdir / "inbox",
+                "vilnius.json",
+                dict(ENGLISH, title="Summit in Vilnius", url="https://x.org/v"),
+            )
+            assert wait_for(lambda: len(hook.received) == 3), daemon.log
+            fired = sorted(body["data"]["rule"]["id"] for _h, body in hook.received[1:])
+            assert fired == ["nato", "vilnius"]
+        finally:
+            code = daemon.stop(signal.SIGINT)
+    assert code == 0, daemon.log
 
 
 def test_run_once_invalid_config_exits_2_with_message(workdir: Path) -> None:
