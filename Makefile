@@ -35,5 +35,8 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+bench: $(VENV)/.installed
+	$(BIN)/python bench/bench_scan.py
+
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -87,11 +87,21 @@ def _to_match(rule: CompiledRule, article: Article, found: dict[str, list[TermHi
     return Match(spec.id, spec.name, tuple(hits), snippet, spec.notify, spec.tags)
 
 
+WARMUP_ARTICLES = 500
+
+
 class ArticleMatcher:
-    """Matches articles against the current RuleIndex; ``swap`` installs a new one atomically."""
+    """Matches articles against the current RuleIndex; ``swap`` installs a new one atomically.
+
+    The first WARMUP_ARTICLES articles of each language are tokenized outside any
+    memory zone, so the language's common words become permanent and stay in the
+    tokenizer cache; after that every batch runs in a memory zone, so the rare
+    words of a long-running daemon are freed and memory stays flat.
+    """
 
     def __init__(self, index: RuleIndex) -> None:
         self.index = index
+        self._warm: dict[str, int] = defaultdict(int)
 
     def swap(self, index: RuleIndex) -> None:
         self.index = index
@@ -108,7 +118,9 @@ class ArticleMatcher:
         out: dict[int, list[Match]] = {}
         for lang, positions in by_lang.items():
             index.for_language(lang)  # build outside the memory zone: patterns must persist
-            with _memory_zone(index, lang):
+            warming = self._warm[lang] < WARMUP_ARTICLES
+            self._warm[lang] += len(positions)
+            with contextlib.nullcontext() if warming else _memory_zone(index, lang):
                 for position in positions:
                     article = articles[position]
                     found = find_terms(index, lang, article)
