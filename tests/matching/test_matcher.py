@@ -151,3 +151,20 @@ def test_matcher_seed_article_fires_every_shipped_rule(pipelines: object) -> Non
     assert fired(matcher, art) == {r.id for r in rules.rules}
     nato = next(m for m in matcher.match(art) if m.rule_id == "nato")
     assert nato.matched_texts == ["Nato"]
+
+
+def test_matcher_memory_stays_flat_after_warmup(
+    make_matcher: Callable[..., ArticleMatcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import monitor.matching.matcher as matcher_module
+
+    monkeypatch.setattr(matcher_module, "WARMUP_ARTICLES", 1)
+    matcher = make_matcher(cf='"cessate il fuoco"', nato="NATO")
+    nlp = matcher.index.pipelines.article_nlp("it")
+    matcher.match(article("riscaldamento iniziale"))  # warm-up batch, outside a memory zone
+    before = len(nlp.vocab.strings)
+    for n in range(30):
+        novel = " ".join(f"parolanuova{n}x{k}" for k in range(50))
+        fired_rules = {m.rule_id for m in matcher.match(article(f"{novel} nella Nato e cessate il fuoco"))}
+        assert fired_rules == {"cf", "nato"}
+    assert len(nlp.vocab.strings) - before < 50  # 3,000 new words seen, none kept
