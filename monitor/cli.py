@@ -33,7 +33,7 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
-    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "trafilatura", "htmldate"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "trafilatura", "htmldate"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -16,7 +16,7 @@ import random
 import threading
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
@@ -43,6 +43,7 @@ from monitor.store.repo import BatchResult, FileRecord, Routed, Store
 
 log = logging.getLogger(__name__)
 BATCH_ARTICLES = 200
+MAX_FILE_BYTES = 50 * 2**20  # an article file larger than this is a mistake, not news
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -187,33 +188,40 @@ class Pipeline:
     ) -> tuple[FileRecord | None, list[Article]]:
         try:
             stat = path.stat()
-            if known.get(str(path)) == (stat.st_size, stat.st_mtime_ns):
-                report.skipped += 1
-                return None, []
-            data = path.read_bytes()
-        except OSError as exc:
-            log.warning("file=%s cannot be read: %s", path, exc.strerror)
-            report.failed += 1
+        except OSError:  # gone between listing and reading: nothing to report
+            return None, []
+        if known.get(str(path)) == (stat.st_size, stat.st_mtime_ns):
+            report.skipped += 1
             return None, []
         report.files += 1
+        unread = FileRecord(str(path), stat.st_size, stat.st_mtime_ns, "", "failed")
+        if stat.st_size > MAX_FILE_BYTES:
+            return self._failed(report, unread, f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB"), []
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return self._failed(report, unread, f"{path}: cannot be read: {exc.strerror}"), []
         fingerprint = hashlib.sha256(data).hexdigest()[:32]
-        base = FileRecord(str(path), stat.st_size, stat.st_mtime_ns, fingerprint, "ingested")
+        base = replace(unread, fingerprint=fingerprint, status="ingested")
         if self.store.fingerprint_seen([fingerprint]):
             report.skipped += 1
-            return _with(base, status="duplicate", reason="same content as a file already read"), []
+            return replace(base, status="duplicate", reason="same content as a file already read"), []
         try:
             found = read_article_file(path, data, source=source, language=language, tags=tags)
         except ArticleParseError as exc:
-            log.error("file=%s failed: %s", path, exc)
-            report.failed += 1
-            report.failures.append(str(exc))
-            return _with(base, status="failed", reason=str(exc)), []
+            return self._failed(report, base, str(exc)), []
         except Exception as exc:  # a parser bug must not stop the folder; the file is named
             log.exception("file=%s failed unexpectedly", path)
-            report.failed += 1
-            report.failures.append(f"{path}: {exc!r}")
-            return _with(base, status="failed", reason=repr(exc)), []
-        return _with(base, articles=len(found)), found
+            return self._failed(report, base, f"{path}: {exc!r}"), []
+        return replace(base, articles=len(found)), found
+
+    @staticmethod
+    def _failed(report: IngestReport, record: FileRecord, reason: str) -> FileRecord:
+        """Recorded with its size and time, so it is reported once and retried only when it changes."""
+        log.error("file failed: %s", reason)
+        report.failed += 1
+        report.failures.append(reason)
+        return replace(record, status="failed", reason=reason)
 
     # -- feeds ---------------------------------------------------------------------------
     async def poll_feed(self, client: httpx.AsyncClient, feed: FeedSource, run: RunBlocking) -> IngestReport:
@@ -337,9 +345,3 @@ class Pipeline:
             )
             await run(self.store.mark_retry, alert.key, when, error)
             report.retried += 1
-
-
-def _with(record: FileRecord, **changes: object) -> FileRecord:
-    from dataclasses import replace
-
-    return replace(record, **changes)  # type: ignore[arg-type]

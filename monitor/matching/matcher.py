@@ -39,9 +39,8 @@ def find_terms(index: RuleIndex, lang: str, article: Article) -> dict[str, list[
             span_start, span_end = folded.original_span(doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
             if not _capitals_ok(compiled, key, doc, start, folded, original):
                 continue
-            found[key].append(
-                TermHit(index.terms[key], original[span_start:span_end], field, span_start, span_end)
-            )
+            text = " ".join(original[span_start:span_end].split())  # as written, one line
+            found[key].append(TermHit(index.terms[key], text, field, span_start, span_end))
     return found
 
 

@@ -39,6 +39,9 @@ def _build_table() -> dict[int, str]:
 
 
 _TABLE = _build_table()
+# A hyphen between two letters joins words that rules may name apart or together:
+# "cessate-il-fuoco" must match "cessate il fuoco", "anti-NATO" must contain NATO.
+_WORD_HYPHEN = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +68,12 @@ def _fold_chars(text: str) -> str:
     lowered = text.lower()
     if len(lowered) != len(text):  # e.g. 'İ' lowers to two characters: keep 1:1
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-    return lowered if lowered.isascii() else lowered.translate(_TABLE)
+    folded = lowered if lowered.isascii() else lowered.translate(_TABLE)
+    return _WORD_HYPHEN.sub(" ", folded) if "-" in folded else folded
 
 
 def fold(text: str) -> FoldedText:
-    """Lowercase, strip accents, unify quotes and dashes, collapse whitespace."""
+    """Lowercase, strip accents, unify quotes and dashes, split hyphenated words, collapse whitespace."""
     if not _IRREGULAR.search(text):
         return FoldedText(_fold_chars(text))
     pieces: list[str] = []

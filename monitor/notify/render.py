@@ -121,7 +121,7 @@ def render_console(alert: Alert) -> str:
     when = f" · {_iso(alert.published)}" if alert.published else ""
     lines = [
         f"[{_one_line(alert.rule_name) or alert.rule_id}] {_one_line(alert.title) or _UNTITLED}",
-        f"  {_one_line(alert.source)}{when}",
+        f"  source: {_one_line(alert.source)}{when}",
     ]
     if alert.url:
         lines.append(f"  {_one_line(alert.url)}")

@@ -25,9 +25,23 @@ def test_matcher_phrase_across_line_break(make_matcher: Callable[..., ArticleMat
     matcher = make_matcher(cf='"cessate il fuoco"')
     art = article("Gli Usa chiedono il cessate il\nfuoco immediato e un altro cessate\r\n\r\n  il fuoco")
     [match] = matcher.match(art)
-    assert [h.text for h in match.terms] == ["cessate il\nfuoco", "cessate\r\n\r\n  il fuoco"]
-    first = match.terms[0]
-    assert art.body[first.start : first.end] == "cessate il\nfuoco"
+    assert [h.text for h in match.terms] == ["cessate il fuoco", "cessate il fuoco"]  # shown on one line
+    first, second = match.terms
+    assert art.body[first.start : first.end] == "cessate il\nfuoco"  # offsets point at the original
+    assert art.body[second.start : second.end] == "cessate\r\n\r\n  il fuoco"
+
+
+@pytest.mark.parametrize("text", ["appello al cessate-il-fuoco", "il Cessate-Il-Fuoco regge"])
+def test_matcher_hyphenation_does_not_hide_a_phrase(
+    make_matcher: Callable[..., ArticleMatcher], text: str
+) -> None:
+    assert fired(make_matcher(cf='"cessate il fuoco"'), article(text)) == {"cf"}
+
+
+def test_matcher_hyphenated_query_matches_spaced_text(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(cf='"cessate-il-fuoco"', nato="anti-NATO")
+    assert fired(matcher, article("il cessate il fuoco e le proteste anti NATO")) == {"cf", "nato"}
+    assert fired(matcher, article("proteste anti-nato")) == set()  # the acronym still needs capitals
 
 
 def test_matcher_phrase_words_must_be_adjacent(make_matcher: Callable[..., ArticleMatcher]) -> None:

@@ -67,7 +67,7 @@ def test_render_console_strips_terminal_escapes_and_newlines() -> None:
 
 def test_render_console_omits_missing_parts() -> None:
     text = render_console(make_alert(url=None, published=None, terms=(), snippet="", title=""))
-    assert text == "[Cessate il fuoco] (untitled)\n  Esteri"
+    assert text == "[Cessate il fuoco] (untitled)\n  source: Esteri"
 
 
 # ---------------------------------------------------------------- webhook

@@ -1,0 +1,76 @@
+"""The pipeline over a real folder and SQLite file: bad files are named once, fixed files come back."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import monitor.pipeline as pipeline_module
+from monitor.app import build_pipeline
+from monitor.config import FolderSource, load_settings
+from monitor.pipeline import Pipeline
+from tests.conftest import REPO, SEEDS
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Pipeline:
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"rules: [{REPO / 'rules'}]\nsources: {{folders: []}}\n", encoding="utf-8")
+    return build_pipeline(load_settings(str(config), env={}))
+
+
+def test_pipeline_failed_file_is_reported_once_and_retried_when_changed(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    broken = inbox / "story.json"
+    broken.write_text('{"title": "Finland and NATO", "body": ', encoding="utf-8")
+    folder = FolderSource(path=inbox)
+    first = pipeline.scan_folder(folder)
+    assert (first.failed, first.articles) == (1, 0)
+    assert "story.json" in first.failures[0]
+    again = pipeline.scan_folder(folder)
+    assert (again.failed, again.skipped) == (0, 1)  # not read, not reported again
+    broken.write_text(
+        json.dumps({"title": "Finland and NATO", "body": "Finland joined NATO."}), encoding="utf-8"
+    )
+    os.utime(broken, ns=(1, 10**18))  # a distinct mtime even on coarse filesystems
+    fixed = pipeline.scan_folder(folder)
+    assert (fixed.failed, fixed.articles, fixed.hits) == (0, 1, 3)
+
+
+def test_pipeline_oversized_file_is_refused_unread(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline_module, "MAX_FILE_BYTES", 1000)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "huge.txt").write_text("Titolo\n" + "parola " * 1000, encoding="utf-8")
+    report = pipeline.scan_folder(FolderSource(path=inbox))
+    assert report.failed == 1 and "larger than" in report.failures[0]
+
+
+def test_pipeline_articles_without_hits_are_stored_once(pipeline: Pipeline, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.txt").write_text("Meteo\nSole su Roma\nDomani ancora sole.", encoding="utf-8")
+    (inbox / "seed.txt").write_bytes(next(SEEDS.glob("*.txt")).read_bytes())
+    report = pipeline.scan_folder(FolderSource(path=inbox))
+    assert (report.articles, report.hits, report.alerts) == (2, 5, 5)
+    (inbox / "b.jsonl").write_text(
+        json.dumps({"title": "Meteo", "summary": "Sole su Roma", "body": "Domani ancora sole."}) + "\n",
+        encoding="utf-8",
+    )
+    report = pipeline.scan_folder(FolderSource(path=inbox))
+    assert (report.articles, report.duplicates) == (0, 1)  # same content through another format
+
+
+def test_pipeline_missing_folder_is_a_clear_error(pipeline: Pipeline, tmp_path: Path) -> None:
+    from monitor.errors import SourceError
+
+    with pytest.raises(SourceError, match="does not exist"):
+        pipeline.scan_folder(FolderSource(path=tmp_path / "nowhere"))
