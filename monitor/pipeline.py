@@ -10,6 +10,7 @@ run goes on.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import random
@@ -244,11 +245,13 @@ class Pipeline:
                 log.info("feed=%s not modified (304)", feed.source_name)
                 await run(self.store.save_feed_fetch, feed.url, utcnow(), status=fetched.status)
                 return report
-            articles = parse_feed(
+            # feedparser is CPU work: off the loop; the final URL resolves relative links
+            articles = await run(
+                parse_feed,
                 fetched.content,
                 source=feed.source_name,
                 origin=feed.url,
-                headers=fetched.headers,
+                headers={"content-location": fetched.url, **fetched.headers},
                 language=feed.language,
                 tags=tuple(feed.tags),
             )
@@ -275,8 +278,6 @@ class Pipeline:
     # -- delivery ------------------------------------------------------------------------
     async def deliver_due(self, notifiers: dict[str, Notifier], run: RunBlocking) -> DeliveryReport:
         """Send every due alert: channels in parallel, each channel's alerts in order."""
-        import asyncio
-
         report = DeliveryReport()
         alerts = await run(
             self.store.due_deliveries, utcnow(), self.settings.delivery.batch_size, list(notifiers)

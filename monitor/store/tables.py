@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION = 1
@@ -92,8 +92,8 @@ class FileRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     path: str = Field(sa_column=Column(Text, nullable=False, unique=True))
-    size: int
-    mtime_ns: int
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    mtime_ns: int = Field(sa_column=Column(BigInteger, nullable=False))  # nanoseconds: beyond 32 bits
     fingerprint: str = Field(max_length=64, index=True)
     status: str = Field(max_length=16)  # ingested | duplicate | failed
     reason: str | None = Field(default=None, sa_column=Column(Text))

@@ -69,10 +69,11 @@ def test_repo_delivery_key_is_stable_per_rule_article_channel() -> None:
 
 
 def test_repo_files_are_remembered_by_path_and_fingerprint(store: Store) -> None:
-    record = FileRecord("/in/a.txt", 10, 123, "fp1", "ingested", None, 1)
+    mtime_ns = 1_764_057_600_123_456_789  # a real st_mtime_ns: needs 64 bits
+    record = FileRecord("/in/a.txt", 10, mtime_ns, "fp1", "ingested", None, 1)
     store.record([], [record], NOW)
-    store.record([], [FileRecord("/in/b.txt", 3, 9, "fp2", "failed", "not UTF-8", 0)], NOW)
-    assert store.file_index("/in/") == {"/in/a.txt": (10, 123), "/in/b.txt": (3, 9)}
+    store.record([], [FileRecord("/in/b.txt", 5_000_000_000, 9, "fp2", "failed", "not UTF-8", 0)], NOW)
+    assert store.file_index("/in/") == {"/in/a.txt": (10, mtime_ns), "/in/b.txt": (5_000_000_000, 9)}
     assert store.file_index("/other/") == {}
     assert store.fingerprint_seen(["fp1", "fp3"]) == {"fp1"}
     store.record([], [FileRecord("/in/a.txt", 11, 124, "fp4", "ingested", None, 1)], NOW)
