@@ -242,19 +242,19 @@ def _sqlite_path_fix(url: str, base: Path) -> str:
     return url
 
 
-def resolve_config_path(explicit: str | None, env: Mapping[str, str]) -> tuple[Path | None, bool]:
-    """Which config file to read, and whether the user asked for it explicitly."""
+def resolve_config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    """Which config file to read: the one asked for, else monitor.yaml if present, else none."""
     if explicit:
-        return Path(explicit), True
+        return Path(explicit)
     if env.get(ENV_CONFIG):
-        return Path(env[ENV_CONFIG]), True
-    return (DEFAULT_CONFIG, False) if DEFAULT_CONFIG.exists() else (None, False)
+        return Path(env[ENV_CONFIG])
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
 
 
 def load_settings(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read, expand and validate the configuration; raises ConfigError naming file and line."""
     env = os.environ if env is None else env
-    config_path, explicit = resolve_config_path(path, env)
+    config_path = resolve_config_path(path, env)
     raw: Any = {}
     base = Path.cwd()
     if config_path is not None:
@@ -283,7 +283,7 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
         data.setdefault("rules", ["rules"])
     _resolve_paths(data, base)
     try:
-        settings = Settings(**data, config_path=config_path if explicit or config_path else None)
+        settings = Settings(**data, config_path=config_path)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, raw, config_path)) from None
     if not settings.database:
