@@ -10,11 +10,12 @@ timeout); SIGHUP reloads the rules, keeping the old ones if the new are broken.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -25,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app import load_rule_set
 from monitor.config import FeedSource, FolderSource, Settings
+from monitor.errors import MonitorError
 from monitor.matching.compiler import RuleIndex
 from monitor.notify.base import Notifier, build_notifiers
 from monitor.pipeline import Pipeline
@@ -209,33 +211,20 @@ class Daemon:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.error("job=%s failed: %s", name, exc, exc_info=not _is_expected(exc))
+            log.error("job=%s failed: %s", name, exc, exc_info=not isinstance(exc, MonitorError))
 
-    def _http(self) -> _HttpScope:
-        return _HttpScope(self)
-
-
-def _is_expected(exc: Exception) -> bool:
-    from monitor.errors import MonitorError
-
-    return isinstance(exc, MonitorError)
-
-
-class _HttpScope:
-    """Opens the shared HTTP client and the notifiers for the daemon's lifetime."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-
-    async def __aenter__(self) -> None:
-        settings = self.daemon.settings
-        self.daemon._client = httpx.AsyncClient(
+    @contextlib.asynccontextmanager
+    async def _http(self) -> AsyncIterator[None]:
+        """The shared HTTP client and the notifiers, for the daemon's lifetime."""
+        settings = self.settings
+        async with httpx.AsyncClient(
             headers={"User-Agent": settings.http.user_agent},
             timeout=settings.http.timeout,
             follow_redirects=True,
-        )
-        self.daemon._notifiers = build_notifiers(settings.channels, self.daemon._client)
-
-    async def __aexit__(self, *_exc: object) -> None:
-        if self.daemon._client is not None:
-            await self.daemon._client.aclose()
+        ) as client:
+            self._client = client
+            self._notifiers = build_notifiers(settings.channels, client)
+            try:
+                yield
+            finally:
+                self._client = None
