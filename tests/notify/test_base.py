@@ -61,3 +61,20 @@ async def test_build_notifiers_http_channels_share_the_callers_client(
             await notifier.send(alert_factory())
     assert len(slack.messages) == 1 and len(hook.received) == 1
     assert not client.is_closed
+
+
+def test_every_channel_type_has_a_notifier_and_its_own_tests(client: httpx.AsyncClient) -> None:
+    """Adding a channel type to the config without a sender or tests fails here."""
+    from pathlib import Path
+    from typing import get_args
+
+    from monitor.config import CHANNEL_TYPES, Channel
+
+    union = get_args(get_args(Channel)[0])
+    assert {model.model_fields["type"].annotation.__args__[0] for model in union} == set(CHANNEL_TYPES)
+    for model in union:
+        kind = model.model_fields["type"].annotation.__args__[0]
+        extra = {"url": SecretStr("http://127.0.0.1:9/x")} if "url" in model.model_fields else {}
+        notifiers = build_notifiers({kind: model(type=kind, **extra)}, client, out=io.StringIO())
+        assert isinstance(notifiers[kind], Notifier)
+        assert (Path(__file__).parent / f"test_{kind}.py").exists(), f"no tests/notify/test_{kind}.py"
