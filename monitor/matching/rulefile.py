@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.errors import RuleProblem
 from monitor.matching.query import Node, QuerySyntaxError, matches_without_terms, parse_query
@@ -24,18 +24,26 @@ RULE_SUFFIXES = (".yaml", ".yml")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def _one_or_many(value: Any) -> Any:
+    """``notify: slack`` means ``notify: [slack]``: the form people write first."""
+    return [value] if isinstance(value, str) else value
+
+
+OneOrMany = Annotated[list[str], BeforeValidator(_one_or_many)]
+
+
 class RuleModel(BaseModel):
     """One rule as written in YAML."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     id: str = Field(description="unique, stable identifier: letters, digits, - _ .")
     name: str | None = Field(None, description="human-readable name shown in alerts")
     description: str = ""
     query: str = Field(description='what to look for (terms, "phrases", AND/OR/NOT, parentheses)')
-    languages: list[str] = Field(default_factory=list, description="only articles in these languages")
-    notify: list[str] = Field(default_factory=list, description="channel names; default: defaults.notify")
-    tags: list[str] = Field(default_factory=list)
+    languages: OneOrMany = Field(default_factory=list, description="only articles in these languages")
+    notify: OneOrMany = Field(default_factory=list, description="channel names; default: defaults.notify")
+    tags: OneOrMany = Field(default_factory=list)
     enabled: bool = True
 
     @field_validator("id")

@@ -8,11 +8,11 @@ because a silently dropped date or title is worse than a message.
 =============  ==========================================  ==============================
 field          also accepted as                            value
 =============  ==========================================  ==============================
-``title``                                                  string
-``summary``    ``description``, ``standfirst``             string
-``body``       ``text``, ``content``                       string
+``title``      ``headline``                                string
+``summary``    ``description``, ``standfirst``             string (HTML is turned into text)
+``body``       ``text``, ``content``                       string (HTML is turned into text)
 ``url``        ``link``                                    string
-``published``                                              ISO 8601 or RFC 2822 string,
+``published``  ``published_at``, ``date``, ``pubDate``     ISO 8601 or RFC 2822 string,
                                                            or Unix epoch (s or ms)
 ``language``   ``lang``                                    string such as ``it``, ``en-GB``
 ``source``                                                 string (overrides the folder name)
@@ -32,13 +32,14 @@ from email.utils import parsedate_to_datetime
 
 from monitor.errors import ArticleParseError
 from monitor.models import Article, make_article
+from monitor.sources.text import html_to_text
 
 FIELDS: dict[str, tuple[str, ...]] = {
-    "title": ("title",),
+    "title": ("title", "headline"),
     "summary": ("summary", "description", "standfirst"),
     "body": ("body", "text", "content"),
     "url": ("url", "link"),
-    "published": ("published",),
+    "published": ("published", "published_at", "date", "pubDate"),
     "language": ("language", "lang"),
     "source": ("source",),
     "id": ("id",),
@@ -46,6 +47,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
 # Epochs above this are milliseconds (JavaScript exports): 1e11 s is year 5138.
 _MILLISECOND_EPOCH = 1e11
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_HTML_TAG = re.compile(
+    r"</?(?:p|br|div|span|a|b|i|em|strong|h[1-6]|ul|ol|li|blockquote|figure|img)\b[^>]*>", re.I
+)
+_PROSE = ("title", "summary", "body")
 
 
 def parse_published(value: object) -> datetime | None:
@@ -93,6 +98,8 @@ def _text(record: Mapping[str, object], name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"field {name!r} must be a string, not {type(value).__name__}")
+    if name in _PROSE and _HTML_TAG.search(value):  # CMS exports often carry markup
+        return html_to_text(value)
     return value
 
 

@@ -91,3 +91,16 @@ def test_rulefile_norway_is_a_language_not_false(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", "rules:\n  - id: a\n    query: x\n    languages: [no, it]\n")
     [spec] = load_rules([tmp_path], ["console"]).rules
     assert spec.languages == ("no", "it")
+
+
+def test_rulefile_accepts_a_single_value_where_a_list_is_expected(tmp_path: Path) -> None:
+    write(
+        tmp_path, "a.yaml", "rules:\n  - id: 2024\n    query: 2022\n    notify: console\n    languages: it\n"
+    )
+    [spec] = load_rules([tmp_path], ["console"]).rules
+    assert (spec.id, spec.query, spec.notify, spec.languages) == ("2024", "2022", ("console",), ("it",))
+
+
+def test_rulefile_accepts_a_bare_list(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", "- id: nato\n  query: NATO\n")
+    assert [r.id for r in load_rules([tmp_path], ["console"]).rules] == ["nato"]

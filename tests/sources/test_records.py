@@ -76,3 +76,24 @@ def test_article_from_record_id_gives_identity() -> None:
 def test_article_from_record_bad_raises(record: object, reason: str) -> None:
     with pytest.raises(ArticleParseError, match=f"^file.json:3: {reason}"):
         article_from_record(record, where="file.json:3", source="s", origin="o")
+
+
+def test_article_from_record_turns_html_fields_into_text_and_reads_common_aliases() -> None:
+    article = article_from_record(
+        {
+            "headline": "Nato <b>vertice</b>",
+            "content": "<p>Uno &amp; due</p><p>Tre</p>",
+            "date": "2024-05-01",
+        },
+        where="export.json:1",
+        source="cms",
+        origin="export.json",
+    )
+    assert article.title == "Nato vertice"
+    assert article.body.split() == ["Uno", "&", "due", "Tre"]
+    assert article.published is not None and article.published.isoformat() == "2024-05-01T00:00:00+00:00"
+
+
+def test_article_from_record_keeps_angle_brackets_that_are_not_markup() -> None:
+    article = article_from_record({"title": "a < b > c", "body": "x<y"}, where="w", source="s", origin="o")
+    assert (article.title, article.body) == ("a < b > c", "x<y")
