@@ -107,8 +107,10 @@ def _entry_article(
     summary = _detail_text(entry.get("summary_detail"), None)
     contents = [_detail_text(item, None) for item in entry.get("content") or ()]
     content = "\n\n".join(dict.fromkeys(text for text in contents if text))
-    body = content or summary
-    if not title and not body:
+    # An item with only a description has a summary and no body: keeping one copy
+    # means a rule counts each mention once.
+    body = content if content != summary else ""
+    if not title and not body and not summary:
         return None
     entry_id = (entry.get("id") or "").strip() or None
     return make_article(

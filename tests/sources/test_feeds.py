@@ -124,7 +124,7 @@ async def test_parse_feed_rss_entries(client: httpx.AsyncClient, base: str) -> N
     assert first.published == datetime(2022, 5, 17, 7, 30, tzinfo=UTC)
     assert first.origin == f"{url}#esteri-1001"
     assert (first.source, first.tags) == ("Esteri", ("esteri",))
-    assert second.summary == second.body == "Negotiators met in Istanbul\non Tuesday."
+    assert (second.summary, second.body) == ("Negotiators met in Istanbul\non Tuesday.", "")  # counted once
     assert second.published is None
 
 
@@ -162,7 +162,7 @@ async def test_parse_feed_configured_language_wins(client: httpx.AsyncClient, ba
 
 async def test_parse_feed_uses_charset_header(client: httpx.AsyncClient, base: str) -> None:
     [article] = await fetch_and_parse(client, f"{base}/latin1.rss")
-    assert (article.title, article.body) == ("Città più cara", "Perché?")
+    assert (article.title, article.summary) == ("Città più cara", "Perché?")
 
 
 async def test_parse_feed_broken_xml_raises(client: httpx.AsyncClient, base: str) -> None:
@@ -209,4 +209,4 @@ def test_parse_feed_skips_entries_without_title_or_text() -> None:
         b"</channel></rss>"
     )
     [article] = parse_feed(data, source="s", origin="t.rss")
-    assert (article.title, article.body, article.origin) == ("", "Solo testo", "t.rss#2")
+    assert (article.title, article.summary, article.body, article.origin) == ("", "Solo testo", "", "t.rss#2")
