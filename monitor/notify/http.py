@@ -20,12 +20,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.config import SlackChannel, WebhookChannel
 from monitor.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.notify.retry import parse_retry_after
 
 __all__ = [
     "EXCERPT_LENGTH",
     "Clock",
+    "HttpNotifier",
     "check_response",
     "map_http_error",
     "post_json",
@@ -127,3 +129,37 @@ async def post_json(
         raise map_http_error(exc, channel=channel, url=url) from None
     check_response(response, channel=channel, url=url, now=clock())
     return response
+
+
+class HttpNotifier:
+    """What every HTTP channel shares: a name, a secret URL, the caller's client, a clock.
+
+    Subclasses only decide the body and headers; the URL never appears in a repr.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        channel: WebhookChannel | SlackChannel,
+        client: httpx.AsyncClient,
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.name = name
+        self._channel = channel
+        self._client = client
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, url='**********')"
+
+    async def _post(self, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
+        await post_json(
+            self._client,
+            self._channel.url.get_secret_value(),
+            body,
+            channel=self.name,
+            headers=headers,
+            timeout=self._channel.timeout,
+            clock=self._clock,
+        )

@@ -8,34 +8,18 @@ repeat after we crashed between sending and recording.
 
 from __future__ import annotations
 
-import httpx
-
 from monitor.config import WebhookChannel
 from monitor.models import Alert
-from monitor.notify.http import Clock, post_json, system_clock
+from monitor.notify.http import HttpNotifier
 from monitor.notify.render import render_webhook
 
 __all__ = ["WebhookNotifier"]
 
 
-class WebhookNotifier:
+class WebhookNotifier(HttpNotifier):
     """Delivers alerts to one configured webhook through a client the caller owns."""
 
-    def __init__(
-        self,
-        name: str,
-        channel: WebhookChannel,
-        client: httpx.AsyncClient,
-        *,
-        clock: Clock = system_clock,
-    ) -> None:
-        self.name = name
-        self._channel = channel
-        self._client = client
-        self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"WebhookNotifier(name={self.name!r}, url='**********')"
+    _channel: WebhookChannel
 
     def headers(self, alert: Alert) -> dict[str, str]:
         """Configured headers first, then ours: a config cannot break idempotency."""
@@ -52,12 +36,4 @@ class WebhookNotifier:
 
     async def send(self, alert: Alert) -> None:
         """POST the alert; raises RetryableDelivery or PermanentDelivery naming the channel."""
-        await post_json(
-            self._client,
-            self._channel.url.get_secret_value(),
-            render_webhook(alert),
-            channel=self.name,
-            headers=self.headers(alert),
-            timeout=self._channel.timeout,
-            clock=self._clock,
-        )
+        await self._post(render_webhook(alert), self.headers(alert))
