@@ -33,7 +33,7 @@ def find_terms(index: RuleIndex, lang: str, article: Article) -> dict[str, list[
         if not original:
             continue
         folded = fold(original)
-        doc = nlp.make_doc(folded.text)
+        doc = nlp.tokenizer(folded.text)  # not make_doc: no length cap, long articles are news too
         for key_hash, start, end in compiled.matcher(doc):
             key = nlp.vocab.strings[key_hash]
             span_start, span_end = folded.original_span(doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))

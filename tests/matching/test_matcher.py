@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from monitor.matching.matcher import ArticleMatcher
+from monitor.matching.matcher import MAX_HITS_PER_RULE, ArticleMatcher
 from monitor.models import Article, make_article
 from tests.conftest import SEEDS
 
@@ -182,3 +182,12 @@ def test_matcher_memory_stays_flat_after_warmup(
         fired_rules = {m.rule_id for m in matcher.match(article(f"{novel} nella Nato e cessate il fuoco"))}
         assert fired_rules == {"cf", "nato"}
     assert len(nlp.vocab.strings) - before < 50  # 3,000 new words seen, none kept
+
+
+def test_matcher_handles_articles_longer_than_spacys_default_limit(
+    make_matcher: Callable[..., ArticleMatcher],
+) -> None:
+    body = "Testo lungo sulla Nato e altro ancora. " * 30_000  # 1.2 million characters
+    [match] = make_matcher(nato="NATO").match(article(body))
+    assert len(match.terms) == MAX_HITS_PER_RULE  # the evidence kept per rule is capped
+    assert match.terms[0].text == "Nato"
