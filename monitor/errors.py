@@ -73,7 +73,11 @@ class FeedFetchError(SourceError):
 
 
 class StoreError(MonitorError):
-    """The database cannot be used."""
+    """The database cannot be used; ``transient`` when waiting may help (lock, lost connection)."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class DeliveryError(MonitorError):

@@ -20,6 +20,8 @@ _TRACKING_PARAMS = frozenset(
     {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_ga", "ref_src"}
 )
 _SPACES = re.compile(r"\s+")
+# Control characters other than tab and line breaks: never text, and PostgreSQL refuses NUL.
+_CONTROLS = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127])
 
 
 def canonical_url(url: str | None) -> str | None:
@@ -51,6 +53,16 @@ def _digest(*parts: str) -> str:
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\x1f")
     return h.hexdigest()[:32]
+
+
+def clean_text(text: str) -> str:
+    """Text a database can store: no control characters, no lone surrogates (from JSON escapes)."""
+    text = text.translate(_CONTROLS).strip()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def content_fingerprint(title: str, summary: str, body: str) -> str:
@@ -98,7 +110,7 @@ def make_article(
     tags: tuple[str, ...] = (),
 ) -> Article:
     """Build an Article with its identities computed the one way the store expects."""
-    title, summary, body = title.strip(), summary.strip(), body.strip()
+    title, summary, body = (clean_text(text) for text in (title, summary, body))
     fingerprint = content_fingerprint(title, summary, body)
     link = canonical_url(url)
     if external_id and external_id.strip():

@@ -31,6 +31,7 @@ from monitor.errors import (
     PermanentDelivery,
     RetryableDelivery,
     SourceError,
+    StoreError,
 )
 from monitor.language import LanguageGuesser
 from monitor.matching.matcher import ArticleMatcher
@@ -158,8 +159,7 @@ class Pipeline:
     ) -> IngestReport:
         report = IngestReport()
         known = self.store.file_index(under)
-        articles: list[Article] = []
-        records: list[FileRecord] = []
+        batch: list[tuple[FileRecord, list[Article]]] = []
         for path in paths:
             if self.stopping.is_set():
                 log.info("stopping: scan interrupted after %d file(s); the rest next time", report.files)
@@ -169,14 +169,56 @@ class Pipeline:
             record, found = self._read_file(path, known, source, language, tags, report)
             if record is None:
                 continue
-            records.append(record)
-            articles.extend(found)
-            if len(articles) >= BATCH_ARTICLES or len(records) >= BATCH_ARTICLES:
-                report.add(self.process(articles, records))
-                articles, records = [], []
-        if articles or records:
-            report.add(self.process(articles, records))
+            batch.append((record, found))
+            if len(batch) >= BATCH_ARTICLES or sum(len(a) for _, a in batch) >= BATCH_ARTICLES:
+                self._record_files(batch, report)
+                batch = []
+        if batch:
+            self._record_files(batch, report)
         return report
+
+    def _record_files(self, batch: list[tuple[FileRecord, list[Article]]], report: IngestReport) -> None:
+        """Record a batch in one transaction; if the database refuses it, find the file to blame.
+
+        A row the database rejects (a value it cannot store) would fail its whole
+        batch on every scan; retried file by file, only the culprit is recorded as
+        failed, with the database's reason, and the rest go in.
+        """
+        try:
+            report.add(self.process([a for _, found in batch for a in found], [r for r, _ in batch]))
+            return
+        except StoreError as exc:
+            if exc.transient:
+                raise
+            log.warning("a batch of %d file(s) was refused (%s); retrying file by file", len(batch), exc)
+        for record, found in batch:
+            try:
+                report.add(self.process(found, [record]))
+            except StoreError as exc:
+                if exc.transient:
+                    raise
+                report.add(self.process([], [self._failed(report, record, f"{record.path}: {exc}")]))
+
+    def _record_entries(self, articles: list[Article], feed: FeedSource) -> BatchResult:
+        """A feed's entries in one transaction; an entry the database refuses is named and skipped."""
+        try:
+            return self.process(articles)
+        except StoreError as exc:
+            if exc.transient:
+                raise
+            log.warning("feed=%s batch refused (%s); retrying entry by entry", feed.source_name, exc)
+        total = BatchResult()
+        for article in articles:
+            try:
+                result = self.process([article])
+            except StoreError as exc:
+                if exc.transient:
+                    raise
+                log.error("feed=%s entry=%s skipped: %s", feed.source_name, article.origin, exc)
+                continue
+            for name in ("articles", "duplicates", "hits", "deliveries"):
+                setattr(total, name, getattr(total, name) + getattr(result, name))
+        return total
 
     def _read_file(
         self,
@@ -261,7 +303,7 @@ class Pipeline:
             report.failed += 1
             report.failures.append(str(exc))
             return report
-        batch = await run(self.process, articles)
+        batch = await run(self._record_entries, articles, feed)
         report.add(batch)
         await run(
             self.store.save_feed_fetch,

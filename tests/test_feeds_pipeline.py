@@ -84,3 +84,24 @@ def test_feeds_a_failing_feed_does_not_stop_the_others(
     assert "feed=/broken.xml failed" in messages
     rows = feed_rows(config)
     assert rows["error"].error_streak == 1 and rows["esteri.rss"].error_streak == 0
+
+
+def test_feeds_an_entry_the_database_refuses_is_skipped_and_named(
+    tmp_path: Path, server: tuple[str, list[dict[str, str]]], caplog: pytest.LogCaptureFixture
+) -> None:
+    base, _seen = server
+    with WebhookReceiver() as hook:
+        config = write_config(tmp_path, base, hook.url, ["/esteri.rss"])
+        settings = load_settings(str(config), env={})
+        pipeline = build_pipeline(settings)
+        with pipeline.store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON articles WHEN NEW.title LIKE 'Ukraine%' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by policy'); END"
+            )
+        with caplog.at_level(logging.WARNING, logger="monitor"):
+            asyncio.run(Daemon(settings, pipeline).run_once())
+        rules = sorted(body["data"]["rule"]["id"] for _h, body in hook.received)
+    assert rules == ["finlandia-nato"]  # the other entry went through
+    messages = "\n".join(record.getMessage() for record in caplog.records)
+    assert "skipped" in messages and "esteri.rss#https://news.example.org/world/ukraine-talks" in messages

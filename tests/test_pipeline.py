@@ -74,3 +74,35 @@ def test_pipeline_missing_folder_is_a_clear_error(pipeline: Pipeline, tmp_path: 
 
     with pytest.raises(SourceError, match="does not exist"):
         pipeline.scan_folder(FolderSource(path=tmp_path / "nowhere"))
+
+
+def test_pipeline_text_a_database_cannot_store_is_cleaned(pipeline: Pipeline, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    # JSON escapes can carry NUL (PostgreSQL refuses it) and lone surrogates (not encodable).
+    (inbox / "odd.json").write_text(
+        '{"title": "Nato\\u0000 al vertice \\ud800", "body": "La Nato."}', encoding="utf-8"
+    )
+    report = pipeline.scan_folder(FolderSource(path=inbox))
+    assert (report.failed, report.articles, report.hits) == (0, 1, 1)
+    [hit] = pipeline.store.hits()
+    assert hit.title == "Nato al vertice ?"
+
+
+def test_pipeline_a_row_the_database_refuses_fails_only_its_file(pipeline: Pipeline, tmp_path: Path) -> None:
+    with pipeline.store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON articles WHEN NEW.title LIKE '%POISON%' "
+            "BEGIN SELECT RAISE(ABORT, 'poison article refused'); END"
+        )
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.txt").write_text("La Nato a Vilnius\n\nIl vertice della Nato.", encoding="utf-8")
+    (inbox / "b.txt").write_text("POISON Nato\n\nTesto.", encoding="utf-8")
+    (inbox / "c.txt").write_text("Tregua a Gaza\n\nChiesto il cessate il fuoco.", encoding="utf-8")
+    report = pipeline.scan_folder(FolderSource(path=inbox))
+    assert (report.articles, report.failed) == (2, 1)
+    assert "b.txt" in report.failures[0] and "poison article refused" in report.failures[0]
+    assert {h.title for h in pipeline.store.hits()} == {"La Nato a Vilnius", "Tregua a Gaza"}
+    again = pipeline.scan_folder(FolderSource(path=inbox))
+    assert (again.failed, again.skipped) == (0, 3)  # the culprit is reported once, like any bad file

@@ -37,7 +37,7 @@ class RuleModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
-    id: str = Field(description="unique, stable identifier: letters, digits, - _ .")
+    id: str = Field(max_length=200, description="unique, stable identifier: letters, digits, - _ .")
     name: str | None = Field(None, description="human-readable name shown in alerts")
     description: str = ""
     query: str = Field(description='what to look for (terms, "phrases", AND/OR/NOT, parentheses)')

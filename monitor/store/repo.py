@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import Session, col
 
 from monitor.errors import StoreError
@@ -373,4 +373,6 @@ class _StoreGuard:
             if (isinstance(exc, OperationalError) and "locked" in detail)
             else ""
         )
-        raise StoreError(f"database {where}: {detail}{hint}") from exc
+        # A rejected row (bad value, broken constraint) will be rejected again: not transient.
+        transient = not isinstance(exc, IntegrityError | DataError | ProgrammingError)
+        raise StoreError(f"database {where}: {detail}{hint}", transient=transient) from exc
