@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, SEEDS
-from tests.notify.receivers import SlackReceiver, WebhookReceiver, refused_url
+from tests.notify.receivers import SECRET_PATH, SlackReceiver, WebhookReceiver, refused_url
 
 CONFIG = """
 database: sqlite:///state/monitor.db
@@ -109,6 +109,7 @@ def test_run_once_records_hits_and_alerts_each_once(workdir: Path) -> None:
         assert slack.rejections == []
         assert "broken.json" in first.stderr and "garbage.txt" in first.stderr
         assert f"{workdir / 'rules' / 'broken.yaml'}:3" in first.stderr and "never closed" in first.stderr
+        assert SECRET_PATH not in first.stderr + first.stdout  # webhook URLs are secrets
 
         second = monitor(workdir, "run", "--once", env=env)
         assert second.returncode == 0, second.stderr
