@@ -20,6 +20,7 @@ _TRACKING_PARAMS = frozenset(
     {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_ga", "ref_src"}
 )
 _SPACES = re.compile(r"\s+")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S")
 # Control characters other than tab and line breaks: never text, and PostgreSQL refuses NUL.
 _CONTROLS = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127])
 
@@ -114,7 +115,10 @@ def make_article(
     fingerprint = content_fingerprint(title, summary, body)
     link = canonical_url(url)
     if external_id and external_id.strip():
-        uid = _digest("id", external_id.strip())
+        ident = external_id.strip()
+        # A URI (http://…, urn:…, tag:…) names a story everywhere; a bare "1234" only
+        # within its source, and two sources' story 1234 must not silence each other.
+        uid = _digest("id", ident) if _URI.match(ident) else _digest("id", source, ident)
     elif link:
         uid = _digest("url", link)
     else:

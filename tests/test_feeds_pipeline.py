@@ -105,3 +105,19 @@ def test_feeds_an_entry_the_database_refuses_is_skipped_and_named(
     assert rules == ["finlandia-nato"]  # the other entry went through
     messages = "\n".join(record.getMessage() for record in caplog.records)
     assert "skipped" in messages and "esteri.rss#https://news.example.org/world/ukraine-talks" in messages
+
+
+def test_feeds_bare_entry_ids_are_unique_per_feed_only(tmp_path: Path) -> None:
+    from monitor.sources.parse import parse_feed
+
+    def feed(title: str) -> bytes:
+        return (
+            f'<rss version="2.0"><channel><title>x</title><item><guid isPermaLink="false">1</guid>'
+            f"<title>{title}</title><description>Finland and NATO</description></item></channel></rss>"
+        ).encode()
+
+    [first] = parse_feed(feed("Helsinki joins"), source="Feed A", origin="http://a.example/rss")
+    [second] = parse_feed(feed("Stockholm waits"), source="Feed B", origin="http://b.example/rss")
+    [again] = parse_feed(feed("Helsinki joins (updated)"), source="Feed A", origin="http://a.example/rss")
+    assert first.uid != second.uid  # "1" in two feeds: two stories
+    assert first.uid == again.uid  # "1" again in the same feed: the same story, edited
