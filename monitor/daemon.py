@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
 STOP_TIMEOUT_S = 30.0
+SCAN_CHUNK_FILES = 500
 
 
 class Daemon:
@@ -55,11 +56,18 @@ class Daemon:
 
     # -- jobs ----------------------------------------------------------------------------
     async def scan_folder(self, folder: FolderSource) -> None:
-        report = await self.run_blocking(self.pipeline.scan_folder, folder)
-        if report.files or report.failed:
-            log.info("folder=%s %s", folder.path, report.summary())
-        if report.alerts:
-            await self.deliver()
+        """Scan in chunks, so a large backfill neither holds the worker from feeds and alerts
+        nor holds back its own first alerts until the last file is read."""
+        paths = await self.run_blocking(self.pipeline.list_folder, folder)
+        for start in range(0, len(paths), SCAN_CHUNK_FILES):
+            if self.pipeline.stopping.is_set():
+                return
+            chunk = paths[start : start + SCAN_CHUNK_FILES]
+            report = await self.run_blocking(self.pipeline.scan_folder_files, folder, chunk)
+            if report.files or report.failed:
+                log.info("folder=%s %s", folder.path, report.summary())
+            if report.alerts:
+                await self.deliver()
 
     async def poll_feed(self, feed: FeedSource) -> None:
         assert self._client is not None

@@ -135,9 +135,17 @@ class Pipeline:
         self, folder: FolderSource, on_file: Callable[[Path], None] | None = None
     ) -> IngestReport:
         """One pass over a watched folder: new or changed files are read, the rest skipped unread."""
+        return self.scan_folder_files(folder, self.list_folder(folder), on_file)
+
+    def list_folder(self, folder: FolderSource) -> list[Path]:
         if not folder.path.is_dir():
             raise SourceError(f"folder {folder.path} does not exist or is not a folder")
-        paths = list(iter_folder(folder))
+        return list(iter_folder(folder))
+
+    def scan_folder_files(
+        self, folder: FolderSource, paths: Sequence[Path], on_file: Callable[[Path], None] | None = None
+    ) -> IngestReport:
+        """Some of a watched folder's files, recorded as that folder's (name, language, tags)."""
         return self.scan_files(
             paths,
             source=folder.source_name,

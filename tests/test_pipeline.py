@@ -106,3 +106,37 @@ def test_pipeline_a_row_the_database_refuses_fails_only_its_file(pipeline: Pipel
     assert {h.title for h in pipeline.store.hits()} == {"La Nato a Vilnius", "Tregua a Gaza"}
     again = pipeline.scan_folder(FolderSource(path=inbox))
     assert (again.failed, again.skipped) == (0, 3)  # the culprit is reported once, like any bad file
+
+
+def test_daemon_scans_a_large_folder_in_chunks(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import monitor.daemon as daemon_module
+    from monitor.daemon import Daemon
+
+    monkeypatch.setattr(daemon_module, "SCAN_CHUNK_FILES", 2)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in range(5):
+        (inbox / f"{n}.txt").write_text(
+            f"Vertice Nato numero {n}\n\nLa Nato si riunisce ({n}).", encoding="utf-8"
+        )
+    chunks: list[int] = []
+    scan = pipeline.scan_folder_files
+
+    def spy(folder: FolderSource, paths: list[Path], on_file: None = None) -> object:
+        chunks.append(len(paths))
+        return scan(folder, paths, on_file)
+
+    monkeypatch.setattr(pipeline, "scan_folder_files", spy)
+    settings = pipeline.settings.model_copy(
+        update={
+            "sources": pipeline.settings.sources.model_copy(update={"folders": [FolderSource(path=inbox)]})
+        }
+    )
+    daemon = Daemon(settings, pipeline)
+    assert asyncio.run(daemon.run_once()) == 0
+    assert chunks == [2, 2, 1]
+    assert len(pipeline.store.hits(rule="nato")) == 5
