@@ -33,8 +33,10 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
-    for noisy in ("httpx", "httpcore", "apscheduler", "trafilatura", "htmldate"):
+    for noisy in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for chatty in ("trafilatura", "htmldate", "courlan"):  # warn about pages we already handle
+        logging.getLogger(chatty).setLevel(logging.ERROR)
 
 
 @contextmanager

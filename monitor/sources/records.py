@@ -20,11 +20,13 @@ field          also accepted as                            value
 =============  ==========================================  ==============================
 
 A record needs a title or a body.  The first spelling present (in the order
-above) wins; ``null`` counts as absent.
+above) wins; ``null`` counts as absent.  An unreadable date is logged and the
+record kept undated: losing the story would be worse than losing its date.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -33,6 +35,8 @@ from email.utils import parsedate_to_datetime
 from monitor.errors import ArticleParseError
 from monitor.models import Article, make_article
 from monitor.sources.text import html_to_text
+
+log = logging.getLogger(__name__)
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "title": ("title", "headline"),
@@ -136,8 +140,9 @@ def article_from_record(
             raise ValueError("field 'id' must be a string or an integer")
         try:
             published = parse_published(_field(record, "published"))
-        except ValueError as exc:
-            raise ValueError(f"field 'published': {exc}") from None
+        except ValueError as exc:  # a bad date must not lose the news: keep it undated
+            log.warning("%s: field 'published' ignored: %s", where, exc)
+            published = None
         return make_article(
             title=title,
             summary=_text(record, "summary"),

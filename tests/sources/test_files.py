@@ -141,7 +141,6 @@ def test_read_article_file_json_list_origins_and_dates() -> None:
         (b'"just a string"', r"bad\.json: expected a JSON object or an array of objects"),
         (b'{"summary": "no title, no body"}', r"bad\.json: has neither a title nor a body"),
         (b'{"title": ["a", "list"]}', r"bad\.json: field 'title' must be a string"),
-        (b'{"title": "x", "published": "next tuesday"}', r"bad\.json: field 'published'"),
         (b"[]", r"bad\.json: no records in file"),
         (b"[1, 2]", r"bad\.json: no readable record: .*item 1: expected a JSON object"),
     ],
@@ -151,6 +150,17 @@ def test_read_article_file_json_bad_raises(tmp_path: Path, content: bytes, reaso
     path.write_bytes(content)
     with pytest.raises(ArticleParseError, match=reason):
         read(path)
+
+
+def test_read_article_file_json_bad_date_keeps_the_article_undated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "story.json"
+    path.write_bytes(b'{"title": "Nato", "published": "next tuesday"}')
+    with caplog.at_level(logging.WARNING, logger="monitor.sources"):
+        [article] = read(path)
+    assert (article.title, article.published) == ("Nato", None)
+    assert "story.json: field 'published' ignored" in caplog.text
 
 
 def test_read_article_file_jsonl_skips_bad_lines(caplog: pytest.LogCaptureFixture) -> None:
