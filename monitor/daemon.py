@@ -85,16 +85,24 @@ class Daemon:
                     return
 
     def reload_rules(self) -> None:
-        """Rebuild the rule index off the loop and swap it in; a broken edit keeps the old rules."""
+        """Rebuild the rule index off the loop and swap it in; a broken edit keeps the old rules.
+
+        At start-up the valid rules run even if some are broken (there is nothing
+        older to keep); on reload, any problem keeps the whole running set, so a
+        half-finished edit never silently drops a rule that was working.
+        """
         rules = load_rule_set(self.settings)
-        if rules.problems and not rules.rules:
+        running = len(self.pipeline.matcher.index)
+        if rules.problems:
             log.error(
-                "reload: every rule is invalid; keeping the %d rules already running",
-                len(self.pipeline.matcher.index),
+                "reload refused: %d problem(s) in the rule files; keeping the %d rules already "
+                "running (fix them and reload again)",
+                len(rules.problems),
+                running,
             )
             return
         self.pipeline.matcher.swap(RuleIndex(rules.rules, self.pipeline.matcher.index.pipelines))
-        log.info("reload: %d rules active", len(rules.rules))
+        log.info("reload: %d rules active (were %d)", len(rules.rules), running)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def run_once(self) -> int:
