@@ -189,6 +189,8 @@ def rules_test(ctx: Context, files: tuple[Path, ...], rule_paths: tuple[Path, ..
         settings = settings.model_copy(update={"rules": list(rule_paths)})
     with friendly_errors():
         outcome = dry_run(settings, list(files), make_pipelines(settings), build_guesser(settings))
+    for problem in outcome.rule_problems:
+        click.echo(f"invalid rule, left out: {problem}", err=True)
     for line in outcome.lines(as_json):
         click.echo(line)
     for failure in outcome.failures:

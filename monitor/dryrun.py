@@ -25,9 +25,6 @@ class DryRunOutcome:
     rule_problems: list[RuleProblem] = field(default_factory=list)
 
     def lines(self, as_json: bool) -> Iterator[str]:
-        for problem in self.rule_problems:
-            if not as_json:
-                yield f"invalid rule, left out: {problem}"
         for path, article, matches in self.results:
             if as_json:
                 for match in matches:

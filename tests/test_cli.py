@@ -141,3 +141,14 @@ def test_cli_every_command_has_help_with_an_example(command: list[str]) -> None:
     assert result.exit_code == 0 and "Example" in result.output
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert f"monitor {' '.join(command)}" in readme
+
+
+def test_cli_rules_test_reports_invalid_rules_on_stderr_and_exits_1(config: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "mixed.yaml"
+    rules.write_text(
+        "rules:\n  - id: nato\n    query: NATO\n  - id: bad\n    query: '(x'\n", encoding="utf-8"
+    )
+    code, out, err = invoke(config, "rules", "test", "--json", "--rules", str(rules), str(SEED))
+    assert code == 1
+    assert [json.loads(line)["rule"] for line in out.splitlines()] == ["nato"]  # stdout stays JSON
+    assert f"{rules}:5" in err and "never closed" in err
