@@ -186,6 +186,13 @@ class Settings(_Model):
             raise ValueError(f"defaults.notify names unknown channel(s): {', '.join(unknown)}")
 
 
+def _read_secret(path: Path, where: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read secret file {path}: {exc.strerror}") from None
+
+
 def _expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` and resolve ``key_file:`` secrets."""
     if isinstance(value, dict):
@@ -193,13 +200,7 @@ def _expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
         for key, item in value.items():
             path = f"{where}.{key}" if where else str(key)
             if isinstance(key, str) and key.endswith("_file") and isinstance(item, str):
-                secret_path = Path(_expand_env(item, env, path))
-                try:
-                    out[key[: -len("_file")]] = secret_path.read_text(encoding="utf-8").strip()
-                except OSError as exc:
-                    raise ConfigError(
-                        f"{path}: cannot read secret file {secret_path}: {exc.strerror}"
-                    ) from None
+                out[key[: -len("_file")]] = _read_secret(Path(_expand_env(item, env, path)), path)
                 continue
             out[key] = _expand_env(item, env, path)
         return out
@@ -211,9 +212,11 @@ def _expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
             name, default = m.group(1), m.group(2)
             if name in env:
                 return env[name]
+            if f"{name}_FILE" in env:  # the Docker/systemd-credentials convention
+                return _read_secret(Path(env[f"{name}_FILE"]), f"{where} (${name}_FILE)")
             if default is not None:
                 return default
-            raise ConfigError(f"{where}: environment variable {name} is not set")
+            raise ConfigError(f"{where}: environment variable {name} (or {name}_FILE) is not set")
 
         return _ENV_REF.sub(substitute, value)
     return value

@@ -106,3 +106,13 @@ def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message
     with pytest.raises(ConfigError) as caught:
         load_settings(str(write(tmp_path, text)), env={})
     assert message in str(caught.value)
+
+
+def test_config_env_reference_falls_back_to_a_var_file(tmp_path: Path) -> None:
+    secret = tmp_path / "hook-url"
+    secret.write_text("https://siem.example.org/hook?key=filetoken\n", encoding="utf-8")
+    path = write(tmp_path, "channels:\n  hook: {type: webhook, url: '${HOOK_URL}'}\n")
+    settings = load_settings(str(path), env={"HOOK_URL_FILE": str(secret)})
+    assert settings.channels["hook"].url.get_secret_value().endswith("key=filetoken")  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match=r"HOOK_URL_FILE\): cannot read secret file"):
+        load_settings(str(path), env={"HOOK_URL_FILE": str(tmp_path / "missing")})

@@ -262,7 +262,7 @@ def test_run_once_missing_env_secret_names_the_variable(workdir: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2
-    assert "channels.hook.url: environment variable HOOK_URL is not set" in result.stderr
+    assert "channels.hook.url: environment variable HOOK_URL (or HOOK_URL_FILE) is not set" in result.stderr
 
 
 @pytest.fixture
