@@ -228,9 +228,7 @@ def scan(ctx: Context, paths: tuple[Path, ...], source: str | None, language: st
                 report = pipeline.scan_files(
                     found, source=name, language=language, under=under, on_file=lambda _p: bar.update(1)
                 )
-            for field in ("files", "skipped", "failed", "articles", "duplicates", "hits", "alerts"):
-                setattr(total, field, getattr(total, field) + getattr(report, field))
-            total.failures.extend(report.failures)
+            total.merge(report)
         asyncio.run(Daemon(settings, pipeline).run_once_delivery())
     click.echo(
         f"articles read: {total.articles}, skipped as already seen: {total.skipped + total.duplicates}, "

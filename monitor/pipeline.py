@@ -1,7 +1,7 @@
 """Where the stages meet: sources → articles → matcher → store → outbox → channels.
 
 Read top to bottom, this module is the whole flow (like miniflux's RefreshFeed):
-``scan_paths`` and ``poll_feed`` turn inputs into new articles, ``process``
+``scan_folder``/``scan_files`` and ``poll_feed`` turn inputs into articles, ``process``
 matches and records them with their alerts in one transaction, and
 ``deliver_due`` sends what the outbox holds.  It is one of the two places
 allowed to catch broadly: a bad file or feed is logged with its name and the
@@ -78,6 +78,11 @@ class IngestReport:
         self.duplicates += batch.duplicates
         self.hits += batch.hits
         self.alerts += batch.deliveries
+
+    def merge(self, other: IngestReport) -> None:
+        for name in ("files", "skipped", "failed", "articles", "duplicates", "hits", "alerts"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failures.extend(other.failures)
 
     def summary(self) -> str:
         return (
@@ -218,14 +223,11 @@ class Pipeline:
         total = BatchResult()
         for article in articles:
             try:
-                result = self.process([article])
+                total.merge(self.process([article]))
             except StoreError as exc:
                 if exc.transient:
                     raise
                 log.error("feed=%s entry=%s skipped: %s", feed.source_name, article.origin, exc)
-                continue
-            for name in ("articles", "duplicates", "hits", "deliveries"):
-                setattr(total, name, getattr(total, name) + getattr(result, name))
         return total
 
     def _read_file(

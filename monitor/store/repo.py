@@ -56,6 +56,12 @@ class BatchResult:
     hits: int = 0
     deliveries: int = 0
 
+    def merge(self, other: BatchResult) -> None:
+        self.articles += other.articles
+        self.duplicates += other.duplicates
+        self.hits += other.hits
+        self.deliveries += other.deliveries
+
 
 @dataclass(frozen=True, slots=True)
 class HitView:
