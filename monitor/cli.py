@@ -21,6 +21,7 @@ import click
 from monitor import __version__
 from monitor.config import FolderSource, Settings, load_settings, parse_duration
 from monitor.errors import ArticleParseError, ConfigError, MonitorError, StoreError
+from monitor.runlock import AlreadyRunning, RunLock
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("monitor")
@@ -114,7 +115,8 @@ def run(ctx: Context, once: bool) -> None:
     settings = ctx.settings
     with friendly_errors():
         daemon = Daemon(settings, build_pipeline(settings))
-        code = asyncio.run(daemon.run_once() if once else daemon.run_forever())
+        with RunLock(settings.database):
+            code = asyncio.run(daemon.run_once() if once else daemon.run_forever())
     sys.exit(code)
 
 
@@ -229,7 +231,16 @@ def scan(ctx: Context, paths: tuple[Path, ...], source: str | None, language: st
                     found, source=name, language=language, under=under, on_file=lambda _p: bar.update(1)
                 )
             total.merge(report)
-        asyncio.run(Daemon(settings, pipeline).run_once_delivery())
+        lock = RunLock(settings.database)
+        try:
+            lock.acquire()
+        except AlreadyRunning:
+            click.echo("a running monitor holds the outbox: it will send these alerts", err=True)
+        else:
+            try:
+                asyncio.run(Daemon(settings, pipeline).run_once_delivery())
+            finally:
+                lock.release()
     click.echo(
         f"articles read: {total.articles}, skipped as already seen: {total.skipped + total.duplicates}, "
         f"failed: {total.failed}, hits: {total.hits}, alerts: {total.alerts}"

@@ -298,3 +298,31 @@ def test_run_once_on_postgresql_records_and_alerts_once(workdir: Path, postgres_
         listed = monitor(workdir, "hits", "--json", env=env)
         [row] = [json.loads(line) for line in listed.stdout.splitlines()]
         assert row["rule"] == "nato" and row["terms"] == ["Nato"]
+
+
+def test_run_a_second_monitor_on_the_same_sqlite_file_is_refused(workdir: Path) -> None:
+    single_rule(workdir)
+    with WebhookReceiver() as hook:
+        env = {"HOOK_URL": hook.url, "SLACK_URL": hook.url}
+        daemon = RunningDaemon(workdir, env)
+        try:
+            assert wait_for(lambda: len(hook.received) == 1), daemon.log
+            second = monitor(workdir, "run", "--once", env=env)
+            assert second.returncode == 2
+            assert f"another monitor (pid {daemon.process.pid}) is already sending alerts" in second.stderr
+            # a backfill while the daemon runs: recorded here, sent once, by the daemon
+            archive = workdir / "archive"
+            archive.mkdir()
+            (archive / "old.json").write_text(
+                json.dumps(dict(ENGLISH, url="https://x.org/old")), encoding="utf-8"
+            )
+            scan = monitor(workdir, "scan", str(archive), env=env)
+            assert scan.returncode == 0, scan.stderr
+            assert "a running monitor holds the outbox" in scan.stderr
+            assert wait_for(lambda: len(hook.received) == 2), daemon.log
+            time.sleep(1.5)  # several dispatcher rounds: nothing is sent twice
+            assert len(hook.received) == 2
+        finally:
+            assert daemon.stop() == 0, daemon.log
+    after = monitor(workdir, "run", "--once", env=env)  # the lock went with the daemon
+    assert after.returncode == 0, after.stderr
