@@ -138,10 +138,12 @@ class Daemon:
             self._schedule(scheduler)
             scheduler.start()
             log.info(
-                "monitor started: %d folder(s), %d feed(s), %d channel(s), %d rule(s)",
+                "monitor started: config=%s database=%s, %d folder(s), %d feed(s), channels=%s, %d rule(s)",
+                self.settings.config_path or "built-in defaults",
+                self.pipeline.store.engine.url.render_as_string(hide_password=True),
                 len(self.settings.sources.folders),
                 len(self.settings.sources.feeds),
-                len(self._notifiers),
+                ",".join(self._notifiers) or "none",
                 len(self.pipeline.matcher.index),
             )
             await stop.wait()
