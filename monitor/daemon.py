@@ -61,6 +61,12 @@ class Daemon:
         paths = await self.run_blocking(self.pipeline.list_folder, folder)
         for start in range(0, len(paths), SCAN_CHUNK_FILES):
             if self.pipeline.stopping.is_set():
+                log.info(
+                    "stopping: folder=%s scanned up to file %d of %d; the rest next time",
+                    folder.path,
+                    start,
+                    len(paths),
+                )
                 return
             chunk = paths[start : start + SCAN_CHUNK_FILES]
             report = await self.run_blocking(self.pipeline.scan_folder_files, folder, chunk)
@@ -82,6 +88,8 @@ class Daemon:
                 report = await self.pipeline.deliver_due(self._notifiers, self.run_blocking)
                 full = report.sent + report.dead + report.retried >= self.settings.delivery.batch_size
                 if not full or report.retried:  # a failing receiver waits for its backoff
+                    return
+                if self.pipeline.stopping.is_set():  # the rest waits in the outbox for the next start
                     return
 
     def reload_rules(self) -> None:
@@ -153,11 +161,19 @@ class Daemon:
                 len(self._running),
             )
             self.pipeline.stopping.set()
-            scheduler.shutdown(wait=False)
+            # Pause, not shutdown: APScheduler's asyncio executor cancels running jobs on
+            # shutdown, and a scan cut mid-way would leave its alerts unsent until restart.
+            scheduler.pause()
             if self._running:
                 _done, pending = await asyncio.wait(set(self._running), timeout=STOP_TIMEOUT_S)
-                for task in pending:
-                    task.cancel()
+                if pending:
+                    log.warning(
+                        "stopping: %d job(s) still running after %.0fs, cancelled; "
+                        "their work resumes at the next start",
+                        len(pending),
+                        STOP_TIMEOUT_S,
+                    )
+            scheduler.shutdown(wait=False)
         self._worker.shutdown(wait=True, cancel_futures=True)
         log.info("stopped")
         return 0

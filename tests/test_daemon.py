@@ -326,3 +326,48 @@ def test_run_a_second_monitor_on_the_same_sqlite_file_is_refused(workdir: Path) 
             assert daemon.stop() == 0, daemon.log
     after = monitor(workdir, "run", "--once", env=env)  # the lock went with the daemon
     assert after.returncode == 0, after.stderr
+
+
+def test_run_sigterm_during_a_long_scan_drains_and_loses_nothing(workdir: Path) -> None:
+    single_rule(workdir)
+    inbox = workdir / "inbox"
+    words = [
+        "il",
+        "governo",
+        "la",
+        "Nato",
+        "e",
+        "la",
+        "guerra",
+        "tregua",
+        "Roma",
+        "Mosca",
+        "città",
+        "parola",
+        "testo",
+    ]
+    for n in range(3000):
+        body = " ".join(words[(n + k) % len(words)] for k in range(700))
+        (inbox / f"{n:05d}.txt").write_text(f"Notizia {n}\n\n{body}", encoding="utf-8")
+    with WebhookReceiver() as hook:
+        daemon = RunningDaemon(workdir, {"HOOK_URL": hook.url, "SLACK_URL": hook.url})
+        try:
+            assert wait_for(lambda: len(hook.received) >= 1, timeout=60), daemon.log  # mid-scan
+        finally:
+            code = daemon.stop(signal.SIGTERM)
+        log = daemon.log
+        assert code == 0, log
+        assert "the rest next time" in log and "Traceback" not in log and "CancelledError" not in log
+        with sqlite3.connect(workdir / "state" / "monitor.db") as db:
+            files = db.execute("SELECT count(*) FROM files").fetchone()[0]
+            statuses = dict(db.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall())
+        assert 0 < files < 3000  # stopped part-way, what was read is recorded
+        assert statuses.get("sent", 0) == len(hook.received)
+        inbox.rename(workdir / "later")  # the rest of the folder is for another day
+        inbox.mkdir()
+        assert (
+            monitor(workdir, "run", "--once", env={"HOOK_URL": hook.url, "SLACK_URL": hook.url}).returncode
+            == 0
+        )
+        ids = [headers["webhook-id"] for headers, _ in hook.received]
+        assert len(ids) == len(set(ids)) == sum(statuses.values()) == files  # every alert once, none twice
