@@ -114,9 +114,18 @@ class Daemon:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def run_once(self) -> int:
-        """One pass of every source, then send what is due: for cron and for tests."""
+        """One pass of every source, then send what is due: for cron and for tests.
+
+        SIGTERM/SIGINT end the pass early but cleanly: the file being read is
+        finished and recorded, one round of alerts goes out, the rest waits.
+        """
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop_soon)
         async with self._http():
             for folder in self.settings.sources.folders:
+                if self.pipeline.stopping.is_set():
+                    break
                 await self._guarded(f"folder:{folder.path}", functools.partial(self.scan_folder, folder))
             await asyncio.gather(
                 *(
@@ -127,6 +136,10 @@ class Daemon:
             await self._guarded("deliver", self.deliver)
         self._worker.shutdown(wait=True)
         return 0
+
+    def _stop_soon(self) -> None:
+        log.info("stopping: finishing the file in hand, then one round of alerts")
+        self.pipeline.stopping.set()
 
     async def run_once_delivery(self) -> int:
         """Send what is due and stop: ``monitor scan`` ends with this."""

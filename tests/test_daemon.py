@@ -371,3 +371,32 @@ def test_run_sigterm_during_a_long_scan_drains_and_loses_nothing(workdir: Path) 
         )
         ids = [headers["webhook-id"] for headers, _ in hook.received]
         assert len(ids) == len(set(ids)) == sum(statuses.values()) == files  # every alert once, none twice
+
+
+def test_run_once_sigterm_ends_the_pass_cleanly(workdir: Path) -> None:
+    single_rule(workdir)
+    for n in range(3000):
+        (workdir / "inbox" / f"{n:05d}.txt").write_text(f"Notizia {n}\n\nLa Nato {n} " * 50, encoding="utf-8")
+    with WebhookReceiver() as hook:
+        log_path = workdir / "once.log"
+        with log_path.open("w", encoding="utf-8") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), "run", "--once"],
+                cwd=workdir,
+                env={**os.environ, "HOOK_URL": hook.url, "SLACK_URL": hook.url},
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+            )
+            try:
+                assert wait_for(lambda: len(hook.received) >= 1, timeout=60)
+                process.send_signal(signal.SIGTERM)
+                code = process.wait(timeout=45)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    log = log_path.read_text(encoding="utf-8")
+    assert code == 0, log
+    assert "the rest next time" in log and "Traceback" not in log
+    with sqlite3.connect(workdir / "state" / "monitor.db") as db:
+        assert 0 < db.execute("SELECT count(*) FROM files").fetchone()[0] < 3001
