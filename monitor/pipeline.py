@@ -294,7 +294,7 @@ class Pipeline:
                 timeout=self.settings.http.timeout,
             )
             if fetched.content is None:
-                log.info("feed=%s not modified (304)", feed.source_name)
+                log.debug("feed=%s not modified (304)", feed.source_name)
                 await run(self.store.save_feed_fetch, feed.url, utcnow(), status=fetched.status)
                 return report
             # feedparser is CPU work: off the loop; the final URL resolves relative links
@@ -324,7 +324,15 @@ class Pipeline:
             last_modified=fetched.last_modified,
             entries=batch.articles,
         )
-        log.info("feed=%s entries=%d %s", feed.source_name, len(articles), report.summary())
+        log.info(
+            "feed=%s entries=%d new=%d seen=%d hits=%d alerts=%d",
+            feed.source_name,
+            len(articles),
+            report.articles,
+            report.duplicates,
+            report.hits,
+            report.alerts,
+        )
         return report
 
     # -- delivery ------------------------------------------------------------------------
