@@ -57,7 +57,20 @@ def build_guesser(settings: Settings) -> LanguageGuesser:
     return LanguageGuesser(settings.language_models.keys(), settings.default_language)
 
 
+def orphaned_alerts(settings: Settings, store: Store) -> dict[str, int]:
+    """Pending alerts for channels no longer in the config: kept, but nobody will send them."""
+    pending = store.pending_by_channel()
+    return {name: count for name, count in pending.items() if name not in settings.channels}
+
+
 def build_pipeline(settings: Settings) -> Pipeline:
     """Everything the daemon and ``monitor scan`` need, validated now rather than mid-run."""
     store = open_store(settings)
+    for channel, count in orphaned_alerts(settings, store).items():
+        log.warning(
+            "%d alert(s) wait for channel %r, which is no longer configured: they stay in the "
+            "outbox and are sent if the channel comes back",
+            count,
+            channel,
+        )
     return Pipeline(settings, store, build_matcher(settings), build_guesser(settings))

@@ -128,17 +128,21 @@ def check(ctx: Context) -> None:
     Exit 0 when healthy, 1 when rules are invalid, 2 when config or database are unusable.
     Used as the Docker HEALTHCHECK.  Example: monitor check
     """
-    from monitor.app import load_rule_set, make_pipelines, open_store
+    from monitor.app import load_rule_set, make_pipelines, open_store, orphaned_alerts
 
     settings = ctx.settings
     with friendly_errors():
-        counts = open_store(settings).delivery_counts()
+        store = open_store(settings)
+        counts = store.delivery_counts()
+        orphans = orphaned_alerts(settings, store)
         make_pipelines(settings)
         rule_set = load_rule_set(settings)
     click.echo(f"config: {settings.config_path or 'built-in defaults'}")
     click.echo(f"database: ok ({counts.get('pending', 0)} alert(s) pending, {counts.get('dead', 0)} dead)")
     click.echo(f"rules: {len(rule_set.rules)} valid, {len(rule_set.problems)} problem(s)")
     click.echo(f"channels: {', '.join(settings.channels)}")
+    for channel, count in orphans.items():
+        click.echo(f"warning: {count} alert(s) pending for channel {channel!r}, which is not configured")
     sys.exit(1 if rule_set.problems else 0)
 
 

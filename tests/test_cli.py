@@ -152,3 +152,16 @@ def test_cli_rules_test_reports_invalid_rules_on_stderr_and_exits_1(config: Path
     assert code == 1
     assert [json.loads(line)["rule"] for line in out.splitlines()] == ["nato"]  # stdout stays JSON
     assert f"{rules}:5" in err and "never closed" in err
+
+
+def test_cli_check_warns_about_alerts_for_a_channel_no_longer_configured(tmp_path: Path) -> None:
+    config = tmp_path / "monitor.yaml"
+    base = f"database: sqlite:///state/monitor.db\nrules: [{REPO / 'rules'}]\nsources: {{folders: []}}\n"
+    config.write_text(
+        base + "channels:\n  hook: {type: webhook, url: 'http://127.0.0.1:9/h'}\n", encoding="utf-8"
+    )
+    invoke(config, "scan", str(SEED))  # nothing listens on port 9: the five alerts stay pending
+    config.write_text(base + "channels:\n  console: {type: console}\n", encoding="utf-8")
+    code, out, _ = invoke(config, "check")
+    assert code == 0
+    assert "warning: 5 alert(s) pending for channel 'hook', which is not configured" in out

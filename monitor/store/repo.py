@@ -281,6 +281,16 @@ class Store:
         with self._guard(), self._session() as session, session.begin():
             session.execute(update(DeliveryRow).where(col(DeliveryRow.key) == key).values(**values))
 
+    def pending_by_channel(self) -> dict[str, int]:
+        """Alerts waiting in the outbox, per channel name."""
+        with self._guard(), self._session() as session:
+            rows = session.execute(
+                select(col(DeliveryRow.channel), func.count())
+                .where(col(DeliveryRow.status) == "pending")
+                .group_by(col(DeliveryRow.channel))
+            )
+            return {channel: count for channel, count in rows}
+
     def delivery_counts(self) -> dict[str, int]:
         with self._guard(), self._session() as session:
             rows = session.execute(
