@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
 from monitor.matching.compiler import CompiledRule, LanguageMatcher, RuleIndex
 from monitor.matching.normalize import fold
@@ -110,7 +110,6 @@ class ArticleMatcher:
 
     def match_many(self, articles: Sequence[Article]) -> list[list[Match]]:
         index = self.index  # one index for the whole batch, even if swapped meanwhile
-        results: list[list[Match]] = []
         by_lang: dict[str, list[int]] = defaultdict(list)
         for position, article in enumerate(articles):
             by_lang[index.pipelines.resolve(article.language)].append(position)
@@ -119,24 +118,10 @@ class ArticleMatcher:
             index.for_language(lang)  # build outside the memory zone: patterns must persist
             warming = self._warm[lang] < WARMUP_ARTICLES
             self._warm[lang] += len(positions)
-            with contextlib.nullcontext() if warming else _memory_zone(index, lang):
+            nlp = index.pipelines.article_nlp(lang)
+            with contextlib.nullcontext() if warming else nlp.memory_zone():
                 for position in positions:
                     article = articles[position]
                     found = find_terms(index, lang, article)
                     out[position] = evaluate_rules(index, lang, article, found) if found else []
-        results = [out[i] for i in range(len(articles))]
-        return results
-
-
-@contextlib.contextmanager
-def _memory_zone(index: RuleIndex, lang: str) -> Iterator[None]:
-    nlp = index.pipelines.article_nlp(lang)
-    with nlp.memory_zone():
-        yield
-
-
-def iter_matches(
-    matcher: ArticleMatcher, articles: Iterable[Article]
-) -> Iterator[tuple[Article, list[Match]]]:
-    batch = list(articles)
-    yield from zip(batch, matcher.match_many(batch), strict=True)
+        return [out[i] for i in range(len(articles))]

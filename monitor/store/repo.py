@@ -170,61 +170,58 @@ class Store:
                 self._upsert_file(session, record, now)
         return result
 
-    def _insert_article(self, session: Session, article: Article, now: datetime) -> int | None:
-        stmt = (
-            self._insert(ArticleRow)
-            .values(
-                uid=article.uid,
-                fingerprint=article.fingerprint,
-                title=article.title,
-                summary=article.summary,
-                body=article.body,
-                url=article.url,
-                published=article.published,
-                language=article.language,
-                source=article.source,
-                origin=article.origin,
-                tags=list(article.tags),
-                ingested_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(col(ArticleRow.id))
-        )
+    def _insert_new(self, session: Session, table: Any, id_column: Any, **values: Any) -> int | None:
+        """Insert unless a unique key already holds the row; the new id, or None when it did."""
+        stmt = self._insert(table).values(**values).on_conflict_do_nothing().returning(id_column)
         return session.execute(stmt).scalar()
+
+    def _insert_article(self, session: Session, article: Article, now: datetime) -> int | None:
+        return self._insert_new(
+            session,
+            ArticleRow,
+            col(ArticleRow.id),
+            uid=article.uid,
+            fingerprint=article.fingerprint,
+            title=article.title,
+            summary=article.summary,
+            body=article.body,
+            url=article.url,
+            published=article.published,
+            language=article.language,
+            source=article.source,
+            origin=article.origin,
+            tags=list(article.tags),
+            ingested_at=now,
+        )
 
     def _insert_hit(self, session: Session, article_id: int, match: Match, now: datetime) -> int | None:
-        stmt = (
-            self._insert(HitRow)
-            .values(
-                rule_id=match.rule_id,
-                rule_name=match.rule_name,
-                article_id=article_id,
-                terms=[asdict(t) for t in match.terms],
-                snippet=match.snippet,
-                rule_tags=list(match.tags),
-                created_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(col(HitRow.id))
+        return self._insert_new(
+            session,
+            HitRow,
+            col(HitRow.id),
+            rule_id=match.rule_id,
+            rule_name=match.rule_name,
+            article_id=article_id,
+            terms=[asdict(t) for t in match.terms],
+            snippet=match.snippet,
+            rule_tags=list(match.tags),
+            created_at=now,
         )
-        return session.execute(stmt).scalar()
 
     def _insert_delivery(self, session: Session, hit_id: int, key: str, channel: str, now: datetime) -> int:
-        stmt = (
-            self._insert(DeliveryRow)
-            .values(
-                key=key,
-                hit_id=hit_id,
-                channel=channel,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(col(DeliveryRow.id))
+        new_id = self._insert_new(
+            session,
+            DeliveryRow,
+            col(DeliveryRow.id),
+            key=key,
+            hit_id=hit_id,
+            channel=channel,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
         )
-        return 1 if session.execute(stmt).scalar() is not None else 0
+        return 0 if new_id is None else 1
 
     def _upsert_file(self, session: Session, record: FileRecord, now: datetime) -> None:
         values = {**asdict(record), "seen_at": now}
