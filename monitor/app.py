@@ -30,8 +30,10 @@ def make_pipelines(settings: Settings) -> LanguagePipelines:
 def load_rule_set(settings: Settings) -> RuleSet:
     """Load the configured rules, logging every problem with its file and line."""
     rules = load_rules(settings.rules, channels=settings.channels.keys())
-    for problem in rules.problems:
+    for problem in rules.errors:
         log.error("invalid rule, left out: %s", problem)
+    for problem in rules.warnings:
+        log.warning("%s", problem)
     if not rules.rules:
         log.warning(
             "no rules loaded from %s: articles are stored but nothing will alert",
@@ -44,7 +46,14 @@ def load_rule_set(settings: Settings) -> RuleSet:
 
 def build_matcher(settings: Settings, pipelines: LanguagePipelines | None = None) -> ArticleMatcher:
     pipelines = pipelines or make_pipelines(settings)
-    return ArticleMatcher(RuleIndex(load_rule_set(settings).rules, pipelines))
+    return ArticleMatcher(build_index(load_rule_set(settings), pipelines, settings))
+
+
+def build_index(rules: RuleSet, pipelines: LanguagePipelines, settings: Settings) -> RuleIndex:
+    """The index with the tables of the languages we expect built now, not on the first article."""
+    languages = {settings.default_language, *settings.language_models}
+    languages.update(code for rule in rules.rules for code in rule.languages)
+    return RuleIndex(rules.rules, pipelines).build(sorted(languages))
 
 
 def open_store(settings: Settings) -> Store:

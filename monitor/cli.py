@@ -139,11 +139,11 @@ def check(ctx: Context) -> None:
         rule_set = load_rule_set(settings)
     click.echo(f"config: {settings.config_path or 'built-in defaults'}")
     click.echo(f"database: ok ({counts.get('pending', 0)} alert(s) pending, {counts.get('dead', 0)} dead)")
-    click.echo(f"rules: {len(rule_set.rules)} valid, {len(rule_set.problems)} problem(s)")
+    click.echo(f"rules: {len(rule_set.rules)} valid, {len(rule_set.errors)} problem(s)")
     click.echo(f"channels: {', '.join(settings.channels)}")
     for channel, count in orphans.items():
         click.echo(f"warning: {count} alert(s) pending for channel {channel!r}, which is not configured")
-    sys.exit(1 if rule_set.problems else 0)
+    sys.exit(1 if rule_set.errors else 0)
 
 
 @main.group()
@@ -155,20 +155,33 @@ def rules() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @pass_ctx
 def rules_check(ctx: Context, paths: tuple[Path, ...]) -> None:
-    """Validate rule files; print every problem with file and line. Exit 1 on any problem.
+    """Validate rule files and run their examples; print every problem with file and line.
 
-    Example: monitor rules check rules/
+    Warnings (risky queries) are printed but do not fail.  Exit 1 on any error or
+    failing example.  Example: monitor rules check rules/
     """
     from monitor.matching.rulefile import load_rules
 
     settings = ctx.settings
     result = load_rules(list(paths) or settings.rules, channels=settings.channels.keys())
-    for problem in result.problems:
+    problems = list(result.problems)
+    examples = sum(len(spec.examples) for spec in result.rules)
+    if examples:
+        from monitor.app import build_index, make_pipelines
+        from monitor.matching.examples import check_examples
+
+        with friendly_errors():
+            index = build_index(result, make_pipelines(settings), settings)
+        problems += check_examples(result.rules, index)
+    for problem in problems:
         click.echo(str(problem), err=True)
-    if result.problems:
-        click.echo(f"{len(result.problems)} problem(s) in {len(result.files)} file(s)", err=True)
+    errors = [p for p in problems if not p.warning]
+    warnings = len(problems) - len(errors)
+    tally = f"{len(result.rules)} rule(s), {examples} example(s) in {len(result.files)} file(s)"
+    if errors:
+        click.echo(f"{len(errors)} problem(s), {warnings} warning(s): {tally}", err=True)
         sys.exit(1)
-    click.echo(f"ok: {len(result.rules)} rule(s) in {len(result.files)} file(s)")
+    click.echo(f"ok: {tally}" + (f", {warnings} warning(s)" if warnings else ""))
 
 
 @rules.command("test")
@@ -201,7 +214,7 @@ def rules_test(ctx: Context, files: tuple[Path, ...], rule_paths: tuple[Path, ..
         click.echo(line)
     for failure in outcome.failures:
         click.echo(f"error: {failure}", err=True)
-    sys.exit(1 if outcome.failures or outcome.rule_problems else 0)
+    sys.exit(1 if outcome.failures or any(not p.warning for p in outcome.rule_problems) else 0)
 
 
 @main.command()

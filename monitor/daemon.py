@@ -24,10 +24,9 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.app import load_rule_set
+from monitor.app import build_index, load_rule_set
 from monitor.config import FeedSource, FolderSource, Settings
 from monitor.errors import MonitorError
-from monitor.matching.compiler import RuleIndex
 from monitor.notify.base import Notifier, build_notifiers
 from monitor.pipeline import Pipeline
 
@@ -101,15 +100,15 @@ class Daemon:
         """
         rules = load_rule_set(self.settings)
         running = len(self.pipeline.matcher.index)
-        if rules.problems:
+        if rules.errors:
             log.error(
                 "reload refused: %d problem(s) in the rule files; keeping the %d rules already "
                 "running (fix them and reload again)",
-                len(rules.problems),
+                len(rules.errors),
                 running,
             )
             return
-        self.pipeline.matcher.swap(RuleIndex(rules.rules, self.pipeline.matcher.index.pipelines))
+        self.pipeline.matcher.swap(build_index(rules, self.pipeline.matcher.index.pipelines, self.settings))
         log.info("reload: %d rules active (were %d)", len(rules.rules), running)
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -41,6 +41,7 @@ class RuleProblem:
     message: str
     rule_id: str | None = None
     column: int | None = None
+    warning: bool = False  # a risky but usable rule: reported, still loaded
 
     def __str__(self) -> str:
         where = self.path
@@ -49,7 +50,7 @@ class RuleProblem:
             if self.column is not None:
                 where += f":{self.column}"
         rule = f" rule {self.rule_id!r}:" if self.rule_id else ""
-        return f"{where}:{rule} {self.message}"
+        return f"{where}:{' warning:' if self.warning else ''}{rule} {self.message}"
 
 
 class RuleError(MonitorError):

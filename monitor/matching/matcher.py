@@ -1,4 +1,4 @@
-"""Article → matches: tokenize each field once, scan once, evaluate only candidate rules.
+"""Article → matches: tokenize each field once, scan its tokens once, decide only candidate rules.
 
 Pure with respect to I/O: given a RuleIndex and an Article it returns Match
 values with every matched term, its field, character offsets in the original
@@ -11,71 +11,116 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from monitor.matching.compiler import CompiledRule, LanguageMatcher, RuleIndex
-from monitor.matching.normalize import fold
-from monitor.matching.query import evaluate
+import numpy as np
+from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from monitor.matching.compiler import CompiledRule, LanguageIndex, RuleIndex
+from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
+from monitor.matching.normalize import FoldedText, fold
+from monitor.matching.query import TEXT_FIELDS, Term, terms
 from monitor.matching.snippet import make_snippet
 from monitor.models import Article, Match, TermHit
 
-FIELDS = ("title", "summary", "body")
+FIELDS = TEXT_FIELDS
 _SNIPPET_FIELD_ORDER = ("body", "summary", "title")
 MAX_HITS_PER_RULE = 50
 
 
-def find_terms(index: RuleIndex, lang: str, article: Article) -> dict[str, list[TermHit]]:
-    """Every occurrence of every indexed term in the article, keyed by term key."""
-    compiled = index.for_language(lang)
+def find_occurrences(index: RuleIndex, lang: str, article: Article) -> Found:
+    """Every occurrence of every indexed term in the article, keyed by term key id."""
+    table = index.for_language(lang)
     nlp = index.pipelines.article_nlp(lang)
-    found: dict[str, list[TermHit]] = defaultdict(list)
+    found: Found = defaultdict(list)
     for field in FIELDS:
         original = getattr(article, field)
-        if not original:
-            continue
-        folded = fold(original)
-        doc = nlp.tokenizer(folded.text)  # not make_doc: no length cap, long articles are news too
-        for key_hash, start, end in compiled.matcher(doc):
-            key = nlp.vocab.strings[key_hash]
-            span_start, span_end = folded.original_span(doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
-            if not _capitals_ok(compiled, key, doc, start, folded, original):
-                continue
-            text = " ".join(original[span_start:span_end].split())  # as written, one line
-            found[key].append(TermHit(index.terms[key], text, field, span_start, span_end))
+        if original:
+            _scan_field(table, nlp, field, original, found)
     return found
 
 
-def _capitals_ok(
-    compiled: LanguageMatcher, key: str, doc: object, start: int, folded: object, original: str
-) -> bool:
+def _scan_field(table: LanguageIndex, nlp: Language, field: str, original: str, found: Found) -> None:
+    folded = fold(original)
+    doc = nlp.tokenizer(folded.text)  # not make_doc: no length cap, long articles are news too
+    if len(doc) == 0:
+        return
+    columns = doc.to_array([ORTH, IS_PUNCT, IS_SPACE])
+    orths: list[int] = columns[:, 0].tolist()
+    phrases = table.phrases
+    hits: list[tuple[int, int, int]] = []  # (key, first token, end token)
+    for i, orth in enumerate(orths):
+        candidates = phrases.get(orth)
+        if candidates is not None:
+            for rest, key in candidates:
+                end = i + 1 + len(rest)
+                if not rest or tuple(orths[i + 1 : end]) == rest:
+                    hits.append((key, i, end))
+    if table.has_wildcards:
+        strings = nlp.vocab.strings
+        for i, orth in enumerate(orths):
+            if not columns[i, 1] and not columns[i, 2]:
+                hits.extend((key, i, i + 1) for key in table.wildcard_keys(orth, strings))
+    if not hits:
+        return
+    # word positions: punctuation and spaces do not count when measuring proximity
+    words = np.concatenate(([0], np.cumsum((columns[:, 1] == 0) & (columns[:, 2] == 0)))).tolist()
+    for key, first, end in hits:
+        if not _capitals_ok(table.capitals.get(key, ()), doc, first, folded, original):
+            continue
+        start, stop = folded.original_span(doc[first].idx, doc[end - 1].idx + len(doc[end - 1]))
+        found[key].append(Occurrence(field, words[first], words[end], start, stop))
+
+
+def _capitals_ok(capitals: tuple[int, ...], doc: Doc, first: int, folded: FoldedText, original: str) -> bool:
     """An acronym in the query (NATO) matches NATO or Nato, never the word nato."""
-    for offset in compiled.capitals.get(key, ()):
-        token = doc[start + offset]  # type: ignore[index]
-        first = folded.original_offset(token.idx)  # type: ignore[attr-defined]
-        if not original[first : first + 1].isupper():
+    for offset in capitals:
+        at = folded.original_offset(doc[first + offset].idx)
+        if not original[at : at + 1].isupper():
             return False
     return True
 
 
-def evaluate_rules(
-    index: RuleIndex, lang: str, article: Article, found: dict[str, list[TermHit]]
-) -> list[Match]:
-    """Rules whose terms occurred, whose language fits, and whose logic holds."""
-    candidates = sorted({i for key in found for i in index.rules_by_term.get(key, ())})
+def facts_of(article: Article, lang: str) -> ArticleFacts:
+    return ArticleFacts(lang, article.source, article.url or "")
+
+
+Mentions = list[tuple[Term, Occurrence]]
+
+
+def rule_fires(rule: CompiledRule, evaluation: Evaluation) -> Mentions | None:
+    """The rule's mentions when it fires on this article, else None."""
+    spec = rule.spec
+    if spec.languages and evaluation.facts.lang not in spec.languages:
+        return None
+    if not evaluation.holds(spec.expr):
+        return None
+    mentions = evaluation.mentions(t for t, positive in terms(spec.expr) if positive)
+    if len(mentions) < spec.min_mentions:
+        return None
+    if spec.in_title and not any(o.field == "title" for _, o in mentions):
+        return None
+    return mentions
+
+
+def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: Found) -> list[Match]:
+    """Rules whose terms occurred, whose language fits, and whose logic and prominence hold."""
+    candidates = sorted({i for key in found for i in index.rules_by_key.get(key, ())})
+    facts = facts_of(article, lang)
     matches = []
     for i in candidates:
         rule = index.rules[i]
-        if rule.spec.languages and lang not in rule.spec.languages:
-            continue
-        if evaluate(rule.spec.expr, lambda term, r=rule: r.keys[term] in found):  # type: ignore[misc]
-            matches.append(_to_match(rule, article, found))
+        mentions = rule_fires(rule, Evaluation(rule.keys, found, facts))
+        if mentions is not None:
+            matches.append(_to_match(rule, article, mentions))
     return matches
 
 
-def _to_match(rule: CompiledRule, article: Article, found: dict[str, list[TermHit]]) -> Match:
-    hits = sorted(
-        (hit for key in rule.positive_keys for hit in found.get(key, ())),
-        key=lambda h: (FIELDS.index(h.field), h.start),
-    )[:MAX_HITS_PER_RULE]
+def _to_match(rule: CompiledRule, article: Article, mentions: Mentions) -> Match:
+    mentions.sort(key=lambda m: (FIELDS.index(m[1].field), m[1].start))
+    hits = tuple(_hit(article, term, o) for term, o in mentions[:MAX_HITS_PER_RULE])
     snippet = ""
     for field in _SNIPPET_FIELD_ORDER:
         first = next((h for h in hits if h.field == field), None)
@@ -83,7 +128,46 @@ def _to_match(rule: CompiledRule, article: Article, found: dict[str, list[TermHi
             snippet = make_snippet(getattr(article, field), first.start, first.end)
             break
     spec = rule.spec
-    return Match(spec.id, spec.name, tuple(hits), snippet, spec.notify, spec.tags)
+    return Match(spec.id, spec.name, hits, snippet, spec.notify, spec.tags)
+
+
+def _hit(article: Article, term: Term, occurrence: Occurrence) -> TermHit:
+    original: str = getattr(article, occurrence.field)
+    text = " ".join(original[occurrence.start : occurrence.end].split())  # as written, one line
+    return TermHit(term.text, text, occurrence.field, occurrence.start, occurrence.end)
+
+
+@dataclass(frozen=True)
+class RuleExplanation:
+    """Why one rule did or did not fire on one article."""
+
+    rule_id: str
+    fired: bool
+    tree: Explanation
+    reason: str  # "" when the query decided it, else what stopped it (language, prominence)
+
+
+def explain_article(index: RuleIndex, article: Article) -> list[RuleExplanation]:
+    """Every rule's decision on ``article``, clause by clause (for ``rules test --explain``)."""
+    lang = index.pipelines.resolve(article.language)
+    found = find_occurrences(index, lang, article)
+    facts = facts_of(article, lang)
+    out = []
+    for rule in index.rules:
+        evaluation = Evaluation(rule.keys, found, facts)
+        tree = explain(rule.spec.expr, evaluation)
+        mentions = rule_fires(rule, evaluation)
+        reason = ""
+        if tree.value and mentions is None:
+            spec = rule.spec
+            if spec.languages and lang not in spec.languages:
+                reason = f"article language {lang} is not among {', '.join(spec.languages)}"
+            elif spec.in_title:
+                reason = "no mention in the title (in_title: true)"
+            else:
+                reason = f"fewer than min_mentions: {spec.min_mentions}"
+        out.append(RuleExplanation(rule.spec.id, mentions is not None, tree, reason))
+    return out
 
 
 WARMUP_ARTICLES = 500
@@ -115,13 +199,13 @@ class ArticleMatcher:
             by_lang[index.pipelines.resolve(article.language)].append(position)
         out: dict[int, list[Match]] = {}
         for lang, positions in by_lang.items():
-            index.for_language(lang)  # build outside the memory zone: patterns must persist
+            index.for_language(lang)  # build outside the memory zone
             warming = self._warm[lang] < WARMUP_ARTICLES
             self._warm[lang] += len(positions)
             nlp = index.pipelines.article_nlp(lang)
             with contextlib.nullcontext() if warming else nlp.memory_zone():
                 for position in positions:
                     article = articles[position]
-                    found = find_terms(index, lang, article)
+                    found = find_occurrences(index, lang, article)
                     out[position] = evaluate_rules(index, lang, article, found) if found else []
         return [out[i] for i in range(len(articles))]

@@ -1,27 +1,43 @@
-"""Rule files (YAML) → validated RuleSpecs, with every problem located by file and line.
+"""Rule files (YAML) → validated RuleSpecs, with every problem located by file, line and column.
 
 A broken rule must never silently vanish (miniflux's "invalid rules are
 ignored" is what we avoid): ``load_rules`` returns the good rules *and* every
 problem, so ``monitor rules check`` can fail while the daemon keeps watching
-with the rules that are valid and says loudly which ones it left out.
+with the rules that are valid and says loudly which ones it left out.  Risky
+but usable queries come back as warnings.
+
+The pydantic models here are also the source of ``monitor rules schema``, so
+editors and the loader can never disagree about what a rule file may hold.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import langcodes
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.errors import RuleProblem
-from monitor.matching.query import Node, QuerySyntaxError, matches_without_terms, parse_query
+from monitor.matching.lint import lint_query
+from monitor.matching.query import (
+    Meta,
+    Node,
+    QuerySyntaxError,
+    concept_term,
+    matches_without_terms,
+    parse_query,
+)
 from monitor.yamlfile import YamlSyntaxError, line_of, load_yaml, locate, to_plain, value_position
 
 RULE_SUFFIXES = (".yaml", ".yml")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_CONCEPT_NAME = r"^[A-Za-z0-9][\w.-]*$"
+SCHEMA_URL = "https://news-monitor.example/schema/rules.schema.json"
 
 
 def _one_or_many(value: Any) -> Any:
@@ -32,6 +48,37 @@ def _one_or_many(value: Any) -> Any:
 OneOrMany = Annotated[list[str], BeforeValidator(_one_or_many)]
 
 
+def known_language(code: str) -> bool:
+    """An ISO 639 code (it, en, fi, no): spaCy's own data, or its multi-language tokenizer."""
+    if not re.fullmatch(r"[a-z]{2,3}", code):
+        return False
+    return importlib.util.find_spec(f"spacy.lang.{code}") is not None or langcodes.tag_is_valid(code)
+
+
+class ExampleText(BaseModel):
+    """An example article: its text, and optionally a title and language."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="the article text (body)")
+    title: str = Field("", description="the article title")
+    lang: str | None = Field(
+        None, description="the article language (default: the rule's, or default_language)"
+    )
+
+
+Example = str | ExampleText
+
+
+class Examples(BaseModel):
+    """Short texts the rule must and must not fire on; ``monitor rules check`` runs them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    match: list[Example] = Field(default_factory=list, description="texts the rule must fire on")
+    no_match: list[Example] = Field(default_factory=list, description="texts the rule must not fire on")
+
+
 class RuleModel(BaseModel):
     """One rule as written in YAML."""
 
@@ -39,12 +86,21 @@ class RuleModel(BaseModel):
 
     id: str = Field(max_length=200, description="unique, stable identifier: letters, digits, - _ .")
     name: str | None = Field(None, description="human-readable name shown in alerts")
-    description: str = ""
-    query: str = Field(description='what to look for (terms, "phrases", AND/OR/NOT, parentheses)')
+    description: str = Field("", description="what the rule is for (not used for matching)")
+    query: str = Field(
+        description='what to look for: terms, "phrases", AND/OR/NOT, (), fields such as title:, '
+        '"a b"~10, a NEAR/10 b, prefix*, @concept'
+    )
     languages: OneOrMany = Field(default_factory=list, description="only articles in these languages")
+    lemmas: bool = Field(False, description="match inflected forms too (attacco aereo → attacchi aerei)")
+    min_mentions: int = Field(
+        1, ge=1, description="fire only when the terms are mentioned at least this often"
+    )
+    in_title: bool = Field(False, description="fire only when a term is mentioned in the title")
     notify: OneOrMany = Field(default_factory=list, description="channel names; default: defaults.notify")
-    tags: OneOrMany = Field(default_factory=list)
-    enabled: bool = True
+    tags: OneOrMany = Field(default_factory=list, description="labels carried into alerts")
+    enabled: bool = Field(True, description="false keeps the rule in the file without running it")
+    examples: Examples | None = Field(None, description="texts that must and must not match (rules check)")
 
     @field_validator("id")
     @classmethod
@@ -57,9 +113,38 @@ class RuleModel(BaseModel):
     @classmethod
     def _valid_languages(cls, value: list[str]) -> list[str]:
         for code in value:
-            if not re.fullmatch(r"[a-z]{2,3}", code):
+            if not known_language(code):
                 raise ValueError(f"{code!r} is not a language code such as it, en, fr")
         return value
+
+
+ConceptName = Annotated[str, Field(pattern=_CONCEPT_NAME)]
+
+
+class RuleFile(BaseModel):
+    """A rule file: named concepts (term lists) and rules.  The JSON Schema is generated from this."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, title="news-monitor rule file")
+
+    schema_: str | None = Field(
+        None, alias="$schema", description="the JSON Schema of this file, for editors"
+    )
+    concepts: dict[ConceptName, list[str]] = Field(
+        default_factory=dict,
+        description="named term lists, used in queries as @name: finland: [Finlandia, Finland, finlandese*]",
+    )
+    rules: list[RuleModel] = Field(default_factory=list, description="the watch rules")
+
+
+@dataclass(frozen=True)
+class RuleExample:
+    """One example of a rule, with whether the rule must fire on it."""
+
+    text: str
+    title: str
+    lang: str | None
+    should_match: bool
+    line: int | None
 
 
 @dataclass(frozen=True)
@@ -76,6 +161,10 @@ class RuleSpec:
     notify: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     description: str = ""
+    lemmas: bool = False
+    min_mentions: int = 1
+    in_title: bool = False
+    examples: tuple[RuleExample, ...] = ()
 
 
 @dataclass
@@ -85,6 +174,15 @@ class RuleSet:
     rules: list[RuleSpec] = field(default_factory=list)
     problems: list[RuleProblem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    concepts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[RuleProblem]:
+        return [p for p in self.problems if not p.warning]
+
+    @property
+    def warnings(self) -> list[RuleProblem]:
+        return [p for p in self.problems if p.warning]
 
 
 def rule_files(paths: Iterable[Path]) -> tuple[list[Path], list[RuleProblem]]:
@@ -102,13 +200,17 @@ def rule_files(paths: Iterable[Path]) -> tuple[list[Path], list[RuleProblem]]:
 
 
 def load_rules(paths: Sequence[Path], channels: Iterable[str] | None = None) -> RuleSet:
-    """Load and validate every rule file; duplicates and unknown channels are problems too."""
+    """Load and validate every rule file; concepts are shared by all files."""
     files, problems = rule_files(paths)
     result = RuleSet(problems=problems, files=files)
+    documents = [(path, doc) for path in files if (doc := _read(path, result.problems)) is not None]
+    concept_lines: dict[str, str] = {}
+    for path, doc in documents:
+        _load_concepts(path, doc, result, concept_lines)
     known_channels = set(channels) if channels is not None else None
     seen_ids: dict[str, str] = {}
-    for path in files:
-        for spec in _load_file(path, result.problems, seen_ids):
+    for path, doc in documents:
+        for spec in _load_file(path, doc, result, seen_ids):
             unknown = [c for c in spec.notify if known_channels is not None and c not in known_channels]
             if unknown:
                 result.problems.append(
@@ -122,44 +224,88 @@ def load_rules(paths: Sequence[Path], channels: Iterable[str] | None = None) -> 
                 )
                 continue
             result.rules.append(spec)
-    result.problems.sort(key=lambda p: (p.path, p.line or 0))
+    result.problems.sort(key=lambda p: (p.path, p.line or 0, p.warning))
     return result
 
 
-def _load_file(path: Path, problems: list[RuleProblem], seen_ids: dict[str, str]) -> list[RuleSpec]:
+def _read(path: Path, problems: list[RuleProblem]) -> Any:
     try:
         doc = load_yaml(path)
     except YamlSyntaxError as exc:
         problems.append(RuleProblem(str(path), exc.line, f"not valid YAML: {exc.message}"))
-        return []
+        return None
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(RuleProblem(str(path), None, f"cannot read the file: {exc}"))
-        return []
+        return None
+    if isinstance(doc, dict):
+        for key in doc:
+            if key not in ("rules", "concepts", "$schema"):
+                problems.append(
+                    RuleProblem(
+                        str(path),
+                        line_of(doc, key),
+                        f"unknown top-level key {key!r} (expected rules, concepts)",
+                    )
+                )
+    return doc
+
+
+def _load_concepts(path: Path, doc: Any, result: RuleSet, seen: dict[str, str]) -> None:
+    concepts = doc.get("concepts") if isinstance(doc, dict) else None
+    if concepts is None:
+        return
+    if not isinstance(concepts, dict):
+        result.problems.append(
+            RuleProblem(str(path), line_of(doc, "concepts"), "concepts must map names to lists of terms")
+        )
+        return
+    for name, entries in concepts.items():
+        line = line_of(concepts, name)
+        problem = _concept_problem(str(name), entries, seen)
+        if problem is None:
+            try:
+                for entry in entries:
+                    concept_term(str(entry), 0)
+            except QuerySyntaxError as exc:
+                problem = f"concept @{name}: {exc.message}"
+        if problem is not None:
+            result.problems.append(RuleProblem(str(path), line, problem))
+            continue
+        seen[str(name)] = f"{path}:{line}"
+        result.concepts[str(name)] = tuple(str(e) for e in entries)
+
+
+def _concept_problem(name: str, entries: Any, seen: dict[str, str]) -> str | None:
+    if not re.match(_CONCEPT_NAME, name):
+        return f"concept name {name!r} may hold only letters, digits, '-', '_' and '.'"
+    if name in seen:
+        return f"concept @{name} is declared twice (first at {seen[name]})"
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, str | int) for e in entries):
+        return f"concept @{name} must be a non-empty list of terms"
+    return None
+
+
+def _load_file(path: Path, doc: Any, result: RuleSet, seen_ids: dict[str, str]) -> list[RuleSpec]:
     if doc is None:
         return []
-    items = doc.get("rules") if isinstance(doc, dict) else doc
-    if isinstance(doc, dict):
-        extra = [k for k in doc if k not in ("rules", "$schema")]
-        for key in extra:
-            problems.append(
-                RuleProblem(str(path), line_of(doc, key), f"unknown top-level key {key!r} (expected 'rules')")
-            )
+    items = doc.get("rules", []) if isinstance(doc, dict) else doc
     if not isinstance(items, list):
-        problems.append(
+        result.problems.append(
             RuleProblem(str(path), line_of(doc), "expected a list of rules under the key 'rules'")
         )
         return []
     specs = []
     for index, item in enumerate(items):
-        spec = _load_rule(path, items, index, item, problems, seen_ids)
+        spec = _load_rule(path, items, index, item, result, seen_ids)
         if spec is not None:
             specs.append(spec)
     return specs
 
 
 def _load_rule(
-    path: Path, items: Any, index: int, item: Any, problems: list[RuleProblem], seen_ids: dict[str, str]
+    path: Path, items: Any, index: int, item: Any, result: RuleSet, seen_ids: dict[str, str]
 ) -> RuleSpec | None:
+    problems = result.problems
     line = line_of(items, index)
     if not isinstance(item, dict):
         problems.append(RuleProblem(str(path), line, "each rule must be a mapping with id and query"))
@@ -180,46 +326,17 @@ def _load_rule(
     try:
         model = RuleModel.model_validate(to_plain(item))
     except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"])
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = f"unknown key {where!r} (allowed: {', '.join(RuleModel.model_fields)})"
-            elif error["type"] == "missing":
-                message = f"missing required key {where!r}"
-            else:
-                message = f"{where}: {message}"
-            problems.append(RuleProblem(str(path), locate(item, error["loc"]) or line, message, rule_id))
+        problems.extend(_validation_problems(path, item, line, rule_id, exc))
         return None
+    locate_query = _QueryLocator(path, item, model, line)
     try:
-        expr = parse_query(model.query)
-        if matches_without_terms(expr):
-            raise QuerySyntaxError(
-                "this query would match every article that lacks its terms; "
-                "add at least one term outside NOT",
-                0,
-            )
+        expr = parse_query(model.query, result.concepts)
+        _check_meaning(expr)
     except QuerySyntaxError as exc:
-        position = value_position(item, "query")
-        column = None
-        if position is not None and exc.column is not None and "\n" not in model.query:
-            quoted = 1 if str(_raw_scalar_style(item)) in ("'", '"') else 0
-            column = position[1] + quoted + exc.column
-        problems.append(
-            RuleProblem(
-                str(path),
-                position[0] if position else line,
-                f"query: {exc.message}"
-                + (
-                    f"\n    {model.query}\n    {' ' * exc.column}^"
-                    if model.query.strip() and exc.column is not None and "\n" not in model.query
-                    else ""
-                ),
-                model.id,
-                column,
-            )
-        )
+        problems.append(locate_query.problem(exc.message, exc.column))
         return None
+    for message, column in lint_query(expr, model.query):
+        problems.append(locate_query.problem(message, column, warning=True))
     if not model.enabled:
         return None
     return RuleSpec(
@@ -233,9 +350,94 @@ def _load_rule(
         notify=tuple(model.notify),
         tags=tuple(model.tags),
         description=model.description,
+        lemmas=model.lemmas,
+        min_mentions=model.min_mentions,
+        in_title=model.in_title,
+        examples=_examples(item, model),
     )
 
 
-def _raw_scalar_style(item: Any) -> str | None:
-    value = item.get("query")
-    return getattr(value, "style", None) if value is not None else None
+def _check_meaning(expr: Node) -> None:
+    if matches_without_terms(expr):
+        raise QuerySyntaxError(
+            "this query could fire on an article holding none of its words (a NOT, or source:/url:/lang: "
+            "alone); add at least one word or phrase outside NOT",
+            0,
+        )
+    for meta in _metas(expr):
+        if meta.field == "lang" and not known_language(meta.value):
+            raise QuerySyntaxError(f"lang:{meta.value} is not a language code (it, en, fr)", meta.column)
+
+
+def _metas(node: Node) -> Iterable[Meta]:
+    if isinstance(node, Meta):
+        yield node
+    elif hasattr(node, "items"):
+        for item in node.items:
+            yield from _metas(item)
+    elif hasattr(node, "item"):
+        yield from _metas(node.item)
+
+
+def _validation_problems(
+    path: Path, item: Any, line: int | None, rule_id: str | None, exc: ValidationError
+) -> Iterable[RuleProblem]:
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            allowed = (
+                ", ".join(RuleModel.model_fields) if len(error["loc"]) == 1 else "see monitor rules schema"
+            )
+            message = f"unknown key {where!r} (allowed: {allowed})"
+        elif error["type"] == "missing":
+            message = f"missing required key {where!r}"
+        else:
+            message = f"{where}: {message}"
+        yield RuleProblem(str(path), locate(item, error["loc"]) or line, message, rule_id)
+
+
+@dataclass
+class _QueryLocator:
+    """Turns a column inside the query into file:line:column and a caret under the culprit."""
+
+    path: Path
+    item: Any
+    model: RuleModel
+    line: int | None
+
+    def problem(self, message: str, column: int | None, *, warning: bool = False) -> RuleProblem:
+        query = self.model.query
+        position = value_position(self.item, "query")
+        one_line = "\n" not in query
+        at = None
+        if position is not None and column is not None and one_line:
+            value = self.item.get("query")
+            quoted = 1 if getattr(value, "style", None) in ("'", '"') else 0
+            at = position[1] + quoted + column
+        caret = (
+            f"\n    {query}\n    {' ' * column}^" if query.strip() and column is not None and one_line else ""
+        )
+        return RuleProblem(
+            str(self.path),
+            position[0] if position else self.line,
+            f"query: {message}{caret}",
+            self.model.id,
+            at,
+            warning,
+        )
+
+
+def _examples(item: Any, model: RuleModel) -> tuple[RuleExample, ...]:
+    if model.examples is None:
+        return ()
+    raw = item.get("examples") or {}
+    out = []
+    for key, should_match in (("match", True), ("no_match", False)):
+        for i, example in enumerate(getattr(model.examples, key)):
+            line = line_of(raw.get(key), i) if isinstance(raw, dict) else None
+            if isinstance(example, str):
+                out.append(RuleExample(example, "", None, should_match, line))
+            else:
+                out.append(RuleExample(example.text, example.title, example.lang, should_match, line))
+    return tuple(out)

@@ -15,7 +15,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def messages(tmp_path: Path, text: str, channels: tuple[str, ...] = ("console",)) -> list[str]:
     write(tmp_path, "rules.yaml", text)
-    return [str(p) for p in load_rules([tmp_path], channels).problems]
+    return [str(p) for p in load_rules([tmp_path], channels).errors]
 
 
 def test_rulefile_loads_shipped_rules() -> None:
@@ -74,7 +74,7 @@ def test_rulefile_missing_query_and_bad_language(tmp_path: Path) -> None:
 
 def test_rulefile_query_that_matches_everything_is_refused(tmp_path: Path) -> None:
     [problem] = messages(tmp_path, "rules:\n  - id: a\n    query: NOT calcio\n")
-    assert "every article that lacks its terms" in problem
+    assert "could fire on an article holding none of its words" in problem
 
 
 def test_rulefile_disabled_rule_is_not_loaded(tmp_path: Path) -> None:

@@ -1,0 +1,184 @@
+"""A rule's truth, and why, given where its terms occurred in one article.
+
+The matcher finds every occurrence of every indexed term once per article;
+this module then decides each candidate rule: boolean logic, field scoping,
+metadata tests, proximity and prominence.  ``explain`` returns the same
+decision as a tree a person can read.  Pure: no spaCy, no I/O.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise, product
+
+from monitor.matching.query import And, Meta, Near, Node, Not, Or, Term, near_alternatives
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One place a term occurred: its field, word positions (end exclusive) and original characters."""
+
+    field: str
+    first_word: int
+    end_word: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFacts:
+    """What metadata tests look at."""
+
+    lang: str
+    source: str
+    url: str
+
+
+Found = dict[int, list[Occurrence]]
+
+
+def term_occurrences(term: Term, key: int, found: Found) -> list[Occurrence]:
+    occurrences = found.get(key, ())
+    if term.field is None:
+        return list(occurrences)
+    return [o for o in occurrences if o.field == term.field]
+
+
+def meta_holds(meta: Meta, facts: ArticleFacts) -> bool:
+    """``lang:`` is the language, ``source:`` the source name (wildcards too), ``url:`` part of the URL."""
+    value = meta.value.casefold()
+    if meta.field == "lang":
+        return facts.lang.casefold() == value
+    if meta.field == "source":
+        return fnmatch.fnmatchcase(facts.source.casefold(), value)
+    return value in facts.url.casefold()
+
+
+def near_holds(items: Sequence[Sequence[Occurrence]], distance: int) -> tuple[Occurrence, ...] | None:
+    """One occurrence per item, in one field, not overlapping, with at most ``distance`` words between.
+
+    "Words between" counts the words of the window from the first chosen
+    occurrence to the last that belong to none of them: ``"Finlandia Nato"~0``
+    means adjacent, in either order.  Returns the closest choice, or None.
+    """
+    by_field: dict[str, list[list[Occurrence]]] = {}
+    for position, occurrences in enumerate(items):
+        for occurrence in occurrences:
+            by_field.setdefault(occurrence.field, [[] for _ in items])[position].append(occurrence)
+    best: tuple[int, tuple[Occurrence, ...]] | None = None
+    for lists in by_field.values():
+        if any(not occurrences for occurrences in lists):
+            continue
+        for choice in product(*lists):
+            gap = _gap(choice)
+            if gap is not None and gap <= distance and (best is None or gap < best[0]):
+                best = (gap, choice)
+                if gap == 0:
+                    return choice
+    return best[1] if best else None
+
+
+def _gap(choice: Sequence[Occurrence]) -> int | None:
+    ordered = sorted(choice, key=lambda o: o.first_word)
+    for left, right in pairwise(ordered):
+        if right.first_word < left.end_word:
+            return None  # overlapping occurrences are one mention, not two
+    covered = sum(o.end_word - o.first_word for o in ordered)
+    return max(o.end_word for o in ordered) - ordered[0].first_word - covered
+
+
+@dataclass
+class Evaluation:
+    """Decides one rule's nodes, remembering the occurrences that made its terms true."""
+
+    keys: dict[Term, int]
+    found: Found
+    facts: ArticleFacts
+
+    def holds(self, node: Node) -> bool:
+        if isinstance(node, Term):
+            return bool(term_occurrences(node, self.keys[node], self.found))
+        if isinstance(node, Meta):
+            return meta_holds(node, self.facts)
+        if isinstance(node, Near):
+            return self.near(node) is not None
+        if isinstance(node, Not):
+            return not self.holds(node.item)
+        if isinstance(node, And):
+            return all(self.holds(item) for item in node.items)
+        return any(self.holds(item) for item in node.items)
+
+    def near(self, node: Near) -> tuple[Occurrence, ...] | None:
+        items = [
+            [
+                o
+                for term in near_alternatives(item)
+                for o in term_occurrences(term, self.keys[term], self.found)
+            ]
+            for item in node.items
+        ]
+        return near_holds(items, node.distance)
+
+    def mentions(self, positive: Iterable[Term]) -> list[tuple[Term, Occurrence]]:
+        """Occurrences of the rule's positive terms, within their fields, each place once."""
+        seen: dict[tuple[str, int, int], tuple[Term, Occurrence]] = {}
+        for term in positive:
+            for occurrence in term_occurrences(term, self.keys[term], self.found):
+                seen.setdefault((occurrence.field, occurrence.start, occurrence.end), (term, occurrence))
+        return list(seen.values())
+
+
+@dataclass
+class Explanation:
+    """One node of a rule's query, whether it held, and the occurrences behind a true term."""
+
+    label: str
+    value: bool
+    children: list[Explanation] = field(default_factory=list)
+    occurrences: list[Occurrence] = field(default_factory=list)
+
+    def lines(self, depth: int = 0) -> list[str]:
+        mark = "✓" if self.value else "✗"
+        where = ", ".join(f"{o.field}[{o.start}:{o.end}]" for o in self.occurrences[:10])
+        more = f" (+{len(self.occurrences) - 10} more)" if len(self.occurrences) > 10 else ""
+        own = f"{'  ' * depth}{mark} {self.label}" + (f"  @ {where}{more}" if where else "")
+        return [own] + [line for child in self.children for line in child.lines(depth + 1)]
+
+
+def explain(node: Node, evaluation: Evaluation) -> Explanation:
+    """The decision for ``node`` as a tree of labelled true/false clauses."""
+    if isinstance(node, Term):
+        found = term_occurrences(node, evaluation.keys[node], evaluation.found)
+        return Explanation(describe(node), bool(found), occurrences=found)
+    if isinstance(node, Meta):
+        return Explanation(describe(node), meta_holds(node, evaluation.facts))
+    if isinstance(node, Near):
+        chosen = evaluation.near(node)
+        children = [explain(item, evaluation) for item in node.items]
+        return Explanation(describe(node), chosen is not None, children, list(chosen or ()))
+    if isinstance(node, Not):
+        inner = explain(node.item, evaluation)
+        return Explanation("NOT", not inner.value, [inner])
+    children = [explain(item, evaluation) for item in node.items]
+    if isinstance(node, And):
+        return Explanation("AND", all(c.value for c in children), children)
+    return Explanation(node.label or "OR", any(c.value for c in children), children)
+
+
+def describe(node: Node) -> str:
+    """A node as the user would write it."""
+    if isinstance(node, Term):
+        text = f'"{node.text}"' if " " in node.text else node.text
+        return f"{node.field}:{text}" if node.field else text
+    if isinstance(node, Meta):
+        return f"{node.field}:{node.value}"
+    if isinstance(node, Near):
+        return f"NEAR/{node.distance}"
+    if isinstance(node, Not):
+        return f"NOT {describe(node.item)}"
+    if isinstance(node, Or) and node.label:
+        return node.label
+    joiner = " AND " if isinstance(node, And) else " OR "
+    return "(" + joiner.join(describe(item) for item in node.items) + ")"

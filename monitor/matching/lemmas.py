@@ -1,0 +1,78 @@
+"""Inflected forms of rule words, from spaCy's lookup tables (spacy-lookups-data).
+
+A rule that opts into lemmas (``attacco aereo`` finds ``attacchi aerei``) is
+expanded here, once, into every form the table knows for each word; the
+article side then costs nothing (DESIGN.md: lemmatising every article with the
+lookup lemmatizer more than doubles tokenization time).  Tables are read
+lazily, once per language and process: about a second and some tens of MB for
+Italian, paid only when a rule asks for lemmas.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+
+from spacy.util import load_language_data
+
+from monitor.matching.normalize import fold_plain
+
+log = logging.getLogger(__name__)
+
+MAX_VARIANTS = 256  # per phrase: a product of forms beyond this is a rule smell, not a need
+
+
+class LemmaTable:
+    """Folded form → folded lemma, and back."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self.lemma_of: dict[str, str] = {}
+        forms: defaultdict[str, set[str]] = defaultdict(set)
+        for form, lemma in pairs:
+            folded_form, folded_lemma = fold_plain(form), fold_plain(lemma)
+            # The exact lowercase form wins over a folded collision (attacco vs attaccò).
+            if form.lower() == folded_form or folded_form not in self.lemma_of:
+                self.lemma_of[folded_form] = folded_lemma
+            forms[folded_lemma].add(folded_form)
+        self.forms_of: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in forms.items()}
+
+    def variants(self, word: str) -> frozenset[str]:
+        """The folded forms of ``word``'s lemma (the word itself included).
+
+        A word that is itself a headword keeps its own forms: lookup tables send
+        some forms to a surprising lemma (Italian "stato" → "essere"), and rules
+        name headwords far more often than inflected forms.
+        """
+        folded = fold_plain(word)
+        lemma = folded if folded in self.forms_of else self.lemma_of.get(folded, folded)
+        return frozenset({folded, lemma}) | self.forms_of.get(lemma, frozenset())
+
+
+_EMPTY = LemmaTable(())
+_lock = threading.Lock()
+
+
+@functools.cache
+def _load(lang: str) -> LemmaTable:
+    try:
+        import spacy_lookups_data
+    except ImportError:  # pragma: no cover - a declared dependency
+        log.warning("spacy-lookups-data is not installed: lemma rules match exact forms only")
+        return _EMPTY
+    tables = getattr(spacy_lookups_data, lang, None)
+    path = tables.get("lemma_lookup") if isinstance(tables, dict) else None
+    if path is None:
+        log.warning("no lemma table for language %r: its lemma rules match exact forms only", lang)
+        return _EMPTY
+    data = dict(load_language_data(path))
+    log.info("loaded the %s lemma table (%d forms)", lang, len(data))
+    return LemmaTable(data.items())
+
+
+def lemma_table(lang: str) -> LemmaTable:
+    """The lookup table of ``lang`` (empty, with a warning, for a language without one)."""
+    with _lock:
+        return _load(lang)
