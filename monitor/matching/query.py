@@ -240,7 +240,7 @@ class _Converter:
             return Or(tuple(self._meta(name, c) for c in node.children))
         if isinstance(node, tree.Phrase):
             value = node.value[1:-1]
-        elif isinstance(node, tree.Word):
+        elif isinstance(node, tree.Word | tree.Regex):  # url:/world/ is a path, not a regex
             value = node.value
         else:
             raise QuerySyntaxError(

@@ -104,3 +104,71 @@ def test_rulefile_accepts_a_single_value_where_a_list_is_expected(tmp_path: Path
 def test_rulefile_accepts_a_bare_list(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", "- id: nato\n  query: NATO\n")
     assert [r.id for r in load_rules([tmp_path], ["console"]).rules] == ["nato"]
+
+
+def test_rulefile_unknown_field_points_a_caret_at_it(tmp_path: Path) -> None:
+    [problem] = messages(tmp_path, "rules:\n  - id: a\n    query: 'NATO AND titel:Finlandia'\n")
+    assert ":3:21:" in problem and "unknown field 'titel'" in problem
+    assert problem.endswith("    NATO AND titel:Finlandia\n             ^")
+
+
+def test_rulefile_bad_language_in_query_is_an_error(tmp_path: Path) -> None:
+    [problem] = messages(tmp_path, "rules:\n  - id: a\n    query: 'NATO AND lang:zz'\n")
+    assert "lang:zz is not a language code" in problem
+
+
+def test_rulefile_metadata_alone_is_refused(tmp_path: Path) -> None:
+    [problem] = messages(tmp_path, "rules:\n  - id: a\n    query: 'source:ansa'\n")
+    assert "could fire on an article holding none of its words" in problem
+
+
+def test_rulefile_unknown_concept_is_an_error(tmp_path: Path) -> None:
+    [problem] = messages(tmp_path, "concepts:\n  nato: [NATO, OTAN]\nrules:\n  - id: a\n    query: '@natp'\n")
+    assert "unknown concept @natp (concepts: @nato)" in problem
+
+
+def test_rulefile_concept_declared_twice_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "concepts:\n  nato: [NATO]\n")
+    write(tmp_path, "b.yaml", "concepts:\n  nato: [OTAN]\n")
+    [problem] = [str(p) for p in load_rules([tmp_path], ["console"]).errors]
+    assert "b.yaml:2:" in problem and "declared twice" in problem
+
+
+def test_rulefile_bad_option_values_are_located(tmp_path: Path) -> None:
+    problems = messages(
+        tmp_path, "rules:\n  - id: a\n    query: NATO\n    min_mentions: 0\n    examples:\n      mach: [x]\n"
+    )
+    assert any(":4:" in p and "min_mentions" in p for p in problems)
+    assert any(":6:" in p and "unknown key 'examples.mach'" in p for p in problems)
+
+
+def test_rulefile_risky_queries_are_warnings_and_still_load(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "rules.yaml",
+        "rules:\n"
+        "  - id: a\n    query: 'UE OR *zione OR (Finlandia NEAR/80 NATO)'\n"
+        "  - id: b\n    query: 'Finlandia and NATO'\n",
+    )
+    result = load_rules([tmp_path], ["console"])
+    assert result.errors == [] and {r.id for r in result.rules} == {"a", "b"}
+    warnings = "\n".join(str(w) for w in result.warnings)
+    assert "'UE' is a bare 2-character term" in warnings
+    assert "'*zione' starts with a wildcard" in warnings
+    assert "a proximity of 80 words is very wide" in warnings
+    assert "'and' is looked for as a word; write AND" in warnings
+    assert ":3:" in warnings and "warning:" in warnings
+
+
+def test_rulefile_examples_are_kept_with_their_lines(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "rules.yaml",
+        "rules:\n  - id: a\n    query: NATO\n    examples:\n      match:\n        - La NATO si riunisce.\n"
+        "      no_match:\n        - text: Il bambino è nato.\n          lang: it\n",
+    )
+    [spec] = load_rules([tmp_path], ["console"]).rules
+    assert [(e.text, e.should_match, e.line) for e in spec.examples] == [
+        ("La NATO si riunisce.", True, 6),
+        ("Il bambino è nato.", False, 8),
+    ]

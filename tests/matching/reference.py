@@ -1,0 +1,155 @@
+"""A plain reference evaluator: per rule, per term, per token; no index, no candidate selection.
+
+It shares only folding, the tokenizer and the lemma table with the real
+matcher, and spells out the rule language's semantics the slow, obvious way
+so the property tests can hold the compiled index to it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import product
+
+from monitor.matching.lemmas import lemma_table
+from monitor.matching.nlp import LanguagePipelines
+from monitor.matching.normalize import fold
+from monitor.matching.query import And, Meta, Near, Node, Not, Or, Term, terms
+from monitor.matching.rulefile import RuleSpec
+
+
+@dataclass(frozen=True)
+class Place:
+    field: str
+    first_word: int
+    end_word: int
+    first_token: int  # identity of the place: the same tokens are the same mention
+    end_token: int
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One article as the reference sees it."""
+
+    fields: dict[str, str]
+    lang: str
+    source: str = "test"
+    url: str = ""
+
+
+def _tokens(pipelines: LanguagePipelines, lang: str, text: str) -> list[tuple[str, int, int | None]]:
+    """(folded token, original offset, word number or None for punctuation/space)."""
+    folded = fold(text)
+    out, words = [], 0
+    for token in pipelines.article_nlp(lang).tokenizer(folded.text):
+        is_word = not (token.is_punct or token.is_space)
+        out.append((token.text, folded.original_offset(token.idx), words if is_word else None))
+        words += is_word
+    return out
+
+
+def _capitalised_words(text: str) -> list[tuple[int, int]]:
+    return [
+        m.span()
+        for m in re.finditer(r"[^\W_]+", text)
+        if m.group().isupper() and sum(c.isalpha() for c in m.group()) >= 2
+    ]
+
+
+def places(pipelines: LanguagePipelines, term: Term, lemmas: bool, doc: Doc) -> list[Place]:
+    found = []
+    for field, text in doc.fields.items():
+        if not text or (term.field and term.field != field):
+            continue
+        tokens = _tokens(pipelines, doc.lang, text)
+        if term.wildcard:
+            regex = re.compile(
+                "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in fold(term.text).text)
+            )
+            for i, (tok, _at, word) in enumerate(tokens):
+                if word is not None and regex.fullmatch(tok):
+                    found.append(Place(field, word, word + 1, i, i + 1))
+            continue
+        pattern = [(t.text, t.idx) for t in pipelines.pattern_nlp(doc.lang).tokenizer(fold(term.text).text)]
+        capitals = _capitalised_words(term.text)
+        table = lemma_table(doc.lang) if lemmas else None
+        allowed = [
+            table.variants(tok) | {tok} if table is not None and tok.isalpha() else {tok}
+            for tok, _ in pattern
+        ]
+        needs_capital = [any(s < idx + len(tok) and idx < e for s, e in capitals) for tok, idx in pattern]
+        for i in range(len(tokens) - len(pattern) + 1):
+            window = tokens[i : i + len(pattern)]
+            if all(w[0] in ok for w, ok in zip(window, allowed, strict=True)) and all(
+                text[w[1] : w[1] + 1].isupper() for w, cap in zip(window, needs_capital, strict=True) if cap
+            ):
+                first = next((w[2] for w in window if w[2] is not None), _words_before(tokens, i))
+                words_in = sum(w[2] is not None for w in window)
+                found.append(Place(field, first, first + words_in, i, i + len(pattern)))
+    return found
+
+
+def _words_before(tokens: list[tuple[str, int, int | None]], i: int) -> int:
+    return sum(t[2] is not None for t in tokens[:i])
+
+
+class Reference:
+    """Decides rules the obvious way."""
+
+    def __init__(self, pipelines: LanguagePipelines, spec: RuleSpec, doc: Doc) -> None:
+        self.pipelines, self.spec, self.doc = pipelines, spec, doc
+
+    def places(self, term: Term) -> list[Place]:
+        return places(self.pipelines, term, self.spec.lemmas and not term.wildcard, self.doc)
+
+    def holds(self, node: Node) -> bool:
+        if isinstance(node, Term):
+            return bool(self.places(node))
+        if isinstance(node, Meta):
+            value = node.value.lower()
+            return {"lang": self.doc.lang.lower() == value, "source": self.doc.source.lower() == value}.get(
+                node.field, value in self.doc.url.lower()
+            )
+        if isinstance(node, Near):
+            options = [
+                [p for t in (item.items if isinstance(item, Or) else (item,)) for p in self.places(t)]  # type: ignore[arg-type]
+                for item in node.items
+            ]
+            return any(_close(choice, node.distance) for choice in product(*options))
+        if isinstance(node, Not):
+            return not self.holds(node.item)
+        if isinstance(node, And):
+            return all(self.holds(item) for item in node.items)
+        assert isinstance(node, Or)
+        return any(self.holds(item) for item in node.items)
+
+    def fires(self) -> bool:
+        spec = self.spec
+        if spec.languages and self.doc.lang not in spec.languages:
+            return False
+        if not self.holds(spec.expr):
+            return False
+        mentions = {
+            (p.field, p.first_token, p.end_token)
+            for t, positive in terms(spec.expr)
+            if positive
+            for p in self.places(t)
+        }
+        if len(mentions) < spec.min_mentions:
+            return False
+        return not spec.in_title or any(field == "title" for field, _, _ in mentions)
+
+
+def _close(choice: Sequence[Place], distance: int) -> bool:
+    """All in one field, no two sharing a word, and at most ``distance`` other words in their span."""
+    if len({p.field for p in choice}) != 1:
+        return False
+    covered: set[int] = set()
+    for place in choice:
+        words = set(range(place.first_word, place.end_word))
+        if words & covered:
+            return False
+        covered |= words
+    span = range(min(p.first_word for p in choice), max(p.end_word for p in choice))
+    return len([w for w in span if w not in covered]) <= distance
