@@ -160,6 +160,9 @@ class Settings(_Model):
     database: str = Field("", description="SQLAlchemy URL; MONITOR_DATABASE_URL overrides")
     state_dir: Path = Path("data")
     rules: list[Path] = Field(default_factory=lambda: [Path("rules")])
+    rules_reload_interval: Duration = Field(
+        5.0, description="seconds between checks of the rule files for edits (0: reload on SIGHUP only)"
+    )
     language_models: dict[str, str] = Field(
         default_factory=lambda: {"it": "blank", "en": "blank"},
         description="spaCy pipeline per language: 'blank' or an installed package name",

@@ -18,6 +18,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import httpx
@@ -27,6 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.app import build_index, load_rule_set
 from monitor.config import FeedSource, FolderSource, Settings
 from monitor.errors import MonitorError
+from monitor.matching.rulefile import rule_files
 from monitor.notify.base import Notifier, build_notifiers
 from monitor.pipeline import Pipeline
 
@@ -35,6 +37,17 @@ T = TypeVar("T")
 P = ParamSpec("P")
 STOP_TIMEOUT_S = 30.0
 SCAN_CHUNK_FILES = 500
+
+
+def rules_signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    """What the rule files look like on disk: a change in it means an edit to reload."""
+    files, _missing = rule_files(paths)
+    signature = []
+    for path in files:
+        with contextlib.suppress(OSError):  # deleted meanwhile: absent from the signature, as it should
+            stat = path.stat()
+            signature.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(signature)
 
 
 class Daemon:
@@ -48,6 +61,8 @@ class Daemon:
         self._running: set[asyncio.Task[Any]] = set()
         self._notifiers: dict[str, Notifier] = {}
         self._client: httpx.AsyncClient | None = None
+        self._reload_lock = asyncio.Lock()
+        self._rules_seen = rules_signature(settings.rules)
 
     async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -192,7 +207,20 @@ class Daemon:
 
     async def _reload(self) -> None:
         log.info("SIGHUP: reloading rules")
-        await self._guarded("reload", lambda: self.run_blocking(self.reload_rules))
+        await self._guarded("reload", self.reload_in_background)
+
+    async def reload_in_background(self) -> None:
+        """Build the new index on a thread of its own: scans and alerts go on with the old one."""
+        async with self._reload_lock:
+            self._rules_seen = await asyncio.to_thread(rules_signature, self.settings.rules)
+            await asyncio.to_thread(self.reload_rules)
+
+    async def watch_rules(self) -> None:
+        """Reload when a rule file is added, removed or edited (by size and modification time)."""
+        seen = await asyncio.to_thread(rules_signature, self.settings.rules)
+        if seen != self._rules_seen:
+            log.info("rule files changed: reloading rules")
+            await self.reload_in_background()
 
     def _schedule(self, scheduler: AsyncIOScheduler) -> None:
         now = datetime.now(UTC)
@@ -213,6 +241,14 @@ class Daemon:
                 functools.partial(self.poll_feed, feed),
                 IntervalTrigger(seconds=max(feed.interval, 1.0), jitter=int(jitter) or None),
                 first,
+            )
+        if self.settings.rules_reload_interval > 0:
+            self._add(
+                scheduler,
+                "rules",
+                self.watch_rules,
+                IntervalTrigger(seconds=self.settings.rules_reload_interval),
+                now + timedelta(seconds=self.settings.rules_reload_interval),
             )
         self._add(
             scheduler,

@@ -21,6 +21,7 @@ CONFIG = """
 database: sqlite:///state/monitor.db
 state_dir: state
 rules: [rules/]
+rules_reload_interval: 0  # reloads come from SIGHUP only, except where a test watches the folder
 default_language: it
 sources:
   folders:
@@ -238,6 +239,39 @@ def test_run_daemon_reloads_rules_on_sighup_and_stops_on_sigint(workdir: Path) -
             assert fired == ["nato", "vilnius"]
         finally:
             code = daemon.stop(signal.SIGINT)
+    assert code == 0, daemon.log
+
+
+def test_run_daemon_reloads_rules_when_a_rule_file_changes(workdir: Path) -> None:
+    single_rule(workdir)
+    config = workdir / "monitor.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("rules_reload_interval: 0", "rules_reload_interval: 0.5s"),
+        encoding="utf-8",
+    )
+    with WebhookReceiver() as hook:
+        daemon = RunningDaemon(workdir, {"HOOK_URL": hook.url, "SLACK_URL": hook.url})
+        try:
+            assert wait_for(lambda: len(hook.received) == 1), daemon.log
+            (workdir / "rules" / "broken.yaml").write_text(
+                "rules:\n  - id: b\n    query: '(x'\n", encoding="utf-8"
+            )
+            assert wait_for(lambda: "reload refused" in daemon.log), daemon.log
+            (workdir / "rules" / "broken.yaml").write_text(
+                "rules:\n  - id: vilnius\n    query: Vilnius\n    notify: [hook]\n", encoding="utf-8"
+            )
+            assert wait_for(lambda: "reload: 2 rules active (were 1)" in daemon.log), daemon.log
+            assert "rule files changed: reloading rules" in daemon.log
+            drop(
+                workdir / "inbox",
+                "vilnius.json",
+                dict(ENGLISH, title="Summit in Vilnius", url="https://x.org/v"),
+            )
+            assert wait_for(lambda: len(hook.received) == 3), daemon.log
+            fired = sorted(body["data"]["rule"]["id"] for _h, body in hook.received[1:])
+            assert fired == ["nato", "vilnius"]
+        finally:
+            code = daemon.stop(signal.SIGTERM)
     assert code == 0, daemon.log
 
 
