@@ -65,6 +65,8 @@ class LanguageIndex:
     """The token table of one language."""
 
     phrases: dict[int, list[tuple[tuple[int, ...], int]]] = field(default_factory=dict)
+    # lemma sequences of lemma terms, when a trained pipeline lemmatizes articles in context
+    lemma_phrases: dict[int, list[tuple[tuple[int, ...], int]]] = field(default_factory=dict)
     capitals: dict[int, tuple[int, ...]] = field(default_factory=dict)  # key → pattern tokens in capitals
     prefixes: dict[str, list[int]] = field(default_factory=dict)
     prefix_lengths: tuple[int, ...] = ()
@@ -143,21 +145,38 @@ class RuleIndex:
 
     def _build(self, lang: str) -> LanguageIndex:
         nlp = self.pipelines.pattern_nlp(lang)
+        in_context = any(self.key_lemmas) and self.pipelines.trained_lemmatizer(lang)
         table = LanguageIndex()
         phrases: defaultdict[int, list[tuple[tuple[int, ...], int]]] = defaultdict(list)
+        lemma_phrases: defaultdict[int, list[tuple[tuple[int, ...], int]]] = defaultdict(list)
         prefixes: defaultdict[str, list[int]] = defaultdict(list)
         for key, term in enumerate(self.key_terms):
             if term.wildcard:
                 _add_wildcard(table, prefixes, fold_plain(term.text), key)
                 continue
-            for orths, capitals in _variants(nlp, lang, term.text, self.key_lemmas[key]):
+            expand = self.key_lemmas[key] and not in_context
+            for orths, capitals in _variants(nlp, lang, term.text, expand):
                 phrases[orths[0]].append((orths[1:], key))
                 if capitals:
                     table.capitals[key] = capitals
+            if self.key_lemmas[key] and in_context:
+                for lemmas in self._pattern_lemmas(lang, term.text):
+                    lemma_phrases[lemmas[0]].append((lemmas[1:], key))
         table.phrases = dict(phrases)
+        table.lemma_phrases = dict(lemma_phrases)
         table.prefixes = dict(prefixes)
         table.prefix_lengths = tuple(sorted({len(p) for p in prefixes}))
         return table
+
+
+    def _pattern_lemmas(self, lang: str, text: str) -> Iterator[tuple[int, ...]]:
+        """Lemma sequences an article may show for the term: each word's lemma, or the word itself
+        (a rule names headwords; a lemmatizer without context may send "attacco" to "attaccare")."""
+        doc = self.pipelines.article_nlp(lang).make_doc(fold_plain(text))
+        lemmas = self.pipelines.lemmas(lang, doc)
+        choices = [sorted({lemma, token.text}) for lemma, token in zip(lemmas, doc, strict=True)]
+        for combination in islice(product(*choices), MAX_VARIANTS):
+            yield tuple(get_string_id(word) for word in combination)
 
 
 def _add_wildcard(table: LanguageIndex, prefixes: defaultdict[str, list[int]], text: str, key: int) -> None:

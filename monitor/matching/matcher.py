@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
-from spacy.language import Language
+from spacy.strings import get_string_id
 from spacy.tokens import Doc
 
 from monitor.matching.compiler import CompiledRule, LanguageIndex, RuleIndex
@@ -28,36 +28,34 @@ from monitor.models import Article, Match, TermHit
 FIELDS = TEXT_FIELDS
 _SNIPPET_FIELD_ORDER = ("body", "summary", "title")
 MAX_HITS_PER_RULE = 50
+Hit = tuple[int, int, int]  # (term key, first token, end token)
 
 
 def find_occurrences(index: RuleIndex, lang: str, article: Article) -> Found:
     """Every occurrence of every indexed term in the article, keyed by term key id."""
     table = index.for_language(lang)
-    nlp = index.pipelines.article_nlp(lang)
     found: Found = defaultdict(list)
     for field in FIELDS:
         original = getattr(article, field)
         if original:
-            _scan_field(table, nlp, field, original, found)
+            _scan_field(index, table, lang, field, original, found)
     return found
 
 
-def _scan_field(table: LanguageIndex, nlp: Language, field: str, original: str, found: Found) -> None:
+def _scan_field(
+    index: RuleIndex, table: LanguageIndex, lang: str, field: str, original: str, found: Found
+) -> None:
+    nlp = index.pipelines.article_nlp(lang)
     folded = fold(original)
     doc = nlp.tokenizer(folded.text)  # not make_doc: no length cap, long articles are news too
     if len(doc) == 0:
         return
     columns = doc.to_array([ORTH, IS_PUNCT, IS_SPACE])
     orths: list[int] = columns[:, 0].tolist()
-    phrases = table.phrases
-    hits: list[tuple[int, int, int]] = []  # (key, first token, end token)
-    for i, orth in enumerate(orths):
-        candidates = phrases.get(orth)
-        if candidates is not None:
-            for rest, key in candidates:
-                end = i + 1 + len(rest)
-                if not rest or tuple(orths[i + 1 : end]) == rest:
-                    hits.append((key, i, end))
+    hits = _phrase_hits(table.phrases, orths)
+    if table.lemma_phrases:
+        lemmas = [get_string_id(lemma) for lemma in index.pipelines.lemmas(lang, doc)]
+        hits += _phrase_hits(table.lemma_phrases, lemmas)
     if table.has_wildcards:
         strings = nlp.vocab.strings
         for i, orth in enumerate(orths):
@@ -72,6 +70,18 @@ def _scan_field(table: LanguageIndex, nlp: Language, field: str, original: str, 
             continue
         start, stop = folded.original_span(doc[first].idx, doc[end - 1].idx + len(doc[end - 1]))
         found[key].append(Occurrence(field, words[first], words[end], start, stop))
+
+
+def _phrase_hits(phrases: dict[int, list[tuple[tuple[int, ...], int]]], tokens: list[int]) -> list[Hit]:
+    hits: list[Hit] = []
+    for i, token in enumerate(tokens):
+        candidates = phrases.get(token)
+        if candidates is not None:
+            for rest, key in candidates:
+                end = i + 1 + len(rest)
+                if not rest or tuple(tokens[i + 1 : end]) == rest:
+                    hits.append((key, i, end))
+    return hits
 
 
 def _capitals_ok(capitals: tuple[int, ...], doc: Doc, first: int, folded: FoldedText, original: str) -> bool:

@@ -18,9 +18,11 @@ from pathlib import Path
 import spacy
 from spacy.language import Language
 from spacy.tokenizer import Tokenizer
+from spacy.tokens import Doc
 from spacy.util import compile_infix_regex, compile_suffix_regex
 
 from monitor.errors import ConfigError
+from monitor.matching.normalize import fold_plain
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,16 @@ class LanguagePipelines:
             if lang not in self._articles:
                 self._articles[lang] = load_model(lang, self.models.get(lang, "blank"))
             return self._articles[lang]
+
+    def trained_lemmatizer(self, lang: str) -> bool:
+        """True when the configured pipeline of ``lang`` brings its own lemmatizer."""
+        return self.models.get(lang, "blank") != "blank" and "lemmatizer" in self.article_nlp(lang).pipe_names
+
+    def lemmas(self, lang: str, doc: Doc) -> list[str]:
+        """The folded lemma of every token, from the trained pipeline's components (tagger, lemmatizer…)."""
+        for _name, component in self.article_nlp(lang).pipeline:
+            doc = component(doc)
+        return [fold_plain(token.lemma_) or token.text for token in doc]
 
     def pattern_nlp(self, lang: str) -> Language:
         with self._lock:

@@ -165,3 +165,28 @@ def test_explain_names_what_stopped_a_true_query(pipelines: LanguagePipelines) -
     [explanation] = explain_article(index, article)
     assert explanation.tree.value and not explanation.fired
     assert "min_mentions: 2" in explanation.reason
+
+
+@pytest.fixture(scope="module")
+def trained_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pipeline folder with its own lemmatizer, as a trained package would bring."""
+    import spacy
+
+    nlp = spacy.blank("it")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()
+    path = tmp_path_factory.mktemp("it_pipeline")
+    nlp.to_disk(path)
+    return path
+
+
+def test_lemmas_use_a_configured_pipelines_own_lemmatizer(trained_pipeline: Path) -> None:
+    pipelines = LanguagePipelines({"it": str(trained_pipeline)}, "it")
+    assert pipelines.trained_lemmatizer("it")
+    spec = rule("r", '"attacco aereo"', lemmas=True)
+    index = RuleIndex([spec], pipelines)
+    assert index.for_language("it").lemma_phrases  # lemmatised in context, not expanded from a table
+    assert fires(pipelines, spec, "Nuovi attacchi aerei nella notte.")
+    assert fires(pipelines, spec, "Un attacco aereo.")
+    assert not fires(pipelines, spec, "Un attacco informatico.")
+    assert not fires(pipelines, rule("r", '"attacco aereo"'), "Nuovi attacchi aerei nella notte.")
