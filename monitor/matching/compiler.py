@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from itertools import islice, product
 
 from spacy.language import Language
-from spacy.strings import get_string_id
+from spacy.strings import StringStore, get_string_id
 
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines
@@ -77,12 +77,12 @@ class LanguageIndex:
     def has_wildcards(self) -> bool:
         return bool(self.prefixes or self.patterns)
 
-    def wildcard_keys(self, orth: int, text_of: dict[int, str] | object) -> tuple[int, ...]:
+    def wildcard_keys(self, orth: int, strings: StringStore) -> tuple[int, ...]:
         """Wildcard terms matching one article word, computed once per distinct word."""
         cached = self._token_keys.get(orth)
         if cached is not None:
             return cached
-        text: str = text_of[orth]  # type: ignore[index]
+        text: str = strings[orth]
         found = [
             key for n in self.prefix_lengths if len(text) >= n for key in self.prefixes.get(text[:n], ())
         ]
@@ -167,7 +167,6 @@ class RuleIndex:
         table.prefixes = dict(prefixes)
         table.prefix_lengths = tuple(sorted({len(p) for p in prefixes}))
         return table
-
 
     def _pattern_lemmas(self, lang: str, text: str) -> Iterator[tuple[int, ...]]:
         """Lemma sequences an article may show for the term: each word's lemma, or the word itself

@@ -12,6 +12,7 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise, product
+from math import prod
 
 from monitor.matching.query import And, Meta, Near, Node, Not, Or, Term, near_alternatives
 
@@ -37,6 +38,7 @@ class ArticleFacts:
 
 
 Found = dict[int, list[Occurrence]]
+MAX_NEAR_CHOICES = 100_000  # bounds proximity work on pathological articles
 
 
 def term_occurrences(term: Term, key: int, found: Found) -> list[Occurrence]:
@@ -71,6 +73,10 @@ def near_holds(items: Sequence[Sequence[Occurrence]], distance: int) -> tuple[Oc
     for lists in by_field.values():
         if any(not occurrences for occurrences in lists):
             continue
+        while prod(len(occurrences) for occurrences in lists) > MAX_NEAR_CHOICES:
+            # a word repeated hundreds of times: its first mentions are the ones that count
+            longest = max(lists, key=len)
+            del longest[len(longest) // 2 :]
         for choice in product(*lists):
             gap = _gap(choice)
             if gap is not None and gap <= distance and (best is None or gap < best[0]):

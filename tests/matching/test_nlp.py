@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 import pytest
 import spacy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.errors import ConfigError
 from monitor.language import LanguageGuesser
 from monitor.matching.nlp import LanguagePipelines, load_model
 from monitor.models import make_article
+
+TERM_CHARS = string.ascii_lowercase + string.digits + "'-."
+PATTERN_PIPELINES = LanguagePipelines({"it": "blank", "en": "blank"}, "it")
 
 
 def test_nlp_missing_trained_pipeline_is_a_config_error() -> None:
@@ -62,3 +68,14 @@ def test_language_guesser_keeps_declared_language_and_defaults_on_empty_text() -
     declared = make_article(title="Finland joins NATO", source="t", origin="t", language="en-GB")
     assert guesser.ensure(declared).language == "en"
     assert guesser.guess("   ") == "it"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=TERM_CHARS, min_size=1, max_size=8), max_size=3))
+def test_pattern_shortcut_cuts_terms_as_the_tokenizer_does(words: list[str]) -> None:
+    from monitor.matching.compiler import pattern_tokens
+
+    for lang in ("it", "en"):
+        nlp = PATTERN_PIPELINES.pattern_nlp(lang)
+        text = " ".join(words)
+        assert pattern_tokens(nlp, text) == [(t.text, t.idx) for t in nlp.tokenizer(text) if not t.is_space]
