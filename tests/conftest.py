@@ -11,11 +11,13 @@ from monitor.matching.compiler import RuleIndex
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.query import parse_query
-from monitor.matching.rulefile import RuleSpec
+from monitor.matching.rulefile import RuleSpec, load_rules
 from tests.sources.feedserver import server  # noqa: F401  (a fixture shared by every folder)
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
+# The seed article fires every shipped rule (tests/matching/test_matcher.py checks it).
+SHIPPED_RULE_IDS = frozenset(spec.id for spec in load_rules([REPO / "rules"]).rules)
 
 
 @pytest.fixture(scope="session")

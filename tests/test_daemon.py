@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SEEDS
+from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
 from tests.notify.receivers import SECRET_PATH, SlackReceiver, WebhookReceiver, refused_url
 
 CONFIG = """
@@ -103,7 +103,7 @@ def test_run_once_records_hits_and_alerts_each_once(workdir: Path) -> None:
         assert first.returncode == 0, first.stderr
         hits = hits_in_db(workdir)
         rules_hit = {rule for rule, _ in hits}
-        assert rules_hit == {"cessate-il-fuoco", "nato", "finlandia", "finlandia-nato", "usa-russia-difesa"}
+        assert rules_hit == SHIPPED_RULE_IDS
         assert ("finlandia-nato", ENGLISH["title"]) in hits
         assert len(hook.received) == len(hits) and len(slack.messages) == len(hits)
         assert len({headers["webhook-id"] for headers, _ in hook.received}) == len(hits)

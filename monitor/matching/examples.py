@@ -8,7 +8,7 @@ articles, so a passing example means the daemon would behave the same way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from monitor.errors import RuleProblem
 from monitor.matching.compiler import RuleIndex
@@ -17,8 +17,13 @@ from monitor.matching.rulefile import RuleExample, RuleSpec
 from monitor.models import Article, make_article
 
 
-def example_article(spec: RuleSpec, example: RuleExample, index: int) -> Article:
+def example_article(
+    spec: RuleSpec, example: RuleExample, index: int, guess: Callable[[str], str] | None = None
+) -> Article:
+    """The example as an article: its language as written, else the rule's only one, else guessed."""
     lang = example.lang or (spec.languages[0] if len(spec.languages) == 1 else None)
+    if lang is None and guess is not None:
+        lang = guess(f"{example.title}\n{example.text}")
     return make_article(
         title=example.title,
         body=example.text,
@@ -29,14 +34,16 @@ def example_article(spec: RuleSpec, example: RuleExample, index: int) -> Article
     )
 
 
-def check_examples(specs: Sequence[RuleSpec], index: RuleIndex) -> list[RuleProblem]:
-    """One problem per example the rule gets wrong; rules without examples cost nothing."""
+def check_examples(
+    specs: Sequence[RuleSpec], index: RuleIndex, guess: Callable[[str], str] | None = None
+) -> list[RuleProblem]:
+    """One problem per example the rule gets wrong; ``guess`` tells an example's language."""
     matcher = ArticleMatcher(index)
     problems = []
     for spec in specs:
         if not spec.examples:
             continue
-        articles = [example_article(spec, example, i) for i, example in enumerate(spec.examples)]
+        articles = [example_article(spec, example, i, guess) for i, example in enumerate(spec.examples)]
         for example, matches in zip(spec.examples, matcher.match_many(articles), strict=True):
             fired = any(m.rule_id == spec.id for m in matches)
             if fired == example.should_match:
