@@ -9,12 +9,12 @@ processing the same input twice records nothing twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import Session, col
@@ -75,6 +75,15 @@ class HitView:
     origin: str
     terms: list[dict[str, Any]]
     snippet: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """An article as stored, with when it was ingested (``published`` is often unknown)."""
+
+    id: int
+    article: Article
+    ingested_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,8 +365,61 @@ class Store:
                 for h, a in session.execute(query).all()
             ]
 
+    def iter_articles(
+        self, since: datetime | None = None, *, limit: int | None = None, chunk: int = 500
+    ) -> Iterator[StoredArticle]:
+        """Stored articles ingested since ``since``, newest first, read ``chunk`` rows per query.
+
+        Read-only.  Each chunk is a short query of its own (keyset pagination on
+        ``ingested_at, id``), so memory stays flat and no read transaction stays
+        open while the caller works through millions of articles.
+        """
+        after: tuple[datetime, int] | None = None
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = chunk if remaining is None else min(chunk, remaining)
+            query = (
+                select(ArticleRow)
+                .order_by(col(ArticleRow.ingested_at).desc(), col(ArticleRow.id).desc())
+                .limit(size)
+            )
+            if since is not None:
+                query = query.where(col(ArticleRow.ingested_at) >= since)
+            if after is not None:
+                query = query.where(
+                    or_(
+                        col(ArticleRow.ingested_at) < after[0],
+                        and_(col(ArticleRow.ingested_at) == after[0], col(ArticleRow.id) < after[1]),
+                    )
+                )
+            with self._guard(), self._session() as session:
+                rows = session.execute(query).scalars().all()
+            for row in rows:
+                yield StoredArticle(row.id or 0, _article_of(row), row.ingested_at)
+            if len(rows) < size:
+                return
+            after = (rows[-1].ingested_at, rows[-1].id or 0)
+            if remaining is not None:
+                remaining -= len(rows)
+
     def _guard(self) -> _StoreGuard:
         return _StoreGuard(self.engine)
+
+
+def _article_of(row: ArticleRow) -> Article:
+    return Article(
+        uid=row.uid,
+        fingerprint=row.fingerprint,
+        title=row.title,
+        summary=row.summary,
+        body=row.body,
+        url=row.url,
+        published=row.published,
+        language=row.language,
+        source=row.source,
+        origin=row.origin,
+        tags=tuple(row.tags),
+    )
 
 
 def _distinct_terms(terms: list[dict[str, Any]]) -> tuple[str, ...]:
