@@ -11,27 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
-from pydantic_core import core_schema
-
 from monitor.matching import rulefile
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
-class _RuleFileSchema(GenerateJsonSchema):
-    """``notify: slack`` is accepted as ``notify: [slack]``, so the schema accepts both forms too."""
-
-    def function_before_schema(self, schema: core_schema.BeforeValidatorFunctionSchema) -> JsonSchemaValue:
-        inner = super().function_before_schema(schema)
-        if schema["function"].get("function") is rulefile._one_or_many:
-            return {"anyOf": [{"type": "string"}, inner]}
-        return inner
-
-
 def rule_file_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a rule file."""
-    generated = rulefile.RuleFile.model_json_schema(by_alias=True, schema_generator=_RuleFileSchema)
+    generated = rulefile.RuleFile.model_json_schema(by_alias=True)
     return {"$schema": JSON_SCHEMA_DIALECT, "$id": rulefile.SCHEMA_URL, **generated}
 
 

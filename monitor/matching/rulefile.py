@@ -45,7 +45,7 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-OneOrMany = Annotated[list[str], BeforeValidator(_one_or_many)]
+OneOrMany = Annotated[list[str], BeforeValidator(_one_or_many, json_schema_input_type=str | list[str])]
 
 
 def known_language(code: str) -> bool:
