@@ -132,7 +132,17 @@ def test_cli_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [["run"], ["rules", "check"], ["rules", "test"], ["scan"], ["hits"], ["check"]]
+    "command",
+    [
+        ["run"],
+        ["rules", "check"],
+        ["rules", "test"],
+        ["rules", "backtest"],
+        ["rules", "schema"],
+        ["scan"],
+        ["hits"],
+        ["check"],
+    ],
 )
 def test_cli_every_command_has_help_with_an_example(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])
