@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, product
 
@@ -71,26 +71,39 @@ class LanguageIndex:
     prefixes: dict[str, list[int]] = field(default_factory=dict)
     prefix_lengths: tuple[int, ...] = ()
     patterns: list[tuple[re.Pattern[str], int]] = field(default_factory=list)
-    _token_keys: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    _token_keys: dict[int, tuple[int, ...]] = field(default_factory=dict)  # word → wildcard keys, cached
+    _wild_orths: set[int] = field(default_factory=set)  # the cached words with at least one key
 
     @property
     def has_wildcards(self) -> bool:
         return bool(self.prefixes or self.patterns)
 
-    def wildcard_keys(self, orth: int, strings: StringStore) -> tuple[int, ...]:
-        """Wildcard terms matching one article word, computed once per distinct word."""
-        cached = self._token_keys.get(orth)
-        if cached is not None:
-            return cached
-        text: str = strings[orth]
-        found = [
-            key for n in self.prefix_lengths if len(text) >= n for key in self.prefixes.get(text[:n], ())
-        ]
+    def wildcard_orths(self, orths: Iterable[int], strings: StringStore) -> set[int]:
+        """The article words (as hashes) some wildcard term matches; each distinct word is tested once.
+
+        Set operations keep the common case (every word seen before) out of Python loops.
+        """
+        distinct = set(orths)
+        unseen = distinct.difference(self._token_keys)
+        if unseen:
+            if len(self._token_keys) + len(unseen) > TOKEN_CACHE_LIMIT:
+                self._token_keys.clear()
+                self._wild_orths.clear()
+            for orth in unseen:
+                keys = self._wildcard_keys(strings[orth])
+                self._token_keys[orth] = keys
+                if keys:
+                    self._wild_orths.add(orth)
+        return distinct & self._wild_orths
+
+    def keys_of(self, orth: int) -> tuple[int, ...]:
+        return self._token_keys[orth]
+
+    def _wildcard_keys(self, text: str) -> tuple[int, ...]:
+        prefixes = self.prefixes
+        found = [key for n in self.prefix_lengths if len(text) >= n for key in prefixes.get(text[:n], ())]
         found.extend(key for pattern, key in self.patterns if pattern.fullmatch(text))
-        if len(self._token_keys) >= TOKEN_CACHE_LIMIT:
-            self._token_keys.clear()
-        keys = self._token_keys[orth] = tuple(found)
-        return keys
+        return tuple(found)
 
 
 class RuleIndex:

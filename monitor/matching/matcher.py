@@ -12,10 +12,11 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
-from spacy.strings import get_string_id
+from spacy.strings import StringStore, get_string_id
 from spacy.tokens import Doc
 
 from monitor.matching.compiler import CompiledRule, LanguageIndex, RuleIndex
@@ -28,7 +29,7 @@ from monitor.models import Article, Match, TermHit
 FIELDS = TEXT_FIELDS
 _SNIPPET_FIELD_ORDER = ("body", "summary", "title")
 MAX_HITS_PER_RULE = 50
-Hit = tuple[int, int, int]  # (term key, first token, end token)
+Hit = tuple[int, int, int]  # (term key, first token, end token), counting only non-space tokens
 
 
 def find_occurrences(index: RuleIndex, lang: str, article: Article) -> Found:
@@ -51,25 +52,43 @@ def _scan_field(
     if len(doc) == 0:
         return
     columns = doc.to_array([ORTH, IS_PUNCT, IS_SPACE])
+    # Whitespace tokens (line breaks, runs of spaces) are not words: phrases match across them.
+    spaces = columns[:, 2] != 0
+    kept: list[int] | None = np.flatnonzero(~spaces).tolist() if spaces.any() else None
+    if kept is not None:
+        columns = columns[~spaces]
     orths: list[int] = columns[:, 0].tolist()
     hits = _phrase_hits(table.phrases, orths)
     if table.lemma_phrases:
         lemmas = [get_string_id(lemma) for lemma in index.pipelines.lemmas(lang, doc)]
-        hits += _phrase_hits(table.lemma_phrases, lemmas)
+        hits += _phrase_hits(table.lemma_phrases, lemmas if kept is None else [lemmas[i] for i in kept])
     if table.has_wildcards:
-        strings = nlp.vocab.strings
-        for i, orth in enumerate(orths):
-            if not columns[i, 1] and not columns[i, 2]:
-                hits.extend((key, i, i + 1) for key in table.wildcard_keys(orth, strings))
+        hits += _wildcard_hits(table, nlp.vocab.strings, orths, columns[:, 1] == 0)
     if not hits:
         return
     # word positions: punctuation and spaces do not count when measuring proximity
-    words = np.concatenate(([0], np.cumsum((columns[:, 1] == 0) & (columns[:, 2] == 0)))).tolist()
+    words = np.concatenate(([0], np.cumsum(columns[:, 1] == 0))).tolist()
     for key, first, end in hits:
-        if not _capitals_ok(table.capitals.get(key, ()), doc, first, folded, original):
+        tokens = range(first, end) if kept is None else kept[first:end]
+        if not _capitals_ok(table.capitals.get(key, ()), doc, tokens, folded, original):
             continue
-        start, stop = folded.original_span(doc[first].idx, doc[end - 1].idx + len(doc[end - 1]))
+        last = doc[tokens[-1]]
+        start, stop = folded.original_span(doc[tokens[0]].idx, last.idx + len(last))
         found[key].append(Occurrence(field, words[first], words[end], start, stop))
+
+
+def _wildcard_hits(table: LanguageIndex, strings: StringStore, orths: list[int], words: Any) -> list[Hit]:
+    """Each distinct word is looked up once (and cached across articles), then its places listed."""
+    matching = table.wildcard_orths(orths, strings)
+    if not matching:
+        return []
+    is_word = words.tolist()
+    return [
+        (key, i, i + 1)
+        for i, orth in enumerate(orths)
+        if orth in matching and is_word[i]
+        for key in table.keys_of(orth)
+    ]
 
 
 def _phrase_hits(phrases: dict[int, list[tuple[tuple[int, ...], int]]], tokens: list[int]) -> list[Hit]:
@@ -84,10 +103,12 @@ def _phrase_hits(phrases: dict[int, list[tuple[tuple[int, ...], int]]], tokens: 
     return hits
 
 
-def _capitals_ok(capitals: tuple[int, ...], doc: Doc, first: int, folded: FoldedText, original: str) -> bool:
+def _capitals_ok(
+    capitals: tuple[int, ...], doc: Doc, tokens: Sequence[int], folded: FoldedText, original: str
+) -> bool:
     """An acronym in the query (NATO) matches NATO or Nato, never the word nato."""
     for offset in capitals:
-        at = folded.original_offset(doc[first + offset].idx)
+        at = folded.original_offset(doc[tokens[offset]].idx)
         if not original[at : at + 1].isupper():
             return False
     return True

@@ -3,9 +3,11 @@
 Matching is case- and accent-insensitive, blind to typographic apostrophes and
 to how lines were broken, yet hits must point at the original characters.  So
 folding keeps a 1:1 character map wherever it can (lowercasing, accent
-stripping, quote unification) and records a breakpoint only where it cannot
-(a run of whitespace collapsed to one space, an invisible character dropped).
-Pure: no spaCy, no I/O.
+stripping, quote unification, every whitespace character to a space — the
+matcher skips the whitespace tokens spaCy makes of runs) and records a
+breakpoint only where it cannot (an invisible character or a combining accent
+dropped), which is rare, so most texts fold with a handful of C-level string
+operations.  Pure: no spaCy, no I/O.
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ from dataclasses import dataclass
 _APOSTROPHES = "\u2019\u2018\u02bc\u02bb\u00b4\u0060\u2032\uff07"
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"
 _INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
-# Whitespace runs other than a single space, lone non-space whitespace, invisible
-# characters and combining marks (decomposed accents): everything that folding
-# must shorten or widen.
-_IRREGULAR = re.compile(rf"[\s{_INVISIBLE}\u0300-\u036f]{{2,}}|[^\S ]|[{_INVISIBLE}\u0300-\u036f]")
+# Invisible characters and combining marks (decomposed accents): what folding drops.
+_DROPPED = re.compile(rf"[{_INVISIBLE}\u0300-\u036f]+")
+_ASCII_SPACES = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 def _build_table() -> dict[int, str]:
@@ -31,6 +32,9 @@ def _build_table() -> dict[int, str]:
         base = "".join(c for c in unicodedata.normalize("NFKD", char.lower()) if not unicodedata.combining(c))
         if len(base) == 1 and base != char:
             table[code] = base
+    for code in range(0x80, 0x3001):
+        if chr(code).isspace():
+            table[code] = " "
     for char in _APOSTROPHES:
         table[ord(char)] = "'"
     for char in _DASHES:
@@ -41,7 +45,7 @@ def _build_table() -> dict[int, str]:
 _TABLE = _build_table()
 # A hyphen between two letters joins words that rules may name apart or together:
 # "cessate-il-fuoco" must match "cessate il fuoco", "anti-NATO" must contain NATO.
-_WORD_HYPHEN = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,27 +72,47 @@ def _fold_chars(text: str) -> str:
     lowered = text.lower()
     if len(lowered) != len(text):  # e.g. 'İ' lowers to two characters: keep 1:1
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-    folded = lowered if lowered.isascii() else lowered.translate(_TABLE)
-    return _WORD_HYPHEN.sub(" ", folded) if "-" in folded else folded
+    # translate() looks up every character; only the non-ASCII runs need it (4× faster on news text)
+    folded = lowered if lowered.isascii() else _NON_ASCII.sub(_translate_run, lowered)
+    for space in _ASCII_SPACES:
+        if space in folded:
+            folded = folded.replace(space, " ")
+    return _split_hyphenated(folded) if "-" in folded else folded
+
+
+def _translate_run(run: re.Match[str]) -> str:
+    return run.group().translate(_TABLE)
+
+
+def _split_hyphenated(text: str) -> str:
+    """A hyphen between two letters becomes a space (same length, offsets unchanged)."""
+    chars: list[str] | None = None
+    at = text.find("-")
+    while at != -1:
+        if 0 < at < len(text) - 1 and _is_letter(text[at - 1]) and _is_letter(text[at + 1]):
+            chars = chars if chars is not None else list(text)
+            chars[at] = " "
+        at = text.find("-", at + 1)
+    return "".join(chars) if chars is not None else text
+
+
+def _is_letter(char: str) -> bool:
+    return char.isalnum() and not char.isdecimal() and char != "_"
 
 
 def fold(text: str) -> FoldedText:
-    """Lowercase, strip accents, unify quotes and dashes, split hyphenated words, collapse whitespace."""
-    if not _IRREGULAR.search(text):
+    """Lowercase, strip accents, unify quotes and dashes, split hyphenated words, whitespace to spaces."""
+    if text.isascii() or not _DROPPED.search(text):
         return FoldedText(_fold_chars(text))
     pieces: list[str] = []
     folded_at: list[int] = []
     original_at: list[int] = []
     position = 0  # in the original
     length = 0  # of the folded text so far
-    for run in _IRREGULAR.finditer(text):
+    for run in _DROPPED.finditer(text):
         start, end = run.span()
         pieces.append(text[position:start])
         length += start - position
-        replacement = " " if any(c.isspace() for c in run.group()) else ""
-        # a combining mark directly after a letter belongs to it; a space keeps words apart
-        pieces.append(replacement)
-        length += len(replacement)
         folded_at.append(length)
         original_at.append(end)
         position = end

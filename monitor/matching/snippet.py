@@ -16,13 +16,18 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”’)\]]*\s+|\n\s*\n")
 MAX_SNIPPET = 300
 
 
-def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    """Start and end of the sentence(s) holding ``text[start:end]``."""
-    left = 0
-    for boundary in _SENTENCE_END.finditer(text, 0, start):
+def sentence_bounds(text: str, start: int, end: int, *, reach: int = 2 * MAX_SNIPPET) -> tuple[int, int]:
+    """Start and end of the sentence(s) holding ``text[start:end]``, looking at most ``reach`` away.
+
+    A sentence longer than that is cut by the snippet anyway, so the search
+    never reads a whole long article for each hit.
+    """
+    window = max(0, start - reach)
+    left = window
+    for boundary in _SENTENCE_END.finditer(text, window, start):
         left = boundary.end()
-    following = _SENTENCE_END.search(text, end)
-    right = following.start() if following else len(text)
+    following = _SENTENCE_END.search(text, end, min(len(text), end + reach))
+    right = following.start() if following else min(len(text), end + reach)
     return left, right
 
 

@@ -39,11 +39,13 @@ class Doc:
 
 
 def _tokens(pipelines: LanguagePipelines, lang: str, text: str) -> list[tuple[str, int, int | None]]:
-    """(folded token, original offset, word number or None for punctuation/space)."""
+    """(folded token, original offset, word number or None for punctuation); whitespace is no token."""
     folded = fold(text)
     out, words = [], 0
     for token in pipelines.article_nlp(lang).tokenizer(folded.text):
-        is_word = not (token.is_punct or token.is_space)
+        if token.is_space:
+            continue
+        is_word = not token.is_punct
         out.append((token.text, folded.original_offset(token.idx), words if is_word else None))
         words += is_word
     return out
