@@ -28,7 +28,7 @@ from spacy.strings import StringStore, get_string_id
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.normalize import fold_plain
-from monitor.matching.query import Term, has_proximity, terms
+from monitor.matching.query import And, Near, Node, Or, Term, has_proximity, terms
 from monitor.matching.rulefile import RuleSpec
 
 _WORD = re.compile(r"[^\W_]+")
@@ -56,7 +56,7 @@ def term_key(term: Term, lemmas: bool = False) -> str:
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
     spec: RuleSpec
-    keys: dict[Term, int]  # every term of the query → its key id
+    keys: dict[int, int]  # id() of every Term node of the query → its key id (no dataclass hashing)
     positive: frozenset[int]  # keys whose occurrence can make the rule true
 
 
@@ -118,15 +118,15 @@ class RuleIndex:
         self.rules_by_key: dict[int, list[int]] = defaultdict(list)
         self.proximity = False
         for spec in specs:
-            keys: dict[Term, int] = {}
+            keys: dict[int, int] = {}
             positive: set[int] = set()
             for term, is_positive in terms(spec.expr):
-                key = keys[term] = self._key_id(term, spec.lemmas)
+                key = keys[id(term)] = self._key_id(term, spec.lemmas)
                 if is_positive:
                     positive.add(key)
             index = len(self.rules)
             self.rules.append(CompiledRule(spec, keys, frozenset(positive)))
-            for key in positive:
+            for key in _anchors(spec.expr, keys) or positive:
                 self.rules_by_key[key].append(index)
             self.proximity = self.proximity or has_proximity(spec.expr)
         self._languages: dict[str, LanguageIndex] = {}
@@ -189,6 +189,44 @@ class RuleIndex:
         choices = [sorted({lemma, token.text}) for lemma, token in zip(lemmas, doc, strict=True)]
         for combination in islice(product(*choices), MAX_VARIANTS):
             yield tuple(get_string_id(word) for word in combination)
+
+
+def _anchors(node: Node, keys: dict[int, int]) -> set[int] | None:
+    """Keys of which at least one must occur for ``node`` to hold; None when no such set exists.
+
+    The index only wakes a rule up for these: for ``(Finlandia OR Suomi) AND (voto OR elezioni)``
+    the names are enough, and the common words no longer make the rule a candidate in every
+    article that mentions a vote.  The rarer-looking side of an AND is chosen (phrases, names
+    in capitals and long words are rarer than short lowercase words).
+    """
+    if isinstance(node, Term):
+        return {keys[id(node)]}
+    if isinstance(node, Or):
+        union: set[int] = set()
+        for item in node.items:
+            anchors = _anchors(item, keys)
+            if anchors is None:
+                return None
+            union |= anchors
+        return union
+    if isinstance(node, And | Near):
+        options = [a for item in node.items if (a := _anchors(item, keys)) is not None]
+        return min(options, key=lambda a: _commonness(a, node, keys)) if options else None
+    return None  # Not, Meta: their truth needs no occurrence
+
+
+def _commonness(anchors: set[int], node: Node, keys: dict[int, int]) -> float:
+    by_key = {keys[id(term)]: term for term, _ in terms(node)}
+    return sum(_term_commonness(by_key[key].text) for key in anchors if key in by_key)
+
+
+def _term_commonness(text: str) -> float:
+    """A guess at how often a term occurs: a lowercase short word often, a phrase or a name rarely."""
+    if " " in text:
+        return 0.1
+    if text[:1].isupper():
+        return 0.3
+    return 1.0 + 8.0 / max(len(text), 1)
 
 
 def _add_wildcard(table: LanguageIndex, prefixes: defaultdict[str, list[int]], text: str, key: int) -> None:

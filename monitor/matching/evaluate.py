@@ -42,9 +42,11 @@ MAX_NEAR_CHOICES = 100_000  # bounds proximity work on pathological articles
 
 
 def term_occurrences(term: Term, key: int, found: Found) -> list[Occurrence]:
-    occurrences = found.get(key, ())
+    occurrences = found.get(key)
+    if not occurrences:
+        return []
     if term.field is None:
-        return list(occurrences)
+        return occurrences
     return [o for o in occurrences if o.field == term.field]
 
 
@@ -95,35 +97,37 @@ def _gap(choice: Sequence[Occurrence]) -> int | None:
     return max(o.end_word for o in ordered) - ordered[0].first_word - covered
 
 
-@dataclass
+@dataclass(slots=True)
 class Evaluation:
-    """Decides one rule's nodes, remembering the occurrences that made its terms true."""
+    """Decides one rule's nodes; ``keys`` maps id() of each Term node to its term key."""
 
-    keys: dict[Term, int]
+    keys: dict[int, int]
     found: Found
     facts: ArticleFacts
 
+    def occurrences(self, term: Term) -> list[Occurrence]:
+        return term_occurrences(term, self.keys[id(term)], self.found)
+
     def holds(self, node: Node) -> bool:
+        # isinstance chains are the hot path of a 10,000-rule index: test the common kinds first
         if isinstance(node, Term):
-            return bool(term_occurrences(node, self.keys[node], self.found))
-        if isinstance(node, Meta):
-            return meta_holds(node, self.facts)
-        if isinstance(node, Near):
-            return self.near(node) is not None
-        if isinstance(node, Not):
-            return not self.holds(node.item)
+            occurrences = self.found.get(self.keys[id(node)])
+            if not occurrences:
+                return False
+            return node.field is None or any(o.field == node.field for o in occurrences)
         if isinstance(node, And):
             return all(self.holds(item) for item in node.items)
-        return any(self.holds(item) for item in node.items)
+        if isinstance(node, Or):
+            return any(self.holds(item) for item in node.items)
+        if isinstance(node, Not):
+            return not self.holds(node.item)
+        if isinstance(node, Meta):
+            return meta_holds(node, self.facts)
+        return self.near(node) is not None
 
     def near(self, node: Near) -> tuple[Occurrence, ...] | None:
         items = [
-            [
-                o
-                for term in near_alternatives(item)
-                for o in term_occurrences(term, self.keys[term], self.found)
-            ]
-            for item in node.items
+            [o for term in near_alternatives(item) for o in self.occurrences(term)] for item in node.items
         ]
         return near_holds(items, node.distance)
 
@@ -131,7 +135,7 @@ class Evaluation:
         """Occurrences of the rule's positive terms, within their fields, each place once."""
         seen: dict[tuple[str, int, int], tuple[Term, Occurrence]] = {}
         for term in positive:
-            for occurrence in term_occurrences(term, self.keys[term], self.found):
+            for occurrence in self.occurrences(term):
                 seen.setdefault((occurrence.field, occurrence.start, occurrence.end), (term, occurrence))
         return list(seen.values())
 
@@ -156,7 +160,7 @@ class Explanation:
 def explain(node: Node, evaluation: Evaluation) -> Explanation:
     """The decision for ``node`` as a tree of labelled true/false clauses."""
     if isinstance(node, Term):
-        found = term_occurrences(node, evaluation.keys[node], evaluation.found)
+        found = evaluation.occurrences(node)
         return Explanation(describe(node), bool(found), occurrences=found)
     if isinstance(node, Meta):
         return Explanation(describe(node), meta_holds(node, evaluation.facts))

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
+from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, ORTH
 from spacy.strings import StringStore, get_string_id
-from spacy.tokens import Doc
 
 from monitor.matching.compiler import CompiledRule, LanguageIndex, RuleIndex
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
@@ -51,7 +50,7 @@ def _scan_field(
     doc = nlp.tokenizer(folded.text)  # not make_doc: no length cap, long articles are news too
     if len(doc) == 0:
         return
-    columns = doc.to_array([ORTH, IS_PUNCT, IS_SPACE])
+    columns = doc.to_array([ORTH, IS_PUNCT, IS_SPACE, IDX, LENGTH])
     # Whitespace tokens (line breaks, runs of spaces) are not words: phrases match across them.
     spaces = columns[:, 2] != 0
     kept: list[int] | None = np.flatnonzero(~spaces).tolist() if spaces.any() else None
@@ -68,12 +67,13 @@ def _scan_field(
         return
     # word positions: punctuation and spaces do not count when measuring proximity
     words = np.concatenate(([0], np.cumsum(columns[:, 1] == 0))).tolist()
+    starts: list[int] = columns[:, 3].tolist()
+    lengths: list[int] = columns[:, 4].tolist()
+    capitals = table.capitals
     for key, first, end in hits:
-        tokens = range(first, end) if kept is None else kept[first:end]
-        if not _capitals_ok(table.capitals.get(key, ()), doc, tokens, folded, original):
+        if key in capitals and not _capitals_ok(capitals[key], starts, first, folded, original):
             continue
-        last = doc[tokens[-1]]
-        start, stop = folded.original_span(doc[tokens[0]].idx, last.idx + len(last))
+        start, stop = folded.original_span(starts[first], starts[end - 1] + lengths[end - 1])
         found[key].append(Occurrence(field, words[first], words[end], start, stop))
 
 
@@ -104,11 +104,11 @@ def _phrase_hits(phrases: dict[int, list[tuple[tuple[int, ...], int]]], tokens: 
 
 
 def _capitals_ok(
-    capitals: tuple[int, ...], doc: Doc, tokens: Sequence[int], folded: FoldedText, original: str
+    capitals: tuple[int, ...], starts: list[int], first: int, folded: FoldedText, original: str
 ) -> bool:
     """An acronym in the query (NATO) matches NATO or Nato, never the word nato."""
     for offset in capitals:
-        at = folded.original_offset(doc[tokens[offset]].idx)
+        at = folded.original_offset(starts[first + offset])
         if not original[at : at + 1].isupper():
             return False
     return True
