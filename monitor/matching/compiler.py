@@ -65,6 +65,7 @@ class LanguageIndex:
     """The token table of one language."""
 
     phrases: dict[int, list[tuple[tuple[int, ...], int]]] = field(default_factory=dict)
+    first_tokens: frozenset[int] = frozenset()  # the keys of phrases, as a set for C-level intersection
     # lemma sequences of lemma terms, when a trained pipeline lemmatizes articles in context
     lemma_phrases: dict[int, list[tuple[tuple[int, ...], int]]] = field(default_factory=dict)
     capitals: dict[int, tuple[int, ...]] = field(default_factory=dict)  # key → pattern tokens in capitals
@@ -176,6 +177,7 @@ class RuleIndex:
                 for lemmas in self._pattern_lemmas(lang, term.text):
                     lemma_phrases[lemmas[0]].append((lemmas[1:], key))
         table.phrases = dict(phrases)
+        table.first_tokens = frozenset(phrases)
         table.lemma_phrases = dict(lemma_phrases)
         table.prefixes = dict(prefixes)
         table.prefix_lengths = tuple(sorted({len(p) for p in prefixes}))

@@ -57,10 +57,14 @@ def _scan_field(
     if kept is not None:
         columns = columns[~spaces]
     orths: list[int] = columns[:, 0].tolist()
-    hits = _phrase_hits(table.phrases, orths)
+    hits = _phrase_hits(table.phrases, table.first_tokens, orths)
     if table.lemma_phrases:
         lemmas = [get_string_id(lemma) for lemma in index.pipelines.lemmas(lang, doc)]
-        hits += _phrase_hits(table.lemma_phrases, lemmas if kept is None else [lemmas[i] for i in kept])
+        hits += _phrase_hits(
+            table.lemma_phrases,
+            frozenset(table.lemma_phrases),
+            lemmas if kept is None else [lemmas[i] for i in kept],
+        )
     if table.has_wildcards:
         hits += _wildcard_hits(table, nlp.vocab.strings, orths, columns[:, 1] == 0)
     if not hits:
@@ -70,10 +74,13 @@ def _scan_field(
     starts: list[int] = columns[:, 3].tolist()
     lengths: list[int] = columns[:, 4].tolist()
     capitals = table.capitals
+    shifted = folded.shifted  # else folded and original offsets are the same
     for key, first, end in hits:
         if key in capitals and not _capitals_ok(capitals[key], starts, first, folded, original):
             continue
-        start, stop = folded.original_span(starts[first], starts[end - 1] + lengths[end - 1])
+        start, stop = starts[first], starts[end - 1] + lengths[end - 1]
+        if shifted:
+            start, stop = folded.original_span(start, stop)
         found[key].append(Occurrence(field, words[first], words[end], start, stop))
 
 
@@ -91,12 +98,16 @@ def _wildcard_hits(table: LanguageIndex, strings: StringStore, orths: list[int],
     ]
 
 
-def _phrase_hits(phrases: dict[int, list[tuple[tuple[int, ...], int]]], tokens: list[int]) -> list[Hit]:
+def _phrase_hits(
+    phrases: dict[int, list[tuple[tuple[int, ...], int]]], firsts: frozenset[int], tokens: list[int]
+) -> list[Hit]:
+    present = firsts.intersection(tokens)  # in C, over the article's tokens; the loop visits only starts
+    if not present:
+        return []
     hits: list[Hit] = []
     for i, token in enumerate(tokens):
-        candidates = phrases.get(token)
-        if candidates is not None:
-            for rest, key in candidates:
+        if token in present:
+            for rest, key in phrases[token]:
                 end = i + 1 + len(rest)
                 if not rest or tuple(tokens[i + 1 : end]) == rest:
                     hits.append((key, i, end))

@@ -56,6 +56,11 @@ class FoldedText:
     _folded_at: tuple[int, ...] = ()
     _original_at: tuple[int, ...] = ()
 
+    @property
+    def shifted(self) -> bool:
+        """True when some offsets differ between the folded and the original text."""
+        return bool(self._folded_at)
+
     def original_offset(self, offset: int) -> int:
         """Where folded ``offset`` starts in the original text."""
         i = bisect_right(self._folded_at, offset) - 1
