@@ -66,7 +66,7 @@ def _scan_field(
             lemmas if kept is None else [lemmas[i] for i in kept],
         )
     if table.has_wildcards:
-        hits += _wildcard_hits(table, nlp.vocab.strings, orths, columns[:, 1] == 0)
+        hits += _wildcard_hits(table, nlp.vocab.strings, orths, columns[:, 1])
     if not hits:
         return
     # word positions: punctuation and spaces do not count when measuring proximity
@@ -84,18 +84,15 @@ def _scan_field(
         found[key].append(Occurrence(field, words[first], words[end], start, stop))
 
 
-def _wildcard_hits(table: LanguageIndex, strings: StringStore, orths: list[int], words: Any) -> list[Hit]:
+def _wildcard_hits(table: LanguageIndex, strings: StringStore, orths: list[int], punct: Any) -> list[Hit]:
     """Each distinct word is looked up once (and cached across articles), then its places listed."""
     matching = table.wildcard_orths(orths, strings)
     if not matching:
         return []
-    is_word = words.tolist()
-    return [
-        (key, i, i + 1)
-        for i, orth in enumerate(orths)
-        if orth in matching and is_word[i]
-        for key in table.keys_of(orth)
-    ]
+    positions = [i for i, orth in enumerate(orths) if orth in matching]
+    is_punct = punct.tolist()
+    keys_of = table.keys_of
+    return [(key, i, i + 1) for i in positions if not is_punct[i] for key in keys_of(orths[i])]
 
 
 def _phrase_hits(
