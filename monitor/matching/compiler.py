@@ -33,7 +33,7 @@ from monitor.matching.rulefile import RuleSpec
 
 _WORD = re.compile(r"[^\W_]+")
 _PLAIN = re.compile(r"[a-z]+|[0-9]+")
-TOKEN_CACHE_LIMIT = 200_000
+TOKEN_CACHE_LIMIT = 50_000  # distinct words remembered for wildcards: a few MB, then it starts over
 
 
 def acronym_spans(text: str) -> tuple[tuple[int, int], ...]:
