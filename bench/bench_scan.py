@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.config import load_settings  # noqa: E402
-from monitor.language import LanguageGuesser  # noqa: E402
+from corpus import scan_to_sqlite, vocabulary  # noqa: E402
+
 from monitor.matching.compiler import RuleIndex  # noqa: E402
 from monitor.matching.matcher import WARMUP_ARTICLES, ArticleMatcher  # noqa: E402
 from monitor.matching.nlp import LanguagePipelines  # noqa: E402
@@ -32,46 +32,6 @@ from monitor.matching.normalize import fold  # noqa: E402
 from monitor.matching.query import parse_query  # noqa: E402
 from monitor.matching.rulefile import RuleSpec  # noqa: E402
 from monitor.models import make_article  # noqa: E402
-from monitor.pipeline import Pipeline  # noqa: E402
-from monitor.store.engine import make_engine, prepare_schema  # noqa: E402
-from monitor.store.repo import Store  # noqa: E402
-
-SYLLABLES = [
-    "ba",
-    "be",
-    "ci",
-    "co",
-    "da",
-    "de",
-    "fi",
-    "fo",
-    "ga",
-    "gu",
-    "la",
-    "le",
-    "mi",
-    "mo",
-    "na",
-    "ne",
-    "pa",
-    "po",
-    "ra",
-    "re",
-    "sa",
-    "so",
-    "ta",
-    "to",
-    "va",
-    "vi",
-    "za",
-]
-
-
-def vocabulary(size: int, rng: random.Random) -> list[str]:
-    words: set[str] = set()
-    while len(words) < size:
-        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
-    return sorted(words)
 
 
 def rules(n: int, vocab: list[str], rng: random.Random) -> list[RuleSpec]:
@@ -153,19 +113,8 @@ def main() -> None:
     folding = rate(len(articles), time.perf_counter() - started)
 
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "in"
-        folder.mkdir()
-        for i, (title, body) in enumerate(texts):
-            (folder / f"{i:06d}.txt").write_text(f"{title}\n\n{body}\n", encoding="utf-8")
-        settings = load_settings(env={"MONITOR_DATABASE_URL": f"sqlite:///{tmp}/bench.db"})
-        engine = make_engine(settings.database)
-        prepare_schema(engine)
-        pipeline = Pipeline(settings, Store(engine), matcher, LanguageGuesser(["it", "en"], "it"))
-        paths = sorted(folder.iterdir())
-        started = time.perf_counter()
-        report = pipeline.scan_files(paths, source="bench", under=str(folder))
-        scan = rate(report.articles, time.perf_counter() - started)
-        engine.dispose()
+        report, seconds = scan_to_sqlite(texts, matcher, Path(tmp))
+        scan = rate(report.articles, seconds)
     rss_end = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     print(f"corpus: {args.articles} articles x {args.words} words (it/en), {args.rules} rules, {hits} hits")
