@@ -241,8 +241,9 @@ def candidates_per_article(index: RuleIndex, articles: Sequence[Article]) -> flo
     total = 0
     for article in articles:
         lang = article.language or "it"
-        found = find_occurrences(index, lang, article)
-        total += len({i for key in found for i in index.rules_by_key.get(key, ())})
+        with index.pipelines.article_nlp(lang).memory_zone():  # leave the vocabulary as it was
+            found = find_occurrences(index, lang, article)
+            total += len({i for key in found for i in index.rules_by_key.get(key, ())})
     return total / len(articles)
 
 

@@ -9,7 +9,7 @@ articles on every machine, so two runs (or two designs) see the same input.
   acronyms in capitals), combined with OR / AND / NOT, a few proximities,
   prefix wildcards and ``title:`` terms.  Each rule comes with its query text,
   the AST ``parse_query`` gives for that text (built directly, so 350,000 rules
-  do not cost a minute of luqum parsing) and a *witness*: words that make it fire.
+  do not cost 20 s of luqum parsing) and a *witness*: words that make it fire.
 - ``ArticleGenerator``: ~700-word Italian or English articles from a Zipfian
   common vocabulary, with elisions, numbers and accents, a share of never-seen
   rare words, and planted witnesses of some rules plus stray rule terms.
