@@ -211,6 +211,14 @@ def test_run_daemon_picks_up_new_files_and_stops_on_sigterm(workdir: Path) -> No
     assert "stopped" in daemon.log
 
 
+def assert_new_rule_fires(workdir: Path, hook: WebhookReceiver, daemon: RunningDaemon) -> None:
+    """After a reload that added the rule `vilnius`, a new article alerts for it and for `nato`."""
+    drop(workdir / "inbox", "vilnius.json", dict(ENGLISH, title="Summit in Vilnius", url="https://x.org/v"))
+    assert wait_for(lambda: len(hook.received) == 3), daemon.log
+    fired = sorted(body["data"]["rule"]["id"] for _h, body in hook.received[1:])
+    assert fired == ["nato", "vilnius"]
+
+
 def test_run_daemon_reloads_rules_on_sighup_and_stops_on_sigint(workdir: Path) -> None:
     single_rule(workdir)
     with WebhookReceiver() as hook:
@@ -229,14 +237,7 @@ def test_run_daemon_reloads_rules_on_sighup_and_stops_on_sigint(workdir: Path) -
             rules.write_text(rules.read_text(encoding="utf-8").replace("'(x'", "'x'"), encoding="utf-8")
             daemon.process.send_signal(signal.SIGHUP)
             assert wait_for(lambda: "reload: 3 rules active (were 1)" in daemon.log), daemon.log
-            drop(
-                workdir / "inbox",
-                "vilnius.json",
-                dict(ENGLISH, title="Summit in Vilnius", url="https://x.org/v"),
-            )
-            assert wait_for(lambda: len(hook.received) == 3), daemon.log
-            fired = sorted(body["data"]["rule"]["id"] for _h, body in hook.received[1:])
-            assert fired == ["nato", "vilnius"]
+            assert_new_rule_fires(workdir, hook, daemon)
         finally:
             code = daemon.stop(signal.SIGINT)
     assert code == 0, daemon.log
@@ -262,14 +263,7 @@ def test_run_daemon_reloads_rules_when_a_rule_file_changes(workdir: Path) -> Non
             )
             assert wait_for(lambda: "reload: 2 rules active (were 1)" in daemon.log), daemon.log
             assert "rule files changed: reloading rules" in daemon.log
-            drop(
-                workdir / "inbox",
-                "vilnius.json",
-                dict(ENGLISH, title="Summit in Vilnius", url="https://x.org/v"),
-            )
-            assert wait_for(lambda: len(hook.received) == 3), daemon.log
-            fired = sorted(body["data"]["rule"]["id"] for _h, body in hook.received[1:])
-            assert fired == ["nato", "vilnius"]
+            assert_new_rule_fires(workdir, hook, daemon)
         finally:
             code = daemon.stop(signal.SIGTERM)
     assert code == 0, daemon.log
