@@ -28,7 +28,7 @@ from spacy.strings import StringStore, get_string_id
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.normalize import fold_plain
-from monitor.matching.query import And, Near, Node, Or, Term, has_proximity, terms
+from monitor.matching.query import And, Near, Node, Or, Term, terms
 from monitor.matching.rulefile import RuleSpec
 
 _WORD = re.compile(r"[^\W_]+")
@@ -117,7 +117,6 @@ class RuleIndex:
         self.key_terms: list[Term] = []  # key id → the term as first written
         self.key_lemmas: list[bool] = []
         self.rules_by_key: dict[int, list[int]] = defaultdict(list)
-        self.proximity = False
         for spec in specs:
             keys: dict[int, int] = {}
             positive: set[int] = set()
@@ -129,7 +128,6 @@ class RuleIndex:
             self.rules.append(CompiledRule(spec, keys, frozenset(positive)))
             for key in _anchors(spec.expr, keys) or positive:
                 self.rules_by_key[key].append(index)
-            self.proximity = self.proximity or has_proximity(spec.expr)
         self._languages: dict[str, LanguageIndex] = {}
         self._lock = threading.Lock()
 

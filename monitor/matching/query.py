@@ -350,16 +350,6 @@ def terms(node: Node) -> Iterator[tuple[Term, bool]]:
     return walk(node, True)
 
 
-def has_proximity(node: Node) -> bool:
-    if isinstance(node, Near):
-        return True
-    if isinstance(node, Not):
-        return has_proximity(node.item)
-    if isinstance(node, And | Or):
-        return any(has_proximity(item) for item in node.items)
-    return False
-
-
 def evaluate(node: Node, present: Callable[[Node], bool]) -> bool:
     """Truth of ``node`` given a test for its leaves (Term, Meta and Near)."""
     if isinstance(node, Not):
