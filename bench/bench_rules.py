@@ -22,6 +22,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # one core: no BLAS threads behind our back
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import cProfile  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
@@ -57,6 +58,7 @@ from monitor.matching.normalize import fold  # noqa: E402
 from monitor.matching.query import Meta, Near, Node, Term, evaluate, near_alternatives, parse_query, terms  # noqa: E402
 from monitor.matching.rulefile import RuleSpec  # noqa: E402
 from monitor.models import Article, make_article  # noqa: E402
+from monitor.pipeline import BATCH_ARTICLES  # noqa: E402
 
 LANGUAGES = ("it", "en")
 BATCH = 200  # articles per match_many call, as the pipeline and backtest do
@@ -121,6 +123,26 @@ def time_tokenize(pipelines: LanguagePipelines, folded: Folded) -> float:
         for lang, texts in group:
             nlp = pipelines.article_nlp(lang)
             with nlp.memory_zone():
+                for text in texts:
+                    nlp.tokenizer(text)
+    return time.perf_counter() - started
+
+
+def tokenize_like_matcher(pipelines: LanguagePipelines, articles: Sequence[Article]) -> float:
+    """Seconds to tokenize each article's folded title and body once, from a fresh pipeline, with
+    ArticleMatcher's warm-up and memory zones and the scan's batches: all a scan's tokenization."""
+    folded = [(a.language or "it", fold(a.title).text, fold(a.body).text) for a in articles]
+    warm: dict[str, int] = defaultdict(int)
+    started = time.perf_counter()
+    for first in range(0, len(folded), BATCH_ARTICLES):
+        by_lang: dict[str, list[str]] = defaultdict(list)
+        for lang, title, body in folded[first : first + BATCH_ARTICLES]:
+            by_lang[lang] += [title, body]
+        for lang, texts in by_lang.items():
+            nlp = pipelines.article_nlp(lang)
+            warming = warm[lang] < WARMUP_ARTICLES
+            warm[lang] += len(texts) // 2
+            with contextlib.nullcontext() if warming else nlp.memory_zone():
                 for text in texts:
                     nlp.tokenizer(text)
     return time.perf_counter() - started
@@ -467,17 +489,11 @@ class Bench:
         stream = self.generator.rules(nrules)
         generated = ArticleGenerator(self.common, stream, self.generator.bank, seed=555).batch(0, count)
         texts = [(g.title, g.body) for g in generated]
-        # the floor: a fresh pipeline tokenizing the same texts, warm-up then a zone per batch
-        floor = LanguagePipelines({"it": "blank", "en": "blank"}, "it")
-        articles = to_articles(generated, 0)
-        warm = [
-            a for lang in LANGUAGES for a in [a for a in articles if a.language == lang][:WARMUP_ARTICLES]
-        ]
-        for article in warm:  # as the matcher warms up: the first WARMUP_ARTICLES of each language
-            nlp = floor.article_nlp(article.language or "it")
-            nlp.tokenizer(fold(article.title).text)
-            nlp.tokenizer(fold(article.body).text)
-        tokenize_s = time_tokenize(floor, Folded.of(articles))
+        # the floor: a fresh pipeline tokenizing each article once, as the scan's matcher does
+        # (cold cache, warm-up outside memory zones, then a zone per batch of BATCH_ARTICLES)
+        tokenize_s = tokenize_like_matcher(
+            LanguagePipelines({"it": "blank", "en": "blank"}, "it"), to_articles(generated, 0)
+        )
         pipelines = LanguagePipelines({"it": "blank", "en": "blank"}, "it")
         specs = self.specs(nrules, nrules)
         started = time.perf_counter()
@@ -497,13 +513,16 @@ class Bench:
             f" {report.hits:,} hits, {report.alerts:,} alerts; read, detect language (lingua), match,"
             " record in batches"
         )
-        print(f"   {'spaCy tokenization alone (baseline)':<46}{tok_rate:>9.0f} articles/s")
+        print(
+            f"   {'spaCy tokenization alone (baseline)':<46}{tok_rate:>9.0f} articles/s  (each article once,"
+            " cold start, the matcher's warm-up and memory zones)"
+        )
         print(
             f"   {'monitor scan end to end':<46}{scan_rate:>9.0f} articles/s  = {ratio:.2f}× tokenization"
             f"  (target ≥ {TARGET_SCAN_RATIO}×) {mark(ratio >= TARGET_SCAN_RATIO)}"
         )
         if self.args.profile:
-            print_profile(profiler, "the scan", "cumtime")
+            print_profile(profiler, "the scan", "cumtime"); print_profile(profiler, "the scan", "tottime")
 
 
 def profile(run: Callable[[], object], title: str) -> None:

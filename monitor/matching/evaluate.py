@@ -9,11 +9,11 @@ decision as a tree a person can read.  Pure: no spaCy, no I/O.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise, product
 from math import prod
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from monitor.matching.query import And, Meta, Near, Node, Not, Or, Term, near_alternatives
 
@@ -40,7 +40,19 @@ class ArticleFacts:
     url: str
 
 
-Found = dict[int, list[Occurrence]]
+class Found(Protocol):
+    """Term key → its occurrences in one article.
+
+    A plain dict will do (tests, the reference evaluator); the matcher's own
+    builds each key's occurrences only when a rule asks, because most terms
+    found in an article belong to rules that never become candidates.
+    """
+
+    def get(self, key: int, /) -> list[Occurrence] | None: ...
+
+    def __iter__(self) -> Iterator[int]: ...
+
+
 MAX_NEAR_CHOICES = 100_000  # bounds proximity work on pathological articles
 
 

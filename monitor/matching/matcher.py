@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +28,12 @@ from monitor.models import Article, Match, TermHit
 FIELDS = TEXT_FIELDS
 _SNIPPET_FIELD_ORDER = ("body", "summary", "title")
 MAX_HITS_PER_RULE = 50
-Hit = tuple[int, int, int]  # (term key, first token, end token), counting only non-space tokens
 
 
-def find_occurrences(index: RuleIndex, lang: str, article: Article) -> Found:
+def find_occurrences(index: RuleIndex, lang: str, article: Article) -> ArticleOccurrences:
     """Every occurrence of every indexed term in the article, keyed by term key id."""
     table = index.for_language(lang)
-    found: Found = defaultdict(list)
+    found = ArticleOccurrences(table.capitals)
     for field in FIELDS:
         original = getattr(article, field)
         if original:
@@ -42,84 +41,148 @@ def find_occurrences(index: RuleIndex, lang: str, article: Article) -> Found:
     return found
 
 
+class FieldTokens:
+    """One field's tokens, kept while the article's rules are decided.
+
+    Character offsets and word positions are read out of spaCy's arrays only
+    for the occurrences a candidate rule asks about.
+    """
+
+    __slots__ = ("_lengths", "_starts", "_words", "columns", "field", "folded", "original")
+
+    def __init__(self, field: str, original: str, folded: FoldedText, columns: Any) -> None:
+        self.field = field
+        self.original = original
+        self.folded = folded
+        self.columns = columns  # ORTH, IS_PUNCT, IDX, LENGTH of the non-space tokens
+        self._starts: list[int] | None = None
+
+    def occurrence(self, first: int, end: int) -> Occurrence:
+        if self._starts is None:
+            columns = self.columns
+            self._starts = columns[:, 2].tolist()
+            self._lengths: list[int] = columns[:, 3].tolist()
+            # word positions: punctuation does not count when measuring proximity
+            self._words: list[int] = np.concatenate(([0], np.cumsum(columns[:, 1] == 0))).tolist()
+        starts = self._starts
+        start, stop = starts[first], starts[end - 1] + self._lengths[end - 1]
+        if self.folded.shifted:  # else folded and original offsets are the same
+            start, stop = self.folded.original_span(start, stop)
+        return Occurrence(self.field, self._words[first], self._words[end], start, stop)
+
+    def capitals_ok(self, capitals: tuple[int, ...], first: int) -> bool:
+        """An acronym in the query (NATO) matches NATO or Nato, never the word nato."""
+        idx = self.columns[:, 2]
+        for offset in capitals:
+            at = self.folded.original_offset(int(idx[first + offset]))
+            if not self.original[at : at + 1].isupper():
+                return False
+        return True
+
+
+RawHits = dict[int, list[tuple[FieldTokens, int, int]]]  # key → (field, first token, end token)
+
+
+class ArticleOccurrences:
+    """Term key → occurrences in one article, each key's list built on first use (see ``Found``)."""
+
+    __slots__ = ("_built", "_capitals", "raw")
+
+    def __init__(self, capitals: dict[int, tuple[int, ...]]) -> None:
+        self.raw: RawHits = defaultdict(list)
+        self._built: dict[int, list[Occurrence]] = {}
+        self._capitals = capitals
+
+    def get(self, key: int, /) -> list[Occurrence] | None:
+        built = self._built.get(key)
+        if built is None:
+            raw = self.raw.get(key)
+            if raw is None:
+                return None
+            capitals = self._capitals.get(key)
+            built = self._built[key] = [
+                tokens.occurrence(first, end)
+                for tokens, first, end in raw
+                if capitals is None or tokens.capitals_ok(capitals, first)
+            ]
+        return built
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.raw)
+
+    def __bool__(self) -> bool:
+        return bool(self.raw)
+
+
 def _scan_field(
-    index: RuleIndex, table: LanguageIndex, lang: str, field: str, original: str, found: Found
+    index: RuleIndex, table: LanguageIndex, lang: str, field: str, original: str, found: ArticleOccurrences
 ) -> None:
     nlp = index.pipelines.article_nlp(lang)
     folded = fold(original)
     doc = nlp.tokenizer(folded.text)  # not make_doc: no length cap, long articles are news too
     if len(doc) == 0:
         return
-    columns = doc.to_array([ORTH, IS_PUNCT, IS_SPACE, IDX, LENGTH])
+    columns = doc.to_array([ORTH, IS_PUNCT, IDX, LENGTH, IS_SPACE])
     # Whitespace tokens (line breaks, runs of spaces) are not words: phrases match across them.
-    spaces = columns[:, 2] != 0
-    kept: list[int] | None = np.flatnonzero(~spaces).tolist() if spaces.any() else None
-    if kept is not None:
+    spaces = columns[:, 4] != 0
+    kept: list[int] | None = None
+    if spaces.any():
+        kept = np.flatnonzero(~spaces).tolist()
         columns = columns[~spaces]
     orths: list[int] = columns[:, 0].tolist()
-    hits = _phrase_hits(table.phrases, table.first_tokens, orths)
+    tokens = FieldTokens(field, original, folded, columns)
+    raw = found.raw
+    _phrase_hits(table.phrases, table.first_tokens, orths, tokens, raw)
     if table.lemma_phrases:
         lemmas = [get_string_id(lemma) for lemma in index.pipelines.lemmas(lang, doc)]
-        hits += _phrase_hits(
+        _phrase_hits(
             table.lemma_phrases,
             frozenset(table.lemma_phrases),
             lemmas if kept is None else [lemmas[i] for i in kept],
+            tokens,
+            raw,
         )
     if table.has_wildcards:
-        hits += _wildcard_hits(table, nlp.vocab.strings, orths, columns[:, 1])
-    if not hits:
-        return
-    # word positions: punctuation and spaces do not count when measuring proximity
-    words = np.concatenate(([0], np.cumsum(columns[:, 1] == 0))).tolist()
-    starts: list[int] = columns[:, 3].tolist()
-    lengths: list[int] = columns[:, 4].tolist()
-    capitals = table.capitals
-    shifted = folded.shifted  # else folded and original offsets are the same
-    for key, first, end in hits:
-        if key in capitals and not _capitals_ok(capitals[key], starts, first, folded, original):
-            continue
-        start, stop = starts[first], starts[end - 1] + lengths[end - 1]
-        if shifted:
-            start, stop = folded.original_span(start, stop)
-        found[key].append(Occurrence(field, words[first], words[end], start, stop))
+        _wildcard_hits(table, nlp.vocab.strings, orths, columns, tokens, raw)
 
 
-def _wildcard_hits(table: LanguageIndex, strings: StringStore, orths: list[int], punct: Any) -> list[Hit]:
+def _wildcard_hits(
+    table: LanguageIndex,
+    strings: StringStore,
+    orths: list[int],
+    columns: Any,
+    tokens: FieldTokens,
+    raw: RawHits,
+) -> None:
     """Each distinct word is looked up once (and cached across articles), then its places listed."""
     matching = table.wildcard_orths(orths, strings)
     if not matching:
-        return []
-    positions = [i for i, orth in enumerate(orths) if orth in matching]
-    is_punct = punct.tolist()
+        return
     keys_of = table.keys_of
-    return [(key, i, i + 1) for i in positions if not is_punct[i] for key in keys_of(orths[i])]
+    is_punct = columns[:, 1].tolist()
+    for i, orth in enumerate(orths):
+        if orth in matching and not is_punct[i]:
+            for key in keys_of(orth):
+                raw[key].append((tokens, i, i + 1))
 
 
 def _phrase_hits(
-    phrases: dict[int, list[tuple[tuple[int, ...], int]]], firsts: frozenset[int], tokens: list[int]
-) -> list[Hit]:
-    present = firsts.intersection(tokens)  # in C, over the article's tokens; the loop visits only starts
+    phrases: dict[int, list[tuple[tuple[int, ...], int]]],
+    firsts: frozenset[int],
+    orths: list[int],
+    tokens: FieldTokens,
+    raw: RawHits,
+) -> None:
+    present = firsts.intersection(orths)  # in C, over the article's tokens
     if not present:
-        return []
-    hits: list[Hit] = []
-    for i, token in enumerate(tokens):
-        if token in present:
-            for rest, key in phrases[token]:
-                end = i + 1 + len(rest)
-                if not rest or tuple(tokens[i + 1 : end]) == rest:
-                    hits.append((key, i, end))
-    return hits
-
-
-def _capitals_ok(
-    capitals: tuple[int, ...], starts: list[int], first: int, folded: FoldedText, original: str
-) -> bool:
-    """An acronym in the query (NATO) matches NATO or Nato, never the word nato."""
-    for offset in capitals:
-        at = folded.original_offset(starts[first + offset])
-        if not original[at : at + 1].isupper():
-            return False
-    return True
+        return
+    for i, orth in enumerate(orths):
+        if orth in present:
+            for rest, key in phrases[orth]:
+                if not rest:
+                    raw[key].append((tokens, i, i + 1))
+                elif tuple(orths[i + 1 : i + 1 + len(rest)]) == rest:
+                    raw[key].append((tokens, i, i + 1 + len(rest)))
 
 
 def facts_of(article: Article, lang: str) -> ArticleFacts:
@@ -146,25 +209,32 @@ def rule_fires(rule: CompiledRule, evaluation: Evaluation) -> Mentions | None:
 
 def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: Found) -> list[Match]:
     """Rules whose terms occurred, whose language fits, and whose logic and prominence hold."""
-    candidates = sorted({i for key in found for i in index.rules_by_key.get(key, ())})
+    by_key = index.rules_by_key
+    candidates = sorted(set().union(*(by_key[key] for key in found if key in by_key)))
     facts = facts_of(article, lang)
     matches = []
+    snippets: dict[tuple[str, int, int], str] = {}  # rules firing on the same words share a snippet
     for i in candidates:
         rule = index.rules[i]
         mentions = rule_fires(rule, Evaluation(rule.keys, found, facts))
         if mentions is not None:
-            matches.append(_to_match(rule, article, mentions))
+            matches.append(_to_match(rule, article, mentions, snippets))
     return matches
 
 
-def _to_match(rule: CompiledRule, article: Article, mentions: Mentions) -> Match:
+def _to_match(
+    rule: CompiledRule, article: Article, mentions: Mentions, snippets: dict[tuple[str, int, int], str]
+) -> Match:
     mentions.sort(key=lambda m: (FIELDS.index(m[1].field), m[1].start))
     hits = tuple(_hit(article, term, o) for term, o in mentions[:MAX_HITS_PER_RULE])
     snippet = ""
     for field in _SNIPPET_FIELD_ORDER:
         first = next((h for h in hits if h.field == field), None)
         if first is not None:
-            snippet = make_snippet(getattr(article, field), first.start, first.end)
+            where = (field, first.start, first.end)
+            snippet = snippets.get(where) or snippets.setdefault(
+                where, make_snippet(getattr(article, field), first.start, first.end)
+            )
             break
     spec = rule.spec
     return Match(spec.id, spec.name, hits, snippet, spec.notify, spec.tags)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 import re
-import unicodedata
 from html.parser import HTMLParser
 
 import charset_normalizer
@@ -41,7 +40,8 @@ _PREFERRED_LEGACY = "cp1252"
 # Text has tabs and newlines; data has the other C0 controls.  Above this share
 # of them a "text" is really a binary file that happened to decode.
 _MAX_CONTROL_RATIO = 0.02
-_HARMLESS_CONTROLS = frozenset("\t\n\r\f\v")
+# Unicode's control characters (category Cc) but tab, line feed, vertical tab, form feed, carriage return.
+_DATA_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> str:
@@ -93,8 +93,8 @@ def _detect(data: bytes) -> str:
 
 
 def _checked(text: str) -> str:
-    controls = sum(1 for ch in text if ch not in _HARMLESS_CONTROLS and unicodedata.category(ch) == "Cc")
-    if text and controls / len(text) > _MAX_CONTROL_RATIO:
+    controls = len(_DATA_CONTROLS.findall(text)) if _DATA_CONTROLS.search(text) else 0
+    if controls > len(text) * _MAX_CONTROL_RATIO:
         raise ArticleParseError("binary data (control characters), not text")
     return text
 

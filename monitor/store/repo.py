@@ -94,6 +94,9 @@ class FeedState:
     error_streak: int = 0
 
 
+INSERT_CHUNK = 500  # rows per statement: far below SQLite's 32,766 bound parameters
+
+
 class Store:
     """The one door to the database; every method is a transaction of its own."""
 
@@ -153,93 +156,114 @@ class Store:
         return fresh
 
     def record(self, routed: Sequence[Routed], files: Sequence[FileRecord], now: datetime) -> BatchResult:
-        """Store articles with their hits and deliveries, and the files read, in one transaction."""
+        """Store articles with their hits and deliveries, and the files read, in one transaction.
+
+        Each table gets a few multi-row ``INSERT … ON CONFLICT DO NOTHING
+        RETURNING`` statements per batch rather than one per row: the rows a
+        unique key refused are simply absent from what comes back.
+        """
         result = BatchResult()
         with self._guard(), self._session() as session, session.begin():
+            article_ids = self._insert_articles(session, [item.article for item in routed], now)
+            result.articles = len(article_ids)
+            result.duplicates = len(routed) - len(article_ids)
+            hits = []
             for item in routed:
-                article_id = self._insert_article(session, item.article, now)
-                if article_id is None:
-                    result.duplicates += 1
-                    continue
-                result.articles += 1
-                for match, channels in item.matches:
-                    hit_id = self._insert_hit(session, article_id, match, now)
-                    if hit_id is None:
-                        continue
-                    result.hits += 1
-                    for channel in channels:
-                        result.deliveries += self._insert_delivery(
-                            session,
-                            hit_id,
-                            delivery_key(match.rule_id, item.article.uid, channel),
-                            channel,
-                            now,
-                        )
-            for record in files:
-                self._upsert_file(session, record, now)
+                uid = item.article.uid
+                # pop: when a batch holds the same story twice, only the first one's matches count
+                article_id = article_ids.pop(uid, None)
+                if article_id is not None:
+                    hits += [(article_id, uid, match, channels) for match, channels in item.matches]
+            hit_ids = self._insert_hits(
+                session, [(article_id, match) for article_id, _, match, _ in hits], now
+            )
+            result.hits = len(hit_ids)
+            deliveries = [
+                {
+                    "key": delivery_key(match.rule_id, uid, channel),
+                    "hit_id": hit_ids[article_id, match.rule_id],
+                    "channel": channel,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for article_id, uid, match, channels in hits
+                if (article_id, match.rule_id) in hit_ids
+                for channel in channels
+            ]
+            result.deliveries = len(self._insert_many(session, DeliveryRow, deliveries, DeliveryRow.key))
+            self._upsert_files(session, files, now)
         return result
 
-    def _insert_new(self, session: Session, table: Any, id_column: Any, **values: Any) -> int | None:
-        """Insert unless a unique key already holds the row; the new id, or None when it did."""
-        stmt = self._insert(table).values(**values).on_conflict_do_nothing().returning(id_column)
-        return session.execute(stmt).scalar()
+    def _insert_many(
+        self, session: Session, table: Any, rows: list[dict[str, Any]], *returning: Any
+    ) -> list[Any]:
+        """Insert the rows a unique key does not already hold; what ``returning`` says of the new ones.
 
-    def _insert_article(self, session: Session, article: Article, now: datetime) -> int | None:
-        return self._insert_new(
-            session,
-            ArticleRow,
-            col(ArticleRow.id),
-            uid=article.uid,
-            fingerprint=article.fingerprint,
-            title=article.title,
-            summary=article.summary,
-            body=article.body,
-            url=article.url,
-            published=article.published,
-            language=article.language,
-            source=article.source,
-            origin=article.origin,
-            tags=list(article.tags),
-            ingested_at=now,
-        )
+        One executemany: SQLAlchemy's "insertmanyvalues" sends multi-row
+        statements, compiled once, and gathers what each returns.
+        """
+        if not rows:
+            return []
+        stmt = self._insert(table.__table__).on_conflict_do_nothing().returning(*returning)
+        return list(session.execute(stmt, rows).all())
 
-    def _insert_hit(self, session: Session, article_id: int, match: Match, now: datetime) -> int | None:
-        return self._insert_new(
-            session,
-            HitRow,
-            col(HitRow.id),
-            rule_id=match.rule_id,
-            rule_name=match.rule_name,
-            article_id=article_id,
-            terms=[asdict(t) for t in match.terms],
-            snippet=match.snippet,
-            rule_tags=list(match.tags),
-            created_at=now,
-        )
+    def _insert_articles(
+        self, session: Session, articles: Sequence[Article], now: datetime
+    ) -> dict[str, int]:
+        """uid → id of the articles that were new."""
+        rows = [
+            {
+                "uid": article.uid,
+                "fingerprint": article.fingerprint,
+                "title": article.title,
+                "summary": article.summary,
+                "body": article.body,
+                "url": article.url,
+                "published": article.published,
+                "language": article.language,
+                "source": article.source,
+                "origin": article.origin,
+                "tags": list(article.tags),
+                "ingested_at": now,
+            }
+            for article in articles
+        ]
+        return {
+            uid: id_
+            for id_, uid in self._insert_many(session, ArticleRow, rows, ArticleRow.id, ArticleRow.uid)
+        }
 
-    def _insert_delivery(self, session: Session, hit_id: int, key: str, channel: str, now: datetime) -> int:
-        new_id = self._insert_new(
-            session,
-            DeliveryRow,
-            col(DeliveryRow.id),
-            key=key,
-            hit_id=hit_id,
-            channel=channel,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        return 0 if new_id is None else 1
+    def _insert_hits(
+        self, session: Session, hits: Sequence[tuple[int, Match]], now: datetime
+    ) -> dict[tuple[int, str], int]:
+        """(article id, rule id) → hit id of the hits that were new."""
+        rows = [
+            {
+                "rule_id": match.rule_id,
+                "rule_name": match.rule_name,
+                "article_id": article_id,
+                "terms": [asdict(t) for t in match.terms],
+                "snippet": match.snippet,
+                "rule_tags": list(match.tags),
+                "created_at": now,
+            }
+            for article_id, match in hits
+        ]
+        returned = self._insert_many(session, HitRow, rows, HitRow.id, HitRow.article_id, HitRow.rule_id)
+        return {(article_id, rule_id): id_ for id_, article_id, rule_id in returned}
 
-    def _upsert_file(self, session: Session, record: FileRecord, now: datetime) -> None:
-        values = {**asdict(record), "seen_at": now}
-        stmt = self._insert(FileRow).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[FileRow.path],
-            set_={k: stmt.excluded[k] for k in values if k != "path"},
-        )
-        session.execute(stmt)
+    def _upsert_files(self, session: Session, records: Sequence[FileRecord], now: datetime) -> None:
+        # one row per path: PostgreSQL refuses a statement that would update a row twice
+        rows = list({r.path: {**asdict(r), "seen_at": now} for r in records}.values())
+        for first in range(0, len(rows), INSERT_CHUNK):
+            stmt = self._insert(FileRow).values(rows[first : first + INSERT_CHUNK])
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[FileRow.path],
+                set_={k: stmt.excluded[k] for k in rows[0] if k != "path"},
+            )
+            session.execute(stmt)
 
     # -- delivery outbox -----------------------------------------------------------------
     def due_deliveries(self, now: datetime, limit: int, channels: Iterable[str]) -> list[Alert]:

@@ -11,9 +11,10 @@ import pytest
 from monitor.errors import StoreError
 from monitor.models import Match, TermHit, make_article
 from monitor.store.engine import make_engine, prepare_schema
-from monitor.store.repo import FileRecord, Routed, Store, delivery_key
+from monitor.store.repo import INSERT_CHUNK, FileRecord, Routed, Store, delivery_key
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+URL = "https://example.org/esteri/storia"
 
 
 def sample(n: int = 1, body: str = "La Finlandia nella Nato") -> Routed:
@@ -28,6 +29,26 @@ def test_repo_record_is_idempotent(store: Store) -> None:
     again = store.record([sample()], [], NOW)
     assert (again.articles, again.duplicates, again.hits, again.deliveries) == (0, 1, 0, 0)
     assert len(store.due_deliveries(NOW, 100, ["console", "hook"])) == 2
+
+
+def test_repo_record_a_batch_larger_than_one_statement_keeps_every_row(store: Store) -> None:
+    count = INSERT_CHUNK + 7  # articles, hits and deliveries each span two INSERT statements
+    result = store.record([sample(n) for n in range(count)], [], NOW)
+    assert (result.articles, result.hits, result.deliveries) == (count, count, 2 * count)
+    assert len(store.due_deliveries(NOW, 10 * count, ["console", "hook"])) == 2 * count
+    again = store.record([sample(n) for n in range(count + 1)], [], NOW)
+    assert (again.articles, again.duplicates, again.hits, again.deliveries) == (1, count, 1, 2)
+
+
+def test_repo_record_a_story_twice_in_one_batch_stores_it_and_its_alerts_once(store: Store) -> None:
+    told = make_article(title="Articolo", body="La Finlandia nella Nato", url=URL, source="a", origin="a")
+    first = Routed(told, sample().matches)
+    retold = make_article(title="Articolo (aggiornato)", body="Altro testo", url=URL, source="a", origin="b")
+    other_rule = Match("altro", "Altro", (TermHit("Altro", "Altro", "body", 0, 5),), "Altro testo")
+    assert retold.uid == first.article.uid and retold.fingerprint != first.article.fingerprint
+    result = store.record([first, Routed(retold, [(other_rule, ["console"])])], [], NOW)
+    assert (result.articles, result.duplicates, result.hits, result.deliveries) == (1, 1, 1, 2)
+    assert {h.rule_id for h in store.hits()} == {"nato"}
 
 
 def test_repo_unseen_filters_by_story_and_by_content(store: Store) -> None:
@@ -78,6 +99,12 @@ def test_repo_files_are_remembered_by_path_and_fingerprint(store: Store) -> None
     assert store.fingerprint_seen(["fp1", "fp3"]) == {"fp1"}
     store.record([], [FileRecord("/in/a.txt", 11, 124, "fp4", "ingested", None, 1)], NOW)
     assert store.file_index("/in/")["/in/a.txt"] == (11, 124)
+    twice = [
+        FileRecord("/in/c.txt", 1, 1, "fp5", "failed", "x", 0),
+        FileRecord("/in/c.txt", 2, 2, "fp6", "ingested"),
+    ]
+    store.record([], twice, NOW)  # the same path twice in one batch: the last word counts
+    assert store.file_index("/in/")["/in/c.txt"] == (2, 2)
 
 
 def test_repo_feed_state_keeps_validators_and_counts_errors(store: Store) -> None:
