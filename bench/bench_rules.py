@@ -522,7 +522,8 @@ class Bench:
             f"  (target ≥ {TARGET_SCAN_RATIO}×) {mark(ratio >= TARGET_SCAN_RATIO)}"
         )
         if self.args.profile:
-            print_profile(profiler, "the scan", "cumtime"); print_profile(profiler, "the scan", "tottime")
+            print_profile(profiler, "the scan", "cumtime")
+            print_profile(profiler, "the scan", "tottime")
 
 
 def profile(run: Callable[[], object], title: str) -> None:
