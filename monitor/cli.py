@@ -387,13 +387,15 @@ def hits(ctx: Context, rule: str | None, since: str | None, limit: int, as_json:
                         "origin": row.origin,
                         "terms": sorted({t["text"] for t in row.terms}),
                         "snippet": row.snippet,
+                        "also_reported_by": list(row.also_reported_by),
                     },
                     ensure_ascii=False,
                 )
             )
         else:
             terms = ", ".join(sorted({t["text"] for t in row.terms}))
-            click.echo(f"{row.created_at:%Y-%m-%d %H:%M} {row.rule_id:<20} {row.title[:70]}  [{terms}]")
+            also = f"  (also: {', '.join(row.also_reported_by)})" if row.also_reported_by else ""
+            click.echo(f"{row.created_at:%Y-%m-%d %H:%M} {row.rule_id:<20} {row.title[:70]}  [{terms}]{also}")
     if not rows and not as_json:
         click.echo("no hits", err=True)
 

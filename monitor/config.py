@@ -145,6 +145,18 @@ class DeliverySettings(_Model):
     retry_max: Duration = Field(3600.0, description="longest delay between two retries")
 
 
+class DedupSettings(_Model):
+    """Near duplicates: the same wire story republished by several outlets alerts once."""
+
+    enabled: bool = True
+    threshold: float = Field(
+        0.5, gt=0, le=1, description="estimated share of 4-word runs two texts must share to be one story"
+    )
+    min_words: int = Field(30, ge=1, description="shorter texts are never grouped (exact copies still are)")
+    window: Duration = Field(172800.0, description="how far back a republication is looked for (2d)")
+    max_articles: int = Field(20000, ge=1, description="most recent articles remembered for the comparison")
+
+
 class HttpSettings(_Model):
     user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
     timeout: Duration = 20.0
@@ -173,6 +185,7 @@ class Settings(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    dedup: DedupSettings = Field(default_factory=DedupSettings)
     log_level: str = "INFO"
     config_path: Path | None = Field(None, exclude=True)
 

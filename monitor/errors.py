@@ -70,7 +70,40 @@ class ArticleParseError(SourceError):
 
 
 class FeedFetchError(SourceError):
-    """A feed could not be fetched; it is tried again on its next run."""
+    """A feed could not be fetched; what the server said decides when it is tried again.
+
+    ``status`` is the HTTP status when a server answered (None for timeouts,
+    refused connections, oversized bodies); ``retry_after`` the seconds a 429
+    or 503 asked us to wait, already clamped to a sane range; ``gone`` is true
+    for 410 Gone, which asks the caller to stop polling the feed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        gone: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.gone = gone
+
+
+class BlockedAddress(FeedFetchError):
+    """An untrusted URL leads to an address we refuse to connect to (loopback, private, cloud metadata…).
+
+    ``address`` is the offending IP and ``reason`` its class ("loopback"), so a
+    log line can say why a link in a feed was not followed.
+    """
+
+    def __init__(self, message: str, *, host: str, address: str, reason: str) -> None:
+        super().__init__(message)
+        self.host = host
+        self.address = address
+        self.reason = reason
 
 
 class StoreError(MonitorError):

@@ -42,6 +42,7 @@ from monitor.sources.feeds import fetch_feed
 from monitor.sources.files import iter_folder, read_article_file
 from monitor.sources.parse import parse_feed
 from monitor.store.repo import BatchResult, FileRecord, Routed, Store
+from monitor.stories import StoryGrouper
 
 log = logging.getLogger(__name__)
 BATCH_ARTICLES = 200
@@ -110,6 +111,7 @@ class Pipeline:
         self.matcher = matcher
         self.guesser = guesser
         self.stopping = threading.Event()  # set by the daemon: long scans stop between files
+        self.stories = StoryGrouper(settings.dedup, store)
 
     # -- matching and recording ----------------------------------------------------------
     def route(self, match: Match) -> list[str]:
@@ -119,13 +121,16 @@ class Pipeline:
     def process(self, articles: Sequence[Article], files: Sequence[FileRecord] = ()) -> BatchResult:
         """Match the new articles among ``articles`` and record them with their alerts, atomically."""
         fresh = [self.guesser.ensure(a) for a in self.store.unseen(articles)]
+        now = utcnow()
         routed = [
-            Routed(article, [(m, self.route(m)) for m in matches])
+            Routed(article, [(m, self.route(m)) for m in matches], *self.stories.place(article, now))
             for article, matches in zip(fresh, self.matcher.match_many(fresh), strict=True)
         ]
-        result = self.store.record(routed, files, utcnow())
+        result = self.store.record(routed, files, now)
         result.duplicates += len(articles) - len(fresh)
         for item in routed:
+            if item.story:
+                log.info("article=%r republishes story %s: no new alert", item.article.title[:80], item.story)
             for match, _channels in item.matches:
                 log.info(
                     "hit rule=%s article=%r terms=%s",

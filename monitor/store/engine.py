@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Column, Dialect, Engine, create_engine, event, inspect, literal, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel
@@ -56,18 +56,48 @@ def make_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
 
 
 def prepare_schema(engine: Engine) -> None:
-    """Create missing tables and refuse a database written by a newer news-monitor."""
+    """Create missing tables, add missing columns, refuse a database written by a newer news-monitor."""
     try:
         SQLModel.metadata.create_all(engine)
         with Session(engine) as session:
             row = session.get(MetaRow, "schema_version")
-            if row is None:
-                session.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
-                session.commit()
-            elif int(row.value) > SCHEMA_VERSION:
+            if row is not None and int(row.value) > SCHEMA_VERSION:
                 raise StoreError(
                     f"the database schema is version {row.value}, newer than this "
                     f"news-monitor knows ({SCHEMA_VERSION}); upgrade news-monitor"
                 )
+            if row is not None and int(row.value) < SCHEMA_VERSION:
+                _add_missing_columns(session)
+                log.info("database schema upgraded from version %s to %d", row.value, SCHEMA_VERSION)
+            session.merge(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
+            session.commit()
     except OperationalError as exc:
         raise StoreError(f"database unreachable or unusable: {exc.orig}") from None
+
+
+def _add_missing_columns(session: Session) -> None:
+    """Schema changes so far only add columns (nullable or defaulted): add what an older database lacks."""
+    connection = session.connection()
+    dialect = connection.dialect
+    present = inspect(connection)
+    for table in SQLModel.metadata.sorted_tables:
+        have = {c["name"] for c in present.get_columns(table.name)}
+        added = [column for column in table.columns if column.name not in have]
+        for column in added:
+            clause = f"{column.type.compile(dialect=dialect)}{_default_clause(column, dialect)}"
+            name = dialect.identifier_preparer.quote(column.name)
+            connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {clause}"))
+        for index in table.indexes:
+            if any(column in added for column in index.columns):
+                index.create(connection, checkfirst=True)
+
+
+def _default_clause(column: Column[Any], dialect: Dialect) -> str:
+    """Existing rows need a value for a NOT NULL column: its Python default, else the type's zero."""
+    if column.nullable:
+        return ""
+    default = getattr(column.default, "arg", None)
+    if default is None or callable(default):
+        default = {bool: False, int: 0, float: 0.0, str: ""}.get(column.type.python_type, 0)
+    value = literal(default).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    return f" NOT NULL DEFAULT {value}"

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import Session, col
 
+from monitor.dedup import StoredSignature
 from monitor.errors import StoreError
 from monitor.models import Alert, Article, Match
 from monitor.store.tables import ArticleRow, DeliveryRow, FeedRow, FileRow, HitRow
@@ -47,6 +48,12 @@ class Routed:
 
     article: Article
     matches: Sequence[tuple[Match, Sequence[str]]]
+    story: str | None = None  # uid of the story's first article when this one republishes it
+    signature: bytes | None = None  # for near-duplicate detection after a restart
+
+    @property
+    def story_uid(self) -> str:
+        return self.story or self.article.uid
 
 
 @dataclass
@@ -75,6 +82,7 @@ class HitView:
     origin: str
     terms: list[dict[str, Any]]
     snippet: str
+    also_reported_by: tuple[str, ...] = ()  # other sources that carried the same story
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,16 +172,18 @@ class Store:
         """
         result = BatchResult()
         with self._guard(), self._session() as session, session.begin():
-            article_ids = self._insert_articles(session, [item.article for item in routed], now)
+            article_ids = self._insert_articles(session, routed, now)
             result.articles = len(article_ids)
             result.duplicates = len(routed) - len(article_ids)
             hits = []
             for item in routed:
-                uid = item.article.uid
-                # pop: when a batch holds the same story twice, only the first one's matches count
-                article_id = article_ids.pop(uid, None)
+                # pop: when a batch holds the same article twice, only the first one's matches count
+                article_id = article_ids.pop(item.article.uid, None)
                 if article_id is not None:
-                    hits += [(article_id, uid, match, channels) for match, channels in item.matches]
+                    # one alert per story: a republication's delivery keys are its story's
+                    hits += [
+                        (article_id, item.story_uid, match, channels) for match, channels in item.matches
+                    ]
             hit_ids = self._insert_hits(
                 session, [(article_id, match) for article_id, _, match, _ in hits], now
             )
@@ -209,12 +219,12 @@ class Store:
         stmt = self._insert(table.__table__).on_conflict_do_nothing().returning(*returning)
         return list(session.execute(stmt, rows).all())
 
-    def _insert_articles(
-        self, session: Session, articles: Sequence[Article], now: datetime
-    ) -> dict[str, int]:
+    def _insert_articles(self, session: Session, routed: Sequence[Routed], now: datetime) -> dict[str, int]:
         """uid → id of the articles that were new."""
         rows = [
             {
+                "story": item.story_uid,
+                "signature": item.signature,
                 "uid": article.uid,
                 "fingerprint": article.fingerprint,
                 "title": article.title,
@@ -228,7 +238,8 @@ class Store:
                 "tags": list(article.tags),
                 "ingested_at": now,
             }
-            for article in articles
+            for item in routed
+            for article in [item.article]
         ]
         return {
             uid: id_
@@ -373,21 +384,55 @@ class Store:
         if since:
             query = query.where(col(HitRow.created_at) >= since)
         with self._guard(), self._session() as session:
-            return [
-                HitView(
-                    h.id,
-                    h.rule_id,
-                    h.rule_name,
-                    h.created_at,
-                    a.title,
-                    a.url,
-                    a.source,
-                    a.origin,
-                    h.terms,
-                    h.snippet,
-                )
-                for h, a in session.execute(query).all()
-            ]
+            rows = session.execute(query).all()
+        carried = self.story_sources({a.story for _, a in rows if a.story})
+        return [
+            HitView(
+                h.id,
+                h.rule_id,
+                h.rule_name,
+                h.created_at,
+                a.title,
+                a.url,
+                a.source,
+                a.origin,
+                h.terms,
+                h.snippet,
+                tuple(s for s in carried.get(a.story or "", ()) if s != a.source),
+            )
+            for h, a in rows
+        ]
+
+    def recent_signatures(self, since: datetime, limit: int) -> list[StoredSignature]:
+        """The newest articles' near-duplicate signatures, oldest first, to rebuild the index at start."""
+        query = (
+            select(
+                col(ArticleRow.uid),
+                col(ArticleRow.signature),
+                col(ArticleRow.ingested_at),
+                col(ArticleRow.story),
+            )
+            .where(col(ArticleRow.ingested_at) >= since, col(ArticleRow.signature).is_not(None))
+            .order_by(col(ArticleRow.id).desc())
+            .limit(limit)
+        )
+        with self._guard(), self._session() as session:
+            rows = session.execute(query).all()
+        return [StoredSignature(uid, signature, at, story) for uid, signature, at, story in reversed(rows)]
+
+    def story_sources(self, stories: Iterable[str]) -> dict[str, list[str]]:
+        """Story uid → the sources that carried it, first first: "also reported by …"."""
+        query = (
+            select(col(ArticleRow.story), col(ArticleRow.source))
+            .where(col(ArticleRow.story).in_(list(stories)))
+            .order_by(col(ArticleRow.id))
+        )
+        out: dict[str, list[str]] = {}
+        with self._guard(), self._session() as session:
+            for story, source in session.execute(query).all():
+                if story is not None and source not in out.setdefault(story, []):
+                    out[story].append(source)
+        return out
 
     def iter_articles(
         self, since: datetime | None = None, *, limit: int | None = None, chunk: int = 500

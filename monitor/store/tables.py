@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, LargeBinary, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: articles.story and articles.signature; feed health columns
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -54,6 +54,9 @@ class ArticleRow(SQLModel, table=True):
     origin: str = Field(sa_column=Column(Text, nullable=False))
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     ingested_at: datetime = _time(index=True)
+    # the uid of the story's first article: near duplicates share it (and its alerts)
+    story: str | None = Field(default=None, max_length=64, index=True)
+    signature: bytes | None = Field(default=None, sa_column=Column(LargeBinary))  # MinHash, see dedup.py
 
 
 class HitRow(SQLModel, table=True):

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib.metadata
 import logging
+import re
 import socket
-from collections.abc import AsyncIterator
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from monitor.errors import ArticleParseError, FeedFetchError
-from monitor.sources.feeds import FeedFetch, fetch_feed
+from monitor.sources import feeds
+from monitor.sources.feeds import ACCEPT_ENCODING, FeedFetch, FeedFetcher, fetch_feed, user_agent
 from monitor.sources.parse import parse_feed
 from tests.sources.feedserver import (
     ATOM_ETAG,
     ATOM_MODIFIED,
     DATA,
+    ESTERI,
     RSS_ETAG,
     RSS_MODIFIED,
     USER_AGENT,
+    LiveServer,
+    brotli_bomb,
+    gzip_bomb,
+    serve,
 )
+
+HAS_BROTLI = feeds._BROTLI is not None
+needs_brotli = pytest.mark.skipif(not HAS_BROTLI, reason="brotli >= 1.2 is not installed")
 
 
 @pytest.fixture
@@ -210,3 +224,331 @@ def test_parse_feed_skips_entries_without_title_or_text() -> None:
     )
     [article] = parse_feed(data, source="s", origin="t.rss")
     assert (article.title, article.summary, article.body, article.origin) == ("", "Solo testo", "", "t.rss#2")
+
+
+# -- feeds at scale: FeedFetcher against the same server ---------------------------------------
+@pytest.fixture
+def live() -> Iterator[LiveServer]:
+    with serve() as live:
+        yield live
+
+
+@pytest.fixture
+def fetcher(client: httpx.AsyncClient) -> FeedFetcher:
+    return FeedFetcher(client)
+
+
+async def failure(fetcher: FeedFetcher, url: str, **kwargs: object) -> FeedFetchError:
+    with pytest.raises(FeedFetchError) as caught:
+        await fetcher.fetch(url, **kwargs)  # type: ignore[arg-type]
+    return caught.value
+
+
+def test_user_agent_names_the_project_its_version_and_a_contact() -> None:
+    assert re.fullmatch(r"news-monitor/\S+ \(\+https://github\.com/news-monitor/news-monitor\)", user_agent())
+    assert user_agent("https://desk.example.org/bot").endswith(" (+https://desk.example.org/bot)")
+    assert user_agent(" mailto:ops@example.org ").endswith(" (+mailto:ops@example.org)")
+
+
+@pytest.mark.parametrize(
+    "contact", ["", "  ", "https://x.example\r\nX-Evil: 1", "https://x.example/(bot)", "città.it"]
+)
+def test_user_agent_rejects_a_contact_that_would_break_the_header(contact: str) -> None:
+    with pytest.raises(ValueError, match="User-Agent contact"):
+        user_agent(contact)
+
+
+def test_user_agent_without_installed_metadata_still_names_a_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    feeds._version.cache_clear()
+    try:
+        assert user_agent().startswith("news-monitor/0+unknown (+")
+    finally:
+        feeds._version.cache_clear()
+
+
+async def test_feed_fetcher_sends_its_user_agent_over_the_clients(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    await fetcher.fetch(live.url("/esteri.rss"))
+    assert live.seen[0]["user-agent"] == user_agent()
+    assert FeedFetcher(fetcher.client, user_agent="desk-bot/1 (+https://x.example)").user_agent.startswith(
+        "desk"
+    )
+
+
+async def test_feed_fetcher_conditional_get_sends_validators_back_exactly(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    first = await fetcher.fetch(live.url("/mondo.atom"))
+    again = await fetcher.fetch(live.url("/mondo.atom"), etag=first.etag, last_modified=first.last_modified)
+    assert (again.status, again.content, again.not_modified) == (304, None, True)
+    assert (again.etag, again.last_modified) == (ATOM_ETAG, ATOM_MODIFIED)
+    assert live.seen[1]["if-none-match"] == ATOM_ETAG  # weak validator, byte for byte
+    assert live.seen[1]["if-modified-since"] == ATOM_MODIFIED
+
+
+@pytest.mark.parametrize("path", ["/moved", "/perm-1", "/relative", "/hop/5"])
+async def test_fetch_feed_permanent_redirects_report_the_new_url(
+    fetcher: FeedFetcher, live: LiveServer, path: str
+) -> None:
+    result = await fetcher.fetch(live.url(path))
+    assert result.content == ESTERI
+    assert result.url == result.permanent_url == live.url("/esteri.rss")
+
+
+async def test_fetch_feed_permanent_redirect_to_not_modified_reports_the_new_url(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    result = await fetcher.fetch(live.url("/perm-1"), etag=RSS_ETAG)
+    assert result.not_modified
+    assert result.permanent_url == live.url("/esteri.rss")
+
+
+@pytest.mark.parametrize("path", ["/found", "/see-other", "/temporary", "/perm-then-found"])
+async def test_fetch_feed_temporary_redirects_keep_the_stored_url(
+    fetcher: FeedFetcher, live: LiveServer, path: str
+) -> None:
+    result = await fetcher.fetch(live.url(path))
+    assert result.url == live.url("/esteri.rss")
+    assert result.permanent_url is None
+
+
+async def test_fetch_feed_without_redirects_has_no_permanent_url(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    assert (await fetcher.fetch(live.url("/esteri.rss"))).permanent_url is None
+
+
+async def test_fetch_feed_follows_redirects_itself_even_with_a_client_that_would(live: LiveServer) -> None:
+    async with httpx.AsyncClient(follow_redirects=True) as client:
+        result = await FeedFetcher(client).fetch(live.url("/perm-1"))
+    assert result.permanent_url == live.url("/esteri.rss")
+    assert [r["path"] for r in live.seen] == ["/perm-1", "/perm-2", "/esteri.rss"]
+
+
+@pytest.mark.parametrize("path", ["/loop", "/hop/6"])
+async def test_fetch_feed_more_than_five_redirects_is_an_error(
+    fetcher: FeedFetcher, live: LiveServer, path: str
+) -> None:
+    error = await failure(fetcher, live.url(path))
+    assert str(error).startswith(live.url(path))
+    assert "more than 5 redirects" in str(error)
+    assert len(live.seen) == 6  # the original request and five hops, no more
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/no-location", "HTTP 301 redirect without a Location"),
+        ("/to-ftp", "redirect to ftp://example.org/feed.xml, not an http(s) URL"),
+    ],
+)
+async def test_fetch_feed_unfollowable_redirect_is_an_error(
+    fetcher: FeedFetcher, live: LiveServer, path: str, reason: str
+) -> None:
+    error = await failure(fetcher, live.url(path))
+    assert str(error) == f"{live.url(path)}: {reason}"
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/feed.xml", "file:///etc/passwd"])
+async def test_fetch_feed_refuses_urls_that_are_not_http(fetcher: FeedFetcher, url: str) -> None:
+    error = await failure(fetcher, url)
+    assert str(error) == f"{url}: not an http(s) URL"
+
+
+async def test_fetch_feed_gone_tells_the_caller_to_disable_the_feed(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    error = await failure(fetcher, live.url("/gone"))
+    assert (error.gone, error.status, error.retry_after) == (True, 410, None)
+    assert str(error).startswith(f"{live.url('/gone')}: HTTP 410 Gone")
+    assert "retired" not in str(error)  # the body of an error answer is never read into messages
+
+
+async def test_fetch_feed_error_names_the_url_and_the_redirect_target(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    error = await failure(fetcher, live.url("/perm-to-gone"))
+    assert str(error).startswith(f"{live.url('/perm-to-gone')} (redirected to {live.url('/gone')}): HTTP 410")
+    assert error.gone
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "retry_after"),
+    [
+        ("/throttled", 429, 120.0),  # delta-seconds
+        ("/throttled-far", 429, 86400.0),  # a date in 2100: clamped to a day
+        ("/unavailable", 503, 60.0),  # 5 s: raised to the one-minute floor
+        ("/unavailable-bare", 503, None),  # no Retry-After: the caller's backoff decides
+    ],
+)
+async def test_fetch_feed_throttled_carries_retry_after(
+    fetcher: FeedFetcher, live: LiveServer, path: str, status: int, retry_after: float | None
+) -> None:
+    error = await failure(fetcher, live.url(path))
+    assert (error.status, error.retry_after, error.gone) == (status, retry_after, False)
+
+
+async def test_fetch_feed_retry_after_as_an_http_date(fetcher: FeedFetcher, live: LiveServer) -> None:
+    error = await failure(fetcher, live.url("/throttled-date"))
+    assert error.retry_after is not None
+    assert 7000 < error.retry_after <= 7200  # two hours ahead, read back a moment later
+    assert "; retry after 7" in str(error)
+
+
+async def test_fetch_feed_other_errors_carry_only_the_status(fetcher: FeedFetcher, live: LiveServer) -> None:
+    error = await failure(fetcher, live.url("/error"))
+    assert (error.status, error.retry_after, error.gone) == (500, None, False)
+    assert str(error) == f"{live.url('/error')}: HTTP 500 Internal Server Error"
+
+
+async def test_fetch_feed_dripping_server_stops_at_the_overall_deadline(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    started = time.monotonic()
+    error = await failure(fetcher, live.url("/drip"), timeout=1.0)  # each byte comes well within 1 s
+    assert str(error) == f"{live.url('/drip')}: no complete answer within 1s"
+    assert error.status is None
+    assert time.monotonic() - started < 10  # it stopped: the drip alone would last 20 s
+
+
+async def fetch_with_peak_memory(
+    fetcher: FeedFetcher, url: str, max_bytes: int
+) -> tuple[FeedFetchError, int]:
+    tracemalloc.start()
+    try:
+        error = await failure(fetcher, url, max_bytes=max_bytes)
+        return error, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+async def test_fetch_feed_endless_body_is_cut_off_with_flat_memory(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    error, peak = await fetch_with_peak_memory(fetcher, live.url("/endless"), 1_000_000)
+    assert str(error) == f"{live.url('/endless')}: feed is larger than the 1000000 bytes allowed"
+    assert peak < 8_000_000
+
+
+@pytest.mark.parametrize(
+    ("path", "bomb"),
+    [("/gzip-bomb", gzip_bomb), pytest.param("/brotli-bomb", brotli_bomb, marks=needs_brotli)],
+)
+async def test_fetch_feed_compression_bomb_is_cut_off_with_flat_memory(
+    fetcher: FeedFetcher, live: LiveServer, path: str, bomb: object
+) -> None:
+    assert callable(bomb)
+    assert len(bomb()) < 1_000_000  # built before measuring; small on the wire, 100 MB unpacked
+    error, peak = await fetch_with_peak_memory(fetcher, live.url(path), 1_000_000)
+    assert str(error) == f"{live.url(path)}: feed is larger than the 1000000 bytes allowed"
+    assert peak < 8_000_000  # httpx's own decoder would hold the 100 MB
+
+
+async def test_fetch_feed_declared_size_over_the_cap_is_refused_before_reading(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    error = await failure(fetcher, live.url("/huge-declared"), max_bytes=1_000_000)
+    assert (
+        str(error)
+        == f"{live.url('/huge-declared')}: feed is 2147483648 bytes, more than the 1000000 bytes allowed"
+    )
+
+
+async def test_fetch_feed_body_shorter_than_declared_is_an_error(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    error = await failure(fetcher, live.url("/short-body"))
+    assert str(error).startswith(f"{live.url('/short-body')}: RemoteProtocolError")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/esteri.gz",
+        "/esteri-2-members.gz",
+        "/esteri.gz.gz",
+        "/esteri.zlib",
+        "/esteri.deflate",
+        pytest.param("/esteri.br", marks=needs_brotli),
+    ],
+)
+async def test_fetch_feed_decodes_compressed_bodies(
+    fetcher: FeedFetcher, live: LiveServer, path: str
+) -> None:
+    assert (await fetcher.fetch(live.url(path))).content == ESTERI
+
+
+async def test_fetch_feed_compressed_feed_parses_like_a_plain_one(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    fetched = await fetcher.fetch(live.url("/esteri.gz"))
+    assert fetched.content is not None
+    articles = parse_feed(fetched.content, source="Esteri", origin=fetched.url, headers=fetched.headers)
+    assert [a.title for a in articles][:1] == ["Finlandia e Svezia verso la NATO"]
+
+
+async def test_fetch_feed_asks_only_for_encodings_it_can_bound(
+    fetcher: FeedFetcher, live: LiveServer
+) -> None:
+    await fetcher.fetch(live.url("/esteri.rss"))
+    assert live.seen[0]["accept-encoding"] == ACCEPT_ENCODING
+    assert ("br" in ACCEPT_ENCODING) == HAS_BROTLI
+    assert "zstd" not in ACCEPT_ENCODING
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [("/not-gzip", "the body is not valid gzip"), ("/zstd", "unsupported Content-Encoding 'zstd'")],
+)
+async def test_fetch_feed_undecodable_body_is_an_error(
+    fetcher: FeedFetcher, live: LiveServer, path: str, reason: str
+) -> None:
+    error = await failure(fetcher, live.url(path))
+    assert str(error).startswith(f"{live.url(path)}: {reason}")
+
+
+async def fetch_busy(fetcher: FeedFetcher, urls: list[str]) -> None:
+    async with asyncio.timeout(30):
+        await asyncio.gather(*(fetcher.fetch(url) for url in urls))
+
+
+async def test_feed_fetcher_keeps_to_the_per_host_limit(client: httpx.AsyncClient, live: LiveServer) -> None:
+    await fetch_busy(FeedFetcher(client, per_host=2), [live.url(f"/busy?i={i}") for i in range(6)])
+    assert live.peak["/busy"] == 2
+
+
+async def test_feed_fetcher_keeps_to_the_global_limit(client: httpx.AsyncClient, live: LiveServer) -> None:
+    await fetch_busy(
+        FeedFetcher(client, max_concurrency=1, per_host=2), [live.url(f"/busy?i={i}") for i in range(4)]
+    )
+    assert live.peak["/busy"] == 1
+
+
+async def test_feed_fetcher_limits_each_host_on_its_own(client: httpx.AsyncClient, live: LiveServer) -> None:
+    hosts = ["127.0.0.1", "localhost"]
+    urls = [f"http://{host}:{live.port}/busy?i={i}" for i in range(2) for host in hosts]
+    await fetch_busy(FeedFetcher(client, per_host=1), urls)
+    assert live.peak["/busy"] == 2  # one per host, both hosts at once
+
+
+async def test_feed_fetcher_releases_host_slots_after_failures(
+    client: httpx.AsyncClient, live: LiveServer
+) -> None:
+    fetcher = FeedFetcher(client, per_host=1)
+    for path in ("/error", "/gone", "/drip"):
+        with pytest.raises(FeedFetchError):
+            await fetcher.fetch(live.url(path), timeout=0.5)
+    async with asyncio.timeout(5):  # a leaked slot would make this wait forever
+        assert (await fetcher.fetch(live.url("/esteri.rss"))).status == 200
+    assert fetcher._hosts._slots == {}  # nothing kept for hosts at rest
+
+
+@pytest.mark.parametrize(("total", "per_host"), [(0, 2), (10, 0)])
+def test_feed_fetcher_rejects_limits_below_one(client: httpx.AsyncClient, total: int, per_host: int) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        FeedFetcher(client, max_concurrency=total, per_host=per_host)

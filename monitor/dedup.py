@@ -1,0 +1,368 @@
+"""One story, one alert: recognise the same wire story republished with small edits.
+
+An agency story (ANSA, Reuters) reaches us through several outlets within hours,
+each with its own headline, boilerplate ("(ANSA) - ROMA, 14 MAR -", "Leggi
+anche…", "Copyright Thomson Reuters"), a sentence added or cut, a paragraph
+moved.  Their content fingerprints differ, so the store sees new articles; this
+module says which earlier article each one repeats, so the first alerts and the
+later ones attach to it ("also reported by …").  Pure: no database, no clock
+(the caller passes ``at``), no I/O.
+
+How, and why so:
+
+- **Text → shingles.** Title, summary and body are folded like rule terms
+  (:func:`monitor.matching.normalize.fold_plain`: case, accents, typographic
+  apostrophes, hyphens), cut into words, and every run of ``shingle_size``
+  words is a shingle.  Resemblance is the Jaccard similarity of two shingle
+  sets.  On the test corpus (``tests/data/near_duplicates/``) 4-word shingles
+  put every republished variant at Jaccard ≥ 0.60 of an earlier copy and every
+  pair of different stories on the same topic at ≤ 0.07; 3-word shingles give
+  0.62 / 0.13 (two days' stock-market openings share their template) and
+  5-word shingles make each edited word cost more.  Hence 4, and a default
+  ``threshold`` of 0.5, the middle of that gap.
+- **MinHash from datasketch** (its ``affine32`` scheme; shingles hashed with
+  CRC-32, which its MurmurHash3 pre-mix makes safe, at half SHA-1's cost).
+  256 values estimate Jaccard with a standard error of ≤ 0.03.  With 128, one
+  corpus pair at 0.62 was estimated at 0.45 and split from its story; 256 cost
+  0.02 ms and 5 MB per 10,000 articles more.  The signature is bytes with a
+  small header, so the store can keep it (1 KB) and a restart can rebuild the
+  index (:meth:`NearDuplicateIndex.from_signatures`); a signature made with
+  other settings is recognised and skipped rather than compared wrongly.
+- **Banding (LSH) of our own over those signatures**: one dict per band from
+  the band's hash to the articles sharing it; the candidates it finds are then
+  verified on the whole signature.  datasketch's ``MinHashLSH`` does the same
+  with a Python set per bucket: at 10,000 articles and the band shape we need
+  it held 61 MB and inserted in 0.12 ms, against 25 MB and 0.04 ms here.  The
+  shape comes from the threshold (:func:`choose_bands`), over the first 128
+  values at most, so that an article exactly at the threshold is a candidate
+  95 % of the time (one at 0.6, 99.6 %).
+- **Cost** (one core of the project VM, 300-word articles): 0.26 ms to add an
+  article to an index of up to 10,000 (shingling 0.14 ms, MinHash 0.1 ms), and
+  28 MB per 10,000 articles held.
+- **Short texts are never grouped**: below ``min_shingles`` shingles (about
+  30 words) a text has no signature.  A two-sentence summary from a templated
+  story ("Borsa: Milano apre in rialzo …") is too small a sample to tell a
+  republication from the next day's edition, and exact copies are caught by
+  the content fingerprint anyway.
+- **Bounded memory**: the index keeps at most ``max_articles`` (oldest out
+  first) and :meth:`NearDuplicateIndex.forget_before` drops what was added
+  before a time, so a daemon keeps e.g. the last two days.
+
+A group is named by its first article.  A later article that matches any
+member (not only the first) joins that member's group, so a third outlet that
+copied the second outlet's edit still lands in the story's group; groups
+survive the eviction of their first article, whose id is only a name.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import struct
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+from datasketch import MinHash
+
+from monitor.matching.normalize import fold_plain
+from monitor.models import Article
+
+log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"\w+")
+# Signature layout: format version, shingle size, number of values, seed, then
+# the values as little-endian uint32.  Bump the version when shingling changes.
+_FORMAT_VERSION = 1
+_HEADER = struct.Struct("<BBHI")
+_SEED = 1
+_SCHEME = "affine32"
+# How often an article exactly at the threshold must reach the verification step.
+_CANDIDATE_RECALL = 0.95
+# Banding uses at most this many values: more would add bucket entries (memory)
+# without finding more candidates at the thresholds that make sense here.
+_MAX_BANDED_VALUES = 128
+
+Signature = npt.NDArray[np.uint32]
+
+
+def choose_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """The LSH band shape (bands, rows) for a Jaccard threshold.
+
+    Longer bands produce fewer chance candidates; more bands find more of the
+    true ones.  The longest band that still lets an article at ``threshold``
+    become a candidate with probability ``_CANDIDATE_RECALL`` within
+    ``num_perm`` values wins; a threshold too low for that uses every value in
+    single-value bands, the best recall there is.
+    """
+    for rows in range(8, 0, -1):
+        p_band = threshold**rows
+        if p_band >= 1.0:
+            return 1, rows
+        if p_band <= 0.0:
+            continue
+        bands = math.ceil(math.log(1 - _CANDIDATE_RECALL) / math.log(1 - p_band))
+        if bands * rows <= num_perm:
+            return max(bands, 1), rows
+    return num_perm, 1
+
+
+def article_text(article: Article) -> str:
+    """The text an article is compared by: what it says, not where it was found."""
+    return "\n".join(part for part in (article.title, article.summary, article.body) if part)
+
+
+def estimate_similarity(a: bytes, b: bytes) -> float:
+    """Estimated Jaccard similarity of the texts behind two signatures of the same settings."""
+    if a[: _HEADER.size] != b[: _HEADER.size]:
+        raise ValueError("signatures made with different settings cannot be compared")
+    va = np.frombuffer(a, dtype="<u4", offset=_HEADER.size)
+    vb = np.frombuffer(b, dtype="<u4", offset=_HEADER.size)
+    return float(np.count_nonzero(va == vb)) / len(va)
+
+
+class StoredSignature(NamedTuple):
+    """One article as the store keeps it, to rebuild an index after a restart.
+
+    ``first_id`` is the group the article was put in when it was added; when
+    given it is trusted, so a restart with a changed threshold does not
+    regroup the past.
+    """
+
+    article_id: int | str
+    signature: bytes
+    at: datetime | None = None
+    first_id: int | str | None = None
+
+
+@dataclass(slots=True)
+class _Entry:
+    values: Signature
+    first: str  # the id of its group's first article
+    at: datetime | None
+    rank: int  # arrival order
+
+
+@dataclass(frozen=True, slots=True)
+class NearDuplicateSettings:
+    """How alike two texts must be to count as one story, and how much the index remembers.
+
+    Validated here so a bad value fails when the configuration is read, not at
+    the first article.
+    """
+
+    threshold: float = 0.5  # estimated Jaccard of the shingle sets
+    num_perm: int = 256  # MinHash values: the estimate's standard error is ≤ 0.5 / sqrt(num_perm)
+    shingle_size: int = 4  # words per shingle
+    min_shingles: int = 30  # shorter texts are never grouped
+    max_articles: int = 20_000
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], not {self.threshold}")
+        if not 16 <= self.num_perm <= 1024:
+            raise ValueError(f"num_perm must be between 16 and 1024, not {self.num_perm}")
+        if not 1 <= self.shingle_size <= 16:
+            raise ValueError(f"shingle_size must be between 1 and 16 words, not {self.shingle_size}")
+        if self.min_shingles < 1:
+            raise ValueError(f"min_shingles must be at least 1, not {self.min_shingles}")
+        if self.max_articles < 1:
+            raise ValueError(f"max_articles must be at least 1, not {self.max_articles}")
+
+
+class NearDuplicateIndex:
+    """The recent articles' signatures, and which group each belongs to.
+
+    Article ids are kept and returned as ``str``.  Not thread-safe: one
+    pipeline adds articles in the order it records them.
+    """
+
+    def __init__(self, settings: NearDuplicateSettings | None = None) -> None:
+        self.settings = settings = settings or NearDuplicateSettings()
+        self._header = _HEADER.pack(_FORMAT_VERSION, settings.shingle_size, settings.num_perm, _SEED)
+        # Generated once: datasketch draws them from a seeded RandomState, which
+        # costs more than hashing an article.
+        self._permutations = MinHash(num_perm=settings.num_perm, seed=_SEED, scheme=_SCHEME).permutations
+        self._bands, self._rows = choose_bands(settings.threshold, min(settings.num_perm, _MAX_BANDED_VALUES))
+        self._needed = math.ceil(settings.threshold * settings.num_perm - 1e-9)  # equal values to match
+        # Band hashes use Python's per-process hash(): buckets are never stored.
+        self._buckets: list[dict[int, str | list[str]]] = [{} for _ in range(self._bands)]
+        self._entries: dict[str, _Entry] = {}  # insertion order is eviction order
+        self._added = 0
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"NearDuplicateIndex(threshold={s.threshold}, num_perm={s.num_perm}, "
+            f"shingle_size={s.shingle_size}, articles={len(self)}/{s.max_articles})"
+        )
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, article_id: object) -> bool:
+        return str(article_id) in self._entries
+
+    @property
+    def band_shape(self) -> tuple[int, int]:
+        """(bands, rows) of the LSH banding in use."""
+        return self._bands, self._rows
+
+    def shingles(self, text: str) -> set[bytes]:
+        """The distinct ``shingle_size``-word runs of the folded text."""
+        words = _WORD.findall(fold_plain(text))
+        k = self.settings.shingle_size
+        return {" ".join(words[i : i + k]).encode() for i in range(len(words) - k + 1)}
+
+    def signature(self, text: str) -> bytes | None:
+        """The MinHash of ``text`` as bytes to store, or None when it is too short to compare."""
+        shingles = self.shingles(text)
+        if len(shingles) < self.settings.min_shingles:
+            return None
+        minhash = MinHash(
+            num_perm=self.settings.num_perm,
+            seed=_SEED,
+            hashfunc=zlib.crc32,
+            permutations=self._permutations,
+            scheme=_SCHEME,
+        )
+        minhash.update_batch(shingles)
+        values = np.asarray(minhash.hashvalues, dtype="<u4")
+        return self._header + values.tobytes()
+
+    def compatible(self, signature: bytes) -> bool:
+        """True when ``signature`` was made with this index's settings."""
+        size = _HEADER.size + 4 * self.settings.num_perm
+        return len(signature) == size and signature[: _HEADER.size] == self._header
+
+    def query(self, text: str) -> str | None:
+        """The first article of the group ``text`` repeats, without adding it."""
+        signature = self.signature(text)
+        if signature is None:
+            return None
+        match = self._best_match(_values(signature))
+        return match.first if match is not None else None
+
+    def add(self, article_id: int | str, text: str, *, at: datetime | None = None) -> str | None:
+        """Add an article; return the first article of the group it repeats, or None when it is new.
+
+        ``at`` (when it was seen) is what :meth:`forget_before` evicts by; an
+        article added without it leaves only to respect ``max_articles``.
+        """
+        return self.add_signature(article_id, self.signature(text), at=at)
+
+    def add_signature(
+        self,
+        article_id: int | str,
+        signature: bytes | None,
+        *,
+        at: datetime | None = None,
+        first_id: int | str | None = None,
+    ) -> str | None:
+        """:meth:`add` for a signature already computed (and perhaps already stored).
+
+        A None signature (short text) is not indexed.  Adding an id twice
+        changes nothing and answers as the first time did.  ``first_id``, when
+        given, puts the article in that group without comparing.
+        """
+        key = str(article_id)
+        known = self._entries.get(key)
+        if known is not None:
+            return None if known.first == key else known.first
+        if signature is None:
+            return None
+        if not self.compatible(signature):
+            raise ValueError(f"article {key}: signature made with other settings than {self!r}")
+        values = _values(signature)
+        if first_id is not None:
+            first = str(first_id)
+        else:
+            match = self._best_match(values)
+            first = match.first if match is not None else key
+        self._insert(key, values, first, at)
+        return None if first == key else first
+
+    def forget_before(self, cutoff: datetime) -> int:
+        """Drop the articles added with ``at`` before ``cutoff``; return how many."""
+        old = [key for key, entry in self._entries.items() if entry.at is not None and entry.at < cutoff]
+        for key in old:
+            self._remove(key)
+        return len(old)
+
+    @classmethod
+    def from_signatures(
+        cls, stored: Iterable[StoredSignature], settings: NearDuplicateSettings | None = None
+    ) -> NearDuplicateIndex:
+        """Rebuild an index from the store, oldest first, after a restart.
+
+        Signatures made with other settings (the configuration changed) are
+        skipped and counted in the log: those articles can no longer be
+        matched, which costs at most one extra alert per story in the window.
+        The newest ``max_articles`` are kept, as if they had arrived live.
+        """
+        index = cls(settings)
+        skipped = 0
+        for item in stored:
+            if not index.compatible(item.signature):
+                skipped += 1
+                continue
+            index.add_signature(item.article_id, item.signature, at=item.at, first_id=item.first_id)
+        if skipped:
+            log.info("near-duplicate index: skipped=%d signatures made with other settings", skipped)
+        return index
+
+    def _band_keys(self, values: Signature) -> list[int]:
+        raw = values.tobytes()
+        width = 4 * self._rows
+        return [hash(raw[i * width : (i + 1) * width]) for i in range(self._bands)]
+
+    def _best_match(self, values: Signature) -> _Entry | None:
+        candidates: set[str] = set()
+        for bucket, band_key in zip(self._buckets, self._band_keys(values), strict=True):
+            found = bucket.get(band_key)
+            if isinstance(found, str):
+                candidates.add(found)
+            elif found is not None:
+                candidates.update(found)
+        best: _Entry | None = None
+        best_score = self._needed - 1
+        # The earliest of equally close candidates wins, so iterate in arrival order.
+        for entry in sorted((self._entries[key] for key in candidates), key=lambda e: e.rank):
+            score = int(np.count_nonzero(entry.values == values))
+            if score > best_score:
+                best, best_score = entry, score
+        return best
+
+    def _insert(self, key: str, values: Signature, first: str, at: datetime | None) -> None:
+        while len(self._entries) >= self.settings.max_articles:
+            self._remove(next(iter(self._entries)))
+        self._added += 1
+        self._entries[key] = _Entry(values, first, at, self._added)
+        for bucket, band_key in zip(self._buckets, self._band_keys(values), strict=True):
+            found = bucket.get(band_key)
+            if found is None:
+                bucket[band_key] = key
+            elif isinstance(found, str):
+                bucket[band_key] = [found, key]
+            else:
+                found.append(key)
+
+    def _remove(self, key: str) -> None:
+        entry = self._entries.pop(key)
+        for bucket, band_key in zip(self._buckets, self._band_keys(entry.values), strict=True):
+            found = bucket.get(band_key)
+            if found == key:
+                del bucket[band_key]
+            elif isinstance(found, list):
+                found.remove(key)
+                if len(found) == 1:
+                    bucket[band_key] = found[0]
+
+
+def _values(signature: bytes) -> Signature:
+    return np.frombuffer(signature, dtype="<u4", offset=_HEADER.size)

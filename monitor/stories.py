@@ -1,0 +1,60 @@
+"""One story, one alert: which earlier article a new one republishes.
+
+The pure comparison lives in :mod:`monitor.dedup`; this is its use by the
+pipeline: the index of recent signatures is rebuilt from the store on first
+use (so a restart forgets nothing inside the window), new articles are placed
+in order, and what left the window is dropped.  An article that repeats an
+earlier story carries that story's uid; the store then gives its matches the
+story's delivery keys, so the outbox, which refuses a key twice, sends each
+rule's alert for a story once, however many outlets carry it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from monitor.config import DedupSettings
+from monitor.dedup import NearDuplicateIndex, NearDuplicateSettings, article_text
+from monitor.models import Article
+from monitor.store.repo import Store
+
+log = logging.getLogger(__name__)
+FORGET_EVERY = timedelta(minutes=1)
+
+
+class StoryGrouper:
+    """The near-duplicate index of one pipeline; used from its one worker thread."""
+
+    def __init__(self, settings: DedupSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._index: NearDuplicateIndex | None = None
+        self._forgotten_at: datetime | None = None
+
+    def place(self, article: Article, now: datetime) -> tuple[str | None, bytes | None]:
+        """(uid of the story it republishes or None, its signature to store or None)."""
+        if not self.settings.enabled:
+            return None, None
+        index = self._ready(now)
+        signature = index.signature(article_text(article))
+        first = index.add_signature(article.uid, signature, at=now)
+        return (first if first != article.uid else None), signature
+
+    def _ready(self, now: datetime) -> NearDuplicateIndex:
+        window = timedelta(seconds=self.settings.window)
+        if self._index is None:
+            stored = self.store.recent_signatures(now - window, self.settings.max_articles)
+            self._index = NearDuplicateIndex.from_signatures(stored, self._compare_settings())
+            log.info("near-duplicate index: %d recent article(s) from the last %s", len(self._index), window)
+        if self._forgotten_at is None or now - self._forgotten_at >= FORGET_EVERY:
+            self._index.forget_before(now - window)
+            self._forgotten_at = now
+        return self._index
+
+    def _compare_settings(self) -> NearDuplicateSettings:
+        return NearDuplicateSettings(
+            threshold=self.settings.threshold,
+            min_shingles=self.settings.min_words,
+            max_articles=self.settings.max_articles,
+        )
