@@ -8,9 +8,10 @@ a default, so a fresh checkout runs with no config file at all.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -86,6 +87,7 @@ class FeedSource(_Model):
     jitter: Duration | None = Field(None, description="random delay added (default: 10% of interval)")
     language: str | None = None
     tags: list[str] = Field(default_factory=list)
+    full_text: bool = Field(False, description="fetch each entry's page and extract the article text")
 
     @field_validator("url")
     @classmethod
@@ -104,13 +106,34 @@ class Sources(_Model):
     feeds: list[FeedSource] = Field(default_factory=list)
 
 
-class ConsoleChannel(_Model):
+class _ChannelModel(_Model):
+    """What every channel takes: which sources' alerts it wants (all by default)."""
+
+    sources: list[str] = Field(
+        default_factory=list, description="only alerts from these sources (names, * wildcards)"
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="only alerts from sources with one of these tags (* wildcards)"
+    )
+
+    def wants(self, source: str, tags: Sequence[str]) -> bool:
+        """Routing by source: a desk's Slack channel gets its own feeds' alerts only."""
+        if self.sources and not any(
+            fnmatch.fnmatchcase(source.casefold(), p.casefold()) for p in self.sources
+        ):
+            return False
+        return not self.tags or any(
+            fnmatch.fnmatchcase(tag.casefold(), p.casefold()) for tag in tags for p in self.tags
+        )
+
+
+class ConsoleChannel(_ChannelModel):
     """Prints alerts to standard output: the default when nothing else is configured."""
 
     type: Literal["console"]
 
 
-class WebhookChannel(_Model):
+class WebhookChannel(_ChannelModel):
     """POSTs a documented JSON body to any HTTP endpoint."""
 
     type: Literal["webhook"]
@@ -119,7 +142,7 @@ class WebhookChannel(_Model):
     timeout: Duration = 10.0
 
 
-class SlackChannel(_Model):
+class SlackChannel(_ChannelModel):
     """A Slack incoming webhook (https://hooks.slack.com/services/...)."""
 
     type: Literal["slack"]
@@ -158,8 +181,44 @@ class DedupSettings(_Model):
 
 
 class HttpSettings(_Model):
-    user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
-    timeout: Duration = 20.0
+    """How feeds and linked pages are fetched: politely, bounded, never into the local network."""
+
+    contact: str | None = Field(None, description="URL or mailto: put in the User-Agent for site owners")
+    user_agent: str | None = Field(None, description="the whole User-Agent (default from contact)")
+    timeout: Duration = Field(20.0, description="overall deadline of one fetch, redirects included")
+    max_bytes: int = Field(20_000_000, ge=1024, description="larger responses are cut off and reported")
+    max_concurrency: int = Field(20, ge=1, description="fetches in flight at once")
+    per_host: int = Field(2, ge=1, description="fetches in flight to one host at once")
+    allow_private_networks: bool = Field(
+        False, description="let links inside feeds reach loopback/private addresses (full text)"
+    )
+
+    @field_validator("contact")
+    @classmethod
+    def _contact(cls, contact: str | None) -> str | None:
+        _agent_for(contact)  # refuses what cannot go in a header
+        return contact
+
+    @property
+    def agent(self) -> str:
+        return self.user_agent or _agent_for(self.contact)
+
+
+def _agent_for(contact: str | None) -> str:
+    from monitor.sources.feeds import user_agent  # here: the sources package imports config
+
+    return user_agent(contact)
+
+
+class HealthSettings(_Model):
+    """When a feed's trouble becomes an alert (to ``channel``), and its recovery another."""
+
+    channel: str | None = Field(None, description="channel for source-health alerts (default: log only)")
+    failing_after: Duration = Field(21600.0, description="a feed failing this long alerts (6h)")
+    stale_after: float = Field(
+        5.0, gt=1, description="a feed with nothing new for this many times its usual gap alerts"
+    )
+    stale_min: Duration = Field(86400.0, description="never call a feed stale sooner than this (1d)")
 
 
 def _default_channels() -> dict[str, Channel]:
@@ -186,6 +245,7 @@ class Settings(_Model):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     log_level: str = "INFO"
     config_path: Path | None = Field(None, exclude=True)
 
@@ -200,6 +260,8 @@ class Settings(_Model):
         unknown = [n for n in self.default_notify if n not in self.channels]
         if unknown:
             raise ValueError(f"defaults.notify names unknown channel(s): {', '.join(unknown)}")
+        if self.health.channel is not None and self.health.channel not in self.channels:
+            raise ValueError(f"health.channel names an unknown channel: {self.health.channel}")
 
 
 def _read_secret(path: Path, where: str) -> str:

@@ -31,6 +31,8 @@ from monitor.errors import MonitorError
 from monitor.matching.rulefile import rule_files
 from monitor.notify.base import Notifier, build_notifiers
 from monitor.pipeline import Pipeline
+from monitor.sources.feeds import FeedFetcher
+from monitor.sources.netguard import AddressGuard, GuardedClient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,6 +63,7 @@ class Daemon:
         self._running: set[asyncio.Task[Any]] = set()
         self._notifiers: dict[str, Notifier] = {}
         self._client: httpx.AsyncClient | None = None
+        self._fetcher: FeedFetcher | None = None
         self._reload_lock = asyncio.Lock()
         self._rules_seen = rules_signature(settings.rules)
 
@@ -90,8 +93,8 @@ class Daemon:
                 await self.deliver()
 
     async def poll_feed(self, feed: FeedSource) -> None:
-        assert self._client is not None
-        report = await self.pipeline.poll_feed(self._client, feed, self.run_blocking)
+        assert self._fetcher is not None
+        report = await self.pipeline.poll_feed(self._fetcher, feed, self.run_blocking)
         if report.alerts:
             await self.deliver()
 
@@ -299,14 +302,22 @@ class Daemon:
     async def _http(self) -> AsyncIterator[None]:
         """The shared HTTP client and the notifiers, for the daemon's lifetime."""
         settings = self.settings
-        async with httpx.AsyncClient(
-            headers={"User-Agent": settings.http.user_agent},
-            timeout=settings.http.timeout,
-            follow_redirects=True,
-        ) as client:
+        http = settings.http
+        guard = AddressGuard(allow_private=http.allow_private_networks)
+        async with (
+            httpx.AsyncClient(headers={"User-Agent": http.agent}, timeout=http.timeout) as client,
+            GuardedClient(guard, headers={"User-Agent": http.agent}, timeout=http.timeout) as untrusted,
+        ):
             self._client = client
+            self._fetcher = FeedFetcher(
+                client,
+                max_concurrency=http.max_concurrency,
+                per_host=http.per_host,
+                user_agent=http.agent,
+                untrusted=untrusted,
+            )
             self._notifiers = build_notifiers(settings.channels, client)
             try:
                 yield
             finally:
-                self._client = None
+                self._client = self._fetcher = None

@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
-import httpx
-
 from monitor.config import FeedSource, FolderSource, Settings
 from monitor.errors import (
     ArticleParseError,
@@ -35,12 +33,14 @@ from monitor.errors import (
 )
 from monitor.language import LanguageGuesser
 from monitor.matching.matcher import ArticleMatcher
-from monitor.models import Alert, Article, Match
+from monitor.models import Alert, Article, Match, clean_text, content_fingerprint
 from monitor.notify.base import Notifier
 from monitor.notify.retry import next_attempt
-from monitor.sources.feeds import fetch_feed
+from monitor.sources.feeds import FeedFetch, FeedFetcher
+from monitor.sources.feedstate import FeedState, Polled, after_poll
 from monitor.sources.files import iter_folder, read_article_file
 from monitor.sources.parse import parse_feed
+from monitor.sources.text import charset_of, decode_bytes, extract_html_article
 from monitor.store.repo import BatchResult, FileRecord, Routed, Store
 from monitor.stories import StoryGrouper
 
@@ -112,18 +112,25 @@ class Pipeline:
         self.guesser = guesser
         self.stopping = threading.Event()  # set by the daemon: long scans stop between files
         self.stories = StoryGrouper(settings.dedup, store)
+        self._rng = random.Random()  # jitter of feed schedules
 
     # -- matching and recording ----------------------------------------------------------
-    def route(self, match: Match) -> list[str]:
-        """The channels a match goes to: the rule's own, else the configured defaults."""
-        return list(match.notify or self.settings.default_notify)
+    def route(self, match: Match, article: Article) -> list[str]:
+        """The channels a match goes to: the rule's own, else the configured defaults, each
+        unless its ``sources``/``tags`` filter leaves this article's source out."""
+        channels = self.settings.channels
+        return [
+            name
+            for name in match.notify or self.settings.default_notify
+            if channels[name].wants(article.source, article.tags)
+        ]
 
     def process(self, articles: Sequence[Article], files: Sequence[FileRecord] = ()) -> BatchResult:
         """Match the new articles among ``articles`` and record them with their alerts, atomically."""
         fresh = [self.guesser.ensure(a) for a in self.store.unseen(articles)]
         now = utcnow()
         routed = [
-            Routed(article, [(m, self.route(m)) for m in matches], *self.stories.place(article, now))
+            Routed(article, [(m, self.route(m, article)) for m in matches], *self.stories.place(article, now))
             for article, matches in zip(fresh, self.matcher.match_many(fresh), strict=True)
         ]
         result = self.store.record(routed, files, now)
@@ -282,53 +289,67 @@ class Pipeline:
         return replace(record, status="failed", reason=reason)
 
     # -- feeds ---------------------------------------------------------------------------
-    async def poll_feed(self, client: httpx.AsyncClient, feed: FeedSource, run: RunBlocking) -> IngestReport:
-        """Fetch one feed (conditional GET) and process its new entries.
+    async def poll_feed(self, fetcher: FeedFetcher, feed: FeedSource, run: RunBlocking) -> IngestReport:
+        """Fetch one feed if it is due (conditional GET) and process its new entries.
 
         ``run`` executes blocking work (database, spaCy) off the event loop, in the
-        single worker thread the daemon owns.
+        single worker thread the daemon owns.  Whatever happens, the feed's state
+        (validators, backoff, health) is stored, and a health change is alerted.
         """
         report = IngestReport()
         state = await run(self.store.feed_state, feed.url)
+        now = utcnow()
+        if not state.due(now, feed.interval):
+            if state.disabled:
+                log.debug("feed=%s disabled: %s", feed.source_name, state.disabled)
+            return report
+        polled = Polled()
         try:
-            fetched = await fetch_feed(
-                client,
-                feed.url,
+            fetched = await fetcher.fetch(
+                state.current_url,
                 etag=state.etag,
                 last_modified=state.last_modified,
                 timeout=self.settings.http.timeout,
+                max_bytes=self.settings.http.max_bytes,
             )
-            if fetched.content is None:
+            polled = Polled(fetched.status, fetched.etag, fetched.last_modified, fetched.permanent_url)
+            if fetched.permanent_url and fetched.permanent_url != state.current_url:
+                log.warning(
+                    "feed=%s moved permanently to %s: fetching it there from now on (update the config)",
+                    feed.source_name,
+                    fetched.permanent_url,
+                )
+            if fetched.content is not None:
+                report = await self._ingest_feed(fetcher, feed, fetched, run)
+                polled = replace(polled, new_entries=report.articles)
+            else:
                 log.debug("feed=%s not modified (304)", feed.source_name)
-                await run(self.store.save_feed_fetch, feed.url, utcnow(), status=fetched.status)
-                return report
-            # feedparser is CPU work: off the loop; the final URL resolves relative links
-            articles = await run(
-                parse_feed,
-                fetched.content,
-                source=feed.source_name,
-                origin=feed.url,
-                headers={"content-location": fetched.url, **fetched.headers},
-                language=feed.language,
-                tags=tuple(feed.tags),
-            )
         except (FeedFetchError, ArticleParseError) as exc:
+            polled = replace(polled, error=exc)
             log.warning("feed=%s failed (streak %d): %s", feed.source_name, state.error_streak + 1, exc)
-            await run(self.store.save_feed_fetch, feed.url, utcnow(), status=None, error=str(exc))
             report.failed += 1
             report.failures.append(str(exc))
-            return report
-        batch = await run(self._record_entries, articles, feed)
-        report.add(batch)
-        await run(
-            self.store.save_feed_fetch,
-            feed.url,
-            utcnow(),
-            status=fetched.status,
-            etag=fetched.etag,
-            last_modified=fetched.last_modified,
-            entries=batch.articles,
+        await run(self._save_poll, feed, state, polled)
+        return report
+
+    async def _ingest_feed(
+        self, fetcher: FeedFetcher, feed: FeedSource, fetched: FeedFetch, run: RunBlocking
+    ) -> IngestReport:
+        # feedparser is CPU work: off the loop; the final URL resolves relative links
+        articles = await run(
+            parse_feed,
+            fetched.content or b"",
+            source=feed.source_name,
+            origin=feed.url,
+            headers={"content-location": fetched.url, **fetched.headers},
+            language=feed.language,
+            tags=tuple(feed.tags),
         )
+        if feed.full_text:
+            fresh = await run(self.store.unseen, articles)
+            articles = await asyncio.gather(*(self._with_full_text(fetcher, feed, a) for a in fresh))
+        report = IngestReport()
+        report.add(await run(self._record_entries, list(articles), feed))
         log.info(
             "feed=%s entries=%d new=%d seen=%d hits=%d alerts=%d",
             feed.source_name,
@@ -339,6 +360,46 @@ class Pipeline:
             report.alerts,
         )
         return report
+
+    async def _with_full_text(self, fetcher: FeedFetcher, feed: FeedSource, article: Article) -> Article:
+        """The entry with its linked page's article text as body; the feed's text if that fails.
+
+        The link is a stranger's URL: it goes through the guarded client, so it
+        cannot reach the local network, under the same size and time limits.
+        """
+        if not article.url:
+            return article
+        try:
+            page = await fetcher.fetch_untrusted(
+                article.url, timeout=self.settings.http.timeout, max_bytes=self.settings.http.max_bytes
+            )
+            html = decode_bytes(page.content or b"", charset_of(page.headers.get("content-type", "")))
+            _title, text = await asyncio.to_thread(extract_html_article, html)
+        except (FeedFetchError, ArticleParseError) as exc:
+            log.warning(
+                "feed=%s full text of %s not fetched, using the feed's: %s",
+                feed.source_name,
+                article.url,
+                exc,
+            )
+            return article
+        if len(text) <= len(article.body):
+            return article
+        summary, body = article.summary or article.body, clean_text(text)
+        # the same story (uid from its entry id or link), with what the page says
+        return replace(
+            article, summary=summary, body=body, fingerprint=content_fingerprint(article.title, summary, body)
+        )
+
+    def _save_poll(self, feed: FeedSource, state: FeedState, polled: Polled) -> None:
+        now = utcnow()
+        new, event = after_poll(state, feed, polled, now, self.settings.health, self._rng)
+        self.store.save_feed_state(new)
+        if event is None:
+            return
+        channel = self.settings.health.channel
+        log.warning("source health: %s%s", event.message, "" if channel else " (no health.channel to alert)")
+        self.store.record_health(feed.url, feed.source_name, event, channel, now)
 
     # -- delivery ------------------------------------------------------------------------
     async def deliver_due(self, notifiers: dict[str, Notifier], run: RunBlocking) -> DeliveryReport:

@@ -85,3 +85,27 @@ def to_plain(node: Any) -> Any:
     if isinstance(node, list):
         return [to_plain(v) for v in node]
     return node
+
+
+def append_to_list(path: Path, keys: tuple[str, ...], items: list[dict[str, Any]]) -> None:
+    """Append ``items`` to the list at ``keys`` in a YAML file, keeping its comments and layout.
+
+    Missing mappings on the way are created.  The file is replaced atomically,
+    so an interrupted write never leaves half a configuration.
+    """
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    root = yaml.load(path.read_text(encoding="utf-8")) if path.exists() else None
+    root = root if isinstance(root, CommentedMap) else CommentedMap()
+    node = root
+    for key in keys[:-1]:
+        if not isinstance(node.get(key), CommentedMap):
+            node[key] = CommentedMap()
+        node = node[key]
+    if not isinstance(node.get(keys[-1]), CommentedSeq):
+        node[keys[-1]] = CommentedSeq()
+    node[keys[-1]].extend(items)
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("w", encoding="utf-8") as out:
+        yaml.dump(root, out)
+    partial.replace(path)

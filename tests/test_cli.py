@@ -142,6 +142,10 @@ def test_cli_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
         ["scan"],
         ["hits"],
         ["check"],
+        ["feeds"],
+        ["feeds", "import"],
+        ["feeds", "export"],
+        ["feeds", "enable"],
     ],
 )
 def test_cli_every_command_has_help_with_an_example(command: list[str]) -> None:

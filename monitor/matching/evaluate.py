@@ -38,6 +38,7 @@ class ArticleFacts:
     lang: str
     source: str
     url: str
+    tags: tuple[str, ...] = ()
 
 
 class Found(Protocol):
@@ -66,12 +67,15 @@ def term_occurrences(term: Term, key: int, found: Found) -> list[Occurrence]:
 
 
 def meta_holds(meta: Meta, facts: ArticleFacts) -> bool:
-    """``lang:`` is the language, ``source:`` the source name (wildcards too), ``url:`` part of the URL."""
+    """``lang:`` is the language, ``source:`` the source name and ``tag:`` one of the source's tags
+    (both with wildcards), ``url:`` part of the URL."""
     value = meta.value.casefold()
     if meta.field == "lang":
         return facts.lang.casefold() == value
     if meta.field == "source":
         return fnmatch.fnmatchcase(facts.source.casefold(), value)
+    if meta.field == "tag":
+        return any(fnmatch.fnmatchcase(tag.casefold(), value) for tag in facts.tags)
     return value in facts.url.casefold()
 
 

@@ -186,7 +186,7 @@ def _phrase_hits(
 
 
 def facts_of(article: Article, lang: str) -> ArticleFacts:
-    return ArticleFacts(lang, article.source, article.url or "")
+    return ArticleFacts(lang, article.source, article.url or "", article.tags)
 
 
 Mentions = list[tuple[Term, Occurrence]]

@@ -25,7 +25,7 @@ from luqum.exceptions import IllegalCharacterError, ParseError
 from luqum.parser import parser as _lucene
 
 TEXT_FIELDS = ("title", "summary", "body")
-META_FIELDS = ("source", "url", "lang")
+META_FIELDS = ("source", "url", "lang", "tag")
 FIELDS = TEXT_FIELDS + META_FIELDS
 
 

@@ -40,6 +40,7 @@ _PREFERRED_LEGACY = "cp1252"
 # Text has tabs and newlines; data has the other C0 controls.  Above this share
 # of them a "text" is really a binary file that happened to decode.
 _MAX_CONTROL_RATIO = 0.02
+_CHARSET_PARAM = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
 # Unicode's control characters (category Cc) but tab, line feed, vertical tab, form feed, carriage return.
 _DATA_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
@@ -71,6 +72,12 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
         except UnicodeDecodeError:
             pass
     return _checked(_detect(data))
+
+
+def charset_of(content_type: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type header, if any."""
+    found = _CHARSET_PARAM.search(content_type)
+    return found.group(1) if found else None
 
 
 def _known_codec(name: str) -> bool:

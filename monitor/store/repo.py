@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,8 @@ from sqlmodel import Session, col
 
 from monitor.dedup import StoredSignature
 from monitor.errors import StoreError
-from monitor.models import Alert, Article, Match
+from monitor.models import Alert, Article, Match, make_article
+from monitor.sources.feedstate import FeedState, HealthEvent
 from monitor.store.tables import ArticleRow, DeliveryRow, FeedRow, FileRow, HitRow
 
 
@@ -94,14 +95,7 @@ class StoredArticle:
     ingested_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class FeedState:
-    url: str
-    etag: str | None = None
-    last_modified: str | None = None
-    error_streak: int = 0
-
-
+HEALTH_RULE = "source-health"
 INSERT_CHUNK = 500  # rows per statement: far below SQLite's 32,766 bound parameters
 
 
@@ -343,33 +337,38 @@ class Store:
     def feed_state(self, url: str) -> FeedState:
         with self._guard(), self._session() as session:
             row = session.get(FeedRow, url)
-            if row is None:
-                return FeedState(url)
-            return FeedState(url, row.etag, row.last_modified, row.error_streak)
+            return FeedState(url) if row is None else _feed_state_of(row)
 
-    def save_feed_fetch(
-        self,
-        url: str,
-        now: datetime,
-        *,
-        status: int | None,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        error: str | None = None,
-        entries: int = 0,
-    ) -> None:
+    def feed_states(self) -> dict[str, FeedState]:
+        with self._guard(), self._session() as session:
+            return {row.url: _feed_state_of(row) for row in session.execute(select(FeedRow)).scalars()}
+
+    def save_feed_state(self, state: FeedState) -> None:
         with self._guard(), self._session() as session, session.begin():
-            row = session.get(FeedRow, url) or FeedRow(url=url)
-            row.last_fetch_at, row.last_status = now, status
-            if error is None:
-                row.error_streak, row.last_error = 0, None
-                if status != 304:
-                    row.etag, row.last_modified = etag, last_modified
-                row.entries_seen += entries
-            else:
-                row.error_streak += 1
-                row.last_error = error
-            session.add(row)
+            session.merge(FeedRow(**asdict(state)))
+
+    def record_health(
+        self, url: str, source: str, event: HealthEvent, channel: str | None, now: datetime
+    ) -> int:
+        """A feed's health change as an alert through the outbox (retried, never sent twice).
+
+        It is stored as an article of source ``news-monitor`` with a hit of rule
+        ``source-health``, so every channel renders it and ``monitor hits
+        --rule source-health`` lists a desk's source incidents.
+        """
+        article = make_article(
+            title=event.message,
+            body=f"{event.message}\n\n{source} ({url}), {now:%Y-%m-%d %H:%M} UTC",  # unique: not a duplicate
+            source="news-monitor",
+            origin=f"health:{url}",
+            language="en",
+            external_id=f"urn:news-monitor:health:{_digest_uid(url)}:{event.kind}:{now.isoformat()}",
+            tags=("source-health", event.kind),
+        )
+        match = Match(
+            HEALTH_RULE, "Source health", (), event.message, (), ("source-health", event.kind, source)
+        )
+        return self.record([Routed(article, [(match, [channel] if channel else [])])], [], now).deliveries
 
     # -- history -------------------------------------------------------------------------
     def hits(self, rule: str | None = None, since: datetime | None = None, limit: int = 100) -> list[HitView]:
@@ -489,6 +488,14 @@ def _article_of(row: ArticleRow) -> Article:
         origin=row.origin,
         tags=tuple(row.tags),
     )
+
+
+def _feed_state_of(row: FeedRow) -> FeedState:
+    return FeedState(**{f.name: getattr(row, f.name) for f in fields(FeedState)})
+
+
+def _digest_uid(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _distinct_terms(terms: list[dict[str, Any]]) -> tuple[str, ...]:

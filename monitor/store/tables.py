@@ -117,6 +117,15 @@ class FeedRow(SQLModel, table=True):
     error_streak: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     entries_seen: int = 0
+    # version 2: polling policy and source health
+    fetch_url: str | None = Field(default=None, sa_column=Column(Text))  # after a permanent redirect
+    next_fetch_at: datetime | None = _time(nullable=True)
+    disabled: str | None = Field(default=None, sa_column=Column(Text))  # why polling stopped (410)
+    failing_since: datetime | None = _time(nullable=True)
+    last_new: int = 0  # new entries in the last fetch that brought any content
+    last_new_at: datetime | None = _time(nullable=True)
+    usual_gap: float | None = None  # seconds between new entries, smoothed
+    health_alerted: str | None = Field(default=None, max_length=16)  # failing | stale, once alerted
 
 
 class MetaRow(SQLModel, table=True):

@@ -23,9 +23,12 @@ def fires(
     lang: str = "it",
     source: str = "ANSA",
     url: str | None = None,
+    tags: tuple[str, ...] = (),
 ) -> bool:
     matcher = ArticleMatcher(RuleIndex([spec], pipelines))
-    article = make_article(title=title, body=body, language=lang, source=source, origin="t", url=url)
+    article = make_article(
+        title=title, body=body, language=lang, source=source, origin="t", url=url, tags=tags
+    )
     return any(m.rule_id == spec.id for m in matcher.match(article))
 
 
@@ -48,6 +51,14 @@ def test_lang_source_and_url_test_metadata(pipelines: LanguagePipelines) -> None
     assert not fires(pipelines, spec, "NATO allies met.", lang="it", source="Reuters World", url=url)
     assert not fires(pipelines, spec, "NATO allies met.", lang="en", source="ANSA", url=url)
     assert not fires(pipelines, spec, "NATO allies met.", lang="en", source="Reuters", url="https://x.org/a")
+
+
+def test_tag_tests_the_tags_of_the_articles_source(pipelines: LanguagePipelines) -> None:
+    spec = rule("r", "NATO AND (tag:esteri OR tag:difesa*)")
+    assert fires(pipelines, spec, "La NATO si riunisce.", tags=("Esteri", "agenzie"))
+    assert fires(pipelines, spec, "La NATO si riunisce.", tags=("difesa-europea",))
+    assert not fires(pipelines, spec, "La NATO si riunisce.", tags=("cronaca",))
+    assert not fires(pipelines, spec, "La NATO si riunisce.")
 
 
 @pytest.mark.parametrize("query", ['"Finlandia Nato"~4', "Finlandia NEAR/4 Nato", "Nato NEAR/4 Finlandia"])

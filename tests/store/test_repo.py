@@ -10,6 +10,7 @@ import pytest
 
 from monitor.errors import StoreError
 from monitor.models import Match, TermHit, make_article
+from monitor.sources.feedstate import FeedState
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import INSERT_CHUNK, FileRecord, Routed, Store, delivery_key
 
@@ -107,20 +108,30 @@ def test_repo_files_are_remembered_by_path_and_fingerprint(store: Store) -> None
     assert store.file_index("/in/")["/in/c.txt"] == (2, 2)
 
 
-def test_repo_feed_state_keeps_validators_and_counts_errors(store: Store) -> None:
+def test_repo_feed_state_round_trips_every_field(store: Store) -> None:
     url = "http://127.0.0.1/feed.xml"
-    assert store.feed_state(url).etag is None
-    store.save_feed_fetch(url, NOW, status=200, etag='W/"abc"', last_modified="Tue, 24 Nov 2026 10:00:00 GMT")
-    store.save_feed_fetch(url, NOW, status=None, error="timeout")
-    state = store.feed_state(url)
-    assert (state.etag, state.error_streak) == ('W/"abc"', 1)
-    store.save_feed_fetch(url, NOW, status=304)
-    state = store.feed_state(url)
-    assert (state.etag, state.last_modified, state.error_streak) == (
-        'W/"abc"',
-        "Tue, 24 Nov 2026 10:00:00 GMT",
-        0,
+    assert store.feed_state(url) == FeedState(url)
+    state = FeedState(
+        url,
+        etag='W/"abc"',
+        last_modified="Tue, 24 Nov 2026 10:00:00 GMT",
+        last_fetch_at=NOW,
+        last_status=503,
+        error_streak=2,
+        last_error="HTTP 503",
+        entries_seen=40,
+        fetch_url="https://example.org/new.xml",
+        next_fetch_at=NOW + timedelta(hours=1),
+        failing_since=NOW - timedelta(hours=2),
+        last_new=3,
+        last_new_at=NOW - timedelta(days=1),
+        usual_gap=3600.0,
+        health_alerted="failing",
     )
+    store.save_feed_state(state)
+    assert store.feed_state(url) == state
+    store.save_feed_state(FeedState(url, disabled="HTTP 410 Gone"))
+    assert store.feed_states() == {url: FeedState(url, disabled="HTTP 410 Gone")}
 
 
 def test_repo_hits_filter_by_rule_and_time(store: Store) -> None:

@@ -11,7 +11,19 @@ from monitor.store.engine import prepare_schema
 from monitor.store.repo import Routed, Store
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-ADDED_IN_V2 = {"articles": ["story", "signature"]}
+ADDED_IN_V2 = {
+    "articles": ["story", "signature"],
+    "feeds": [
+        "fetch_url",
+        "next_fetch_at",
+        "disabled",
+        "failing_since",
+        "last_new",
+        "last_new_at",
+        "usual_gap",
+        "health_alerted",
+    ],
+}
 
 
 def test_schema_version_1_database_gets_the_new_columns_and_keeps_its_rows(store: Store) -> None:
