@@ -70,6 +70,7 @@ class FolderSource(_Model):
     interval: Duration = Field(30.0, description="how often the folder is rescanned")
     patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS))
     recursive: bool = True
+    watch: bool = Field(True, description="react to file-system events (inotify) between scans")
     language: str | None = Field(None, description="force this language for every file")
     tags: list[str] = Field(default_factory=list)
 

@@ -27,12 +27,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app import build_index, load_rule_set
 from monitor.config import FeedSource, FolderSource, Settings
-from monitor.errors import MonitorError
+from monitor.errors import MonitorError, SourceError
 from monitor.matching.rulefile import rule_files
 from monitor.notify.base import Notifier, build_notifiers
 from monitor.pipeline import Pipeline
 from monitor.sources.feeds import FeedFetcher
 from monitor.sources.netguard import AddressGuard, GuardedClient
+from monitor.sources.watch import FolderWatcher
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,6 +92,19 @@ class Daemon:
                 log.info("folder=%s %s", folder.path, report.summary())
             if report.alerts:
                 await self.deliver()
+
+    async def watch_folder(self, folder: FolderSource, stop: asyncio.Event) -> None:
+        """Match files as they land (inotify), between the periodic scans that stay as a safety net
+        for network filesystems and missed events."""
+        try:
+            async for paths in FolderWatcher(folder, stop_event=stop):
+                report = await self.run_blocking(self.pipeline.scan_folder_files, folder, paths)
+                if report.files or report.failed:
+                    log.info("folder=%s (watched) %s", folder.path, report.summary())
+                if report.alerts:
+                    await self.deliver()
+        except SourceError as exc:
+            log.warning("folder=%s: %s; it is scanned every %gs instead", folder.path, exc, folder.interval)
 
     async def poll_feed(self, feed: FeedSource) -> None:
         assert self._fetcher is not None
@@ -175,6 +189,13 @@ class Daemon:
             scheduler = AsyncIOScheduler(timezone=UTC)
             self._schedule(scheduler)
             scheduler.start()
+            watchers = [
+                asyncio.create_task(
+                    self._guarded(f"watch:{f.path}", functools.partial(self.watch_folder, f, stop))
+                )
+                for f in self.settings.sources.folders
+                if f.watch
+            ]
             log.info(
                 "monitor started: config=%s database=%s, %d folder(s), %d feed(s), channels=%s, %d rule(s)",
                 self.settings.config_path or "built-in defaults",
@@ -191,6 +212,8 @@ class Daemon:
                 len(self._running),
             )
             self.pipeline.stopping.set()
+            if watchers:  # they end at ``stop``; a batch in hand is finished first
+                await asyncio.wait(watchers, timeout=STOP_TIMEOUT_S)
             # Pause, not shutdown: APScheduler's asyncio executor cancels running jobs on
             # shutdown, and a scan cut mid-way would leave its alerts unsent until restart.
             scheduler.pause()

@@ -90,6 +90,7 @@ class Article:
     source: str
     origin: str
     tags: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
 
     @property
     def fields(self) -> dict[str, str]:
@@ -109,6 +110,7 @@ def make_article(
     origin: str,
     external_id: str | None = None,
     tags: tuple[str, ...] = (),
+    authors: tuple[str, ...] = (),
 ) -> Article:
     """Build an Article with its identities computed the one way the store expects."""
     title, summary, body = (clean_text(text) for text in (title, summary, body))
@@ -135,6 +137,7 @@ def make_article(
         source=source,
         origin=origin,
         tags=tags,
+        authors=tuple(clean_text(a) for a in authors if a.strip()),
     )
 
 

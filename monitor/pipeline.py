@@ -313,12 +313,6 @@ class Pipeline:
                 max_bytes=self.settings.http.max_bytes,
             )
             polled = Polled(fetched.status, fetched.etag, fetched.last_modified, fetched.permanent_url)
-            if fetched.permanent_url and fetched.permanent_url != state.current_url:
-                log.warning(
-                    "feed=%s moved permanently to %s: fetching it there from now on (update the config)",
-                    feed.source_name,
-                    fetched.permanent_url,
-                )
             if fetched.content is not None:
                 report = await self._ingest_feed(fetcher, feed, fetched, run)
                 polled = replace(polled, new_entries=report.articles)
@@ -329,6 +323,12 @@ class Pipeline:
             log.warning("feed=%s failed (streak %d): %s", feed.source_name, state.error_streak + 1, exc)
             report.failed += 1
             report.failures.append(str(exc))
+        if polled.error is None and polled.permanent_url and polled.permanent_url != state.current_url:
+            log.warning(
+                "feed=%s moved permanently to %s: fetching it there from now on (update the config)",
+                feed.source_name,
+                polled.permanent_url,
+            )
         await run(self._save_poll, feed, state, polled)
         return report
 

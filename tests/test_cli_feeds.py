@@ -59,12 +59,10 @@ def test_feeds_import_adds_opml_feeds_with_folders_as_tags_and_keeps_comments(
     text = config.read_text(encoding="utf-8")
     assert "# the desk's config: comments survive an import" in text and "# no folders" in text
     feeds = load_settings(str(config), env={}).sources.feeds
-    assert [(f.url, f.name, f.tags, f.interval) for f in feeds][0] == (
-        ANSA,
-        "ANSA Mondo & Europa",
-        ["Esteri", "Europa"],
-        900.0,
-    )
+    assert [(f.url, f.name, f.tags, f.interval) for f in feeds] == [
+        (ANSA, "ANSA Mondo & Europa", ["Esteri", "Europa"], 900.0),
+        ("https://feeds.bbci.co.uk/news/world/rss.xml", "BBC World", ["Esteri"], 900.0),
+    ]
     code, _, err = invoke(config, "feeds", "import", str(tmp_path / "feeds.opml"))
     assert code == 0 and "0 feed(s) to add, 2 already configured" in err
     assert len(load_settings(str(config), env={}).sources.feeds) == 2
@@ -74,7 +72,8 @@ def test_feeds_import_dry_run_changes_nothing(config: Path, tmp_path: Path) -> N
     (tmp_path / "feeds.opml").write_text(OPML, encoding="utf-8")
     before = config.read_text(encoding="utf-8")
     code, out, _ = invoke(config, "feeds", "import", str(tmp_path / "feeds.opml"), "--dry-run")
-    assert code == 0 and [json.loads(line)["url"] for line in out.splitlines()][0] == ANSA
+    urls = [json.loads(line)["url"] for line in out.splitlines()]
+    assert code == 0 and urls == [ANSA, "https://feeds.bbci.co.uk/news/world/rss.xml"]
     assert config.read_text(encoding="utf-8") == before
 
 

@@ -211,6 +211,25 @@ def test_run_daemon_picks_up_new_files_and_stops_on_sigterm(workdir: Path) -> No
     assert "stopped" in daemon.log
 
 
+def test_run_daemon_matches_a_dropped_file_on_its_filesystem_event_not_the_next_scan(workdir: Path) -> None:
+    single_rule(workdir)
+    config = workdir / "monitor.yaml"
+    config.write_text(
+        config.read_text().replace("{path: inbox/, interval: 1s}", "{path: inbox/, interval: 1h}")
+    )
+    with WebhookReceiver() as hook, SlackReceiver() as slack:
+        daemon = RunningDaemon(workdir, {"HOOK_URL": hook.url, "SLACK_URL": slack.url})
+        try:
+            assert wait_for(lambda: len(hook.received) == 1), f"the seed alert never arrived:\n{daemon.log}"
+            new = dict(ENGLISH, title="NATO summit in Vilnius", url="https://news.example.org/vilnius")
+            drop(workdir / "inbox", "vilnius.json", new)  # the next scan is an hour away
+            assert wait_for(lambda: len(hook.received) == 2, timeout=20), f"not picked up:\n{daemon.log}"
+            assert "(watched)" in daemon.log
+        finally:
+            code = daemon.stop(signal.SIGTERM)
+    assert code == 0, daemon.log
+
+
 def assert_new_rule_fires(workdir: Path, hook: WebhookReceiver, daemon: RunningDaemon) -> None:
     """After a reload that added the rule `vilnius`, a new article alerts for it and for `nato`."""
     drop(workdir / "inbox", "vilnius.json", dict(ENGLISH, title="Summit in Vilnius", url="https://x.org/v"))

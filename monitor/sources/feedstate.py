@@ -59,6 +59,8 @@ class FeedState:
             return False
         if self.error_streak == 0 or self.next_fetch_at is None:
             return True
+        if self.last_status in (429, 503):  # the server named a time: never sooner
+            return now >= self.next_fetch_at
         return now >= self.next_fetch_at - timedelta(seconds=interval * DUE_SLACK)
 
 

@@ -9,11 +9,27 @@ HTML sanitising and relative-URI resolution are turned off: every HTML value
 is flattened to text here anyway, and the two account for about 40% of
 feedparser's time on feeds with full content (DESIGN.md).  Entry links are
 still resolved against ``xml:base``.
+
+Hostile feeds
+    XML's DTD can expand a few hundred bytes into gigabytes or name a local
+    file or URL.  feedparser alone reads no file or URL but lets oversized
+    entities through, so every document is decoded as feedparser would
+    decode it, then its prolog is rebuilt by :func:`monitor.sources.prolog.defuse_prolog`
+    (that module says what feedparser does by itself and what the guard adds).
+
+Language
+    An article's language is the configured one, else the entry's own
+    (``dc:language``, or the ``xml:lang`` its text is in, which includes one
+    on the feed element), else the feed's ``<language>``, else the
+    ``Content-Language`` the server sent, else ``None`` (detection happens
+    later, in the pipeline).  The header is kept from feedparser, which would
+    copy it into every entry and so let it beat the feed's own declaration.
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
 import logging
 import re
 from collections.abc import Mapping
@@ -21,14 +37,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
+from feedparser.exceptions import NonXMLContentType
 
 from monitor.errors import ArticleParseError
 from monitor.models import Article, make_article
+from monitor.sources.prolog import defuse_prolog
 from monitor.sources.text import html_to_text
 
 log = logging.getLogger(__name__)
 
 _WHITESPACE = re.compile(r"\s+")
+# Code pages that decode any bytes at all, so that UTF-8 wrongly declared as one of them
+# would silently become mojibake ("CittÃ ") that no rule ever matches.
+_SINGLE_BYTE = re.compile(r"iso8859-\d+|cp125\d|cp437|cp850|mac-[a-z]+|koi8-[a-z]+")
 
 
 def parse_feed(
@@ -44,7 +66,7 @@ def parse_feed(
 
     ``origin`` (the feed URL or file path) names the feed in errors and logs and,
     with ``#<entry id>`` (or ``#<position>``), each article's origin.
-    ``headers`` let feedparser honour the served charset and Content-Language.
+    ``headers`` give the served charset, and a Content-Language used when the feed declares none.
     ``language`` is the configured one and wins over what the feed declares.
 
     Feeds in the wild are often slightly broken; if feedparser still recovers
@@ -54,22 +76,43 @@ def parse_feed(
     with no entries is simply empty.
     """
     response_headers = {key.lower(): value for key, value in (headers or {}).items()}
+    served_language = _header_language(response_headers.pop("content-language", None))
+    if not data.strip():
+        raise ArticleParseError(f"{origin}: empty document")
+    document, problems = _utf8_document(data, response_headers, origin)
+    document, refused = defuse_prolog(document, origin)
+    if refused:
+        log.warning(
+            "feed=%s refused=%d DTD entity declarations (external, parameter, nested or oversized): "
+            "references to them stay unexpanded",
+            origin,
+            refused,
+        )
     parsed = feedparser.parse(
-        data,
-        response_headers=response_headers,
+        document,
+        response_headers=_utf8_headers(response_headers),
         sanitize_html=False,
         resolve_relative_uris=False,
     )
+    # The media-type complaint was already taken, as served, from the first decoding.
+    if parsed.bozo and not isinstance(parsed.get("bozo_exception"), NonXMLContentType):
+        problems.insert(0, _reason(parsed))
     entries = parsed.entries
-    if not entries and parsed.bozo:
-        raise ArticleParseError(f"{origin}: not a readable feed: {_reason(parsed)}")
+    if not entries and problems:
+        raise ArticleParseError(f"{origin}: not a readable feed: {'; '.join(problems)}")
     if not entries and not parsed.version:
         raise ArticleParseError(f"{origin}: not an RSS or Atom feed")
-    if parsed.bozo:
+    if problems:
         log.warning(
-            "feed=%s problem=%r entries=%d: using what could be read", origin, _reason(parsed), len(entries)
+            "feed=%s problem=%r entries=%d: using what could be read",
+            origin,
+            "; ".join(problems),
+            len(entries),
         )
-    feed_language = parsed.feed.get("language")
+    feed_language = parsed.feed.get("language") or served_language
+    # Atom entries without an author inherit the feed's (RFC 4287 4.2.1); an RSS channel's
+    # managingEditor, which feedparser also calls the feed's author, wrote none of the items.
+    feed_authors = entry_authors(parsed.feed) if str(parsed.version).startswith("atom") else ()
     articles = []
     for position, entry in enumerate(entries, start=1):
         article = _entry_article(
@@ -78,6 +121,7 @@ def parse_feed(
             origin=origin,
             position=position,
             language=language or _entry_language(entry) or feed_language,
+            authors=entry_authors(entry) or feed_authors,
             tags=tags,
         )
         if article is None:
@@ -87,9 +131,93 @@ def parse_feed(
     return articles
 
 
+def entry_authors(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    """Who wrote a feedparser entry (or feed), each person once, in the feed's order.
+
+    feedparser folds RSS ``<author>`` ("mail (Name)"), ``dc:creator`` and Atom
+    ``<author>`` into ``authors``; a name is preferred, an address is better
+    than nothing.  Bylines repeated with other spacing or case count once,
+    and stray markup in a ``dc:creator`` is flattened to text.
+    """
+    candidates = [
+        detail.get("name") or detail.get("email")
+        for detail in entry.get("authors") or ()
+        if isinstance(detail, Mapping)
+    ]
+    if not any(candidates):
+        candidates = [entry.get("author")]
+    found: dict[str, str] = {}
+    for candidate in candidates:
+        if not isinstance(candidate, str):
+            continue
+        text = html_to_text(candidate) if "<" in candidate else candidate
+        name = _WHITESPACE.sub(" ", text).strip()
+        if name:
+            found.setdefault(name.casefold(), name)
+    return tuple(found.values())
+
+
 def _reason(parsed: Any) -> str:
     exc = parsed.get("bozo_exception")
     return f"{type(exc).__name__}: {exc}" if exc is not None else "unknown problem"
+
+
+def _header_language(value: str | None) -> str | None:
+    """The first language of a ``Content-Language`` header (it may list several)."""
+    first = (value or "").split(",")[0].strip()
+    return first or None
+
+
+def _utf8_document(data: bytes, headers: Mapping[str, str], origin: str) -> tuple[bytes, list[str]]:
+    """The document as UTF-8, decoded the way feedparser decides (RFC 3023, XML declaration,
+    byte-order mark, fallbacks), plus the problems met on the way (wrong charset, non-XML media type).
+
+    Decoding first means the prolog guard reads the same characters the XML
+    parser will, whatever encoding tricks the document plays.  One correction
+    to feedparser: UTF-8 declared as a single-byte code page is read as UTF-8,
+    because valid multi-byte UTF-8 almost never happens by accident.
+    """
+    outcome: dict[str, Any] = {}
+    document: bytes = convert_to_utf8(headers, data, outcome)
+    encoding = outcome.get("encoding") or ""
+    if not encoding:  # feedparser's last fallback decodes any bytes; kept as a guard
+        raise ArticleParseError(f"{origin}: unknown character encoding")
+    problems = [_reason(outcome)] if outcome.get("bozo") else []
+    if _is_single_byte(encoding) and _is_utf8_text(data):
+        document = convert_to_utf8({"content-type": "application/xml; charset=utf-8"}, data, {})
+        override = f"CharacterEncodingOverride: document declared as {encoding}, but parsed as utf-8"
+        problems = [problem for problem in problems if "CharacterEncoding" not in problem] + [override]
+    return document, problems
+
+
+def _utf8_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` describing the converted document: the served media type, charset UTF-8."""
+    result = dict(headers)
+    content_type = result.get("content-type")
+    if content_type:
+        result["content-type"] = f"{content_type.split(';')[0].strip()}; charset=utf-8"
+    return result
+
+
+def _is_single_byte(encoding: str) -> bool:
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return _SINGLE_BYTE.fullmatch(name) is not None
+
+
+def _is_utf8_text(data: bytes) -> bool:
+    if data.isascii():
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# --- entries ----------------------------------------------------------------------------------------------
 
 
 def _entry_article(
@@ -99,6 +227,7 @@ def _entry_article(
     origin: str,
     position: int,
     language: str | None,
+    authors: tuple[str, ...],
     tags: tuple[str, ...],
 ) -> Article | None:
     title = _WHITESPACE.sub(" ", _detail_text(entry.get("title_detail"), entry.get("title"))).strip()
@@ -113,7 +242,7 @@ def _entry_article(
     if not title and not body and not summary:
         return None
     entry_id = (entry.get("id") or "").strip() or None
-    return make_article(
+    article = make_article(
         title=title,
         summary=summary,
         body=body,
@@ -124,7 +253,9 @@ def _entry_article(
         origin=f"{origin}#{entry_id or position}",
         external_id=entry_id,
         tags=tags,
+        authors=authors,
     )
+    return article
 
 
 def _detail_text(detail: Mapping[str, Any] | None, fallback: str | None) -> str:

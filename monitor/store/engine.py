@@ -66,20 +66,21 @@ def prepare_schema(engine: Engine) -> None:
                     f"the database schema is version {row.value}, newer than this "
                     f"news-monitor knows ({SCHEMA_VERSION}); upgrade news-monitor"
                 )
-            if row is not None and int(row.value) < SCHEMA_VERSION:
-                _add_missing_columns(session)
-                log.info("database schema upgraded from version %s to %d", row.value, SCHEMA_VERSION)
+            added = _add_missing_columns(session)
+            if added:
+                log.info("database schema: added %s (now version %d)", ", ".join(added), SCHEMA_VERSION)
             session.merge(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
             session.commit()
     except OperationalError as exc:
         raise StoreError(f"database unreachable or unusable: {exc.orig}") from None
 
 
-def _add_missing_columns(session: Session) -> None:
+def _add_missing_columns(session: Session) -> list[str]:
     """Schema changes so far only add columns (nullable or defaulted): add what an older database lacks."""
     connection = session.connection()
     dialect = connection.dialect
     present = inspect(connection)
+    done: list[str] = []
     for table in SQLModel.metadata.sorted_tables:
         have = {c["name"] for c in present.get_columns(table.name)}
         added = [column for column in table.columns if column.name not in have]
@@ -87,9 +88,11 @@ def _add_missing_columns(session: Session) -> None:
             clause = f"{column.type.compile(dialect=dialect)}{_default_clause(column, dialect)}"
             name = dialect.identifier_preparer.quote(column.name)
             connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {clause}"))
+            done.append(f"{table.name}.{column.name}")
         for index in table.indexes:
             if any(column in added for column in index.columns):
                 index.create(connection, checkfirst=True)
+    return done
 
 
 def _default_clause(column: Column[Any], dialect: Dialect) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -230,6 +230,7 @@ class Store:
                 "source": article.source,
                 "origin": article.origin,
                 "tags": list(article.tags),
+                "authors": list(article.authors),
                 "ingested_at": now,
             }
             for item in routed
@@ -358,13 +359,14 @@ class Store:
         """
         article = make_article(
             title=event.message,
-            body=f"{event.message}\n\n{source} ({url}), {now:%Y-%m-%d %H:%M} UTC",  # unique: not a duplicate
+            body=f"{event.message}\n\n{source} ({url}), {now:%Y-%m-%d %H:%M} UTC",
             source="news-monitor",
             origin=f"health:{url}",
             language="en",
             external_id=f"urn:news-monitor:health:{_digest_uid(url)}:{event.kind}:{now.isoformat()}",
             tags=("source-health", event.kind),
         )
+        article = replace(article, fingerprint=article.uid)  # the same words twice are two events
         match = Match(
             HEALTH_RULE, "Source health", (), event.message, (), ("source-health", event.kind, source)
         )
@@ -487,6 +489,7 @@ def _article_of(row: ArticleRow) -> Article:
         source=row.source,
         origin=row.origin,
         tags=tuple(row.tags),
+        authors=tuple(row.authors or ()),
     )
 
 

@@ -53,6 +53,7 @@ class ArticleRow(SQLModel, table=True):
     source: str = Field(sa_column=Column(Text, nullable=False))
     origin: str = Field(sa_column=Column(Text, nullable=False))
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    authors: list[str] | None = Field(default=None, sa_column=Column(JSON))  # version 2
     ingested_at: datetime = _time(index=True)
     # the uid of the story's first article: near duplicates share it (and its alerts)
     story: str | None = Field(default=None, max_length=64, index=True)

@@ -12,7 +12,7 @@ from monitor.store.repo import Routed, Store
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 ADDED_IN_V2 = {
-    "articles": ["story", "signature"],
+    "articles": ["story", "signature", "authors"],
     "feeds": [
         "fetch_url",
         "next_fetch_at",
