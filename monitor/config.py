@@ -134,13 +134,21 @@ class ConsoleChannel(_ChannelModel):
     type: Literal["console"]
 
 
+def _listed(value: Any) -> Any:
+    return [value] if isinstance(value, str | SecretStr) else value
+
+
 class WebhookChannel(_ChannelModel):
-    """POSTs a documented JSON body to any HTTP endpoint."""
+    """POSTs a documented JSON body to any HTTP endpoint, signed per Standard Webhooks."""
 
     type: Literal["webhook"]
     url: SecretStr
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     timeout: Duration = 10.0
+    secret: Annotated[list[SecretStr], BeforeValidator(_listed)] = Field(
+        default_factory=list,
+        description="whsec_… signing secret(s); several sign each message during a key rotation",
+    )
 
 
 class SlackChannel(_ChannelModel):
@@ -151,8 +159,48 @@ class SlackChannel(_ChannelModel):
     timeout: Duration = 10.0
 
 
-Channel = Annotated[ConsoleChannel | WebhookChannel | SlackChannel, Field(discriminator="type")]
-CHANNEL_TYPES = ("console", "webhook", "slack")
+class DiscordChannel(_ChannelModel):
+    """A Discord channel webhook (https://discord.com/api/webhooks/...)."""
+
+    type: Literal["discord"]
+    url: SecretStr
+    timeout: Duration = 10.0
+
+
+class TeamsChannel(_ChannelModel):
+    """A Microsoft Teams Workflows webhook ("Post to a channel when a webhook request is received")."""
+
+    type: Literal["teams"]
+    url: SecretStr
+    timeout: Duration = 10.0
+
+
+class EmailChannel(_ChannelModel):
+    """Email through an SMTP server: implicit TLS (465) or STARTTLS (587), certificates verified."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["email"]
+    host: str
+    port: int | None = Field(None, description="default: 465 for tls, 587 for starttls, 25 for none")
+    security: Literal["tls", "starttls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(alias="from", description="From: address, e.g. News Monitor <alerts@example.org>")
+    to: Annotated[list[str], BeforeValidator(_listed)] = Field(min_length=1)
+    ca_file: Path | None = Field(None, description="extra CA certificates to trust (a private relay)")
+    allow_insecure: bool = Field(
+        False, description="allow a relay without TLS (security: none, or no STARTTLS offered): local only"
+    )
+    subject_prefix: str = "[news-monitor]"
+    timeout: Duration = 30.0
+
+
+Channel = Annotated[
+    ConsoleChannel | WebhookChannel | SlackChannel | DiscordChannel | TeamsChannel | EmailChannel,
+    Field(discriminator="type"),
+]
+CHANNEL_TYPES = ("console", "webhook", "slack", "discord", "teams", "email")
 
 
 class Defaults(_Model):
