@@ -627,7 +627,8 @@ def latency_part(args: argparse.Namespace) -> None:
     n = args.latency_files
     print(
         f"\n2. Latency, file → alert: `monitor run` watching a folder"
-        f" (scan interval {args.scan_interval:g} s, delivery interval 0.5 s, 3 rules),"
+        f" (scan interval {args.scan_interval:g} s, delivery interval 0.5 s, 3 rules;"
+        " any file watching is the daemon's default),"
         f"\n   {n} files renamed in {args.spacing:g} s apart, alerts POSTed to a local webhook receiver"
     )
     receiver = Receiver()

@@ -343,6 +343,10 @@ async def _hop(client: httpx.AsyncClient, chain: _Chain, ask: _Ask) -> FeedFetch
         "GET", chain.current, headers=ask.headers, timeout=ask.timeout, follow_redirects=False
     ) as response:
         status = response.status_code
+        if status in _REDIRECTS or status == httpx.codes.NOT_MODIFIED:
+            # read the (small) body so the connection goes back to the pool: a poll of a
+            # thousand unchanged feeds must not cost a thousand TCP and TLS handshakes
+            await _drain(response)
         if status in _REDIRECTS:
             return status, response.headers.get("location")
         headers = dict(response.headers)
@@ -355,6 +359,15 @@ async def _hop(client: httpx.AsyncClient, chain: _Chain, ask: _Ask) -> FeedFetch
         content = await _read_body(response, chain.where(), ask)
         etag, modified = headers.get("etag"), headers.get("last-modified")
         return FeedFetch(status, content, etag, modified, headers, chain.current, chain.permanent_url)
+
+
+async def _drain(response: httpx.Response, limit: int = 65_536) -> None:
+    """Read a body we do not need, up to ``limit`` bytes; a bigger one just costs its connection."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > limit:
+            return
 
 
 def _status_error(response: httpx.Response, where: str) -> FeedFetchError:

@@ -7,10 +7,13 @@ import importlib.metadata
 import logging
 import re
 import socket
+import threading
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -552,3 +555,36 @@ async def test_feed_fetcher_releases_host_slots_after_failures(
 def test_feed_fetcher_rejects_limits_below_one(client: httpx.AsyncClient, total: int, per_host: int) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         FeedFetcher(client, max_concurrency=total, per_host=per_host)
+
+
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive: always 304, records each request's client port."""
+
+    protocol_version = "HTTP/1.1"
+    ports: ClassVar[list[int]] = []
+
+    def do_GET(self) -> None:
+        self.ports.append(self.client_address[1])
+        self.send_response(304)
+        self.send_header("ETag", '"v1"')
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+async def test_fetch_feed_not_modified_answers_reuse_one_connection() -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    _KeepAliveHandler.ports = []
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/feed.xml"
+        async with httpx.AsyncClient() as client:
+            for _ in range(5):
+                assert (await fetch(client, url, etag='"v1"')).not_modified
+        assert len(_KeepAliveHandler.ports) == 5 and len(set(_KeepAliveHandler.ports)) == 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
