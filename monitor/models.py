@@ -22,7 +22,7 @@ _TRACKING_PARAMS = frozenset(
 _SPACES = re.compile(r"\s+")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S")
 # Control characters other than tab and line breaks: never text, and PostgreSQL refuses NUL.
-_CONTROLS = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127])
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def canonical_url(url: str | None) -> str | None:
@@ -58,7 +58,7 @@ def _digest(*parts: str) -> str:
 
 def clean_text(text: str) -> str:
     """Text a database can store: no control characters, no lone surrogates (from JSON escapes)."""
-    text = text.translate(_CONTROLS).strip()
+    text = _CONTROLS.sub("", text).strip()  # a regex: str.translate with a dict is 10x slower
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
