@@ -143,6 +143,8 @@ def test_cli_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
         ["hits"],
         ["check"],
         ["feeds"],
+        ["deliveries"],
+        ["deliveries", "retry"],
         ["feeds", "import"],
         ["feeds", "export"],
         ["feeds", "enable"],

@@ -87,6 +87,22 @@ class HitView:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryView:
+    id: int
+    key: str
+    channel: str
+    status: str  # pending | sent | dead
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    rule_id: str
+    title: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredArticle:
     """An article as stored, with when it was ingested (``published`` is often unknown)."""
 
@@ -316,6 +332,56 @@ class Store:
     def _update(self, key: str, **values: Any) -> None:
         with self._guard(), self._session() as session, session.begin():
             session.execute(update(DeliveryRow).where(col(DeliveryRow.key) == key).values(**values))
+
+    def deliveries(
+        self, status: str | None = None, channel: str | None = None, limit: int = 100
+    ) -> list[DeliveryView]:
+        """The outbox, newest first: what was sent, what waits, what died and why."""
+        query = (
+            select(DeliveryRow, HitRow, ArticleRow)
+            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+            .order_by(col(DeliveryRow.id).desc())
+            .limit(limit)
+        )
+        if status:
+            query = query.where(col(DeliveryRow.status) == status)
+        if channel:
+            query = query.where(col(DeliveryRow.channel) == channel)
+        with self._guard(), self._session() as session:
+            rows = session.execute(query).all()
+        return [
+            DeliveryView(
+                d.id or 0,
+                d.key,
+                d.channel,
+                d.status,
+                d.attempts,
+                d.next_attempt_at,
+                d.last_error,
+                d.created_at,
+                d.sent_at,
+                h.rule_id,
+                a.title,
+                a.source,
+            )
+            for d, h, a in rows
+        ]
+
+    def retry_deliveries(self, now: datetime, ids: Sequence[int] = (), *, all_dead: bool = False) -> int:
+        """Put dead (or backing-off) deliveries back in the queue, due now; returns how many.
+
+        A sent delivery is never re-queued: it would reach the receiver twice.
+        The idempotency key is kept, so a receiver that did get it can drop it.
+        """
+        query = update(DeliveryRow).where(col(DeliveryRow.status).in_(["dead", "pending"]))
+        if all_dead:
+            query = query.where(col(DeliveryRow.status) == "dead")
+        else:
+            query = query.where(col(DeliveryRow.id).in_(list(ids)))
+        with self._guard(), self._session() as session, session.begin():
+            result = session.execute(query.values(status="pending", attempts=0, next_attempt_at=now))
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def pending_by_channel(self) -> dict[str, int]:
         """Alerts waiting in the outbox, per channel name."""
