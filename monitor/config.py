@@ -14,7 +14,9 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -116,6 +118,44 @@ class _ChannelModel(_Model):
     tags: list[str] = Field(
         default_factory=list, description="only alerts from sources with one of these tags (* wildcards)"
     )
+
+    digest: str | None = Field(
+        None, description="hold alerts and send one digest on this cron schedule, e.g. '0 8 * * *'"
+    )
+    quiet_hours: str | None = Field(
+        None, description="HH:MM-HH:MM: alerts held, then sent as one summary (urgent rules still go)"
+    )
+    timezone: str = Field("UTC", description="time zone of digest and quiet_hours, e.g. Europe/Rome")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use a name such as Europe/Rome)") from None
+        return value
+
+    @field_validator("digest")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"digest: {value!r} is not a cron schedule (minute hour day month weekday): {exc}"
+                ) from None
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(
+            r"\s*([01]?\d|2[0-3]):[0-5]\d\s*-\s*([01]?\d|2[0-3]):[0-5]\d\s*", value
+        ):
+            raise ValueError(f"quiet_hours: {value!r} is not HH:MM-HH:MM, e.g. 22:00-07:00")
+        return value
 
     def wants(self, source: str, tags: Sequence[str]) -> bool:
         """Routing by source: a desk's Slack channel gets its own feeds' alerts only."""

@@ -117,7 +117,10 @@ class Daemon:
         async with self._deliver_lock:
             while True:
                 report = await self.pipeline.deliver_due(self._notifiers, self.run_blocking)
-                full = report.sent + report.dead + report.retried >= self.settings.delivery.batch_size
+                full = (
+                    report.sent + report.dead + report.retried + report.held
+                    >= self.settings.delivery.batch_size
+                )
                 if not full or report.retried:  # a failing receiver waits for its backoff
                     return
                 if self.pipeline.stopping.is_set():  # the rest waits in the outbox for the next start

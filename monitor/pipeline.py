@@ -33,8 +33,10 @@ from monitor.errors import (
 )
 from monitor.language import LanguageGuesser
 from monitor.matching.matcher import ArticleMatcher
+from monitor.matching.rulefile import RuleSpec
 from monitor.models import Alert, Article, Match, clean_text, content_fingerprint
 from monitor.notify.base import Notifier
+from monitor.notify.flood import Hold, hold_until, window
 from monitor.notify.retry import next_attempt
 from monitor.sources.feeds import FeedFetch, FeedFetcher
 from monitor.sources.feedstate import FeedState, Polled, after_poll
@@ -98,6 +100,7 @@ class DeliveryReport:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    held: int = 0
 
 
 class Pipeline:
@@ -113,6 +116,8 @@ class Pipeline:
         self.stopping = threading.Event()  # set by the daemon: long scans stop between files
         self.stories = StoryGrouper(settings.dedup, store)
         self._rng = random.Random()  # jitter of feed schedules
+        self._specs: dict[str, RuleSpec] = {}
+        self._specs_of: object = None
 
     # -- matching and recording ----------------------------------------------------------
     def route(self, match: Match, article: Article) -> list[str]:
@@ -402,9 +407,42 @@ class Pipeline:
         self.store.record_health(feed.url, feed.source_name, event, channel, now)
 
     # -- delivery ------------------------------------------------------------------------
+    def _rule_specs(self) -> dict[str, RuleSpec]:
+        index = self.matcher.index
+        if self._specs_of is not index:
+            self._specs = {rule.spec.id: rule.spec for rule in index.rules}
+            self._specs_of = index
+        return self._specs
+
+    async def _hold(self, alert: Alert, run: RunBlocking) -> Hold | None:
+        """Whether flood control keeps ``alert`` back (digest, quiet hours, throttle), and until when."""
+        channel = self.settings.channels.get(alert.channel)
+        if channel is None:
+            return None
+        spec = self._rule_specs().get(alert.rule_id)
+        throttle = spec.throttle if spec else None
+        now = utcnow()
+        sent = 0
+        if throttle is not None and not channel.digest:
+            start, _end = window(throttle[1], now)
+            sent = await run(self.store.sent_count, alert.rule_id, alert.channel, start)
+        return hold_until(
+            alert,
+            channel,
+            throttle=throttle,
+            urgent=bool(spec and spec.urgent),
+            now=now,
+            sent_since=lambda _start: sent,
+        )
+
     async def deliver_due(self, notifiers: dict[str, Notifier], run: RunBlocking) -> DeliveryReport:
-        """Send every due alert: channels in parallel, each channel's alerts in order."""
+        """Send every due alert: channels in parallel, each channel's alerts in order.
+
+        Held alerts whose time has come (digest, end of quiet hours or of a
+        throttle window) are first folded into one summary alert per channel.
+        """
         report = DeliveryReport()
+        await run(self.store.release_held, utcnow())
         alerts = await run(
             self.store.due_deliveries, utcnow(), self.settings.delivery.batch_size, list(notifiers)
         )
@@ -424,6 +462,19 @@ class Pipeline:
     ) -> None:
         settings = self.settings.delivery
         for alert in alerts:
+            hold = await self._hold(alert, run)
+            if hold is not None:
+                log.info(
+                    "alert=%s channel=%s rule=%s held until %s (%s)",
+                    alert.key,
+                    alert.channel,
+                    alert.rule_id,
+                    hold.until.isoformat(timespec="minutes"),
+                    hold.reason,
+                )
+                await run(self.store.hold, alert.key, hold.until, hold.reason)
+                report.held += 1
+                continue
             try:
                 await notifier.send(alert)
             except PermanentDelivery as exc:

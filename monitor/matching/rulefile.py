@@ -97,6 +97,12 @@ class RuleModel(BaseModel):
         1, ge=1, description="fire only when the terms are mentioned at least this often"
     )
     in_title: bool = Field(False, description="fire only when a term is mentioned in the title")
+    throttle: str | None = Field(
+        None,
+        pattern=r"^\s*[1-9][0-9]*\s*/\s*([0-9]+(\.[0-9]+)?)?\s*(s|m|h|d)\s*$",
+        description="at most N alerts per period per channel, e.g. 10/h or 3/30m; the rest in one summary",
+    )
+    urgent: bool = Field(False, description="alert even during a channel's quiet hours")
     notify: OneOrMany = Field(default_factory=list, description="channel names; default: defaults.notify")
     tags: OneOrMany = Field(default_factory=list, description="labels carried into alerts")
     enabled: bool = Field(True, description="false keeps the rule in the file without running it")
@@ -147,6 +153,14 @@ class RuleExample:
     line: int | None
 
 
+def parse_throttle(text: str) -> tuple[int, float]:
+    """``10/h`` → (10, 3600.0); ``3/30m`` → (3, 1800.0)."""
+    count, _, period = text.replace(" ", "").partition("/")
+    unit = period[-1]
+    amount = float(period[:-1] or 1)
+    return int(count), amount * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
 @dataclass(frozen=True)
 class RuleSpec:
     """A validated rule with its parsed query and where it was written."""
@@ -165,6 +179,8 @@ class RuleSpec:
     min_mentions: int = 1
     in_title: bool = False
     examples: tuple[RuleExample, ...] = ()
+    throttle: tuple[int, float] | None = None  # (alerts, seconds)
+    urgent: bool = False
 
 
 @dataclass
@@ -353,6 +369,8 @@ def _load_rule(
         lemmas=model.lemmas,
         min_mentions=model.min_mentions,
         in_title=model.in_title,
+        throttle=parse_throttle(model.throttle) if model.throttle else None,
+        urgent=model.urgent,
         examples=_examples(item, model),
     )
 

@@ -21,7 +21,8 @@ from sqlmodel import Session, col
 
 from monitor.dedup import StoredSignature
 from monitor.errors import StoreError
-from monitor.models import Alert, Article, Match, make_article
+from monitor.models import Alert, Article, Match, TermHit, make_article
+from monitor.notify.flood import SUMMARY_RULE, summary_text
 from monitor.sources.feedstate import FeedState, HealthEvent
 from monitor.store.tables import ArticleRow, DeliveryRow, FeedRow, FileRow, HitRow
 
@@ -180,40 +181,40 @@ class Store:
         RETURNING`` statements per batch rather than one per row: the rows a
         unique key refused are simply absent from what comes back.
         """
-        result = BatchResult()
         with self._guard(), self._session() as session, session.begin():
-            article_ids = self._insert_articles(session, routed, now)
-            result.articles = len(article_ids)
-            result.duplicates = len(routed) - len(article_ids)
-            hits = []
-            for item in routed:
-                # pop: when a batch holds the same article twice, only the first one's matches count
-                article_id = article_ids.pop(item.article.uid, None)
-                if article_id is not None:
-                    # one alert per story: a republication's delivery keys are its story's
-                    hits += [
-                        (article_id, item.story_uid, match, channels) for match, channels in item.matches
-                    ]
-            hit_ids = self._insert_hits(
-                session, [(article_id, match) for article_id, _, match, _ in hits], now
-            )
-            result.hits = len(hit_ids)
-            deliveries = [
-                {
-                    "key": delivery_key(match.rule_id, uid, channel),
-                    "hit_id": hit_ids[article_id, match.rule_id],
-                    "channel": channel,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for article_id, uid, match, channels in hits
-                if (article_id, match.rule_id) in hit_ids
-                for channel in channels
-            ]
-            result.deliveries = len(self._insert_many(session, DeliveryRow, deliveries, DeliveryRow.key))
+            result = self._record_in(session, routed, now)
             self._upsert_files(session, files, now)
+        return result
+
+    def _record_in(self, session: Session, routed: Sequence[Routed], now: datetime) -> BatchResult:
+        result = BatchResult()
+        article_ids = self._insert_articles(session, routed, now)
+        result.articles = len(article_ids)
+        result.duplicates = len(routed) - len(article_ids)
+        hits = []
+        for item in routed:
+            # pop: when a batch holds the same article twice, only the first one's matches count
+            article_id = article_ids.pop(item.article.uid, None)
+            if article_id is not None:
+                # one alert per story: a republication's delivery keys are its story's
+                hits += [(article_id, item.story_uid, match, channels) for match, channels in item.matches]
+        hit_ids = self._insert_hits(session, [(article_id, match) for article_id, _, match, _ in hits], now)
+        result.hits = len(hit_ids)
+        deliveries = [
+            {
+                "key": delivery_key(match.rule_id, uid, channel),
+                "hit_id": hit_ids[article_id, match.rule_id],
+                "channel": channel,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for article_id, uid, match, channels in hits
+            if (article_id, match.rule_id) in hit_ids
+            for channel in channels
+        ]
+        result.deliveries = len(self._insert_many(session, DeliveryRow, deliveries, DeliveryRow.key))
         return result
 
     def _insert_many(
@@ -300,25 +301,68 @@ class Store:
                 .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
                 .limit(limit)
             ).all()
-        return [
-            Alert(
-                key=d.key,
-                channel=d.channel,
-                rule_id=h.rule_id,
-                rule_name=h.rule_name,
-                title=a.title,
-                url=a.url,
-                source=a.source,
-                published=a.published,
-                language=a.language,
-                terms=_distinct_terms(h.terms),
-                snippet=h.snippet,
-                matched_at=h.created_at,
-                rule_tags=tuple(h.rule_tags),
-                attempt=d.attempts + 1,
+        return [_alert_of(d, h, a) for d, h, a in rows]
+
+    def hold(self, key: str, until: datetime, reason: str) -> None:
+        """Keep an alert back (digest, quiet hours, throttle) to go out in a summary at ``until``."""
+        self._update(key, status="held", next_attempt_at=until, last_error=f"held: {reason}")
+
+    def sent_count(self, rule_id: str, channel: str, since: datetime) -> int:
+        """Alerts of ``rule_id`` sent to ``channel`` since ``since``: what a throttle counts."""
+        query = (
+            select(func.count())
+            .select_from(DeliveryRow)
+            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+            .where(col(HitRow.rule_id) == rule_id, col(DeliveryRow.channel) == channel)
+            .where(col(DeliveryRow.status) == "sent", col(DeliveryRow.sent_at) >= since)
+        )
+        with self._guard(), self._session() as session:
+            return int(session.execute(query).scalar() or 0)
+
+    def release_held(self, now: datetime) -> int:
+        """Fold the held alerts whose time has come into one summary alert per channel.
+
+        One transaction: the summary (an article of source ``news-monitor``, a hit
+        of rule ``summary``, a pending delivery) is queued and the held alerts
+        are marked ``summarized`` together, so a crash neither loses them nor
+        sends them twice; the summary's key is derived from the keys it stands for.
+        """
+        query = (
+            select(DeliveryRow, HitRow, ArticleRow)
+            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+            .where(col(DeliveryRow.status) == "held", col(DeliveryRow.next_attempt_at) <= now)
+            .order_by(col(DeliveryRow.id))
+        )
+        with self._guard(), self._session() as session:
+            rows = session.execute(query).all()
+        by_channel: dict[str, list[tuple[DeliveryRow, HitRow, ArticleRow]]] = {}
+        for row in rows:
+            by_channel.setdefault(row[0].channel, []).append(row)
+        for channel, held in by_channel.items():
+            alerts = [_alert_of(d, h, a) for d, h, a in held]
+            reason = (held[0][0].last_error or "held: summary").removeprefix("held: ")
+            title, text, terms = summary_text(alerts, reason)
+            digest = _digest_uid("\x1f".join(sorted(a.key for a in alerts)))
+            article = make_article(
+                title=title,
+                body=text,
+                source="news-monitor",
+                origin=f"summary:{channel}",
+                language="en",
+                external_id=f"urn:news-monitor:summary:{digest}",
+                tags=("summary", reason),
             )
-            for d, h, a in rows
-        ]
+            article = replace(article, fingerprint=article.uid)
+            terms_hits = tuple(TermHit(term, term, "body", 0, 0) for term in terms)
+            match = Match(SUMMARY_RULE, title, terms_hits, text, (channel,), ("summary",))
+            with self._guard(), self._session() as session, session.begin():
+                ids = [d.id for d, _, _ in held]
+                session.execute(
+                    update(DeliveryRow).where(col(DeliveryRow.id).in_(ids)).values(status="summarized")
+                )
+                self._record_in(session, [Routed(article, [(match, [channel])])], now)
+        return len(by_channel)
 
     def mark_sent(self, key: str, now: datetime) -> None:
         self._update(key, status="sent", sent_at=now, attempts=col(DeliveryRow.attempts) + 1, last_error=None)
@@ -556,6 +600,25 @@ def _article_of(row: ArticleRow) -> Article:
         origin=row.origin,
         tags=tuple(row.tags),
         authors=tuple(row.authors or ()),
+    )
+
+
+def _alert_of(d: DeliveryRow, h: HitRow, a: ArticleRow) -> Alert:
+    return Alert(
+        key=d.key,
+        channel=d.channel,
+        rule_id=h.rule_id,
+        rule_name=h.rule_name,
+        title=a.title,
+        url=a.url,
+        source=a.source,
+        published=a.published,
+        language=a.language,
+        terms=_distinct_terms(h.terms),
+        snippet=h.snippet,
+        matched_at=h.created_at,
+        rule_tags=tuple(h.rule_tags),
+        attempt=d.attempts + 1,
     )
 
 
