@@ -36,7 +36,7 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
-    for noisy in ("httpx", "httpcore", "apscheduler"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "apprise"):  # apprise would log its URLs' tokens
         logging.getLogger(noisy).setLevel(logging.WARNING)
     for chatty in ("trafilatura", "htmldate", "courlan"):  # warn about pages we already handle
         logging.getLogger(chatty).setLevel(logging.ERROR)

@@ -236,11 +236,33 @@ class EmailChannel(_ChannelModel):
     timeout: Duration = 30.0
 
 
+class AtomChannel(_ChannelModel):
+    """An Atom feed file per rule, for any feed reader (serve the folder with a web server)."""
+
+    type: Literal["atom"]
+    folder: Path | None = Field(None, description="where the feeds are written (default: <state_dir>/atom)")
+    max_entries: int = Field(50, ge=1, le=10_000, description="newest alerts kept in each rule's feed")
+
+
+class AppriseChannel(_ChannelModel):
+    """Any service Apprise reaches by URL (tgram://, matrix://, ntfy://, …); the apprise extra."""
+
+    type: Literal["apprise"]
+    urls: Annotated[list[SecretStr], BeforeValidator(_listed)] = Field(min_length=1)
+
+
 Channel = Annotated[
-    ConsoleChannel | WebhookChannel | SlackChannel | DiscordChannel | TeamsChannel | EmailChannel,
+    ConsoleChannel
+    | WebhookChannel
+    | SlackChannel
+    | DiscordChannel
+    | TeamsChannel
+    | EmailChannel
+    | AtomChannel
+    | AppriseChannel,
     Field(discriminator="type"),
 ]
-CHANNEL_TYPES = ("console", "webhook", "slack", "discord", "teams", "email")
+CHANNEL_TYPES = ("console", "webhook", "slack", "discord", "teams", "email", "atom", "apprise")
 
 
 class Defaults(_Model):
@@ -403,6 +425,11 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     for folder in folders or []:
         if isinstance(folder, dict) and "path" in folder:
             folder["path"] = fix(folder["path"])
+    channels = data.get("channels")
+    for channel in channels.values() if isinstance(channels, dict) else ():
+        for key in ("folder", "ca_file"):
+            if isinstance(channel, dict) and key in channel:
+                channel[key] = fix(channel[key])
 
 
 def _sqlite_path_fix(url: str, base: Path) -> str:

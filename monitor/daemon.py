@@ -342,7 +342,7 @@ class Daemon:
                 user_agent=http.agent,
                 untrusted=untrusted,
             )
-            self._notifiers = build_notifiers(settings.channels, client)
+            self._notifiers = build_notifiers(settings.channels, client, state_dir=settings.state_dir)
             try:
                 yield
             finally:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Protocol, TextIO, runtime_checkable
 
 import httpx
 
-from monitor.config import Channel, ConsoleChannel, SlackChannel, WebhookChannel
+from monitor.config import AppriseChannel, AtomChannel, Channel, ConsoleChannel, SlackChannel, WebhookChannel
 from monitor.models import Alert
+from monitor.notify.apprise_channel import AppriseNotifier
+from monitor.notify.atom import AtomNotifier
 from monitor.notify.console import ConsoleNotifier
 from monitor.notify.http import check_response, map_http_error, post_json
 from monitor.notify.slack import SlackNotifier
@@ -41,6 +44,7 @@ def build_notifiers(
     client: httpx.AsyncClient,
     *,
     out: TextIO | None = None,
+    state_dir: Path = Path("data"),
 ) -> dict[str, Notifier]:
     """One notifier per configured channel, all sharing the caller's HTTP client.
 
@@ -57,6 +61,12 @@ def build_notifiers(
                 notifiers[name] = WebhookNotifier(name, channel, client)
             case SlackChannel():
                 notifiers[name] = SlackNotifier(name, channel, client)
+            case AppriseChannel():
+                notifiers[name] = AppriseNotifier(name, [url.get_secret_value() for url in channel.urls])
+            case AtomChannel():
+                notifiers[name] = AtomNotifier(
+                    name, channel.folder or state_dir / "atom", channel.max_entries
+                )
             case _:  # pragma: no cover - config validation makes this unreachable
                 raise TypeError(f"channel {name!r}: unsupported type {type(channel).__name__}")
     return notifiers
