@@ -230,6 +230,32 @@ def test_run_daemon_matches_a_dropped_file_on_its_filesystem_event_not_the_next_
     assert code == 0, daemon.log
 
 
+def test_run_daemon_killed_between_send_and_mark_resends_with_the_same_key(workdir: Path) -> None:
+    """kill -9 while the receiver holds the request: the alert was sent but never marked sent."""
+    single_rule(workdir)
+    (workdir / "rules" / "one.yaml").write_text(
+        "rules:\n  - id: nato\n    query: NATO\n    notify: [hook, slack]\n", encoding="utf-8"
+    )
+    with WebhookReceiver(delay=5.0) as hook, SlackReceiver() as slack:
+        env = {"HOOK_URL": hook.url, "SLACK_URL": slack.url}
+        daemon = RunningDaemon(workdir, env)
+        try:
+            assert wait_for(lambda: len(hook.received) == 1), f"never sent:\n{daemon.log}"
+        finally:
+            daemon.process.kill()  # SIGKILL: no cleanup, no chance to record anything
+            daemon.stop()
+        hook.delay = 0.0
+        restarted = RunningDaemon(workdir, env)
+        try:
+            assert wait_for(lambda: len(hook.received) == 2), f"not re-sent:\n{restarted.log}"
+            time.sleep(2)  # a few delivery rounds: nothing more may arrive
+        finally:
+            assert restarted.stop() == 0, restarted.log
+        keys = [headers["webhook-id"] for headers, _ in hook.received]
+        assert len(keys) == 2 and len(set(keys)) == 1  # delivered twice, one alert by its key
+        assert len(slack.messages) == 1, restarted.log  # the other channel: once, killed or not
+
+
 def assert_new_rule_fires(workdir: Path, hook: WebhookReceiver, daemon: RunningDaemon) -> None:
     """After a reload that added the rule `vilnius`, a new article alerts for it and for `nato`."""
     drop(workdir / "inbox", "vilnius.json", dict(ENGLISH, title="Summit in Vilnius", url="https://x.org/v"))

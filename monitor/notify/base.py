@@ -16,13 +16,27 @@ from typing import Protocol, TextIO, runtime_checkable
 
 import httpx
 
-from monitor.config import AppriseChannel, AtomChannel, Channel, ConsoleChannel, SlackChannel, WebhookChannel
+from monitor.config import (
+    AppriseChannel,
+    AtomChannel,
+    Channel,
+    ConsoleChannel,
+    DiscordChannel,
+    EmailChannel,
+    SlackChannel,
+    TeamsChannel,
+    WebhookChannel,
+)
 from monitor.models import Alert
 from monitor.notify.apprise_channel import AppriseNotifier
 from monitor.notify.atom import AtomNotifier
 from monitor.notify.console import ConsoleNotifier
+from monitor.notify.discord import DiscordNotifier
+from monitor.notify.email import EmailNotifier
 from monitor.notify.http import check_response, map_http_error, post_json
-from monitor.notify.slack import SlackNotifier
+from monitor.notify.pacing import Pacer
+from monitor.notify.slack import SLACK_MIN_INTERVAL, SlackNotifier
+from monitor.notify.teams import TeamsNotifier
 from monitor.notify.webhook import WebhookNotifier
 
 __all__ = ["Notifier", "build_notifiers", "check_response", "map_http_error", "post_json"]
@@ -49,9 +63,13 @@ def build_notifiers(
     """One notifier per configured channel, all sharing the caller's HTTP client.
 
     ``out`` defaults to ``sys.stdout`` as it is at call time (not import time),
-    so a redirected stdout is honoured.
+    so a redirected stdout is honoured.  Slack channels share one pacer keyed
+    by webhook URL: two channels posting to one webhook keep its rate together.
+    A channel that cannot work (a bad signing secret, an address that does not
+    parse) raises :class:`~monitor.errors.ConfigError` naming it.
     """
     stream = sys.stdout if out is None else out
+    slack_pacer = Pacer(SLACK_MIN_INTERVAL)
     notifiers: dict[str, Notifier] = {}
     for name, channel in channels.items():
         match channel:
@@ -60,7 +78,13 @@ def build_notifiers(
             case WebhookChannel():
                 notifiers[name] = WebhookNotifier(name, channel, client)
             case SlackChannel():
-                notifiers[name] = SlackNotifier(name, channel, client)
+                notifiers[name] = SlackNotifier(name, channel, client, pacer=slack_pacer)
+            case DiscordChannel():
+                notifiers[name] = DiscordNotifier(name, channel, client)
+            case TeamsChannel():
+                notifiers[name] = TeamsNotifier(name, channel, client)
+            case EmailChannel():
+                notifiers[name] = EmailNotifier(name, channel)
             case AppriseChannel():
                 notifiers[name] = AppriseNotifier(name, [url.get_secret_value() for url in channel.urls])
             case AtomChannel():

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from monitor.config import SlackChannel, WebhookChannel
+from monitor.config import DiscordChannel, SlackChannel, TeamsChannel, WebhookChannel
 from monitor.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.notify.retry import parse_retry_after
 
@@ -140,7 +140,7 @@ class HttpNotifier:
     def __init__(
         self,
         name: str,
-        channel: WebhookChannel | SlackChannel,
+        channel: WebhookChannel | SlackChannel | DiscordChannel | TeamsChannel,
         client: httpx.AsyncClient,
         *,
         clock: Clock = system_clock,

@@ -1,4 +1,4 @@
-"""Alerts posted to a Slack incoming webhook.
+"""Alerts posted to a Slack incoming webhook, paced to Slack's rate limit.
 
 Slack answers ``200 ok`` on success.  Its documented refusals are all final for
 this message or this webhook (400 ``invalid_payload``, 403 ``action_prohibited``,
@@ -6,20 +6,114 @@ this message or this webhook (400 ``invalid_payload``, 403 ``action_prohibited``
 are permanent; 429 carries ``Retry-After`` and 5xx (``rollup_error``) may pass.
 The shared mapping in :mod:`monitor.notify.http` already says exactly that,
 with Slack's error code kept in the message.
+
+A 2xx whose body is not ``ok`` is a failure too, never "sent": Slack always
+answers ``ok``, so anything else (an error code, a proxy's or a login page's
+HTML) means the message did not reach Slack the way we think.  A JSON body
+``{"ok": true}``, as Slack's Web API and some Slack-compatible servers answer,
+counts as success; ``{"ok": false, "error": …}`` does not.
+
+Slack allows about one message a second per webhook (short bursts tolerated).
+Each notifier paces its sends with a :class:`~monitor.notify.pacing.Pacer`
+keyed on the webhook URL (pass one shared pacer to several notifiers when
+channels share a URL), and a ``Retry-After`` from Slack holds the pacer, so the
+alerts queued behind a 429 wait instead of being refused in turn.  A hold
+longer than ``max_wait`` is not slept through: the send fails at once as
+retryable with the remaining wait, and the outbox schedules it.
 """
 
 from __future__ import annotations
 
+import json
+import re
+
+import httpx
+
+from monitor.config import SlackChannel
+from monitor.errors import PermanentDelivery, RetryableDelivery
 from monitor.models import Alert
-from monitor.notify.http import HttpNotifier
+from monitor.notify.http import Clock, HttpNotifier, _excerpt, post_json, system_clock
+from monitor.notify.pacing import Pacer
 from monitor.notify.render import render_slack
 
-__all__ = ["SlackNotifier"]
+__all__ = ["SLACK_MAX_WAIT", "SLACK_MIN_INTERVAL", "SlackNotifier", "check_slack_body"]
+
+SLACK_MIN_INTERVAL = 1.0
+"""Seconds between the starts of two sends to one webhook (Slack: about one message a second)."""
+SLACK_MAX_WAIT = 5.0
+"""Longest wait a send sleeps through before it is handed back to the outbox instead."""
+
+_OK = "ok"
+_ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
+
+
+def check_slack_body(response: httpx.Response, *, channel: str, url: str) -> None:
+    """Return quietly when a 2xx answer is Slack's ``ok``; otherwise raise PermanentDelivery."""
+    try:
+        body = response.text.strip()
+    except (httpx.ResponseNotRead, UnicodeDecodeError, LookupError):
+        body = ""
+    if body == _OK:
+        return
+    code = body if _ERROR_CODE.match(body) else None
+    if code is None and body.startswith("{"):
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict) and answer.get("ok") is True:
+            return
+        if isinstance(answer, dict) and isinstance(answer.get("error"), str):
+            code = answer["error"] if _ERROR_CODE.match(answer["error"]) else None
+    prefix = f"channel {channel!r}: HTTP {response.status_code}"
+    if code is not None:
+        raise PermanentDelivery(f"{prefix}: {code}")
+    raise PermanentDelivery(
+        f"{prefix} without Slack's 'ok': {_excerpt(response, url) or '(empty body)'}"
+        " (is this a Slack incoming-webhook URL?)"
+    )
 
 
 class SlackNotifier(HttpNotifier):
     """Delivers alerts to one Slack webhook through a client the caller owns."""
 
+    _channel: SlackChannel
+
+    def __init__(
+        self,
+        name: str,
+        channel: SlackChannel,
+        client: httpx.AsyncClient,
+        *,
+        clock: Clock = system_clock,
+        pacer: Pacer | None = None,
+        max_wait: float = SLACK_MAX_WAIT,
+    ) -> None:
+        super().__init__(name, channel, client, clock=clock)
+        self.pacer = pacer if pacer is not None else Pacer(SLACK_MIN_INTERVAL)
+        self.max_wait = max_wait
+
     async def send(self, alert: Alert) -> None:
-        """POST the Block Kit message; raises RetryableDelivery or PermanentDelivery."""
-        await self._post(render_slack(alert))
+        """POST the Block Kit message when the pacer allows; raises RetryableDelivery or PermanentDelivery."""
+        url = self._channel.url.get_secret_value()
+        held = self.pacer.delay(url)
+        if held > self.max_wait:
+            raise RetryableDelivery(
+                f"channel {self.name!r}: Slack asked us to wait, {held:.0f}s left (rate limited)",
+                retry_after=held,
+            )
+        await self.pacer.wait(url)
+        try:
+            response = await post_json(
+                self._client,
+                url,
+                render_slack(alert),
+                channel=self.name,
+                timeout=self._channel.timeout,
+                clock=self._clock,
+            )
+        except RetryableDelivery as exc:
+            if exc.retry_after is not None:  # 429 (or 503) with Retry-After: the queue behind waits
+                self.pacer.hold(exc.retry_after, url)
+            raise
+        check_slack_body(response, channel=self.name, url=url)

@@ -1,39 +1,94 @@
-"""Alerts POSTed as a documented JSON body to any HTTP endpoint.
+"""Alerts POSTed as a documented JSON body to any HTTP endpoint, signed per Standard Webhooks.
 
-The headers follow the Standard Webhooks convention (``webhook-id``,
-``webhook-timestamp``) and the common ``Idempotency-Key``: the id is the
-alert's delivery key, identical on every retry, so a receiver can drop a
+The body is :func:`~monitor.notify.render.render_webhook` serialised once, as
+ASCII-only compact JSON (anything else is ``\\uXXXX``-escaped), so the bytes we
+sign are the bytes sent and every receiver, whatever it thinks the charset is,
+hashes the same bytes.
+
+Headers (:mod:`monitor.notify.signing`)::
+
+    Content-Type:       application/json
+    webhook-id:         the alert's delivery key, identical on every retry
+    Idempotency-Key:    the same key, for receivers that know that convention
+    webhook-timestamp:  Unix seconds of this attempt
+    webhook-signature:  v1,<sig> per configured secret (only when ``secret`` is set)
+
+Every attempt is signed afresh with its own timestamp, so a retry an hour
+later is not refused as a replay; its id is unchanged, so a receiver drops a
 repeat after we crashed between sending and recording.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import httpx
+
 from monitor.config import WebhookChannel
 from monitor.models import Alert
-from monitor.notify.http import HttpNotifier
+from monitor.notify.http import Clock, HttpNotifier, check_response, map_http_error, system_clock
 from monitor.notify.render import render_webhook
+from monitor.notify.signing import parse_secrets, signature_headers
 
-__all__ = ["WebhookNotifier"]
+__all__ = ["WebhookNotifier", "encode_body"]
+
+# Ours win over configured headers of the same name, whatever its case.
+_OWN_HEADERS = frozenset(
+    {"content-type", "webhook-id", "webhook-timestamp", "webhook-signature", "idempotency-key"}
+)
+
+
+def encode_body(payload: Any) -> bytes:
+    """The exact bytes to sign and send: compact, ASCII-only JSON; NaN refused."""
+    return json.dumps(payload, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
 class WebhookNotifier(HttpNotifier):
-    """Delivers alerts to one configured webhook through a client the caller owns."""
+    """Delivers alerts to one configured webhook through a client the caller owns.
+
+    The ``whsec_`` secrets are decoded here, when the notifier is built: a bad
+    one raises :class:`~monitor.errors.ConfigError` naming the channel.
+    """
 
     _channel: WebhookChannel
 
-    def headers(self, alert: Alert) -> dict[str, str]:
-        """Configured headers first, then ours: a config cannot break idempotency."""
-        headers = {key: value.get_secret_value() for key, value in self._channel.headers.items()}
-        headers.update(
-            {
-                "Content-Type": "application/json",
-                "webhook-id": alert.key,
-                "Idempotency-Key": alert.key,
-                "webhook-timestamp": str(int(self._clock().timestamp())),
-            }
-        )
+    def __init__(
+        self,
+        name: str,
+        channel: WebhookChannel,
+        client: httpx.AsyncClient,
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
+        super().__init__(name, channel, client, clock=clock)
+        self._keys = parse_secrets((s.get_secret_value() for s in channel.secret), channel=name)
+
+    def headers(self, alert: Alert, body: bytes, timestamp: int) -> dict[str, str]:
+        """Configured headers first, then ours: a config cannot break idempotency or signing."""
+        headers = {
+            key: value.get_secret_value()
+            for key, value in self._channel.headers.items()
+            if key.lower() not in _OWN_HEADERS
+        }
+        headers["Content-Type"] = "application/json"
+        headers["Idempotency-Key"] = alert.key
+        headers.update(signature_headers(alert.key, timestamp, body, self._keys))
         return headers
 
     async def send(self, alert: Alert) -> None:
-        """POST the alert; raises RetryableDelivery or PermanentDelivery naming the channel."""
-        await self._post(render_webhook(alert), self.headers(alert))
+        """POST the signed alert; raises RetryableDelivery or PermanentDelivery naming the channel."""
+        body = encode_body(render_webhook(alert))
+        headers = self.headers(alert, body, int(self._clock().timestamp()))
+        url = self._channel.url.get_secret_value()
+        try:
+            response = await self._client.post(
+                url,
+                content=body,
+                headers=headers,
+                timeout=self._channel.timeout,
+                follow_redirects=False,  # see post_json: never turn a POST into a GET elsewhere
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise map_http_error(exc, channel=self.name, url=url) from None
+        check_response(response, channel=self.name, url=url, now=self._clock())

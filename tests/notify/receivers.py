@@ -8,8 +8,9 @@ background thread and is used as a context manager::
         assert slack.messages
 
 ``SlackReceiver`` enforces the limits Slack documents for incoming webhooks and
-answers the way Slack does (``200 ok`` / ``400 invalid_payload``), so a payload
-it accepts is one Slack would accept.  ``WebhookReceiver`` records every
+answers the way Slack does (``200 ok`` / ``400 invalid_payload`` / ``429
+rate_limited``), so a payload it accepts is one Slack would accept, sent at a
+pace Slack would accept.  ``WebhookReceiver`` records every
 request and answers a scripted list of statuses.  ``refused_url`` gives a URL
 whose port refuses connections, i.e. a receiver that is down.
 """
@@ -20,16 +21,20 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
 __all__ = [
+    "SECRET_PATH",
     "Reply",
+    "Request",
     "SlackReceiver",
+    "TokenBucket",
     "WebhookReceiver",
     "refused_url",
     "slack_problems",
@@ -60,6 +65,13 @@ SLACK_MAX_TEXT = 40000
 SLACK_MAX_CONTEXT_ELEMENTS = 10
 SLACK_MAX_FIELDS = 10
 SLACK_MAX_FIELD_TEXT = 2000
+# https://api.slack.com/docs/rate-limits#incoming-webhooks — "1 message per second",
+# "short bursts of more than 1 allowed".  Modelled as a token bucket: a token a second,
+# at most SLACK_BURST saved up.  A burst of 2 tolerates network jitter around an exact
+# 1/s pace (two arrivals 0.98 s apart) yet refuses three messages sent at once.
+SLACK_RATE_PER_S = 1.0
+SLACK_BURST = 2.0
+SLACK_RATE_LIMITED_RETRY_AFTER = "1"
 
 
 @dataclass(frozen=True)
@@ -73,11 +85,16 @@ class Reply:
 
 @dataclass(frozen=True)
 class Request:
-    """What a receiver saw: path, headers (lower-cased names) and the parsed JSON body."""
+    """What a receiver saw: path, headers (lower-cased names), the parsed JSON body, and when.
+
+    ``received_at`` is ``time.monotonic()`` on arrival: the same clock in every process
+    of the machine, so it can be compared with the sender's.
+    """
 
     path: str
     headers: dict[str, str]
     body: Any
+    received_at: float = field(default=0.0, compare=False)
 
 
 def _text_problems(obj: Any, where: str, limit: int, types: set[str]) -> list[str]:
@@ -198,7 +215,9 @@ class _Receiver:
                     body: Any = json.loads(raw)
                 except ValueError:
                     body = None
-                request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                request = Request(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()
+                )
                 with receiver._lock:
                     receiver.requests.append(request)
                 if receiver.delay and receiver._closing.wait(receiver.delay):
@@ -252,13 +271,48 @@ class WebhookReceiver(_Receiver):
         return Reply(200, "accepted")
 
 
-class SlackReceiver(_Receiver):
-    """Answers like a Slack incoming webhook and keeps the messages it accepted."""
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; one request takes one token."""
 
-    def __init__(self, *, delay: float = 0.0) -> None:
+    def __init__(self, rate: float, burst: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a bucket needs a positive rate and room for at least one token")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._last: float | None = None
+
+    def take(self, at: float) -> bool:
+        """Whether a request arriving at ``at`` (seconds) is within the limit; not thread-safe."""
+        if self._last is not None:
+            # arrivals handled by several threads may be seen slightly out of order
+            self._tokens = min(self.burst, self._tokens + max(at - self._last, 0.0) * self.rate)
+        self._last = at if self._last is None else max(self._last, at)
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+class SlackReceiver(_Receiver):
+    """Answers like a Slack incoming webhook and keeps the messages it accepted.
+
+    Beyond Slack's rate limit (``rate`` messages a second, bursts of ``burst``; None
+    turns the limit off) it answers ``429 rate_limited`` with ``Retry-After: 1``, as
+    Slack does; refused requests take no token.  ``arrivals`` holds the arrival time
+    of each accepted message, ``throttled`` that of each request refused for the rate.
+    Scripted replies (``fail``, ``rate_limit``) bypass the bucket.
+    """
+
+    def __init__(
+        self, *, delay: float = 0.0, rate: float | None = SLACK_RATE_PER_S, burst: float = SLACK_BURST
+    ) -> None:
         super().__init__(delay=delay)
         self.messages: list[dict[str, Any]] = []
         self.rejections: list[list[str]] = []
+        self.arrivals: list[float] = []
+        self.throttled: list[float] = []
+        self._bucket = TokenBucket(rate, burst) if rate is not None else None
 
     def rate_limit(self, times: int = 1, retry_after: str = "30") -> None:
         """Answer 429 with ``Retry-After`` to the next ``times`` requests."""
@@ -269,6 +323,10 @@ class SlackReceiver(_Receiver):
         self.script(*[Reply(status, body)] * times)
 
     def answer(self, request: Request) -> Reply:
+        with self._lock:
+            if self._bucket is not None and not self._bucket.take(request.received_at):
+                self.throttled.append(request.received_at)
+                return Reply(429, "rate_limited", (("Retry-After", SLACK_RATE_LIMITED_RETRY_AFTER),))
         if request.headers.get("content-type", "").split(";")[0] != "application/json":
             problems = ["Content-Type must be application/json"]
         else:
@@ -279,6 +337,7 @@ class SlackReceiver(_Receiver):
             return Reply(400, "invalid_payload")
         with self._lock:
             self.messages.append(request.body)
+            self.arrivals.append(request.received_at)
         return Reply(200, "ok")
 
 

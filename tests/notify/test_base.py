@@ -70,11 +70,16 @@ def test_every_channel_type_has_a_notifier_and_its_own_tests(client: httpx.Async
 
     from monitor.config import CHANNEL_TYPES, Channel
 
+    minimal: dict[str, dict[str, object]] = {
+        "email": {"host": "127.0.0.1", "from": "alerts@example.org", "to": "desk@example.org"},
+        "apprise": {"urls": ["json://127.0.0.1:9/x"]},
+    }
     union = get_args(get_args(Channel)[0])
     assert {model.model_fields["type"].annotation.__args__[0] for model in union} == set(CHANNEL_TYPES)
     for model in union:
         kind = model.model_fields["type"].annotation.__args__[0]
         extra = {"url": SecretStr("http://127.0.0.1:9/x")} if "url" in model.model_fields else {}
+        extra |= minimal.get(kind, {})
         notifiers = build_notifiers({kind: model(type=kind, **extra)}, client, out=io.StringIO())
         assert isinstance(notifiers[kind], Notifier)
         assert (Path(__file__).parent / f"test_{kind}.py").exists(), f"no tests/notify/test_{kind}.py"

@@ -1,29 +1,45 @@
-"""WebhookNotifier against a real local receiver: body, headers, idempotency, failures."""
+"""WebhookNotifier against real local receivers: body, headers, idempotency, signatures, failures.
+
+Signatures are checked by ``StandardWebhookReceiver``, which verifies with the
+``standardwebhooks`` package, never with our own signing code.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from pydantic import SecretStr
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from monitor.config import WebhookChannel
-from monitor.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from monitor.errors import ConfigError, DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.models import Alert
 from monitor.notify.http import EXCERPT_LENGTH
 from monitor.notify.render import render_webhook
-from monitor.notify.webhook import WebhookNotifier
+from monitor.notify.webhook import WebhookNotifier, encode_body
 from tests.notify.receivers import Reply, WebhookReceiver, refused_url
+from tests.notify.signed_receivers import StandardWebhookReceiver
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+OLD_SECRET = "whsec_" + base64.b64encode(b"old signing key, 32 bytes long!!").decode()
+NEW_SECRET = "whsec_" + base64.b64encode(b"the new signing key: also 32 b.").decode()
+WRONG_SECRET = "whsec_" + base64.b64encode(b"somebody else's key, 32 bytes..").decode()
 
 
-def _ticking_clock() -> Callable[[], datetime]:
-    """A clock that moves one minute per reading, so each attempt has its own timestamp."""
+def _ticking_clock(start: datetime = NOW, step: timedelta = timedelta(minutes=1)) -> Callable[[], datetime]:
+    """A clock that moves ``step`` per reading, so each attempt has its own timestamp."""
     ticks: Iterator[int] = iter(range(10_000))
-    return lambda: NOW + timedelta(minutes=next(ticks))
+    return lambda: start + step * next(ticks)
+
+
+def _live_clock() -> Callable[[], datetime]:
+    """Real time (the library refuses timestamps over 5 minutes off), 30 s further per reading."""
+    return _ticking_clock(datetime.now(UTC) - timedelta(minutes=2), timedelta(seconds=30))
 
 
 def _notifier(
@@ -32,6 +48,7 @@ def _notifier(
     *,
     timeout: float = 5.0,
     headers: dict[str, str] | None = None,
+    secrets: list[str] | None = None,
     clock: Callable[[], datetime] = lambda: NOW,
 ) -> WebhookNotifier:
     channel = WebhookChannel(
@@ -39,6 +56,7 @@ def _notifier(
         url=SecretStr(url),
         headers={k: SecretStr(v) for k, v in (headers or {}).items()},
         timeout=timeout,
+        secret=[SecretStr(s) for s in secrets or []],
     )
     return WebhookNotifier("siem", channel, client, clock=clock)
 
@@ -62,6 +80,7 @@ async def test_webhook_notifier_posts_documented_body_and_headers(
     assert headers["idempotency-key"] == alert.key
     assert headers["webhook-timestamp"] == str(int(NOW.timestamp()))
     assert headers["authorization"] == "Bearer s3cr3t"
+    assert "webhook-signature" not in headers  # no secret configured: unsigned
 
 
 async def test_webhook_notifier_retry_keeps_the_same_id(
@@ -83,13 +102,20 @@ async def test_webhook_notifier_config_headers_cannot_override_ours(
     client: httpx.AsyncClient, alert_factory: Callable[..., Alert]
 ) -> None:
     alert = alert_factory()
-    with WebhookReceiver() as hook:
-        await _notifier(
-            hook.url, client, headers={"webhook-id": "forged", "Content-Type": "text/plain"}
-        ).send(alert)
-    [(headers, _)] = hook.received
-    assert headers["webhook-id"] == alert.key
-    assert headers["content-type"] == "application/json"
+    forged = {
+        "webhook-id": "forged",
+        "Content-Type": "text/plain",
+        "Webhook-Signature": "v1,forged",
+        "IDEMPOTENCY-KEY": "forged",
+    }
+    with StandardWebhookReceiver(OLD_SECRET) as hook:
+        notifier = _notifier(hook.url, client, headers=forged, secrets=[OLD_SECRET], clock=_live_clock())
+        await notifier.send(alert)
+    [request] = hook.requests
+    assert request.headers["webhook-id"] == request.headers["idempotency-key"] == alert.key
+    assert request.headers["content-type"] == "application/json"
+    assert "forged" not in request.headers["webhook-signature"]
+    assert len(hook.verified) == 1
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
@@ -182,3 +208,103 @@ async def test_webhook_notifier_unusable_url_is_permanent(
 def test_webhook_notifier_repr_hides_the_url() -> None:
     notifier = _notifier("https://siem.example.org/SECRET", client=None)  # type: ignore[arg-type]
     assert "SECRET" not in repr(notifier)
+
+
+# ---------------------------------------------------------------- Standard Webhooks signatures
+
+
+async def test_webhook_notifier_signed_delivery_verifies_with_standardwebhooks(
+    client: httpx.AsyncClient, alert_factory: Callable[..., Alert]
+) -> None:
+    alert = alert_factory(title="Tregua à Gaza 🕊: l'accordo è firmato", snippet='"virgolette" \\ e </script>')
+    with StandardWebhookReceiver(OLD_SECRET) as hook:
+        await _notifier(hook.url, client, secrets=[OLD_SECRET], clock=_live_clock()).send(alert)
+    assert hook.rejections == []
+    [verified] = hook.verified
+    assert verified.payload == render_webhook(alert)  # what the library verified is our documented body
+    assert verified.body == encode_body(render_webhook(alert))  # byte for byte what was signed
+    assert verified.body.isascii()
+    assert verified.headers["webhook-id"] == alert.key
+
+
+@pytest.mark.parametrize("receiver_secret", [OLD_SECRET, NEW_SECRET], ids=["old-key", "new-key"])
+async def test_webhook_notifier_key_rotation_verifies_with_either_secret(
+    client: httpx.AsyncClient, alert_factory: Callable[..., Alert], receiver_secret: str
+) -> None:
+    """While rotating, both secrets sign: a receiver still on the old key and one on the new both verify."""
+    with StandardWebhookReceiver(receiver_secret) as hook:
+        notifier = _notifier(hook.url, client, secrets=[OLD_SECRET, NEW_SECRET], clock=_live_clock())
+        await notifier.send(alert_factory())
+    assert hook.rejections == [] and len(hook.verified) == 1
+    assert len(hook.verified[0].headers["webhook-signature"].split(" ")) == 2
+
+
+async def test_webhook_notifier_wrong_secret_is_rejected_and_permanent(
+    client: httpx.AsyncClient, alert_factory: Callable[..., Alert]
+) -> None:
+    with StandardWebhookReceiver(WRONG_SECRET) as hook:
+        notifier = _notifier(hook.url, client, secrets=[OLD_SECRET], clock=_live_clock())
+        with pytest.raises(PermanentDelivery) as caught:
+            await notifier.send(alert_factory())
+    assert hook.verified == []
+    assert hook.rejections == ["No matching signature found"]
+    assert str(caught.value).startswith("channel 'siem': HTTP 400: signature verification failed")
+    _assert_secret_hidden(caught.value, hook.url)
+
+
+async def test_webhook_notifier_unsigned_delivery_is_rejected_by_a_verifying_receiver(
+    client: httpx.AsyncClient, alert_factory: Callable[..., Alert]
+) -> None:
+    with StandardWebhookReceiver(OLD_SECRET) as hook, pytest.raises(PermanentDelivery):
+        await _notifier(hook.url, client, clock=_live_clock()).send(alert_factory())
+    assert hook.rejections == ["Missing required headers"]
+
+
+async def test_webhook_notifier_retry_is_resigned_with_the_same_id_and_a_new_timestamp(
+    client: httpx.AsyncClient, alert_factory: Callable[..., Alert]
+) -> None:
+    alert = alert_factory()
+    with StandardWebhookReceiver(OLD_SECRET) as hook:
+        hook.script(Reply(500, "verified, then the database fell over"))
+        notifier = _notifier(hook.url, client, secrets=[OLD_SECRET], clock=_live_clock())
+        with pytest.raises(RetryableDelivery):
+            await notifier.send(alert)
+        await notifier.send(alert)
+    assert hook.rejections == []
+    first, second = (v.headers for v in hook.verified)  # both attempts verified on their own
+    assert first["webhook-id"] == second["webhook-id"] == alert.key
+    assert first["idempotency-key"] == second["idempotency-key"] == alert.key
+    assert int(second["webhook-timestamp"]) > int(first["webhook-timestamp"])
+    assert first["webhook-signature"] != second["webhook-signature"]
+    assert hook.verified[0].body == hook.verified[1].body
+
+
+async def test_webhook_notifier_body_tampered_in_transit_fails_verification(
+    client: httpx.AsyncClient, alert_factory: Callable[..., Alert]
+) -> None:
+    """Detecting tampering is the receiver's job: with our headers, any other body fails to verify."""
+    with StandardWebhookReceiver(OLD_SECRET) as hook:
+        await _notifier(hook.url, client, secrets=[OLD_SECRET], clock=_live_clock()).send(alert_factory())
+    [verified] = hook.verified
+    payload = json.loads(verified.body)
+    payload["data"]["article"]["url"] = "https://phishing.example/"
+    tampered = json.dumps(payload, separators=(",", ":")).encode()
+    receiver = Webhook(OLD_SECRET)
+    receiver.verify(verified.body, verified.headers)  # the original still verifies
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        receiver.verify(tampered, verified.headers)
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        receiver.verify(verified.body, {**verified.headers, "webhook-id": "another-alert"})
+
+
+def test_webhook_notifier_bad_secret_fails_when_built_and_is_not_quoted() -> None:
+    bad = "whsec_tooShortToBeAKey"
+    with pytest.raises(ConfigError) as caught:
+        _notifier("https://siem.example.org/hook", client=None, secrets=[OLD_SECRET, bad])  # type: ignore[arg-type]
+    assert str(caught.value).startswith("channel 'siem': secret 2 of 2 is not a Standard Webhooks secret")
+    assert "tooShortToBeAKey" not in str(caught.value)
+
+
+def test_webhook_notifier_repr_hides_the_signing_secrets() -> None:
+    notifier = _notifier("https://siem.example.org/SECRET", client=None, secrets=[OLD_SECRET])  # type: ignore[arg-type]
+    assert OLD_SECRET.removeprefix("whsec_") not in f"{notifier!r} {vars(notifier)!r}"
