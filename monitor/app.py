@@ -6,14 +6,22 @@ system the same way, and so start-up validation happens in one place.
 
 from __future__ import annotations
 
+import io
 import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+import httpx
 
 from monitor.config import Settings
+from monitor.errors import ConfigError
 from monitor.language import LanguageGuesser
 from monitor.matching.compiler import RuleIndex
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.rulefile import RuleSet, load_rules
+from monitor.notify.base import build_notifiers
+from monitor.notify.sample import TestOutcome, sample_alert, send_test
 from monitor.pipeline import Pipeline
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import Store
@@ -83,3 +91,30 @@ def build_pipeline(settings: Settings) -> Pipeline:
             channel,
         )
     return Pipeline(settings, store, build_matcher(settings), build_guesser(settings))
+
+
+async def test_channels(settings: Settings, names: Sequence[str], now: datetime) -> list[TestOutcome]:
+    """``monitor notify test``: one sample alert through each named channel, and what each receiver said.
+
+    The channels are built exactly as the daemon builds them (same client
+    settings, same validation), so a channel that passes here works there.
+    Raises ConfigError naming the channels that are not configured.
+    """
+    unknown = [name for name in names if name not in settings.channels]
+    if unknown:
+        raise ConfigError(
+            f"no channel named {', '.join(map(repr, unknown))} in the config; "
+            f"configured: {', '.join(settings.channels) or 'none'}"
+        )
+    chosen = {name: settings.channels[name] for name in names}
+    async with httpx.AsyncClient(
+        headers={"User-Agent": settings.http.agent}, timeout=settings.http.timeout
+    ) as client:
+        notifiers = build_notifiers(chosen, client, state_dir=settings.state_dir)
+        return [await send_test(notifiers[name], sample_alert(name, now)) for name in names]
+
+
+def check_channels(settings: Settings) -> None:
+    """Build every channel as the daemon will (templates compiled, secrets decoded); raises ConfigError."""
+    with io.StringIO() as out:
+        build_notifiers(settings.channels, httpx.AsyncClient(), out=out, state_dir=settings.state_dir)

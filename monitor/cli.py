@@ -130,10 +130,11 @@ def check(ctx: Context) -> None:
     Exit 0 when healthy, 1 when rules are invalid, 2 when config or database are unusable.
     Used as the Docker HEALTHCHECK.  Example: monitor check
     """
-    from monitor.app import load_rule_set, make_pipelines, open_store, orphaned_alerts
+    from monitor.app import check_channels, load_rule_set, make_pipelines, open_store, orphaned_alerts
 
     settings = ctx.settings
     with friendly_errors():
+        check_channels(settings)
         store = open_store(settings)
         counts = store.delivery_counts()
         orphans = orphaned_alerts(settings, store)
@@ -479,6 +480,35 @@ def deliveries_retry(ctx: Context, ids: tuple[int, ...], all_failed: bool) -> No
     )
     if ids and count < len(ids):
         sys.exit(1)
+
+
+@main.group("notify")
+def notify() -> None:
+    """Try channels before a real alert needs them."""
+
+
+@notify.command("test")
+@click.argument("channels", nargs=-1, required=True)
+@pass_ctx
+def notify_test(ctx: Context, channels: tuple[str, ...]) -> None:
+    """Send one sample alert to each CHANNEL and report what its receiver really answered.
+
+    A 404, an error body or a refused connection is a failure, never "sent".
+    Exit 0 when every channel accepted the sample, 1 otherwise, 2 for an
+    unknown channel or a channel that cannot be built.
+    Example: monitor notify test slack-esteri
+    """
+    import asyncio
+
+    from monitor.app import test_channels
+    from monitor.pipeline import utcnow
+
+    settings = ctx.settings
+    with friendly_errors():
+        outcomes = asyncio.run(test_channels(settings, list(dict.fromkeys(channels)), utcnow()))
+    for outcome in outcomes:
+        click.echo(str(outcome), err=not outcome.ok)
+    sys.exit(0 if all(outcome.ok for outcome in outcomes) else 1)
 
 
 @main.group("feeds", invoke_without_command=True)

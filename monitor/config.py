@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -25,6 +25,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from monitor.errors import ConfigError
@@ -126,6 +127,24 @@ class _ChannelModel(_Model):
         None, description="HH:MM-HH:MM: alerts held, then sent as one summary (urgent rules still go)"
     )
     timezone: str = Field("UTC", description="time zone of digest and quiet_hours, e.g. Europe/Rome")
+    templates: dict[str, str] = Field(
+        default_factory=dict,
+        description="Jinja2 templates replacing parts of the message (parts depend on the channel type)",
+    )
+
+    template_parts: ClassVar[tuple[str, ...]] = ()
+    """The parts of this channel type's message a template may replace."""
+
+    @model_validator(mode="after")
+    def _template_parts(self) -> Self:
+        unknown = sorted(set(self.templates) - set(self.template_parts))
+        if unknown:
+            kind = getattr(self, "type", "this channel")
+            raise ValueError(
+                f"templates: {kind} has no part {', '.join(map(repr, unknown))}; "
+                f"it has: {', '.join(self.template_parts) or 'none'}"
+            )
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -171,6 +190,7 @@ class _ChannelModel(_Model):
 class ConsoleChannel(_ChannelModel):
     """Prints alerts to standard output: the default when nothing else is configured."""
 
+    template_parts: ClassVar[tuple[str, ...]] = ("text",)
     type: Literal["console"]
 
 
@@ -181,6 +201,7 @@ def _listed(value: Any) -> Any:
 class WebhookChannel(_ChannelModel):
     """POSTs a documented JSON body to any HTTP endpoint, signed per Standard Webhooks."""
 
+    template_parts: ClassVar[tuple[str, ...]] = ("body",)
     type: Literal["webhook"]
     url: SecretStr
     headers: dict[str, SecretStr] = Field(default_factory=dict)
@@ -194,6 +215,7 @@ class WebhookChannel(_ChannelModel):
 class SlackChannel(_ChannelModel):
     """A Slack incoming webhook (https://hooks.slack.com/services/...)."""
 
+    template_parts: ClassVar[tuple[str, ...]] = ("text", "message")
     type: Literal["slack"]
     url: SecretStr
     timeout: Duration = 10.0
@@ -202,6 +224,7 @@ class SlackChannel(_ChannelModel):
 class DiscordChannel(_ChannelModel):
     """A Discord channel webhook (https://discord.com/api/webhooks/...)."""
 
+    template_parts: ClassVar[tuple[str, ...]] = ("title", "message")
     type: Literal["discord"]
     url: SecretStr
     timeout: Duration = 10.0
@@ -210,6 +233,7 @@ class DiscordChannel(_ChannelModel):
 class TeamsChannel(_ChannelModel):
     """A Microsoft Teams Workflows webhook ("Post to a channel when a webhook request is received")."""
 
+    template_parts: ClassVar[tuple[str, ...]] = ("message",)
     type: Literal["teams"]
     url: SecretStr
     timeout: Duration = 10.0
@@ -220,6 +244,7 @@ class EmailChannel(_ChannelModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    template_parts: ClassVar[tuple[str, ...]] = ("subject", "text", "html")
     type: Literal["email"]
     host: str
     port: int | None = Field(None, description="default: 465 for tls, 587 for starttls, 25 for none")
@@ -247,6 +272,7 @@ class AtomChannel(_ChannelModel):
 class AppriseChannel(_ChannelModel):
     """Any service Apprise reaches by URL (tgram://, matrix://, ntfy://, …); the apprise extra."""
 
+    template_parts: ClassVar[tuple[str, ...]] = ("title", "message")
     type: Literal["apprise"]
     urls: Annotated[list[SecretStr], BeforeValidator(_listed)] = Field(min_length=1)
 

@@ -126,6 +126,13 @@ def test_cli_check_reports_health(config: Path) -> None:
     assert code == 0 and f"rules: {SHIPPED} valid, 0 problem(s)" in out
 
 
+def test_cli_check_fails_on_a_channel_template_that_cannot_render(config: Path) -> None:
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text + "channels:\n  c: {type: console, templates: {text: '{{ rule.nmae }}'}}\n")
+    code, _, err = invoke(config, "check")
+    assert code == 2 and "channel 'c': template 'text'" in err and "nmae" in err
+
+
 def test_cli_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     code, _, err = invoke(tmp_path / "nope.yaml", "check")
     assert code == 2 and "config file not found" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -241,6 +242,8 @@ def test_run_daemon_killed_between_send_and_mark_resends_with_the_same_key(workd
         daemon = RunningDaemon(workdir, env)
         try:
             assert wait_for(lambda: len(hook.received) == 1), f"never sent:\n{daemon.log}"
+            # Slack answered at once: wait until that is recorded, so only the webhook is in flight
+            assert wait_for(lambda: delivery_status(workdir, "slack") == "sent"), daemon.log
         finally:
             daemon.process.kill()  # SIGKILL: no cleanup, no chance to record anything
             daemon.stop()
@@ -254,6 +257,12 @@ def test_run_daemon_killed_between_send_and_mark_resends_with_the_same_key(workd
         keys = [headers["webhook-id"] for headers, _ in hook.received]
         assert len(keys) == 2 and len(set(keys)) == 1  # delivered twice, one alert by its key
         assert len(slack.messages) == 1, restarted.log  # the other channel: once, killed or not
+
+
+def delivery_status(workdir: Path, channel: str) -> str | None:
+    with contextlib.closing(sqlite3.connect(workdir / "state" / "monitor.db", timeout=5)) as db:
+        row = db.execute("SELECT status FROM deliveries WHERE channel = ?", (channel,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def assert_new_rule_fires(workdir: Path, hook: WebhookReceiver, daemon: RunningDaemon) -> None:

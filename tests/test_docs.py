@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -49,3 +50,34 @@ def test_docs_shipped_config_mentions_only_real_settings() -> None:
     settings = load_settings(str(REPO / "monitor.yaml"), env={})
     assert settings.sources.folders[0].path == REPO / "seeds"
     assert list(settings.channels) == ["console"]
+
+
+def _yaml_block_after(heading: str) -> str:
+    return README.split(heading, 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_docs_channel_and_template_examples_build(tmp_path: Path) -> None:
+    """The README's channel and template examples are valid config and compile (probes included)."""
+    import io
+
+    import httpx
+
+    from monitor.config import load_settings
+    from monitor.notify.base import build_notifiers
+
+    env = {
+        name: "https://hooks.example.org/x"
+        for name in ("SLACK_WEBHOOK_URL", "SIEM_WEBHOOK_URL", "DISCORD_WEBHOOK_URL", "TEAMS_WORKFLOW_URL")
+    }
+    env |= {"SIEM_WEBHOOK_SECRET": "whsec_" + "a" * 44, "SIEM_TOKEN": "t", "SMTP_PASSWORD": "p"}
+    channels = _yaml_block_after("### Channels\n")
+    templates = _yaml_block_after("### Templates\n").replace("    # …\n", "    host: smtp.example.org\n")
+    templates = templates.replace(
+        "    templates:\n      subject",
+        "    from: a@example.org\n    to: b@example.org\n    templates:\n      subject",
+    )
+    for block in (channels, templates):
+        config = tmp_path / "monitor.yaml"
+        config.write_text(block, encoding="utf-8")
+        settings = load_settings(str(config), env=env)
+        build_notifiers(settings.channels, httpx.AsyncClient(), out=io.StringIO())

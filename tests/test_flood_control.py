@@ -62,3 +62,26 @@ def test_a_digest_channel_holds_everything_and_the_outbox_says_so(tmp_path: Path
         result = CliRunner().invoke(main, ["--config", str(config), "deliveries", "--json"])
         statuses = {json.loads(line)["status"] for line in result.stdout.splitlines()}
         assert statuses == {"held"}
+
+
+def test_a_digest_names_the_other_outlets_that_carried_a_story(tmp_path: Path) -> None:
+    """A near duplicate alerts no more; the digest that holds its story's alert lists its outlet."""
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.app import open_store
+    from monitor.config import Settings
+    from monitor.models import Match, TermHit, make_article
+    from monitor.store.repo import Routed
+
+    now = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    store = open_store(Settings(database=f"sqlite:///{tmp_path / 'monitor.db'}"))
+    first = make_article(title="Vertice NATO a Vilnius", body="La NATO…", source="ANSA", origin="a.txt")
+    retold = make_article(title="Vertice NATO, Vilnius", body="La NATO…!", source="Rai", origin="b.txt")
+    match = Match("nato", "NATO", (TermHit("NATO", "NATO", "body", 3, 7),), "La NATO…")
+    store.record([Routed(first, [(match, ["hook"])])], [], now)
+    store.record([Routed(retold, [], story=first.uid)], [], now)  # grouped: no hit, no alert
+    [held] = store.due_deliveries(now, 10, ["hook"])
+    store.hold(held.key, now + timedelta(hours=1), "digest")
+    assert store.release_held(now + timedelta(hours=1)) == 1
+    [summary] = store.due_deliveries(now + timedelta(hours=1), 10, ["hook"])
+    assert "• Vertice NATO a Vilnius (ANSA) — also reported by Rai" in summary.snippet

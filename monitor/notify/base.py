@@ -74,7 +74,7 @@ def build_notifiers(
     for name, channel in channels.items():
         match channel:
             case ConsoleChannel():
-                notifiers[name] = ConsoleNotifier(name, stream)
+                notifiers[name] = ConsoleNotifier(name, stream, channel.templates)
             case WebhookChannel():
                 notifiers[name] = WebhookNotifier(name, channel, client)
             case SlackChannel():
@@ -86,7 +86,8 @@ def build_notifiers(
             case EmailChannel():
                 notifiers[name] = EmailNotifier(name, channel)
             case AppriseChannel():
-                notifiers[name] = AppriseNotifier(name, [url.get_secret_value() for url in channel.urls])
+                urls = [url.get_secret_value() for url in channel.urls]
+                notifiers[name] = AppriseNotifier(name, urls, channel.templates)
             case AtomChannel():
                 notifiers[name] = AtomNotifier(
                     name, channel.folder or state_dir / "atom", channel.max_entries

@@ -31,10 +31,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.config import DiscordChannel
 from monitor.errors import RetryableDelivery
 from monitor.models import Alert
-from monitor.notify.http import HttpNotifier, check_response, map_http_error
+from monitor.notify.http import Clock, HttpNotifier, check_response, map_http_error, system_clock
 from monitor.notify.render import _fit, _iso, _one_line
+from monitor.notify.templates import Format, MessageTemplates
 
 __all__ = [
     "DISCORD_MAX_AUTHOR",
@@ -149,8 +151,34 @@ def _embed_length(embed: dict[str, Any]) -> int:
     return sum(text_length(text) for text in texts)
 
 
-def render_discord(alert: Alert) -> dict[str, Any]:
-    """An Execute Webhook body: a short ``content`` fallback and one embed, mentions disabled."""
+def _cut_units(text: str, limit: int) -> str:
+    """Shorten rendered markdown to ``limit`` UTF-16 units, never ending on a lone escape backslash."""
+    if text_length(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 0)]
+    while cut and text_length(cut) > limit - 1:
+        cut = cut[:-1]
+    return cut.rstrip().rstrip("\\") + "…"
+
+
+def render_discord(alert: Alert, *, title: str | None = None, message: str | None = None) -> dict[str, Any]:
+    """An Execute Webhook body: a short ``content`` fallback and one embed, mentions disabled.
+
+    ``title`` and ``message`` are the channel's templates, rendered and escaped
+    already: the embed's title and its description.
+    """
+    payload = _render_default(alert)
+    embed = payload["embeds"][0]
+    if title:
+        embed["title"] = _cut_units(" ".join(title.split()), DISCORD_MAX_TITLE)
+    if message:
+        embed.pop("description", None)
+        room = min(DISCORD_MAX_DESCRIPTION, DISCORD_MAX_EMBED_TOTAL - _embed_length(embed))
+        embed["description"] = _cut_units(message, room)
+    return payload
+
+
+def _render_default(alert: Alert) -> dict[str, Any]:
     title = _one_line(alert.title) or _UNTITLED
     rule = _one_line(alert.rule_name) or alert.rule_id
     terms = [_one_line(t) for t in alert.terms if _one_line(t)]
@@ -201,8 +229,22 @@ def _rate_limit(response: httpx.Response) -> tuple[float | None, bool]:
     return max(float(value), 0.0), data.get("global") is True
 
 
+DISCORD_FORMAT = Format(escape=discord_escape, mark=lambda term: f"**{term}**")
+"""Templates write Discord markdown: values escaped and made inert, matched terms in bold."""
+
+
 class DiscordNotifier(HttpNotifier):
     """Delivers alerts to one Discord webhook through a client the caller owns."""
+
+    _channel: DiscordChannel
+
+    def __init__(
+        self, name: str, channel: DiscordChannel, client: httpx.AsyncClient, *, clock: Clock = system_clock
+    ) -> None:
+        super().__init__(name, channel, client, clock=clock)
+        self._templates = MessageTemplates(
+            name, channel.templates, {"title": DISCORD_FORMAT, "message": DISCORD_FORMAT}
+        )
 
     async def send(self, alert: Alert) -> None:
         """POST the embed and wait for Discord to save it; raises RetryableDelivery or PermanentDelivery."""
@@ -210,7 +252,11 @@ class DiscordNotifier(HttpNotifier):
         try:
             response = await self._client.post(
                 httpx.URL(url).copy_set_param("wait", "true"),  # keeps the URL's own thread_id
-                json=render_discord(alert),
+                json=render_discord(
+                    alert,
+                    title=self._templates.render("title", alert),
+                    message=self._templates.render("message", alert),
+                ),
                 timeout=self._channel.timeout,
                 follow_redirects=False,
             )

@@ -46,6 +46,7 @@ from monitor.config import EmailChannel
 from monitor.errors import ConfigError, DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.models import Alert
 from monitor.notify.http import Clock, system_clock
+from monitor.notify.templates import HTML, PLAIN, MessageTemplates
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -283,21 +284,34 @@ def _alert_html(article: _Article, alert: Alert) -> str:
     return _html_page(article.title, body, article.language)
 
 
-def build_message(alert: Alert, channel: EmailChannel, *, now: datetime) -> EmailMessage:
+def build_message(
+    alert: Alert,
+    channel: EmailChannel,
+    *,
+    now: datetime,
+    subject: str | None = None,
+    text: str | None = None,
+    html_body: str | None = None,
+) -> EmailMessage:
     """One alert as a ``multipart/alternative`` email; pure, so every retry builds the same one.
 
-    Raises ConfigError when the channel's addresses cannot be parsed (the
-    notifier checks them when it is built, so a running daemon never does).
+    ``subject``, ``text`` and ``html_body`` are the channel's templates, rendered
+    already (the HTML one escaped): they replace the built-in parts.  The
+    subject still gets the prefix and loses its line breaks, whatever a
+    template produced.  Raises ConfigError when the channel's addresses cannot
+    be parsed (the notifier checks them when it is built).
     """
     article = _Article.of(alert)
     message = _new_message(
         channel,
-        subject=_subject(channel.subject_prefix, f"{article.rule}: {article.title}"),
+        subject=_subject(channel.subject_prefix, subject or f"{article.rule}: {article.title}"),
         now=now,
         msgid=message_id(alert.key),
     )
     message["X-News-Monitor-Rule"] = _cut(_one_line(alert.rule_id), 200)
-    return _attach(message, _alert_text(article, alert), _alert_html(article, alert))
+    plain = text + "\n" if text else _alert_text(article, alert)
+    page = html_body if html_body else _alert_html(article, alert)
+    return _attach(message, plain, page)
 
 
 # ---------------------------------------------------------------- digests
@@ -440,6 +454,9 @@ class EmailNotifier:
         self._where = f"{where} ({self.host}:{self.port})"
         password = channel.password.get_secret_value() if channel.password else None
         self._secrets = _secret_forms(channel.username, password)
+        self._templates = MessageTemplates(
+            name, channel.templates, {"subject": PLAIN, "text": PLAIN, "html": HTML}
+        )
 
     def __repr__(self) -> str:
         masked = ", password='**********'" if self._channel.password else ""
@@ -447,7 +464,16 @@ class EmailNotifier:
 
     async def send(self, alert: Alert) -> None:
         """Email one alert; raises RetryableDelivery or PermanentDelivery naming the channel."""
-        await self.send_message(build_message(alert, self._channel, now=self._clock()))
+        render = self._templates.render
+        message = build_message(
+            alert,
+            self._channel,
+            now=self._clock(),
+            subject=render("subject", alert),
+            text=render("text", alert),
+            html_body=render("html", alert),
+        )
+        await self.send_message(message)
 
     async def send_message(self, message: EmailMessage) -> None:
         """Deliver a built message (an alert or a digest) to the channel's recipients, once."""

@@ -12,7 +12,7 @@ is delivered like any other: once, retried, never lost.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Protocol
@@ -110,12 +110,17 @@ def window(period: float, now: datetime) -> tuple[datetime, datetime]:
     )
 
 
-def summary_text(alerts: Sequence[Alert], reason: str) -> tuple[str, str, tuple[str, ...]]:
+def summary_text(
+    alerts: Sequence[Alert], reason: str, also: Mapping[str, Sequence[str]] | None = None
+) -> tuple[str, str, tuple[str, ...]]:
     """(title, text, terms) of the one alert that stands for ``alerts``: counts per rule, top articles.
 
     Articles are listed newest first per rule, at most TOP_ARTICLES each, so a
-    thousand held alerts still make a message a person reads.
+    thousand held alerts still make a message a person reads.  ``also`` maps an
+    alert's key to the other outlets that carried its story (near duplicates,
+    which alert no more): the digest names them.
     """
+    also = also or {}
     by_rule: dict[str, list[Alert]] = defaultdict(list)
     for alert in alerts:
         by_rule[alert.rule_name].append(alert)
@@ -130,7 +135,9 @@ def summary_text(alerts: Sequence[Alert], reason: str) -> tuple[str, str, tuple[
         newest = sorted(items, key=lambda a: a.matched_at, reverse=True)
         for alert in newest[:TOP_ARTICLES]:
             link = f" {alert.url}" if alert.url else ""
-            lines.append(f"  • {alert.title} ({alert.source}){link}")
+            others = also.get(alert.key) or ()
+            carried = f" — also reported by {', '.join(others)}" if others else ""
+            lines.append(f"  • {alert.title} ({alert.source}){carried}{link}")
         if len(items) > TOP_ARTICLES:
             lines.append(f"  … and {len(items) - TOP_ARTICLES} more")
     lines.append("Sources: " + ", ".join(f"{name} ({count})" for name, count in sources.most_common(10)))

@@ -41,10 +41,12 @@ __all__ = [
     "SLACK_MAX_SECTION",
     "SLACK_MAX_TEXT",
     "WEBHOOK_EVENT",
+    "cut_markup",
     "render_console",
     "render_slack",
     "render_webhook",
     "slack_escape",
+    "split_sections",
 ]
 
 WEBHOOK_EVENT = "hit.created"
@@ -227,10 +229,64 @@ def _context_line(alert: Alert) -> str:
     return " · ".join(parts)
 
 
-def render_slack(alert: Alert) -> dict[str, Any]:
-    """An incoming-webhook payload: a short ``text`` fallback plus Block Kit ``blocks``."""
+def cut_markup(text: str, limit: int) -> str:
+    """Shorten already-escaped text to ``limit`` characters without ending inside an ``&…;`` entity."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 0)]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut.rstrip() + ELLIPSIS
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """Lines of ``text``, those over ``limit`` broken where a word ends (never inside an entity)."""
+    pieces: list[str] = []
+    for line in text.splitlines():
+        while len(line) > limit:
+            space = line.rfind(" ", limit // 2, limit)
+            end = space if space != -1 else limit
+            amp = line.rfind("&", 0, end)
+            if amp > 0 and ";" not in line[amp:end]:
+                end = amp
+            pieces.append(line[:end].rstrip())
+            line = line[end:].lstrip()
+        pieces.append(line)
+    return pieces
+
+
+def split_sections(text: str, limit: int = SLACK_MAX_SECTION, most: int = SLACK_MAX_BLOCKS) -> list[str]:
+    """Rendered mrkdwn as at most ``most`` sections of at most ``limit`` characters, split between lines."""
+    sections: list[str] = []
+    current = ""
+    for piece in _pieces(text, limit):
+        candidate = f"{current}\n{piece}" if current else piece
+        if len(candidate) > limit:
+            sections.append(current)
+            candidate = piece
+        current = candidate
+    sections = [section for section in [*sections, current] if section.strip()]
+    if len(sections) > most:
+        sections = sections[:most]
+        sections[-1] = cut_markup(sections[-1], len(sections[-1]) - 1)
+    return sections
+
+
+def render_slack(alert: Alert, *, text: str | None = None, message: str | None = None) -> dict[str, Any]:
+    """An incoming-webhook payload: a short ``text`` fallback plus Block Kit ``blocks``.
+
+    ``text`` and ``message`` are a channel's templates, rendered and escaped
+    already: the fallback, and the mrkdwn that replaces the default blocks
+    (split into sections within Slack's limits).
+    """
     title = _one_line(alert.title) or _UNTITLED
     rule = _one_line(alert.rule_name) or alert.rule_id
+    fallback = _fit(f"{rule}: {title}", slack_escape, min(_SLACK_FALLBACK, SLACK_MAX_TEXT))
+    if text is not None:
+        fallback = cut_markup(" ".join(text.split()), _SLACK_FALLBACK) or fallback
+    if message is not None and message.strip():
+        return {"text": fallback, "blocks": [_section(part) for part in split_sections(message)]}
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
@@ -247,5 +303,4 @@ def render_slack(alert: Alert) -> dict[str, Any]:
     snippet = _one_line(alert.snippet)
     if snippet:
         blocks.append(_section(_fit(snippet, _bold_terms(terms), SLACK_MAX_SECTION)))
-    fallback = _fit(f"{rule}: {title}", slack_escape, min(_SLACK_FALLBACK, SLACK_MAX_TEXT))
     return {"text": fallback, "blocks": blocks[:SLACK_MAX_BLOCKS]}

@@ -34,9 +34,13 @@ from monitor.errors import PermanentDelivery, RetryableDelivery
 from monitor.models import Alert
 from monitor.notify.http import Clock, HttpNotifier, _excerpt, post_json, system_clock
 from monitor.notify.pacing import Pacer
-from monitor.notify.render import render_slack
+from monitor.notify.render import render_slack, slack_escape
+from monitor.notify.templates import Format, MessageTemplates
 
-__all__ = ["SLACK_MAX_WAIT", "SLACK_MIN_INTERVAL", "SlackNotifier", "check_slack_body"]
+__all__ = ["SLACK_FORMAT", "SLACK_MAX_WAIT", "SLACK_MIN_INTERVAL", "SlackNotifier", "check_slack_body"]
+
+SLACK_FORMAT = Format(escape=slack_escape, mark=lambda term: f"*{term}*")
+"""Templates write mrkdwn: values escaped as Slack asks, matched terms in bold."""
 
 SLACK_MIN_INTERVAL = 1.0
 """Seconds between the starts of two sends to one webhook (Slack: about one message a second)."""
@@ -92,6 +96,16 @@ class SlackNotifier(HttpNotifier):
         super().__init__(name, channel, client, clock=clock)
         self.pacer = pacer if pacer is not None else Pacer(SLACK_MIN_INTERVAL)
         self.max_wait = max_wait
+        self._templates = MessageTemplates(
+            name, channel.templates, {"text": SLACK_FORMAT, "message": SLACK_FORMAT}
+        )
+
+    def payload(self, alert: Alert) -> dict[str, object]:
+        """The Block Kit message, with this channel's templates where it has them."""
+        templates = self._templates
+        return render_slack(
+            alert, text=templates.render("text", alert), message=templates.render("message", alert)
+        )
 
     async def send(self, alert: Alert) -> None:
         """POST the Block Kit message when the pacer allows; raises RetryableDelivery or PermanentDelivery."""
@@ -107,7 +121,7 @@ class SlackNotifier(HttpNotifier):
             response = await post_json(
                 self._client,
                 url,
-                render_slack(alert),
+                self.payload(alert),
                 channel=self.name,
                 timeout=self._channel.timeout,
                 clock=self._clock,

@@ -27,9 +27,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
+from monitor.config import TeamsChannel
 from monitor.models import Alert
-from monitor.notify.http import HttpNotifier
+from monitor.notify.http import Clock, HttpNotifier, system_clock
 from monitor.notify.render import _fit, _iso, _one_line
+from monitor.notify.templates import Format, MessageTemplates
 
 __all__ = [
     "ADAPTIVE_CARD",
@@ -138,15 +142,24 @@ def _largest_fitting(raw: str, limit: int, build: Callable[[str], dict[str, Any]
     return _fit(raw, teams_escape, low) if low > 0 else ""
 
 
-def render_teams(alert: Alert, *, max_bytes: int = TEAMS_MAX_BYTES) -> dict[str, Any]:
+def render_teams(
+    alert: Alert, *, max_bytes: int = TEAMS_MAX_BYTES, message: str | None = None
+) -> dict[str, Any]:
     """A Workflows ``message`` with one Adaptive Card, at most ``max_bytes`` as JSON.
 
     The snippet gives way first, then the matched terms; the rest of the card
-    is capped short enough to always fit the default budget.
+    is capped short enough to always fit the default budget.  ``message`` is
+    the channel's template, rendered and escaped already: it replaces the
+    snippet and is shortened the same way.
     """
     snippet = _one_line(alert.snippet)
     terms = ", ".join(t for t in (_one_line(t) for t in alert.terms) if t)
     kept_terms = _fit(terms, teams_escape, _TERMS) if terms else ""
+    if message:
+        text = message[:_SNIPPET]
+        while text and payload_size(_card(alert, text, kept_terms)) > max_bytes:
+            text = text[: int(len(text) * 0.9)].rstrip()
+        return _card(alert, text + ("…" if len(text) < len(message) and text else ""), kept_terms)
     if snippet:
         snippet = _largest_fitting(snippet, _SNIPPET, lambda s: _card(alert, s, kept_terms), max_bytes)
     if terms and not snippet:
@@ -154,9 +167,21 @@ def render_teams(alert: Alert, *, max_bytes: int = TEAMS_MAX_BYTES) -> dict[str,
     return _card(alert, snippet, kept_terms)
 
 
+TEAMS_FORMAT = Format(escape=teams_escape, mark=lambda term: f"**{term}**")
+"""Templates write the Adaptive Card's markdown subset: values escaped, matched terms in bold."""
+
+
 class TeamsNotifier(HttpNotifier):
     """Delivers alerts to one Teams Workflows webhook through a client the caller owns."""
 
+    _channel: TeamsChannel
+
+    def __init__(
+        self, name: str, channel: TeamsChannel, client: httpx.AsyncClient, *, clock: Clock = system_clock
+    ) -> None:
+        super().__init__(name, channel, client, clock=clock)
+        self._templates = MessageTemplates(name, channel.templates, {"message": TEAMS_FORMAT})
+
     async def send(self, alert: Alert) -> None:
         """POST the Adaptive Card; raises RetryableDelivery or PermanentDelivery naming the channel."""
-        await self._post(render_teams(alert))
+        await self._post(render_teams(alert, message=self._templates.render("message", alert)))

@@ -26,10 +26,12 @@ from typing import Any
 import httpx
 
 from monitor.config import WebhookChannel
+from monitor.errors import PermanentDelivery
 from monitor.models import Alert
 from monitor.notify.http import Clock, HttpNotifier, check_response, map_http_error, system_clock
 from monitor.notify.render import render_webhook
 from monitor.notify.signing import parse_secrets, signature_headers
+from monitor.notify.templates import Format, MessageTemplates
 
 __all__ = ["WebhookNotifier", "encode_body"]
 
@@ -37,6 +39,23 @@ __all__ = ["WebhookNotifier", "encode_body"]
 _OWN_HEADERS = frozenset(
     {"content-type", "webhook-id", "webhook-timestamp", "webhook-signature", "idempotency-key"}
 )
+
+
+def _json_string(text: str) -> str:
+    """A value inside a JSON string literal: ``"title": "{{ article.title }}"`` stays valid JSON."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+JSON_FORMAT = Format(escape=_json_string)
+"""A ``body`` template writes JSON: values are escaped for a string literal, ``tojson`` for the rest."""
+
+
+def _json_body(part: str, text: str) -> None:
+    """Start-up check of a ``body`` template: what it renders must be JSON."""
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"it does not render JSON ({exc})") from None
 
 
 def encode_body(payload: Any) -> bytes:
@@ -63,6 +82,19 @@ class WebhookNotifier(HttpNotifier):
     ) -> None:
         super().__init__(name, channel, client, clock=clock)
         self._keys = parse_secrets((s.get_secret_value() for s in channel.secret), channel=name)
+        self._templates = MessageTemplates(name, channel.templates, {"body": JSON_FORMAT}, check=_json_body)
+
+    def body(self, alert: Alert) -> bytes:
+        """The bytes to sign and send: the documented body, or the channel's ``body`` template."""
+        custom = self._templates.render("body", alert)
+        if custom is None:
+            return encode_body(render_webhook(alert))
+        try:
+            return encode_body(json.loads(custom))
+        except ValueError as exc:
+            raise PermanentDelivery(
+                f"channel {self.name!r}: template 'body' did not give JSON: {exc}"
+            ) from None
 
     def headers(self, alert: Alert, body: bytes, timestamp: int) -> dict[str, str]:
         """Configured headers first, then ours: a config cannot break idempotency or signing."""
@@ -78,7 +110,7 @@ class WebhookNotifier(HttpNotifier):
 
     async def send(self, alert: Alert) -> None:
         """POST the signed alert; raises RetryableDelivery or PermanentDelivery naming the channel."""
-        body = encode_body(render_webhook(alert))
+        body = self.body(alert)
         headers = self.headers(alert, body, int(self._clock().timestamp()))
         url = self._channel.url.get_secret_value()
         try:

@@ -342,7 +342,9 @@ class Store:
         for channel, held in by_channel.items():
             alerts = [_alert_of(d, h, a) for d, h, a in held]
             reason = (held[0][0].last_error or "held: summary").removeprefix("held: ")
-            title, text, terms = summary_text(alerts, reason)
+            carried = self.story_sources({a.story for _, _, a in held if a.story})
+            also = {d.key: [s for s in carried.get(a.story or "", ()) if s != a.source] for d, _, a in held}
+            title, text, terms = summary_text(alerts, reason, also)
             digest = _digest_uid("\x1f".join(sorted(a.key for a in alerts)))
             article = make_article(
                 title=title,

@@ -20,7 +20,7 @@ def alert(n: int, rule: str = "nato") -> Alert:
         channel="feed",
         rule_id=rule,
         rule_name="NATO & Finlandia <news>",
-        title=f"Vertice <b>{n}</b> & \"Nato\"",
+        title=f'Vertice <b>{n}</b> & "Nato"',
         url=f"https://example.org/{n}?a=1&b=2",
         source="ANSA",
         published=None,
