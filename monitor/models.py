@@ -180,6 +180,10 @@ class Match:
         return list(seen)
 
 
+SUMMARY_RULE = "summary"
+"""The rule id of the alerts that stand for many (digests, summaries after quiet hours or a throttle)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """What a channel is asked to deliver: one hit, flattened for rendering.
@@ -203,3 +207,8 @@ class Alert:
     matched_at: datetime
     rule_tags: tuple[str, ...] = ()
     attempt: int = 1
+
+    @property
+    def is_summary(self) -> bool:
+        """A digest or summary: its ``snippet`` is a listing, one line per rule or article."""
+        return self.rule_id == SUMMARY_RULE

@@ -35,7 +35,7 @@ from monitor.config import DiscordChannel
 from monitor.errors import RetryableDelivery
 from monitor.models import Alert
 from monitor.notify.http import Clock, HttpNotifier, check_response, map_http_error, system_clock
-from monitor.notify.render import _fit, _iso, _one_line
+from monitor.notify.render import _fit, _iso, _one_line, listing
 from monitor.notify.templates import Format, MessageTemplates
 
 __all__ = [
@@ -206,7 +206,11 @@ def _render_default(alert: Alert) -> dict[str, Any]:
         embed["footer"] = {"text": _fit_units(footer, _inert, _FOOTER)}
     snippet = _one_line(alert.snippet)
     room = min(DISCORD_MAX_DESCRIPTION, DISCORD_MAX_EMBED_TOTAL - _embed_length(embed))
-    if snippet and room > 20:
+    if alert.is_summary and room > 20:  # a digest's listing keeps its lines
+        embed.pop("fields", None)
+        room = min(DISCORD_MAX_DESCRIPTION, DISCORD_MAX_EMBED_TOTAL - _embed_length(embed))
+        embed["description"] = _cut_units("\n".join(discord_escape(line) for line in listing(alert)), room)
+    elif snippet and room > 20:
         embed["description"] = _fit_units(snippet, _bold_terms(terms), room)
     return {
         "content": _fit_units(f"{rule}: {title}", discord_escape, _CONTENT),

@@ -46,6 +46,7 @@ from monitor.config import EmailChannel
 from monitor.errors import ConfigError, DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.models import Alert
 from monitor.notify.http import Clock, system_clock
+from monitor.notify.render import listing
 from monitor.notify.templates import HTML, PLAIN, MessageTemplates
 
 __all__ = [
@@ -258,6 +259,8 @@ def _footer(alert: Alert) -> str:
 
 
 def _alert_text(article: _Article, alert: Alert) -> str:
+    if alert.is_summary:  # a digest: its listing, line by line
+        return "\n".join([article.title, "", *listing(alert), "", "-- ", _footer(alert)]) + "\n"
     lines = [article.rule, "", article.title]
     if article.url:
         lines.append(article.url)
@@ -271,6 +274,13 @@ def _alert_text(article: _Article, alert: Alert) -> str:
 
 
 def _alert_html(article: _Article, alert: Alert) -> str:
+    if alert.is_summary:
+        rows = [
+            f'<div style="margin-left:{1.5 if line[:1].isspace() else 0}em">{html.escape(line.strip())}</div>'
+            for line in listing(alert)
+        ]
+        footer = f'<hr><p style="{_MUTED}">{html.escape(_footer(alert))}</p>'
+        return _html_page(article.title, [f"<h2>{html.escape(article.title)}</h2>", *rows, footer])
     body = [
         f'<p style="{_MUTED};margin:0">{html.escape(article.rule)}</p>',
         f'<h2 style="margin:0.2em 0 0.3em">{article.html_title()}</h2>',

@@ -20,9 +20,19 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from monitor.models import Alert
+from monitor.models import SUMMARY_RULE, Alert
 
-SUMMARY_RULE = "summary"
+__all__ = [
+    "SUMMARY_RULE",
+    "TOP_ARTICLES",
+    "Hold",
+    "hold_until",
+    "next_digest",
+    "quiet_end",
+    "summary_text",
+    "window",
+]
+
 TOP_ARTICLES = 5
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "SLACK_MAX_TEXT",
     "WEBHOOK_EVENT",
     "cut_markup",
+    "listing",
     "render_console",
     "render_slack",
     "render_webhook",
@@ -81,6 +82,16 @@ def _one_line(text: str) -> str:
     """Collapse whitespace and drop control characters: article text must not drive a terminal."""
     kept = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) != "Cc")
     return " ".join(kept.split())
+
+
+def listing(alert: Alert) -> list[str]:
+    """A summary's lines as plain text (controls dropped, runs of spaces kept short), items indented."""
+    lines = []
+    for line in alert.snippet.splitlines():
+        text = _one_line(line)
+        if text:
+            lines.append(("  " if line[:1].isspace() else "") + text)
+    return lines
 
 
 def _cut(text: str, limit: int) -> str:
@@ -129,7 +140,9 @@ def render_console(alert: Alert) -> str:
         lines.append(f"  {_one_line(alert.url)}")
     if alert.terms:
         lines.append("  terms: " + ", ".join(_one_line(t) for t in alert.terms))
-    if alert.snippet.strip():
+    if alert.is_summary:
+        lines += [f"  {line}" for line in listing(alert)]
+    elif alert.snippet.strip():
         lines.append(f"  {_one_line(alert.snippet)}")
     return "\n".join(lines)
 
@@ -295,6 +308,10 @@ def render_slack(alert: Alert, *, text: str | None = None, message: str | None =
         _section(_title_line(alert)),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _context_line(alert)}]},
     ]
+    if alert.is_summary:  # the listing, line by line, in as many sections as it takes
+        sections = split_sections("\n".join(slack_escape(line) for line in listing(alert)))
+        blocks += [_section(text) for text in sections[: SLACK_MAX_BLOCKS - len(blocks)]]
+        return {"text": fallback, "blocks": blocks}
     terms = [_one_line(t) for t in alert.terms if _one_line(t)]
     if terms:
         blocks.append(

@@ -32,7 +32,7 @@ import httpx
 from monitor.config import TeamsChannel
 from monitor.models import Alert
 from monitor.notify.http import Clock, HttpNotifier, system_clock
-from monitor.notify.render import _fit, _iso, _one_line
+from monitor.notify.render import _fit, _iso, _one_line, listing
 from monitor.notify.templates import Format, MessageTemplates
 
 __all__ = [
@@ -152,7 +152,7 @@ def render_teams(
     the channel's template, rendered and escaped already: it replaces the
     snippet and is shortened the same way.
     """
-    snippet = _one_line(alert.snippet)
+    snippet = "\n\n".join(listing(alert)) if alert.is_summary else _one_line(alert.snippet)
     terms = ", ".join(t for t in (_one_line(t) for t in alert.terms) if t)
     kept_terms = _fit(terms, teams_escape, _TERMS) if terms else ""
     if message:
