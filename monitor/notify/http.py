@@ -91,7 +91,15 @@ def map_http_error(exc: httpx.HTTPError | httpx.InvalidURL, *, channel: str, url
     Timeouts and transport errors (refused, reset, DNS) may pass; a URL httpx
     cannot even use will not, whatever the hour.
     """
-    reason = _scrub(str(exc), url) or "no detail"
+    plain = {
+        httpx.ConnectTimeout: "no connection within the timeout",
+        httpx.ReadTimeout: "no answer within the timeout",
+        httpx.WriteTimeout: "could not send the request within the timeout",
+        httpx.PoolTimeout: "no free connection within the timeout",
+    }.get(type(exc))
+    reason = _scrub(str(exc), url) or plain or "no detail"
+    if plain and plain not in reason:
+        reason = f"{plain} ({reason})" if reason != plain else reason
     message = f"channel {channel!r}: {type(exc).__name__}: {reason}"
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return PermanentDelivery(message)

@@ -1,0 +1,84 @@
+"""Receivers that misbehave, end to end through the outbox: every alert arrives, once by its key."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from monitor.cli import main
+from tests.notify.receivers import Reply, WebhookReceiver
+
+CONFIG = """
+database: sqlite:///{tmp}/monitor.db
+rules: [{tmp}/rules.yaml]
+sources: {{folders: [{{path: {tmp}/inbox}}]}}
+channels:
+  hook: {{type: webhook, url: "{url}", timeout: 0.5s}}
+delivery: {{retry_initial: 0s, max_attempts: 5}}
+"""
+
+
+def run(config: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def setup(tmp_path: Path, url: str) -> Path:
+    (tmp_path / "rules.yaml").write_text("rules:\n  - id: nato\n    query: NATO\n", encoding="utf-8")
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "a.txt").write_text("Vertice NATO\n\nLa NATO si riunisce.", encoding="utf-8")
+    config = tmp_path / "monitor.yaml"
+    config.write_text(CONFIG.format(tmp=tmp_path, url=url), encoding="utf-8")
+    return config
+
+
+def statuses(config: Path) -> list[str]:
+    _, out, _ = run(config, "deliveries", "--json")
+    return [json.loads(line)["status"] for line in out.splitlines()]
+
+
+def test_delivery_429_with_retry_after_is_not_retried_sooner_then_arrives_once(tmp_path: Path) -> None:
+    with WebhookReceiver() as hook:
+        hook.script(Reply(429, "slow down", (("Retry-After", "4"),)))
+        config = setup(tmp_path, hook.url)
+        code, _, err = run(config, "run", "--once")
+        assert code == 0 and "HTTP 429" in err and statuses(config) == ["pending"]
+        for _ in range(20):  # retry_initial is 0s: only the receiver's Retry-After holds it back
+            run(config, "run", "--once")
+            if statuses(config) == ["sent"]:
+                break
+            time.sleep(0.5)
+        first, second = hook.requests
+        assert second.received_at - first.received_at >= 4.0
+        assert first.headers["webhook-id"] == second.headers["webhook-id"]
+        assert statuses(config) == ["sent"]
+
+
+def test_delivery_slow_receiver_times_out_then_arrives_with_the_same_key(tmp_path: Path) -> None:
+    with WebhookReceiver(delay=2.0) as hook:  # longer than the channel's 0.5 s timeout
+        config = setup(tmp_path, hook.url)
+        code, _, err = run(config, "run", "--once")
+        assert code == 0 and "no answer within the timeout" in err and statuses(config) == ["pending"]
+        hook.delay = 0.0
+        run(config, "run", "--once")
+        keys = [headers["webhook-id"] for headers, _ in hook.received]
+        # the slow attempts (the run retries at once: retry_initial 0s) reached the receiver:
+        # repeats, recognisable by their key
+        assert len(keys) >= 2 and len(set(keys)) == 1 and statuses(config) == ["sent"]
+        run(config, "run", "--once")
+        assert len(hook.received) == len(keys)  # sent: never again
+
+
+def test_delivery_receiver_failing_every_time_ends_dead_after_max_attempts(tmp_path: Path) -> None:
+    with WebhookReceiver([503] * 10) as hook:
+        config = setup(tmp_path, hook.url)
+        for _ in range(6):
+            run(config, "run", "--once")
+        assert len(hook.received) == 5 and statuses(config) == ["dead"]
+        code, out, _ = run(config, "deliveries", "--failed")
+        assert code == 0 and "503" in out
