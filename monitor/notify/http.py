@@ -85,18 +85,21 @@ def check_response(response: httpx.Response, *, channel: str, url: str, now: dat
     raise PermanentDelivery(message)
 
 
+_TIMEOUTS: dict[type[Exception], str] = {
+    httpx.ConnectTimeout: "no connection within the timeout",
+    httpx.ReadTimeout: "no answer within the timeout",
+    httpx.WriteTimeout: "could not send the request within the timeout",
+    httpx.PoolTimeout: "no free connection within the timeout",
+}
+
+
 def map_http_error(exc: httpx.HTTPError | httpx.InvalidURL, *, channel: str, url: str) -> DeliveryError:
     """The delivery error for an httpx failure that produced no response.
 
     Timeouts and transport errors (refused, reset, DNS) may pass; a URL httpx
     cannot even use will not, whatever the hour.
     """
-    plain = {
-        httpx.ConnectTimeout: "no connection within the timeout",
-        httpx.ReadTimeout: "no answer within the timeout",
-        httpx.WriteTimeout: "could not send the request within the timeout",
-        httpx.PoolTimeout: "no free connection within the timeout",
-    }.get(type(exc))
+    plain = _TIMEOUTS.get(type(exc))
     reason = _scrub(str(exc), url) or plain or "no detail"
     if plain and plain not in reason:
         reason = f"{plain} ({reason})" if reason != plain else reason
