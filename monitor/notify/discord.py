@@ -25,18 +25,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
 
 import httpx
 
-from monitor.config import DiscordChannel
 from monitor.errors import RetryableDelivery
 from monitor.models import Alert
-from monitor.notify.http import Clock, HttpNotifier, check_response, map_http_error, system_clock
-from monitor.notify.render import _fit, _iso, _one_line, listing
-from monitor.notify.templates import Format, MessageTemplates
+from monitor.notify.http import HttpNotifier, check_response, map_http_error
+from monitor.notify.render import _fit, _iso, _one_line, listing, term_marker, web_url
+from monitor.notify.templates import Format
 
 __all__ = [
     "DISCORD_MAX_AUTHOR",
@@ -108,34 +106,13 @@ def _fit_units(raw: str, render: Callable[[str], str], limit: int) -> str:
 
 
 def _bold_terms(terms: Iterable[str]) -> Callable[[str], str]:
-    """A renderer that escapes text and wraps each occurrence of a term in ``**bold**``."""
-    words = sorted({t for t in terms if t}, key=len, reverse=True)
-    if not words:
-        return discord_escape
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
-
-    def render(text: str) -> str:
-        out: list[str] = []
-        end = 0
-        for found in pattern.finditer(text):
-            out.append(discord_escape(text[end : found.start()]))
-            out.append(f"**{discord_escape(found.group())}**")
-            end = found.end()
-        out.append(discord_escape(text[end:]))
-        return "".join(out)
-
-    return render
+    """Discord markdown: escaped, each matched term in ``**bold**``."""
+    return term_marker(terms, discord_escape, lambda term: f"**{term}**")
 
 
 def _link(url: str | None) -> str | None:
     """A URL Discord accepts as an embed ``url`` (a well-formed http(s) link), else None."""
-    if not url or len(url) > _MAX_URL or any(ch.isspace() for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+    return web_url(url, _MAX_URL)
 
 
 def _inert(text: str) -> str:
@@ -240,15 +217,7 @@ DISCORD_FORMAT = Format(escape=discord_escape, mark=lambda term: f"**{term}**")
 class DiscordNotifier(HttpNotifier):
     """Delivers alerts to one Discord webhook through a client the caller owns."""
 
-    _channel: DiscordChannel
-
-    def __init__(
-        self, name: str, channel: DiscordChannel, client: httpx.AsyncClient, *, clock: Clock = system_clock
-    ) -> None:
-        super().__init__(name, channel, client, clock=clock)
-        self._templates = MessageTemplates(
-            name, channel.templates, {"title": DISCORD_FORMAT, "message": DISCORD_FORMAT}
-        )
+    template_formats: ClassVar[Mapping[str, Format]] = {"title": DISCORD_FORMAT, "message": DISCORD_FORMAT}
 
     async def send(self, alert: Alert) -> None:
         """POST the embed and wait for Discord to save it; raises RetryableDelivery or PermanentDelivery."""

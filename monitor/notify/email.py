@@ -38,7 +38,6 @@ from email.errors import HeaderParseError, NonASCIILocalPartDefect
 from email.headerregistry import Address, AddressHeader, BaseHeader
 from email.message import EmailMessage
 from email.utils import format_datetime
-from urllib.parse import urlsplit
 
 import aiosmtplib
 
@@ -46,7 +45,7 @@ from monitor.config import EmailChannel
 from monitor.errors import ConfigError, DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.models import Alert
 from monitor.notify.http import Clock, system_clock
-from monitor.notify.render import listing
+from monitor.notify.render import listing, term_marker, web_url
 from monitor.notify.templates import HTML, PLAIN, MessageTemplates
 
 __all__ = [
@@ -104,34 +103,12 @@ def _when(moment: datetime) -> str:
 
 
 def _web_url(url: str | None) -> str | None:
-    """The URL if it is an absolute http(s) link with nothing odd in it, else None."""
-    if not url or any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+    return web_url(url)
 
 
 def _highlighter(terms: Iterable[str]) -> Callable[[str], str]:
     """Escape text for HTML and wrap each occurrence of a matched term in ``<strong>``."""
-    words = sorted({_one_line(t) for t in terms} - {""}, key=len, reverse=True)
-    if not words:
-        return html.escape
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
-
-    def render(text: str) -> str:
-        out: list[str] = []
-        end = 0
-        for found in pattern.finditer(text):
-            out.append(html.escape(text[end : found.start()]))
-            out.append(f"<strong>{html.escape(found.group())}</strong>")
-            end = found.end()
-        out.append(html.escape(text[end:]))
-        return "".join(out)
-
-    return render
+    return term_marker((_one_line(t) for t in terms), html.escape, lambda term: f"<strong>{term}</strong>")
 
 
 # ---------------------------------------------------------------- addresses and headers

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,6 +23,7 @@ import httpx
 from monitor.config import DiscordChannel, SlackChannel, TeamsChannel, WebhookChannel
 from monitor.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.notify.retry import parse_retry_after
+from monitor.notify.templates import Format, MessageTemplates
 
 __all__ = [
     "EXCERPT_LENGTH",
@@ -143,10 +144,13 @@ async def post_json(
 
 
 class HttpNotifier:
-    """What every HTTP channel shares: a name, a secret URL, the caller's client, a clock.
+    """What every HTTP channel shares: a name, a secret URL, the caller's client, a clock, templates.
 
-    Subclasses only decide the body and headers; the URL never appears in a repr.
+    Subclasses only decide the body and headers, and name the template parts
+    they render (``template_formats``); the URL never appears in a repr.
     """
+
+    template_formats: ClassVar[Mapping[str, Format]] = {}
 
     def __init__(
         self,
@@ -160,6 +164,12 @@ class HttpNotifier:
         self._channel = channel
         self._client = client
         self._clock = clock
+        self._templates = MessageTemplates(
+            name, channel.templates, self.template_formats, check=self.check_template
+        )
+
+    def check_template(self, part: str, text: str) -> None:
+        """Refuse (raise ValueError) what a template renders for the probes, when the wire needs it."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, url='**********')"

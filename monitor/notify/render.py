@@ -48,6 +48,8 @@ __all__ = [
     "render_webhook",
     "slack_escape",
     "split_sections",
+    "term_marker",
+    "web_url",
 ]
 
 WEBHOOK_EVENT = "hit.created"
@@ -190,24 +192,49 @@ def _slack_url(url: str | None) -> str | None:
     return url.translate(_URL_ESCAPES) if scheme in ("http", "https") else None
 
 
-def _bold_terms(terms: Iterable[str]) -> Callable[[str], str]:
-    """A renderer that escapes text and wraps each occurrence of a term in ``*bold*``."""
+def term_marker(
+    terms: Iterable[str], escape: Callable[[str], str], mark: Callable[[str], str]
+) -> Callable[[str], str]:
+    """A renderer that escapes text and passes each occurrence of a term, escaped, through ``mark``.
+
+    Longest terms first, case-insensitively, so ``cessate il fuoco`` wins over
+    ``fuoco``; every channel's bold (Slack ``*``, Discord ``**``, HTML ``<b>``)
+    is this function with its own escape and mark.
+    """
     words = sorted({t.strip() for t in terms if t.strip()}, key=len, reverse=True)
     if not words:
-        return slack_escape
+        return escape
     pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
 
     def render(text: str) -> str:
         out: list[str] = []
         end = 0
         for found in pattern.finditer(text):
-            out.append(slack_escape(text[end : found.start()]))
-            out.append(f"*{slack_escape(found.group())}*")
+            out.append(escape(text[end : found.start()]))
+            out.append(mark(escape(found.group())))
             end = found.end()
-        out.append(slack_escape(text[end:]))
+        out.append(escape(text[end:]))
         return "".join(out)
 
     return render
+
+
+def web_url(url: str | None, max_length: int | None = None) -> str | None:
+    """``url`` when it is an absolute http(s) link with a host and nothing odd in it, else None."""
+    if not url or (max_length is not None and len(url) > max_length):
+        return None
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+
+
+def _bold_terms(terms: Iterable[str]) -> Callable[[str], str]:
+    """Slack mrkdwn: escaped, each matched term in ``*bold*``."""
+    return term_marker(terms, slack_escape, lambda term: f"*{term}*")
 
 
 def _slack_time(moment: datetime) -> str:

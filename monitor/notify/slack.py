@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from typing import ClassVar
 
 import httpx
 
@@ -35,7 +37,7 @@ from monitor.models import Alert
 from monitor.notify.http import Clock, HttpNotifier, _excerpt, post_json, system_clock
 from monitor.notify.pacing import Pacer
 from monitor.notify.render import render_slack, slack_escape
-from monitor.notify.templates import Format, MessageTemplates
+from monitor.notify.templates import Format
 
 __all__ = ["SLACK_FORMAT", "SLACK_MAX_WAIT", "SLACK_MIN_INTERVAL", "SlackNotifier", "check_slack_body"]
 
@@ -82,6 +84,7 @@ class SlackNotifier(HttpNotifier):
     """Delivers alerts to one Slack webhook through a client the caller owns."""
 
     _channel: SlackChannel
+    template_formats: ClassVar[Mapping[str, Format]] = {"text": SLACK_FORMAT, "message": SLACK_FORMAT}
 
     def __init__(
         self,
@@ -96,9 +99,6 @@ class SlackNotifier(HttpNotifier):
         super().__init__(name, channel, client, clock=clock)
         self.pacer = pacer if pacer is not None else Pacer(SLACK_MIN_INTERVAL)
         self.max_wait = max_wait
-        self._templates = MessageTemplates(
-            name, channel.templates, {"text": SLACK_FORMAT, "message": SLACK_FORMAT}
-        )
 
     def payload(self, alert: Alert) -> dict[str, object]:
         """The Block Kit message, with this channel's templates where it has them."""

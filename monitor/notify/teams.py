@@ -23,17 +23,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
-import httpx
-
-from monitor.config import TeamsChannel
 from monitor.models import Alert
-from monitor.notify.http import Clock, HttpNotifier, system_clock
-from monitor.notify.render import _fit, _iso, _one_line, listing
-from monitor.notify.templates import Format, MessageTemplates
+from monitor.notify.http import HttpNotifier
+from monitor.notify.render import _fit, _iso, _one_line, listing, web_url
+from monitor.notify.templates import Format
 
 __all__ = [
     "ADAPTIVE_CARD",
@@ -82,13 +78,7 @@ def payload_size(payload: Any) -> int:
 
 def _link(url: str | None) -> str | None:
     """An http(s) URL short enough for a button, else None (the card then has no button)."""
-    if not url or len(json.dumps(url)) > _MAX_URL or any(ch.isspace() for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+    return url if url and len(json.dumps(url)) <= _MAX_URL and web_url(url) else None
 
 
 def _text(text: str, **style: Any) -> dict[str, Any]:
@@ -174,13 +164,7 @@ TEAMS_FORMAT = Format(escape=teams_escape, mark=lambda term: f"**{term}**")
 class TeamsNotifier(HttpNotifier):
     """Delivers alerts to one Teams Workflows webhook through a client the caller owns."""
 
-    _channel: TeamsChannel
-
-    def __init__(
-        self, name: str, channel: TeamsChannel, client: httpx.AsyncClient, *, clock: Clock = system_clock
-    ) -> None:
-        super().__init__(name, channel, client, clock=clock)
-        self._templates = MessageTemplates(name, channel.templates, {"message": TEAMS_FORMAT})
+    template_formats: ClassVar[Mapping[str, Format]] = {"message": TEAMS_FORMAT}
 
     async def send(self, alert: Alert) -> None:
         """POST the Adaptive Card; raises RetryableDelivery or PermanentDelivery naming the channel."""

@@ -41,6 +41,7 @@ from markupsafe import Markup, escape
 
 from monitor.errors import ConfigError, PermanentDelivery
 from monitor.models import Alert
+from monitor.notify.render import term_marker
 
 __all__ = ["HTML", "PLAIN", "Format", "MessageTemplates", "template_context"]
 
@@ -94,22 +95,13 @@ def template_context(alert: Alert) -> dict[str, Any]:
 
 
 def _highlighter(fmt: Format) -> Callable[..., Markup]:
+    quote: Callable[[str], str] = (lambda text: str(escape(text))) if fmt.html else fmt.escape
+
     @jinja2.pass_context
     def highlight(context: jinja2.runtime.Context, text: Any, terms: Any = None) -> Markup:
-        """``text`` escaped for the format, each matched term marked; longest terms first."""
-        words = sorted({str(t).strip() for t in (terms or context.get("terms") or ()) if str(t).strip()})
-        value = "" if text is None else str(text)
-        quote = (lambda s: str(escape(s))) if fmt.html else fmt.escape
-        if not words:
-            return Markup(quote(value))
-        pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.I)
-        out: list[str] = []
-        end = 0
-        for found in pattern.finditer(value):
-            out += [quote(value[end : found.start()]), fmt.mark(quote(found.group()))]
-            end = found.end()
-        out.append(quote(value[end:]))
-        return Markup("".join(out))
+        """``text`` escaped for the format, each matched term (of the alert, or ``terms``) marked."""
+        words = [str(term) for term in (terms or context.get("terms") or ())]
+        return Markup(term_marker(words, quote, fmt.mark)("" if text is None else str(text)))
 
     return highlight
 
