@@ -178,7 +178,7 @@ class _Receiver:
 
     def __init__(self, *, delay: float = 0.0) -> None:
         self.delay = delay
-        self.requests: list[Request] = []
+        self.requests: list[Any] = []
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -201,7 +201,23 @@ class _Receiver:
         with self._lock:
             return self._script.popleft() if self._script else None
 
-    def answer(self, request: Request) -> Reply:
+    def _record(self, items: list[Any], item: Any) -> None:
+        with self._lock:
+            items.append(item)
+
+    def parse(self, path: str, headers: dict[str, str], raw: bytes) -> Any:
+        """The request as tests read it: the JSON body parsed (None when it is not JSON)."""
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = None
+        return Request(path, headers, body, time.monotonic())
+
+    def respond(self, request: Any) -> Reply:
+        """A scripted reply first, else the subclass's answer."""
+        return self._next_scripted() or self.answer(request)
+
+    def answer(self, request: Any) -> Reply:
         raise NotImplementedError
 
     def __enter__(self) -> Self:
@@ -209,23 +225,16 @@ class _Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                try:
-                    body: Any = json.loads(raw)
-                except ValueError:
-                    body = None
-                request = Request(
-                    self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()
-                )
-                with receiver._lock:
-                    receiver.requests.append(request)
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request = receiver.parse(self.path, {k.lower(): v for k, v in self.headers.items()}, raw)
+                receiver._record(receiver.requests, request)
                 if receiver.delay and receiver._closing.wait(receiver.delay):
-                    return
-                reply = receiver._next_scripted() or receiver.answer(request)
+                    return  # a slow receiver, closed while the client had long given up
+                reply = receiver.respond(request)
                 data = reply.body.encode()
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                kind = "application/json" if reply.body.startswith("{") else "text/plain; charset=utf-8"
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in reply.headers:
                     self.send_header(name, value)

@@ -22,18 +22,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from tests.notify.receivers import SECRET_PATH, Reply
+from tests.notify.receivers import SECRET_PATH, Reply, _Receiver
 
 __all__ = [
     "ADAPTIVE_CARD",
@@ -60,97 +56,18 @@ class RawRequest:
         return json.loads(self.body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # join handler threads on close: no test leaves one behind
-    block_on_close = True
+class _RawReceiver(_Receiver):
+    """The shared receiver, keeping each body as the bytes sent; subclasses decide every answer."""
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up is expected, not an error worth printing."""
+    def parse(self, path: str, headers: dict[str, str], raw: bytes) -> RawRequest:
+        parts = urlsplit(path)
+        return RawRequest(parts.path, dict(parse_qsl(parts.query)), headers, raw)
 
-
-class _RawReceiver:
-    """Thread, port, recording and scripted replies; subclasses decide every answer."""
-
-    def __init__(self, *, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.requests: list[RawRequest] = []
-        self._script: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.path = SECRET_PATH
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "use the receiver as a context manager"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{self.path}"
-
-    def script(self, *replies: Reply) -> None:
-        """Answer the next requests with these replies, in order (where the subclass consults it)."""
-        with self._lock:
-            self._script.extend(replies)
+    def respond(self, request: Any) -> Reply:
+        return self.answer(request)  # the subclass consults the script where it makes sense
 
     def _scripted(self) -> Reply | None:
-        with self._lock:
-            return self._script.popleft() if self._script else None
-
-    def _record(self, items: list[Any], item: Any) -> None:
-        with self._lock:
-            items.append(item)
-
-    def answer(self, request: RawRequest) -> Reply:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                parts = urlsplit(self.path)
-                request = RawRequest(
-                    parts.path,
-                    dict(parse_qsl(parts.query)),
-                    {k.lower(): v for k, v in self.headers.items()},
-                    raw,
-                )
-                receiver._record(receiver.requests, request)
-                if receiver.delay and receiver._closing.wait(receiver.delay):
-                    return  # a slow receiver, closed while the client had long given up
-                reply = receiver.answer(request)
-                data = reply.body.encode()
-                self.send_response(reply.status)
-                kind = "application/json" if reply.body.startswith("{") else "text/plain; charset=utf-8"
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in reply.headers:
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Keep test output clean."""
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._closing.set()
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        return self._next_scripted()
 
 
 # ---------------------------------------------------------------- Standard Webhooks
