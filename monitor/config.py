@@ -358,6 +358,17 @@ class HealthSettings(_Model):
     stale_min: Duration = Field(86400.0, description="never call a feed stale sooner than this (1d)")
 
 
+class LeaseSettings(_Model):
+    """How replicas on one PostgreSQL share the work (SQLite: one process does it all)."""
+
+    ttl: Duration = Field(
+        60.0,
+        gt=0,
+        description="a claim on a feed, folder or alert lapses this long after its holder stops renewing "
+        "it (a killed replica's work is taken over then); renewed every third of it",
+    )
+
+
 def _default_channels() -> dict[str, Channel]:
     return {"console": ConsoleChannel(type="console")}
 
@@ -383,6 +394,7 @@ class Settings(_Model):
     http: HttpSettings = Field(default_factory=HttpSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    leases: LeaseSettings = Field(default_factory=LeaseSettings)
     log_level: str = "INFO"
     config_path: Path | None = Field(None, exclude=True)
 
