@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
 from monitor.errors import StoreError
+from monitor.store.searchindex import ensure_search_schema
 from monitor.store.tables import SCHEMA_VERSION, MetaRow
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def prepare_schema(engine: Engine) -> None:
             added = _add_missing_columns(session)
             if added:
                 log.info("database schema: added %s (now version %d)", ", ".join(added), SCHEMA_VERSION)
+            ensure_search_schema(session.connection())
             session.merge(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
             session.commit()
     except OperationalError as exc:
