@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -188,10 +189,8 @@ def test_search_user_input_never_breaks_the_query(store: Store, search: str) -> 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(search=st.text(alphabet=st.characters(codec="utf-8"), max_size=30))
 def test_search_any_text_is_a_search_or_a_clear_error(store: Store, search: str) -> None:
-    try:
+    with contextlib.suppress(ConfigError):  # the error for nothing to look for; any other fails
         list(History(store).articles(ArticleFilter(search=search)))
-    except ConfigError:
-        pass
 
 
 def test_search_with_no_words_is_a_clear_error(store: Store) -> None:
