@@ -57,8 +57,13 @@ def build_index(rules: RuleSet, pipelines: LanguagePipelines, settings: Settings
 
 
 def open_store(settings: Settings) -> Store:
+    """The store, its schema checked (a new database is created); refused schemas close the engine."""
     engine = make_engine(settings.database)
-    prepare_schema(engine)
+    try:
+        prepare_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return Store(engine)
 
 

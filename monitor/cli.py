@@ -36,7 +36,8 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
-    for noisy in ("httpx", "httpcore", "apscheduler", "apprise"):  # apprise would log its URLs' tokens
+    # apprise would log its URLs' tokens; alembic its every step (`monitor db upgrade` says what it did)
+    for noisy in ("httpx", "httpcore", "apscheduler", "apprise", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     for chatty in ("trafilatura", "htmldate", "courlan"):  # warn about pages we already handle
         logging.getLogger(chatty).setLevel(logging.ERROR)
@@ -137,6 +138,7 @@ def check(ctx: Context) -> None:
         store = open_store(settings)
         counts = store.delivery_counts()
         orphans = orphaned_alerts(settings, store)
+        store.engine.dispose()
         make_pipelines(settings)
         rule_set = load_rule_set(settings)
     click.echo(f"config: {settings.config_path or 'built-in defaults'}")
@@ -146,6 +148,62 @@ def check(ctx: Context) -> None:
     for channel, count in orphans.items():
         click.echo(f"warning: {count} alert(s) pending for channel {channel!r}, which is not configured")
     sys.exit(1 if rule_set.errors else 0)
+
+
+@main.group("db")
+def db() -> None:
+    """The database schema: see where it stands, apply migrations; prune old history.
+
+    \b
+    Examples:
+      monitor db current     the revision the database is at, and whether it needs an upgrade
+      monitor db upgrade     apply the migrations this news-monitor ships (safe to run twice)
+      monitor db prune       apply the retention policy now (--dry-run: count only)
+    """
+
+
+@db.command("current")
+@pass_ctx
+def db_current(ctx: Context) -> None:
+    """Print the database's schema revision and what to do about it; exit 1 when it is not current.
+
+    Example: monitor db current
+    """
+    from monitor.store.engine import make_engine
+    from monitor.store.schema import schema_state
+
+    with friendly_errors():
+        engine = make_engine(ctx.settings.database)
+        state = schema_state(engine)
+        engine.dispose()
+    click.echo(f"database: {engine.url.render_as_string(hide_password=True)}")
+    click.echo(f"schema: {state.describe()}")
+    sys.exit(0 if state.up_to_date else 1)
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Apply the schema migrations up to the newest this news-monitor knows.
+
+    A database made by a news-monitor from before migrations is adopted, its
+    rows kept.  Several replicas may run it at once: one applies, the others
+    wait for it and find nothing left to do.  Example: monitor db upgrade
+    """
+    from monitor.store.engine import make_engine
+    from monitor.store.schema import upgrade_schema
+
+    with friendly_errors():
+        engine = make_engine(ctx.settings.database)
+        try:
+            before, after = upgrade_schema(engine)
+        finally:
+            engine.dispose()
+    if before.up_to_date:
+        click.echo(f"already at revision {after.head}: nothing to do")
+    else:
+        was = "empty" if before.empty else ", ".join(before.current) or f"schema version {before.legacy}"
+        click.echo(f"upgraded: {was} -> {', '.join(after.current)}")
 
 
 @main.group()
@@ -722,11 +780,6 @@ def feeds_enable(ctx: Context, url: str) -> None:
         state = store.feed_state(url)
         store.save_feed_state(replace(state, disabled=None, error_streak=0, next_fetch_at=None))
     click.echo(f"{url}: enabled; polled on its next run", err=True)
-
-
-@main.group("db")
-def db() -> None:
-    """The database itself: how long its history is kept."""
 
 
 @db.command("prune")

@@ -1,25 +1,23 @@
-"""The full-text index: what keeps it beside the articles table, on SQLite and on PostgreSQL.
+"""The full-text index's schema objects, which live outside the SQLModel tables.
 
-SQLite: an FTS5 table with external content (the text lives once, in
-``articles``; the index holds tokens only), tokenized by unicode61 with
-diacritics removed, kept current by three triggers.  PostgreSQL: a generated
-``tsvector`` column, each article analysed in its language's configuration
-(``italian``, ``english``, else ``simple``), title/summary/body weighted A/B/C,
-under a GIN index.  Both follow every insert, update (retention emptying a
-body) and delete without the application doing anything.
+They are made by migration 0004 (SQLite: the FTS5 table ``articles_fts``, its
+shadow tables and three triggers; PostgreSQL: the generated column
+``articles.search`` and its GIN index).  The models cannot describe them (one
+table, two dialects' types), so a comparison of models and database
+(``alembic … --autogenerate``, tests/test_migrations.py) passes
+``include_object`` to leave them out.  The query side (monitor.store.search)
+reads the same language → configuration mapping as the migration's SQL.
 """
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
-from sqlalchemy import Connection, inspect, text
-
-log = logging.getLogger(__name__)
+SQLITE_FTS_TABLE = "articles_fts"
+PG_SEARCH_COLUMN = "search"
+PG_SEARCH_INDEX = "ix_articles_search"
 PG_BODY_INDEXED = 200_000  # characters of a body PostgreSQL indexes: a tsvector is at most 1 MB
 
-
-# PostgreSQL: the article's language chooses the stemmer; a language without one is 'simple'.
 # An article's language → the text search configuration (stemmer, stop words) it is read with.
 PG_CONFIGS = {"it": "italian", "en": "english"}
 PG_OTHER_CONFIG = "simple"  # any other language: words as written, lowercased
@@ -31,50 +29,14 @@ def pg_config(language: str = "language") -> str:
     return f"CASE {language} {cases} ELSE '{PG_OTHER_CONFIG}'::regconfig END"
 
 
-PG_CONFIG = pg_config()
-PG_SEARCH_COLUMN = (
-    f"setweight(to_tsvector({PG_CONFIG}, title), 'A') || "
-    f"setweight(to_tsvector({PG_CONFIG}, summary), 'B') || "
-    f"setweight(to_tsvector({PG_CONFIG}, left(body, {PG_BODY_INDEXED})), 'C')"
-)
-POSTGRES_DDL = (
-    f"ALTER TABLE articles ADD COLUMN IF NOT EXISTS search tsvector "
-    f"GENERATED ALWAYS AS ({PG_SEARCH_COLUMN}) STORED",
-    "CREATE INDEX IF NOT EXISTS ix_articles_search ON articles USING gin (search)",
-)
-_FTS_COLUMNS = "title, summary, body"
-_FTS_NEW = "new.id, new.title, new.summary, new.body"
-_FTS_OLD = "'delete', old.id, old.title, old.summary, old.body"
-SQLITE_DDL = (
-    # external content: the text lives once, in articles; the index holds only tokens
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5({_FTS_COLUMNS}, "
-    "content='articles', content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER IF NOT EXISTS articles_fts_insert AFTER INSERT ON articles BEGIN "
-    f"INSERT INTO articles_fts(rowid, {_FTS_COLUMNS}) VALUES ({_FTS_NEW}); END",
-    "CREATE TRIGGER IF NOT EXISTS articles_fts_delete AFTER DELETE ON articles BEGIN "
-    f"INSERT INTO articles_fts(articles_fts, rowid, {_FTS_COLUMNS}) VALUES ({_FTS_OLD}); END",
-    f"CREATE TRIGGER IF NOT EXISTS articles_fts_update AFTER UPDATE OF {_FTS_COLUMNS} ON articles BEGIN "
-    f"INSERT INTO articles_fts(articles_fts, rowid, {_FTS_COLUMNS}) VALUES ({_FTS_OLD}); "
-    f"INSERT INTO articles_fts(rowid, {_FTS_COLUMNS}) VALUES ({_FTS_NEW}); END",
-)
-SQLITE_BACKFILL = "INSERT INTO articles_fts(articles_fts) VALUES ('rebuild')"
-
-
-def ensure_search_schema(connection: Connection) -> None:
-    """Create the full-text index and what keeps it current, if missing; index existing articles.
-
-    Idempotent: every statement is IF NOT EXISTS, and the SQLite index is
-    rebuilt from the articles only when it is created.
-    """
-    if connection.dialect.name == "postgresql":
-        for statement in POSTGRES_DDL:
-            connection.execute(text(statement))
-        return
-    if connection.dialect.name != "sqlite":
-        return
-    fresh = not inspect(connection).has_table("articles_fts")
-    for statement in SQLITE_DDL:
-        connection.execute(text(statement))
-    if fresh:
-        connection.execute(text(SQLITE_BACKFILL))
-        log.info("full-text index created for the stored articles")
+def include_object(obj: Any, name: str | None, kind: str, reflected: bool, _compare_to: Any) -> bool:
+    """For alembic's comparison: False for the search index's objects, True for everything else."""
+    if not reflected or name is None:
+        return True
+    if kind == "table":
+        return not name.startswith(SQLITE_FTS_TABLE)  # articles_fts and its shadow tables
+    if kind == "column":
+        return not (name == PG_SEARCH_COLUMN and getattr(obj.table, "name", None) == "articles")
+    if kind == "index":
+        return name != PG_SEARCH_INDEX
+    return True

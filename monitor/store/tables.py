@@ -4,6 +4,10 @@ Unique keys make every write idempotent: an article by ``uid`` and by
 ``fingerprint``; a hit by (rule, article); a delivery by its idempotency
 ``key``.  Reprocessing the same input therefore never duplicates a hit or an
 alert.  Times are stored as naive UTC and handed back timezone-aware.
+
+A change here is a change of schema: it needs a migration in
+``monitor/store/migrations/versions`` (tests/test_migrations.py checks that the
+two agree).  ``lease_*`` columns let several replicas share work (see repo.py).
 """
 
 from __future__ import annotations
@@ -13,8 +17,6 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, LargeBinary, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
-
-SCHEMA_VERSION = 2  # 2: articles.story and articles.signature; feed health columns
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -87,6 +89,8 @@ class DeliveryRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _time()
     sent_at: datetime | None = _time(nullable=True)
+    lease_owner: str | None = Field(default=None, max_length=64)  # the replica sending it now
+    lease_expires: datetime | None = _time(nullable=True)
 
 
 class FileRow(SQLModel, table=True):
@@ -127,9 +131,25 @@ class FeedRow(SQLModel, table=True):
     last_new_at: datetime | None = _time(nullable=True)
     usual_gap: float | None = None  # seconds between new entries, smoothed
     health_alerted: str | None = Field(default=None, max_length=16)  # failing | stale, once alerted
+    # replicas: who polls it now, and when it may next be claimed (one fetch per interval)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires: datetime | None = _time(nullable=True)
+    due_at: datetime | None = _time(nullable=True)
+
+
+class LeaseRow(SQLModel, table=True):
+    """A named piece of work (``folder:<path>``) that one replica at a time may do."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(sa_column=Column(Text, primary_key=True))
+    owner: str | None = Field(default=None, max_length=64)
+    expires: datetime | None = _time(nullable=True)
 
 
 class MetaRow(SQLModel, table=True):
+    """Key-value facts about the database; ``schema_version`` marks one made before migrations."""
+
     __tablename__ = "monitor_meta"
 
     key: str = Field(primary_key=True, max_length=64)

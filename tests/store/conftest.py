@@ -7,25 +7,44 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlmodel import SQLModel
+from sqlalchemy import Engine, text
 
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import Store
 
 PG_URL = os.environ.get("MONITOR_TEST_DATABASE_URL")
+PG_SKIP = "PostgreSQL tests need MONITOR_TEST_DATABASE_URL (set by .ci/run)"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
+def empty_postgres(engine: Engine) -> None:
+    """Everything gone: our tables, alembic's version table and whatever a migration added."""
+    with engine.begin() as db:
+        db.execute(text("DROP SCHEMA public CASCADE"))
+        db.execute(text("CREATE SCHEMA public"))
+
+
+def open_empty(backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """A database with nothing in it on ``backend``, emptied again afterwards (fixture body)."""
+    if backend == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
     else:
         if not PG_URL:
-            pytest.skip("PostgreSQL tests need MONITOR_TEST_DATABASE_URL (set by .ci/run)")
+            pytest.skip(PG_SKIP)
         engine = make_engine(PG_URL)
-        SQLModel.metadata.drop_all(engine)
-    prepare_schema(engine)
-    yield Store(engine)
-    if request.param == "postgresql":
-        SQLModel.metadata.drop_all(engine)
+        empty_postgres(engine)
+    yield engine
+    if backend == "postgresql":
+        empty_postgres(engine)
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database with nothing in it, on each backend."""
+    yield from open_empty(request.param, tmp_path)
+
+
+@pytest.fixture
+def store(empty_engine: Engine) -> Store:
+    prepare_schema(empty_engine)
+    return Store(empty_engine)

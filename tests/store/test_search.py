@@ -6,6 +6,8 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text, update
@@ -14,8 +16,8 @@ from sqlmodel import col
 from monitor.errors import ConfigError
 from monitor.models import Article, Match, TermHit, make_article
 from monitor.store.repo import Routed, Store
+from monitor.store.schema import MIGRATIONS
 from monitor.store.search import ArticleFilter, History, HitFilter
-from monitor.store.searchindex import ensure_search_schema
 from monitor.store.tables import ArticleRow
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -210,24 +212,25 @@ def test_search_index_follows_updates_and_deletes(store: Store) -> None:
     assert article_titles(store, search="vilnius") == [SUMMIT.title]
 
 
-def drop_search_index(store: Store) -> None:
-    with store.engine.begin() as db:
-        if store.engine.dialect.name == "sqlite":
-            for trigger in ("insert", "delete", "update"):
-                db.execute(text(f"DROP TRIGGER articles_fts_{trigger}"))
-            db.execute(text("DROP TABLE articles_fts"))
+def migrate(store: Store, target: str) -> None:
+    with store.engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        if target == "head":
+            command.upgrade(config, target)
         else:
-            db.execute(text("ALTER TABLE articles DROP COLUMN search"))
+            command.downgrade(config, target)
 
 
-def test_search_index_is_built_for_articles_stored_before_it(store: Store) -> None:
-    drop_search_index(store)
+def test_search_migration_indexes_the_articles_stored_before_it(store: Store) -> None:
+    migrate(store, "0003")  # a database from before full-text search, articles and hits in it
     fill(store)
-    with store.engine.begin() as db:
-        ensure_search_schema(db)
-        ensure_search_schema(db)  # idempotent
+    migrate(store, "head")
     assert hit_titles(store, search="helsinki") == [FINLAND.title]
     assert article_titles(store, search="pioggia") == [WEATHER.title]
+    store.record([Routed(make_article(title="Dopo", body="Pioggia", source="s", origin="z"), [])], [], NOW)
+    assert set(article_titles(store, search="pioggia")) == {WEATHER.title, "Dopo"}  # and keeps up
 
 
 def test_search_results_stream_in_chunks_in_order(store: Store) -> None:

@@ -1,0 +1,1 @@
+"""Revision files, oldest first by number; alembic orders them by ``down_revision``."""
