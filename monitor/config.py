@@ -366,6 +366,17 @@ class RetentionSettings(_Model):
         )
 
 
+class LeaseSettings(_Model):
+    """How replicas on one PostgreSQL share the work (SQLite: one process does it all)."""
+
+    ttl: Duration = Field(
+        60.0,
+        gt=0,
+        description="a claim on a feed, folder or alert lapses this long after its holder stops renewing "
+        "it (a killed replica's work is taken over then); renewed every third of it",
+    )
+
+
 def _default_channels() -> dict[str, Channel]:
     return {"console": ConsoleChannel(type="console")}
 
@@ -392,6 +403,7 @@ class Settings(_Model):
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    leases: LeaseSettings = Field(default_factory=LeaseSettings)
     log_level: str = "INFO"
     config_path: Path | None = Field(None, exclude=True)
 

@@ -129,16 +129,25 @@ class Daemon:
                     return
 
     async def prune_history(self) -> None:
-        """The retention policy, one round at a time on the worker, so ingestion runs in between."""
-        retention = Retention(self.pipeline.store.engine)
-        cut = cutoffs(self.settings.retention, datetime.now(UTC))
-        total = PruneReport()
-        while not self.pipeline.stopping.is_set():
-            report = await self.run_blocking(retention.prune_round, cut)
-            total.merge(report)
-            if not report.total:
-                break
-        (log.info if total.total else log.debug)("retention: pruned %s", total.summary())
+        """The retention policy, one round at a time on the worker, so ingestion runs in between.
+
+        Replicas on one PostgreSQL take turns (the ``retention`` lease): one prunes, the others skip.
+        """
+        claims = self.pipeline.claims
+        if not await self.run_blocking(claims.task, "retention", datetime.now(UTC)):
+            return
+        try:
+            retention = Retention(self.pipeline.store.engine)
+            cut = cutoffs(self.settings.retention, datetime.now(UTC))
+            total = PruneReport()
+            while not self.pipeline.stopping.is_set():
+                report = await self.run_blocking(retention.prune_round, cut)
+                total.merge(report)
+                if not report.total:
+                    break
+            (log.info if total.total else log.debug)("retention: pruned %s", total.summary())
+        finally:
+            await self.run_blocking(claims.release_task, "retention")
 
     def reload_rules(self) -> None:
         """Rebuild the rule index off the loop and swap it in; a broken edit keeps the old rules.
@@ -366,6 +375,40 @@ class Daemon:
             )
             self._notifiers = build_notifiers(settings.channels, client, state_dir=settings.state_dir)
             try:
-                yield
+                async with self._holding_leases():
+                    yield
             finally:
                 self._client = self._fetcher = None
+
+    @contextlib.asynccontextmanager
+    async def _holding_leases(self) -> AsyncIterator[None]:
+        """Renew this replica's leases while it runs (also while it drains at a stop), end them after.
+
+        Off the worker thread: a long scan must not let its own lease lapse.
+        Nothing to do on SQLite, where one process does all the work.
+        """
+        claims = self.pipeline.claims
+        if not claims.shared:
+            yield
+            return
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(claims.ttl / 3)
+                try:
+                    await asyncio.to_thread(claims.renew, datetime.now(UTC))
+                except MonitorError as exc:
+                    log.warning("leases not renewed (%s): they lapse within %.0fs", exc, claims.ttl)
+
+        task = asyncio.create_task(heartbeat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            try:
+                released = await asyncio.to_thread(claims.release_all)
+                log.info("replica=%s released %d lease(s)", claims.owner, released)
+            except MonitorError as exc:
+                log.warning("leases not released (%s): they lapse in %.0fs", exc, claims.ttl)

@@ -43,6 +43,7 @@ from monitor.sources.feedstate import FeedState, Polled, after_poll
 from monitor.sources.files import iter_folder, read_article_file
 from monitor.sources.parse import parse_feed
 from monitor.sources.text import charset_of, decode_bytes, extract_html_article
+from monitor.store.leases import claims_for
 from monitor.store.repo import BatchResult, FileRecord, Routed, Store
 from monitor.stories import StoryGrouper
 
@@ -115,6 +116,8 @@ class Pipeline:
         self.guesser = guesser
         self.stopping = threading.Event()  # set by the daemon: long scans stop between files
         self.stories = StoryGrouper(settings.dedup, store)
+        # which replica does what, when several share one PostgreSQL (store/leases.py)
+        self.claims = claims_for(store, settings.leases.ttl)
         self._rng = random.Random()  # jitter of feed schedules
         self._specs: dict[str, RuleSpec] = {}
         self._specs_of: object = None
@@ -167,15 +170,26 @@ class Pipeline:
     def scan_folder_files(
         self, folder: FolderSource, paths: Sequence[Path], on_file: Callable[[Path], None] | None = None
     ) -> IngestReport:
-        """Some of a watched folder's files, recorded as that folder's (name, language, tags)."""
-        return self.scan_files(
-            paths,
-            source=folder.source_name,
-            language=folder.language,
-            tags=tuple(folder.tags),
-            under=str(folder.path),
-            on_file=on_file,
-        )
+        """Some of a watched folder's files, recorded as that folder's (name, language, tags).
+
+        One replica at a time scans a folder: if another holds it, nothing is
+        done now and the next scan finds what is left.
+        """
+        lease = f"folder:{folder.path}"
+        if not self.claims.task(lease, utcnow()):
+            log.debug("folder=%s is being scanned by another replica", folder.path)
+            return IngestReport()
+        try:
+            return self.scan_files(
+                paths,
+                source=folder.source_name,
+                language=folder.language,
+                tags=tuple(folder.tags),
+                under=str(folder.path),
+                on_file=on_file,
+            )
+        finally:
+            self.claims.release_task(lease)
 
     def scan_files(
         self,
@@ -301,6 +315,15 @@ class Pipeline:
         single worker thread the daemon owns.  Whatever happens, the feed's state
         (validators, backoff, health) is stored, and a health change is alerted.
         """
+        if not await run(self.claims.feed, feed.url, feed.interval, utcnow()):
+            log.debug("feed=%s polled by another replica (or within its interval)", feed.source_name)
+            return IngestReport()
+        try:
+            return await self._poll_claimed(fetcher, feed, run)
+        finally:
+            await run(self.claims.release_feed, feed.url)
+
+    async def _poll_claimed(self, fetcher: FeedFetcher, feed: FeedSource, run: RunBlocking) -> IngestReport:
         report = IngestReport()
         state = await run(self.store.feed_state, feed.url)
         now = utcnow()
@@ -442,9 +465,13 @@ class Pipeline:
         throttle window) are first folded into one summary alert per channel.
         """
         report = DeliveryReport()
-        await run(self.store.release_held, utcnow())
+        if await run(self.claims.task, "summaries", utcnow()):  # one replica folds held alerts
+            try:
+                await run(self.store.release_held, utcnow())
+            finally:
+                await run(self.claims.release_task, "summaries")
         alerts = await run(
-            self.store.due_deliveries, utcnow(), self.settings.delivery.batch_size, list(notifiers)
+            self.claims.deliveries, utcnow(), self.settings.delivery.batch_size, list(notifiers)
         )
         by_channel: dict[str, list[Alert]] = defaultdict(list)
         for alert in alerts:

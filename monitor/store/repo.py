@@ -303,6 +303,42 @@ class Store:
             ).all()
         return [_alert_of(d, h, a) for d, h, a in rows]
 
+    def claim_deliveries(
+        self, now: datetime, limit: int, channels: Iterable[str], owner: str, until: datetime
+    ) -> list[Alert]:
+        """Like ``due_deliveries``, but each alert is leased to ``owner`` until ``until``.
+
+        ``FOR UPDATE SKIP LOCKED`` (PostgreSQL): replicas claiming at the same
+        moment each get different rows, never waiting on each other; a lease
+        whose holder died is claimable again once it has expired.
+        """
+        free = or_(col(DeliveryRow.lease_expires).is_(None), col(DeliveryRow.lease_expires) < now)
+        wanted = (
+            select(col(DeliveryRow.id))
+            .where(col(DeliveryRow.status) == "pending", col(DeliveryRow.next_attempt_at) <= now)
+            .where(col(DeliveryRow.channel).in_(list(channels)), free)
+            .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self._guard(), self._session() as session, session.begin():
+            ids = list(session.execute(wanted).scalars())
+            if not ids:
+                return []
+            session.execute(
+                update(DeliveryRow)
+                .where(col(DeliveryRow.id).in_(ids))
+                .values(lease_owner=owner, lease_expires=until)
+            )
+            rows = session.execute(
+                select(DeliveryRow, HitRow, ArticleRow)
+                .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+                .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+                .where(col(DeliveryRow.id).in_(ids))
+                .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
+            ).all()
+        return [_alert_of(d, h, a) for d, h, a in rows]
+
     def hold(self, key: str, until: datetime, reason: str) -> None:
         """Keep an alert back (digest, quiet hours, throttle) to go out in a summary at ``until``."""
         self._update(key, status="held", next_attempt_at=until, last_error=f"held: {reason}")
@@ -374,8 +410,14 @@ class Store:
         self._update(key, status="dead", attempts=col(DeliveryRow.attempts) + 1, last_error=error)
 
     def _update(self, key: str, **values: Any) -> None:
+        """The outcome of a send: only a pending alert changes, and its lease (if any) ends.
+
+        Pending only: a replica whose lease lapsed mid-send must not turn an
+        alert another replica has since sent into a dead one.
+        """
+        query = update(DeliveryRow).where(col(DeliveryRow.key) == key, col(DeliveryRow.status) == "pending")
         with self._guard(), self._session() as session, session.begin():
-            session.execute(update(DeliveryRow).where(col(DeliveryRow.key) == key).values(**values))
+            session.execute(query.values(lease_owner=None, lease_expires=None, **values))
 
     def deliveries(
         self, status: str | None = None, channel: str | None = None, limit: int = 100
@@ -455,8 +497,14 @@ class Store:
             return {row.url: _feed_state_of(row) for row in session.execute(select(FeedRow)).scalars()}
 
     def save_feed_state(self, state: FeedState) -> None:
+        """Upsert the feed's HTTP state and health; its lease columns belong to the claim."""
+        values = asdict(state)
+        stmt = self._insert(FeedRow).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[FeedRow.url], set_={k: stmt.excluded[k] for k in values if k != "url"}
+        )
         with self._guard(), self._session() as session, session.begin():
-            session.merge(FeedRow(**asdict(state)))
+            session.execute(stmt)
 
     def record_health(
         self, url: str, source: str, event: HealthEvent, channel: str | None, now: datetime

@@ -1,0 +1,184 @@
+"""Who does which piece of work when several replicas share one PostgreSQL.
+
+APScheduler keeps each replica's schedule in memory, so every replica's feed
+job fires for every feed; the database decides which replica acts.  A claim
+is a row lease: the row names its holder (``lease_owner``, one id per
+process) and when the claim lapses (``lease_expires``).  Claims are taken
+with ``SELECT … FOR UPDATE SKIP LOCKED`` so replicas never wait on each
+other; the holder renews its leases while it works (the daemon's heartbeat)
+and ends them when done or when it stops.  A replica killed with SIGKILL
+renews nothing: its leases expire and the others take the work over.
+
+On SQLite one process does all the work (the run lock, monitor/runlock.py), so
+:class:`LocalClaims` grants every claim without touching the database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col
+
+from monitor.models import Alert
+from monitor.store.repo import Store
+from monitor.store.tables import DeliveryRow, FeedRow, LeaseRow
+
+FEED_REUSE = 0.75  # a feed is claimable again after 3/4 of its interval: schedules jitter by ±10%
+
+
+def new_owner_id() -> str:
+    """This process, recognisably in the database (host and pid) and unique across restarts."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class LocalClaims:
+    """One process does everything: each claim is granted, nothing is written."""
+
+    shared = False
+
+    def __init__(self, store: Store, owner: str | None = None, ttl: float = 60.0) -> None:
+        self.store = store
+        self.owner = owner or new_owner_id()
+        self.ttl = ttl
+
+    def deliveries(self, now: datetime, limit: int, channels: Iterable[str]) -> list[Alert]:
+        return self.store.due_deliveries(now, limit, channels)
+
+    def feed(self, url: str, interval: float, now: datetime) -> bool:
+        return True
+
+    def release_feed(self, url: str) -> None:
+        return None
+
+    def task(self, name: str, now: datetime) -> bool:
+        return True
+
+    def release_task(self, name: str) -> None:
+        return None
+
+    def renew(self, now: datetime) -> int:
+        return 0
+
+    def release_all(self) -> int:
+        return 0
+
+
+class SharedClaims(LocalClaims):
+    """Row leases in the database, for replicas on one PostgreSQL (the SQL runs on SQLite too)."""
+
+    shared = True
+
+    def __init__(self, store: Store, owner: str | None = None, ttl: float = 60.0) -> None:
+        super().__init__(store, owner, ttl)
+        self.engine: Engine = store.engine
+        self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def _until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.ttl)
+
+    def deliveries(self, now: datetime, limit: int, channels: Iterable[str]) -> list[Alert]:
+        return self.store.claim_deliveries(now, limit, channels, self.owner, self._until(now))
+
+    def feed(self, url: str, interval: float, now: datetime) -> bool:
+        """Claim a feed if no live lease holds it and its next slot has come; book the next slot.
+
+        The next slot is booked at claim time, so even if this replica dies
+        mid-fetch no other fetches the feed again within its interval.
+        """
+        row = {"url": url, "error_streak": 0, "entries_seen": 0, "last_new": 0}
+        claimable = (
+            select(col(FeedRow.url))
+            .where(col(FeedRow.url) == url)
+            .where(or_(col(FeedRow.lease_expires).is_(None), col(FeedRow.lease_expires) < now))
+            .where(or_(col(FeedRow.due_at).is_(None), col(FeedRow.due_at) <= now))
+            .with_for_update(skip_locked=True)
+        )
+        with self.store._guard(), Session(self.engine) as session, session.begin():
+            session.execute(self._insert(FeedRow).values(row).on_conflict_do_nothing())
+            if session.execute(claimable).first() is None:
+                return False
+            session.execute(
+                update(FeedRow)
+                .where(col(FeedRow.url) == url)
+                .values(
+                    lease_owner=self.owner,
+                    lease_expires=self._until(now),
+                    due_at=now + timedelta(seconds=interval * FEED_REUSE),
+                )
+            )
+        return True
+
+    def release_feed(self, url: str) -> None:
+        query = update(FeedRow).where(col(FeedRow.url) == url, col(FeedRow.lease_owner) == self.owner)
+        with self.store._guard(), Session(self.engine) as session, session.begin():
+            session.execute(query.values(lease_owner=None, lease_expires=None))
+
+    def task(self, name: str, now: datetime) -> bool:
+        """Claim a named piece of work (``folder:<path>``) that one replica at a time may do."""
+        claimable = (
+            select(col(LeaseRow.name))
+            .where(col(LeaseRow.name) == name)
+            .where(or_(col(LeaseRow.expires).is_(None), col(LeaseRow.expires) < now))
+            .with_for_update(skip_locked=True)
+        )
+        with self.store._guard(), Session(self.engine) as session, session.begin():
+            session.execute(self._insert(LeaseRow).values(name=name).on_conflict_do_nothing())
+            if session.execute(claimable).first() is None:
+                return False
+            session.execute(
+                update(LeaseRow)
+                .where(col(LeaseRow.name) == name)
+                .values(owner=self.owner, expires=self._until(now))
+            )
+        return True
+
+    def release_task(self, name: str) -> None:
+        query = update(LeaseRow).where(col(LeaseRow.name) == name, col(LeaseRow.owner) == self.owner)
+        with self.store._guard(), Session(self.engine) as session, session.begin():
+            session.execute(query.values(owner=None, expires=None))
+
+    def renew(self, now: datetime) -> int:
+        """Extend every lease this process holds (the heartbeat); how many rows it holds."""
+        until = self._until(now)
+        with self.store._guard(), Session(self.engine) as session, session.begin():
+            return sum(
+                int(getattr(session.execute(query), "rowcount", 0) or 0)
+                for query in (
+                    update(DeliveryRow)
+                    .where(col(DeliveryRow.lease_owner) == self.owner, col(DeliveryRow.status) == "pending")
+                    .values(lease_expires=until),
+                    update(FeedRow).where(col(FeedRow.lease_owner) == self.owner).values(lease_expires=until),
+                    update(LeaseRow).where(col(LeaseRow.owner) == self.owner).values(expires=until),
+                )
+            )
+
+    def release_all(self) -> int:
+        """End every lease this process holds, so the other replicas need not wait for them to expire."""
+        with self.store._guard(), Session(self.engine) as session, session.begin():
+            return sum(
+                int(getattr(session.execute(query), "rowcount", 0) or 0)
+                for query in (
+                    update(DeliveryRow)
+                    .where(col(DeliveryRow.lease_owner) == self.owner)
+                    .values(lease_owner=None, lease_expires=None),
+                    update(FeedRow)
+                    .where(col(FeedRow.lease_owner) == self.owner)
+                    .values(lease_owner=None, lease_expires=None),
+                    update(LeaseRow)
+                    .where(col(LeaseRow.owner) == self.owner)
+                    .values(owner=None, expires=None),
+                )
+            )
+
+
+def claims_for(store: Store, ttl: float) -> LocalClaims:
+    """Shared claims on PostgreSQL (replicas may run), local ones on SQLite (one process does)."""
+    if store.engine.dialect.name == "postgresql":
+        return SharedClaims(store, ttl=ttl)
+    return LocalClaims(store, ttl=ttl)
