@@ -350,7 +350,7 @@ class RetentionSettings(_Model):
     deliveries_sent: Duration | None = Field(
         None, description="delete the outbox rows of alerts sent longer ago"
     )
-    interval: Duration = Field(DAY, description="how often the daemon applies the policy")
+    interval: Duration = Field(DAY, ge=60, description="how often the daemon applies the policy")
 
     @field_validator("article_bodies", "articles", "hits", "deliveries_sent")
     @classmethod

@@ -57,6 +57,8 @@ def test_retention_cutoffs_follow_the_policy() -> None:
 def test_retention_settings_refuse_less_than_a_day_and_articles_younger_than_dedup() -> None:
     with pytest.raises(ValidationError, match="at least 1d"):
         RetentionSettings(article_bodies="12h")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="greater than or equal to 60"):
+        RetentionSettings(interval="0s")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match=r"dedup\.window"):
         Settings(retention={"articles": "1d"}, dedup={"window": "2d"})  # type: ignore[arg-type]
     assert Settings(retention={"articles": "30d", "hits": None}).retention.articles == 30 * 86400.0  # type: ignore[arg-type]
