@@ -18,9 +18,10 @@ PG_SEARCH_COLUMN = "search"
 PG_SEARCH_INDEX = "ix_articles_search"
 PG_BODY_INDEXED = 200_000  # characters of a body PostgreSQL indexes: a tsvector is at most 1 MB
 
-# An article's language → the text search configuration (stemmer, stop words) it is read with.
-PG_CONFIGS = {"it": "italian", "en": "english"}
-PG_OTHER_CONFIG = "simple"  # any other language: words as written, lowercased
+# An article's language → the text search configuration it is read with: PostgreSQL's own
+# (stemmer, stop words) with accents removed first, made by migration 0004.
+PG_CONFIGS = {"it": "monitor_italian", "en": "monitor_english"}
+PG_OTHER_CONFIG = "monitor_simple"  # any other language: words as written, lowercased
 
 
 def pg_config(language: str = "language") -> str:

@@ -4,9 +4,12 @@ SQLite: an FTS5 table with external content (the text stays in ``articles``,
 the index holds tokens only), tokenized by unicode61 with diacritics removed,
 kept current by three triggers on ``articles``; the index is built from the
 rows already there.  PostgreSQL: a generated ``search`` column, each article
-analysed in the configuration of its language (``italian``, ``english``, else
-``simple``), title/summary/body weighted A/B/C, under a GIN index; adding the
-column computes it for every existing row.  Neither is in the SQLModel tables
+analysed in the configuration of its language (``monitor_italian``,
+``monitor_english``, else ``monitor_simple``: copies of PostgreSQL's own with
+the ``unaccent`` dictionary first, so accents count no more than in rule
+matching; where the extension cannot be created they are plain copies),
+title/summary/body weighted A/B/C, under a GIN index; adding the column
+computes it for every existing row.  Neither is in the SQLModel tables
 (one table would need two dialects' types): ``monitor.store.searchindex``
 names them so the models-versus-migrations comparison leaves them out, and
 ``monitor.store.search`` holds the queries, which must agree with this SQL.
@@ -21,14 +24,17 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+log = logging.getLogger("monitor.store.migrations")
 
 COLUMNS = "title, summary, body"
 NEW = "new.id, new.title, new.summary, new.body"
@@ -47,9 +53,15 @@ TRIGGERS = (
     f"INSERT INTO articles_fts(rowid, {COLUMNS}) VALUES ({NEW}); END",
 )
 
+# our configuration: (PostgreSQL's, the dictionary that reads words with letters beyond ASCII)
+TEXT_CONFIGS = {
+    "monitor_italian": ("italian", "italian_stem"),
+    "monitor_english": ("english", "english_stem"),
+    "monitor_simple": ("simple", "simple"),
+}
 CONFIG = (
-    "CASE language WHEN 'it' THEN 'italian'::regconfig WHEN 'en' THEN 'english'::regconfig "
-    "ELSE 'simple'::regconfig END"
+    "CASE language WHEN 'it' THEN 'monitor_italian'::regconfig WHEN 'en' THEN 'monitor_english'::regconfig "
+    "ELSE 'monitor_simple'::regconfig END"
 )
 BODY_INDEXED = 200_000  # characters: a tsvector holds at most 1 MB
 VECTOR = (
@@ -59,9 +71,37 @@ VECTOR = (
 )
 
 
+def _unaccent_available() -> bool:
+    """Create the extension if we may (trusted since PostgreSQL 13: the database owner can)."""
+    bind = op.get_bind()
+    try:
+        with bind.begin_nested():
+            bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS unaccent"))
+    except sa.exc.DBAPIError as exc:
+        log.warning(
+            "full-text search: cannot create the unaccent extension (%s); accents will count in "
+            "searches on this database",
+            str(exc.orig).splitlines()[0],
+        )
+        return False
+    return True
+
+
+def _text_configs() -> None:
+    unaccent = _unaccent_available()
+    for name, (base, dictionary) in TEXT_CONFIGS.items():
+        op.execute(f"CREATE TEXT SEARCH CONFIGURATION {name} (COPY = {base})")
+        if unaccent:
+            op.execute(
+                f"ALTER TEXT SEARCH CONFIGURATION {name} "
+                f"ALTER MAPPING FOR hword, hword_part, word WITH unaccent, {dictionary}"
+            )
+
+
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
+        _text_configs()
         op.execute(f"ALTER TABLE articles ADD COLUMN search tsvector GENERATED ALWAYS AS ({VECTOR}) STORED")
         op.execute("CREATE INDEX ix_articles_search ON articles USING gin (search)")
     elif dialect == "sqlite":
@@ -76,6 +116,8 @@ def downgrade() -> None:
     if dialect == "postgresql":
         op.execute("DROP INDEX ix_articles_search")
         op.execute("ALTER TABLE articles DROP COLUMN search")
+        for name in TEXT_CONFIGS:
+            op.execute(f"DROP TEXT SEARCH CONFIGURATION {name}")
     elif dialect == "sqlite":
         for name in ("insert", "delete", "update"):
             op.execute(f"DROP TRIGGER articles_fts_{name}")
