@@ -314,7 +314,11 @@ class Pipeline:
         ``run`` executes blocking work (database, spaCy) off the event loop, in the
         single worker thread the daemon owns.  Whatever happens, the feed's state
         (validators, backoff, health) is stored, and a health change is alerted.
+        Replicas on one PostgreSQL claim the feed first: if another holds it, or
+        fetched it less than ¾ of its interval ago, nothing is done now.
         """
+        if self.stopping.is_set():  # stopping: no new work
+            return IngestReport()
         if not await run(self.claims.feed, feed.url, feed.interval, utcnow()):
             log.debug("feed=%s polled by another replica (or within its interval)", feed.source_name)
             return IngestReport()

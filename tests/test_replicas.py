@@ -124,9 +124,9 @@ class Replica:
             self._log.close()
 
 
-def config(feeds: list[str]) -> str:
-    feed_lines = "\n".join(
-        f"    - {{url: '{url}', name: feed-{n}, interval: {INTERVAL}s}}" for n, url in enumerate(feeds)
+def config(feeds: list[str], ttl: float = LEASE_TTL) -> str:
+    feed_lines = "".join(
+        f"\n    - {{url: '{url}', name: feed-{n}, interval: {INTERVAL}s}}" for n, url in enumerate(feeds)
     )
     return f"""
 database: sqlite:///unused.db  # MONITOR_DATABASE_URL (PostgreSQL) overrides
@@ -138,13 +138,12 @@ default_language: en
 sources:
   folders:
     - {{path: inbox/, interval: 3s}}
-  feeds:
-{feed_lines}
+  feeds:{feed_lines or " []"}
 channels:
   hook: {{type: webhook, url: "${{HOOK_URL}}"}}
 delivery: {{interval: 0.5s, retry_initial: 0s, retry_max: 1s}}
 dedup: {{enabled: false}}
-leases: {{ttl: {LEASE_TTL}s}}
+leases: {{ttl: {ttl}s}}
 """
 
 
@@ -276,3 +275,30 @@ def kill_a_lease_holder(db: object, replicas: list[Replica]) -> Replica:
     victim.process.send_signal(signal.SIGKILL)
     victim.process.wait(timeout=10)
     return victim
+
+
+def test_replicas_a_batch_longer_than_the_lease_is_renewed_not_sent_twice(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """One replica claims a burst of alerts that takes longer to send than a lease lasts: its
+    heartbeat keeps them, so the other replica, polling the outbox all along, sends none twice."""
+    (tmp_path / "rules.yaml").write_text("rules:\n  - id: nato\n    query: NATO\n", encoding="utf-8")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in range(12):
+        body = {"title": f"NATO dispatch {n}", "body": f"NATO allies, dispatch {n}.", "language": "en"}
+        (inbox / f"dispatch-{n}.json").write_text(json.dumps(body), encoding="utf-8")
+    with WebhookReceiver(delay=0.5) as hook:  # 12 alerts: 6 s of sending, twice the lease
+        (tmp_path / "monitor.yaml").write_text(config([], ttl=3.0), encoding="utf-8")
+        env = {"MONITOR_DATABASE_URL": postgres_url, "HOOK_URL": hook.url}
+        replicas = [Replica(tmp_path, n, env) for n in range(2)]
+        logs = lambda: "\n".join(f"--- replica {n}\n{r.log[-4000:]}" for n, r in enumerate(replicas))  # noqa: E731
+        try:
+            wait_for(lambda: len(hook.requests) >= 12, 120, "twelve alerts", logs)
+            time.sleep(2.0)  # more dispatcher rounds on both replicas: nothing more may arrive
+            assert [r.stop() for r in replicas] == [0, 0], logs()
+        finally:
+            for replica in replicas:
+                replica.stop(signal.SIGKILL, timeout=10)
+    received = collections.Counter(request.headers["webhook-id"] for request in hook.requests)
+    assert len(received) == 12 and set(received.values()) == {1}, received

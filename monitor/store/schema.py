@@ -24,6 +24,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
@@ -81,7 +82,7 @@ def _scripts() -> ScriptDirectory:
 def _is_known(revision: str) -> bool:
     try:
         return _scripts().get_revision(revision) is not None
-    except Exception:  # alembic raises several types for an unknown or ambiguous id
+    except CommandError:  # unknown, or a prefix of several of ours
         return False
 
 
@@ -190,4 +191,4 @@ def _errors(engine: Engine) -> Iterator[None]:
     except SQLAlchemyError as exc:
         where = engine.url.render_as_string(hide_password=True)
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StoreError(f"database {where}: {detail}") from None
+        raise StoreError(f"database unreachable or unusable: {where}: {detail}") from None

@@ -1,17 +1,19 @@
-"""Databases as news-monitor made them before migrations: ``create_all`` and a ``schema_version`` row.
+"""Databases as news-monitor made them before migrations: tables, a ``schema_version`` row, no alembic.
 
-Version 2 is today's tables without what revision 0003 added (leases);
-version 1 also lacks what version 2 added, exactly as the old additive
-upgrade found them.  ``early_v2`` is a version 2 database from before
-``articles.authors`` arrived (the version number did not change then).
+Built by the revisions that describe those schemas (``0001`` is schema version 1,
+``0002`` version 2), so later changes to the models cannot leak into them;
+then alembic's own table goes and the old version marker comes.  ``early_v2``
+is a version 2 database from before ``articles.authors`` arrived (the version
+number did not change then).
 """
 
 from __future__ import annotations
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import Engine, text
-from sqlmodel import SQLModel
 
-import monitor.store.tables  # noqa: F401  (the tables on SQLModel.metadata)
+from monitor.store.schema import MIGRATIONS
 
 ADDED_IN_V2 = {
     "articles": ["story", "signature", "authors"],
@@ -32,21 +34,21 @@ ADDED_IN_0003 = {
 }
 
 
+def migrate(engine: Engine, revision: str) -> None:
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
 def make_legacy(engine: Engine, version: int, *, early_v2: bool = False) -> None:
     """An empty database turned into one the old ``prepare_schema`` left at ``version``."""
-    SQLModel.metadata.create_all(engine)
+    migrate(engine, "0001" if version == 1 else "0002")
     with engine.begin() as db:
-        db.execute(text("DROP TABLE leases"))
-        drop = {table: list(columns) for table, columns in ADDED_IN_0003.items()}
-        if version == 1:
-            db.execute(text("DROP INDEX ix_articles_story"))
-            for table, columns in ADDED_IN_V2.items():
-                drop.setdefault(table, []).extend(columns)
-        elif early_v2:
-            drop["articles"] = ["authors"]
-        for table, columns in drop.items():
-            for column in columns:
-                db.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        db.execute(text("DROP TABLE alembic_version"))
+        if early_v2:
+            db.execute(text("ALTER TABLE articles DROP COLUMN authors"))
         db.execute(
             text("INSERT INTO monitor_meta (key, value) VALUES ('schema_version', :v)"), {"v": str(version)}
         )
