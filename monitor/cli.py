@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -153,12 +153,13 @@ def check(ctx: Context) -> None:
 
 @main.group("db")
 def db() -> None:
-    """The database schema: see where it stands, apply migrations.
+    """The database schema: see where it stands, apply migrations; prune old history.
 
     \b
     Examples:
       monitor db current     the revision the database is at, and whether it needs an upgrade
       monitor db upgrade     apply the migrations this news-monitor ships (safe to run twice)
+      monitor db prune       apply the retention policy now (--dry-run: count only)
     """
 
 
@@ -415,49 +416,174 @@ def scan(ctx: Context, paths: tuple[Path, ...], source: str | None, language: st
     sys.exit(1 if total.failed else 0)
 
 
+OUTPUT_FORMATS = ("text", "jsonl", "csv")
+R = TypeVar("R")
+
+
+def output_options(fn: F) -> F:
+    """``--format text|jsonl|csv`` and ``--json`` (the same as ``--format jsonl``)."""
+    fn = click.option("--json", "as_json", is_flag=True, help="One JSON object per line (= --format jsonl).")(
+        fn
+    )
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(OUTPUT_FORMATS),
+        help="text (default), jsonl (one JSON object per line) or csv (a header, then one row each).",
+    )(fn)
+
+
+def search_option(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--search",
+        metavar="WORDS",
+        help=f'Only {what} whose article contains these words ("a phrase", OR, -word, prefix*), '
+        "best match first.",
+    )
+
+
+def emit(
+    items: Iterable[R],
+    output_format: str,
+    record: Callable[[R], dict[str, Any]],
+    fields: tuple[str, ...],
+    text_line: Callable[[R], str],
+) -> int:
+    """Print ``items`` as they come in the chosen format; how many there were."""
+    from monitor.export import csv_lines, jsonl_lines
+
+    count = 0
+
+    def counted() -> Iterator[R]:
+        nonlocal count
+        for item in items:
+            count += 1
+            yield item
+
+    if output_format == "csv":
+        for line in csv_lines((record(item) for item in counted()), fields):
+            click.echo(line, nl=False)
+    elif output_format == "jsonl":
+        for line in jsonl_lines(record(item) for item in counted()):
+            click.echo(line)
+    else:
+        for item in counted():
+            click.echo(text_line(item))
+    return count
+
+
 @main.command()
 @click.option("--rule", help="Only hits of this rule id.")
 @click.option("--since", help="Only hits newer than this: a duration (24h, 7d) or a date (2024-05-01).")
-@click.option("--limit", default=100, show_default=True, help="At most this many hits, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@search_option("hits")
+@click.option(
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="At most this many hits, newest (or best) first; 0: all of them.",
+)
+@output_options
 @pass_ctx
-def hits(ctx: Context, rule: str | None, since: str | None, limit: int, as_json: bool) -> None:
-    """List recorded hits, newest first.
+def hits(
+    ctx: Context,
+    rule: str | None,
+    since: str | None,
+    search: str | None,
+    limit: int,
+    output_format: str | None,
+    as_json: bool,
+) -> None:
+    """List recorded hits, newest first; with --search, those whose article has the words, best first.
 
+    \b
     Example: monitor hits --rule nato --since 7d --json
+    Example: monitor hits --search '"cessate il fuoco" OR tregua' --since 30d
+    Example: monitor hits --limit 0 --format csv > hits.csv   (the whole history)
     """
     from monitor.app import open_store
+    from monitor.export import HIT_FIELDS, hit_record
+    from monitor.store.search import History, HitFilter
 
     settings = ctx.settings
+    chosen = output_format or ("jsonl" if as_json else "text")
     with friendly_errors():
         cutoff = _parse_since(since) if since else None
-        rows = open_store(settings).hits(rule=rule, since=cutoff, limit=limit)
-    for row in rows:
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "id": row.id,
-                        "rule": row.rule_id,
-                        "rule_name": row.rule_name,
-                        "time": row.created_at.isoformat(),
-                        "title": row.title,
-                        "url": row.url,
-                        "source": row.source,
-                        "origin": row.origin,
-                        "terms": sorted({t["text"] for t in row.terms}),
-                        "snippet": row.snippet,
-                        "also_reported_by": list(row.also_reported_by),
-                    },
-                    ensure_ascii=False,
-                )
-            )
-        else:
-            terms = ", ".join(sorted({t["text"] for t in row.terms}))
-            also = f"  (also: {', '.join(row.also_reported_by)})" if row.also_reported_by else ""
-            click.echo(f"{row.created_at:%Y-%m-%d %H:%M} {row.rule_id:<20} {row.title[:70]}  [{terms}]{also}")
-    if not rows and not as_json:
+        wanted = HitFilter(rule=rule, since=cutoff, search=search, limit=limit or None)
+        found = History(open_store(settings)).hits(wanted)
+        count = emit(found, chosen, hit_record, HIT_FIELDS, _hit_line)
+    if not count and chosen == "text":
         click.echo("no hits", err=True)
+
+
+def _hit_line(found: Any) -> str:
+    row = found.hit
+    terms = ", ".join(sorted({t["text"] for t in row.terms}))
+    also = f"  (also: {', '.join(row.also_reported_by)})" if row.also_reported_by else ""
+    return f"{row.created_at:%Y-%m-%d %H:%M} {row.rule_id:<20} {row.title[:70]}  [{terms}]{also}"
+
+
+@main.command()
+@click.option("--since", help="Only articles ingested since: a duration (24h, 7d) or a date (2024-05-01).")
+@search_option("articles")
+@click.option("--source", help="Only articles of this source (its name as shown in alerts).")
+@click.option("--language", help="Only articles in this language (it, en, …).")
+@click.option("--without-hits", is_flag=True, help="Only articles that matched no rule.")
+@click.option(
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="At most this many articles, newest (or best) first; 0: all of them.",
+)
+@output_options
+@pass_ctx
+def articles(
+    ctx: Context,
+    since: str | None,
+    search: str | None,
+    source: str | None,
+    language: str | None,
+    without_hits: bool,
+    limit: int,
+    output_format: str | None,
+    as_json: bool,
+) -> None:
+    """List stored articles, hits or not, newest first; with --search, best match first.
+
+    \b
+    Example: monitor articles --search 'Finlandia NATO' --without-hits
+    Example: monitor articles --since 7d --source ANSA --format csv > ansa.csv
+    """
+    from monitor.app import open_store
+    from monitor.export import ARTICLE_FIELDS, article_record
+    from monitor.store.search import ArticleFilter, History
+
+    settings = ctx.settings
+    chosen = output_format or ("jsonl" if as_json else "text")
+    with friendly_errors():
+        cutoff = _parse_since(since) if since else None
+        wanted = ArticleFilter(
+            since=cutoff,
+            search=search,
+            source=source,
+            language=language,
+            without_hits=without_hits,
+            limit=limit or None,
+        )
+        found = History(open_store(settings)).articles(wanted)
+        count = emit(found, chosen, article_record, ARTICLE_FIELDS, _article_line)
+    if not count and chosen == "text":
+        click.echo("no articles", err=True)
+
+
+def _article_line(article: Any) -> str:
+    hits = f"{article.hits} hit(s)" if article.hits else "no hits"
+    line = (
+        f"{article.ingested_at:%Y-%m-%d %H:%M} {article.source[:16]:<16} {article.language or '-':<3}"
+        f" {article.title[:70]}  [{hits}]"
+    )
+    return f"{line}\n    {article.headline}" if article.headline else line
 
 
 @main.group("deliveries", invoke_without_command=True)
@@ -684,6 +810,33 @@ def feeds_enable(ctx: Context, url: str) -> None:
         state = store.feed_state(url)
         store.save_feed_state(replace(state, disabled=None, error_streak=0, next_fetch_at=None))
     click.echo(f"{url}: enabled; polled on its next run", err=True)
+
+
+@db.command("prune")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; change nothing.")
+@pass_ctx
+def db_prune(ctx: Context, dry_run: bool) -> None:
+    """Apply the retention policy (retention: in the config) now, as the daemon does daily.
+
+    Empties old article bodies and deletes old rows in small transactions; an
+    alert still pending or held is never removed.  Example: monitor db prune --dry-run
+    """
+    from monitor.app import open_store
+    from monitor.store.retention import Retention, cutoffs
+
+    settings = ctx.settings
+    if not settings.retention.enabled:
+        click.echo("nothing to prune: the history is kept forever (see retention: in the config)", err=True)
+        return
+    with friendly_errors():
+        retention = Retention(open_store(settings).engine)
+        cut = cutoffs(settings.retention, datetime.now(UTC))
+        report = retention.count(cut) if dry_run else retention.prune(cut)
+    click.echo(
+        f"{'would empty' if dry_run else 'emptied'} {report.bodies} article bodies; "
+        f"{'would delete' if dry_run else 'deleted'} {report.articles} articles, {report.hits} hits, "
+        f"{report.deliveries} sent deliveries"
+    )
 
 
 def feed_row(feed: FeedSource, state: FeedState, now: datetime) -> dict[str, Any]:

@@ -358,6 +358,40 @@ class HealthSettings(_Model):
     stale_min: Duration = Field(86400.0, description="never call a feed stale sooner than this (1d)")
 
 
+DAY = 86400.0
+
+
+class RetentionSettings(_Model):
+    """How long the history is kept; ``null`` keeps it forever (the default for everything)."""
+
+    article_bodies: Duration | None = Field(
+        None, description="empty the body of articles ingested longer ago (titles, hits, dedup stay)"
+    )
+    articles: Duration | None = Field(
+        None, description="delete articles ingested longer ago that have no hit (left)"
+    )
+    hits: Duration | None = Field(
+        None, description="delete hits older than this with their alerts, unless one is still to be sent"
+    )
+    deliveries_sent: Duration | None = Field(
+        None, description="delete the outbox rows of alerts sent longer ago"
+    )
+    interval: Duration = Field(DAY, ge=60, description="how often the daemon applies the policy")
+
+    @field_validator("article_bodies", "articles", "hits", "deliveries_sent")
+    @classmethod
+    def _at_least_a_day(cls, value: float | None) -> float | None:
+        if value is not None and value < DAY:
+            raise ValueError("keep the history at least 1d (null keeps it forever)")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return any(
+            v is not None for v in (self.article_bodies, self.articles, self.hits, self.deliveries_sent)
+        )
+
+
 class LeaseSettings(_Model):
     """How replicas on one PostgreSQL share the work (SQLite: one process does it all)."""
 
@@ -394,6 +428,7 @@ class Settings(_Model):
     http: HttpSettings = Field(default_factory=HttpSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     leases: LeaseSettings = Field(default_factory=LeaseSettings)
     log_level: str = "INFO"
     config_path: Path | None = Field(None, exclude=True)
@@ -411,6 +446,10 @@ class Settings(_Model):
             raise ValueError(f"defaults.notify names unknown channel(s): {', '.join(unknown)}")
         if self.health.channel is not None and self.health.channel not in self.channels:
             raise ValueError(f"health.channel names an unknown channel: {self.health.channel}")
+        if self.retention.articles is not None and self.retention.articles < self.dedup.window:
+            raise ValueError(
+                "retention.articles must be at least dedup.window: republications need their story"
+            )
 
 
 def _read_secret(path: Path, where: str) -> str:

@@ -34,12 +34,14 @@ from monitor.pipeline import Pipeline
 from monitor.sources.feeds import FeedFetcher
 from monitor.sources.netguard import AddressGuard, GuardedClient
 from monitor.sources.watch import FolderWatcher
+from monitor.store.retention import PruneReport, Retention, cutoffs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
 STOP_TIMEOUT_S = 30.0
 SCAN_CHUNK_FILES = 500
+RETENTION_FIRST_S = 60.0  # the first prune waits for start-up's first scans and polls
 
 
 def rules_signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -125,6 +127,27 @@ class Daemon:
                     return
                 if self.pipeline.stopping.is_set():  # the rest waits in the outbox for the next start
                     return
+
+    async def prune_history(self) -> None:
+        """The retention policy, one round at a time on the worker, so ingestion runs in between.
+
+        Replicas on one PostgreSQL take turns (the ``retention`` lease): one prunes, the others skip.
+        """
+        claims = self.pipeline.claims
+        if not await self.run_blocking(claims.task, "retention", datetime.now(UTC)):
+            return
+        try:
+            retention = Retention(self.pipeline.store.engine)
+            cut = cutoffs(self.settings.retention, datetime.now(UTC))
+            total = PruneReport()
+            while not self.pipeline.stopping.is_set():
+                report = await self.run_blocking(retention.prune_round, cut)
+                total.merge(report)
+                if not report.total:
+                    break
+            (log.info if total.total else log.debug)("retention: pruned %s", total.summary())
+        finally:
+            await self.run_blocking(claims.release_task, "retention")
 
     def reload_rules(self) -> None:
         """Rebuild the rule index off the loop and swap it in; a broken edit keeps the old rules.
@@ -278,6 +301,14 @@ class Daemon:
                 self.watch_rules,
                 IntervalTrigger(seconds=self.settings.rules_reload_interval),
                 now + timedelta(seconds=self.settings.rules_reload_interval),
+            )
+        if self.settings.retention.enabled:
+            self._add(
+                scheduler,
+                "retention",
+                self.prune_history,
+                IntervalTrigger(seconds=self.settings.retention.interval),
+                now + timedelta(seconds=RETENTION_FIRST_S),
             )
         self._add(
             scheduler,

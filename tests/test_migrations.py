@@ -23,6 +23,7 @@ from monitor.cli import main
 from monitor.errors import StoreError
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.schema import MIGRATIONS, head_revision, schema_state, upgrade_schema
+from monitor.store.searchindex import include_object
 from tests.conftest import REPO
 from tests.store.conftest import open_empty
 from tests.store.legacy import make_legacy, migrate
@@ -35,7 +36,8 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
 
 def differences(engine: Engine) -> list[object]:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_object": include_object}  # as env.py compares
+        context = MigrationContext.configure(connection, opts=opts)
         diff = compare_metadata(context, SQLModel.metadata)
     return [
         d

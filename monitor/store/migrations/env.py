@@ -14,6 +14,7 @@ from sqlalchemy import Connection, create_engine
 from sqlmodel import SQLModel
 
 import monitor.store.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from monitor.store.searchindex import include_object
 
 config = context.config
 
@@ -24,6 +25,7 @@ def run(connection: Connection) -> None:
         target_metadata=SQLModel.metadata,
         render_as_batch=True,
         compare_type=True,
+        include_object=include_object,  # the full-text index is not in the models (0004)
     )
     with context.begin_transaction():
         context.run_migrations()

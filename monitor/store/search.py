@@ -1,0 +1,267 @@
+"""The history: stored hits and articles, filtered, full-text searched and streamed.
+
+Full-text search is the database's own: an SQLite FTS5 index kept by triggers
+beside the articles table (unicode61 with diacritics removed, so ``perche``
+finds ``perché`` as rule matching does), or a PostgreSQL ``tsvector`` column
+generated from the article in its language (``italian``, ``english``, else
+``simple``) under a GIN index.  Results are ranked by bm25 (SQLite; title
+weighted over summary over body) or ``ts_rank`` (PostgreSQL, same weights by
+``setweight``), best first.
+
+Listings stream: rows come from a server-side cursor in chunks, so an export
+of millions of hits keeps memory flat; bodies are never read for a listing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    case,
+    column,
+    exists,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    table,
+)
+from sqlmodel import Session, col
+
+from monitor.errors import ConfigError
+from monitor.store.ftsquery import fts5_query
+from monitor.store.repo import HitView, Store, _StoreGuard
+from monitor.store.searchindex import PG_BODY_INDEXED, PG_CONFIGS, PG_OTHER_CONFIG, pg_config
+from monitor.store.tables import ArticleRow, HitRow
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+AnySelect = Select[*tuple[Any, ...]]
+STREAM_CHUNK = 500
+HEADLINE_MARK = "**"
+# bm25 weight per FTS5 column (title, summary, body): a word in the title says more
+SQLITE_WEIGHTS = (10.0, 4.0, 1.0)
+
+
+# -- queries --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class HitFilter:
+    """Which hits: all of them by default, newest first; by relevance with ``search``."""
+
+    rule: str | None = None
+    since: datetime | None = None
+    search: str | None = None
+    limit: int | None = 100  # None: every one
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFilter:
+    """Which stored articles, whether they had hits or not."""
+
+    since: datetime | None = None
+    search: str | None = None
+    source: str | None = None
+    language: str | None = None
+    without_hits: bool = False
+    limit: int | None = 100
+
+
+@dataclass(frozen=True, slots=True)
+class FoundHit:
+    hit: HitView
+    score: float | None  # relevance when searching, higher is better
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleView:
+    id: int
+    uid: str
+    title: str
+    url: str | None
+    source: str
+    origin: str
+    language: str | None
+    published: datetime | None
+    ingested_at: datetime
+    tags: list[str]
+    hits: int
+    body_kept: bool  # False once retention dropped the body
+    headline: str | None  # the text around the searched words, marked with **
+    score: float | None
+
+
+class _Match:
+    """One dialect's way of finding, ranking and quoting articles for a search text."""
+
+    def __init__(self, dialect: str, search: str) -> None:
+        self.dialect = dialect
+        search = _CONTROL.sub(" ", search)  # PostgreSQL refuses NUL; no control character is a word
+        expression = fts5_query(search)  # the same text is read by websearch_to_tsquery on PostgreSQL
+        if expression is None:
+            raise ConfigError(f'search {search!r}: no words to look for (words, "a phrase", OR, -word)')
+        if dialect == "sqlite":
+            self.query: ColumnElement[Any] = bindparam("search", expression)
+            self.where: ColumnElement[Any] = literal_column("articles_fts").op("MATCH")(self.query)
+            return
+        # Each article is searched with the text read in its own language's configuration: one
+        # query for all would let an exclusion read in English miss an Italian stop word.
+        words: ColumnElement[str] = bindparam("search", search)
+        language = col(ArticleRow.language)
+        vector: ColumnElement[Any] = literal_column("articles.search")
+
+        def read_as(name: str) -> ColumnElement[Any]:
+            return func.websearch_to_tsquery(literal_column(f"'{name}'::regconfig"), words)
+
+        other = or_(language.is_(None), language.not_in(list(PG_CONFIGS)))
+        self.where = or_(
+            *(and_(language == code, vector.op("@@")(read_as(name))) for code, name in PG_CONFIGS.items()),
+            and_(other, vector.op("@@")(read_as(PG_OTHER_CONFIG))),
+        )
+        self.query = case(
+            *((language == code, read_as(name)) for code, name in PG_CONFIGS.items()),
+            else_=read_as(PG_OTHER_CONFIG),
+        )
+
+    def apply(self, query: AnySelect) -> AnySelect:
+        if self.dialect == "sqlite":
+            fts = table("articles_fts", column("rowid"))
+            query = query.join(fts, fts.c.rowid == col(ArticleRow.id))
+        return query.where(self.where)
+
+    def score(self) -> ColumnElement[Any]:
+        if self.dialect == "sqlite":
+            return -func.bm25(literal_column("articles_fts"), *SQLITE_WEIGHTS)
+        return func.ts_rank(literal_column("articles.search"), self.query, 1)  # 1: long texts not favoured
+
+    def headline(self) -> ColumnElement[Any]:
+        mark = HEADLINE_MARK
+        if self.dialect == "sqlite":
+            return func.snippet(literal_column("articles_fts"), -1, mark, mark, "…", 16)
+        rest = func.concat_ws(
+            " ", func.nullif(col(ArticleRow.summary), ""), func.left(col(ArticleRow.body), PG_BODY_INDEXED)
+        )
+        document = col(ArticleRow.title) + " — " + rest
+        options = f"StartSel={mark}, StopSel={mark}, MaxWords=24, MinWords=10, MaxFragments=2"
+        return func.ts_headline(literal_column(pg_config("articles.language")), document, self.query, options)
+
+
+class History:
+    """Read-only views of what was recorded, for ``monitor hits`` and ``monitor articles``."""
+
+    def __init__(self, store: Store, *, chunk: int = STREAM_CHUNK) -> None:
+        self.store = store
+        self.engine: Engine = store.engine
+        self.chunk = chunk
+
+    def _match(self, search: str | None) -> _Match | None:
+        return _Match(self.engine.dialect.name, search) if search is not None else None
+
+    def hits(self, wanted: HitFilter) -> Iterator[FoundHit]:
+        """Hits, newest first (best match first when searching), streamed."""
+        match = self._match(wanted.search)
+        query: AnySelect = (
+            select(
+                col(HitRow.id),
+                col(HitRow.rule_id),
+                col(HitRow.rule_name),
+                col(HitRow.created_at),
+                col(ArticleRow.title),
+                col(ArticleRow.url),
+                col(ArticleRow.source),
+                col(ArticleRow.origin),
+                col(HitRow.terms),
+                col(HitRow.snippet),
+                col(ArticleRow.story),
+            )
+            .select_from(HitRow)
+            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+        )
+        if wanted.rule:
+            query = query.where(col(HitRow.rule_id) == wanted.rule)
+        if wanted.since:
+            query = query.where(col(HitRow.created_at) >= wanted.since)
+        newest = (col(HitRow.created_at).desc(), col(HitRow.id).desc())
+        if match is None:
+            query = query.add_columns(null()).order_by(*newest)
+        else:
+            score = match.score()
+            query = match.apply(query).add_columns(score).order_by(score.desc(), *newest)
+        if wanted.limit is not None:
+            query = query.limit(wanted.limit)
+        for rows in self._stream(query):
+            carried = self.store.story_sources({row[10] for row in rows if row[10]})
+            for row in rows:
+                (id_, rule_id, rule_name, at, title, url, source, origin, terms, snippet, story, score) = row
+                also = tuple(s for s in carried.get(story or "", ()) if s != source)
+                view = HitView(id_, rule_id, rule_name, at, title, url, source, origin, terms, snippet, also)
+                yield FoundHit(view, None if score is None else float(score))
+
+    def articles(self, wanted: ArticleFilter) -> Iterator[ArticleView]:
+        """Stored articles, newest first (best match first when searching), streamed."""
+        match = self._match(wanted.search)
+        hit_count = select(func.count()).where(col(HitRow.article_id) == col(ArticleRow.id)).scalar_subquery()
+        query: AnySelect = select(
+            col(ArticleRow.id),
+            col(ArticleRow.uid),
+            col(ArticleRow.title),
+            col(ArticleRow.url),
+            col(ArticleRow.source),
+            col(ArticleRow.origin),
+            col(ArticleRow.language),
+            col(ArticleRow.published),
+            col(ArticleRow.ingested_at),
+            col(ArticleRow.tags),
+            hit_count,
+            col(ArticleRow.body) != "",
+        ).select_from(ArticleRow)
+        if wanted.since:
+            query = query.where(col(ArticleRow.ingested_at) >= wanted.since)
+        if wanted.source:
+            query = query.where(col(ArticleRow.source) == wanted.source)
+        if wanted.language:
+            query = query.where(col(ArticleRow.language) == wanted.language)
+        if wanted.without_hits:
+            query = query.where(~exists().where(col(HitRow.article_id) == col(ArticleRow.id)))
+        newest = (col(ArticleRow.ingested_at).desc(), col(ArticleRow.id).desc())
+        if match is None:
+            query = query.add_columns(null(), null()).order_by(*newest)
+        else:
+            score = match.score()
+            query = match.apply(query).add_columns(match.headline(), score).order_by(score.desc(), *newest)
+        if wanted.limit is not None:
+            query = query.limit(wanted.limit)
+        for rows in self._stream(query):
+            for row in rows:
+                id_, uid, title, url, source, origin, language, published, at, tags, hits, kept = row[:12]
+                headline, score = row[12:]
+                yield ArticleView(
+                    id_,
+                    uid,
+                    title,
+                    url,
+                    source,
+                    origin,
+                    language,
+                    published,
+                    at,
+                    tags,
+                    hits,
+                    kept,
+                    headline,
+                    None if score is None else float(score),
+                )
+
+    def _stream(self, query: AnySelect) -> Iterator[Sequence[Any]]:
+        """The query's rows in chunks, from one server-side cursor (SQLite reads lazily anyway)."""
+        with _StoreGuard(self.engine), Session(self.engine) as session:
+            result = session.execute(query, execution_options={"yield_per": self.chunk})
+            yield from result.partitions()

