@@ -37,6 +37,7 @@ ONE_RULE = "rules:\n  - id: nato\n    query: NATO\n"
 
 def make_workdir(tmp_path: Path, config: str = BASE_CONFIG, rules: str | None = ONE_RULE) -> Path:
     """A config, a rule folder (one rule, or the shipped rules if ``rules`` is None) and the seed inbox."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "monitor.yaml").write_text(config, encoding="utf-8")
     (tmp_path / "rules").mkdir()
     if rules is None:
