@@ -39,7 +39,8 @@ CHATTY = ("trafilatura", "htmldate", "courlan")  # warn about pages we already h
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
+    """``text`` with each secret replaced by ``***``, longest first (a URL whole, before its path)."""
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
     return text
