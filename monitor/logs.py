@@ -76,8 +76,8 @@ class JournalFormatter(_Redacting):
 
 
 class JsonFormatter(_Redacting):
-    def render(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
+    def entry(self, record: logging.LogRecord) -> dict[str, str]:
+        entry = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
@@ -85,13 +85,15 @@ class JsonFormatter(_Redacting):
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return entry
+
+    def render(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.entry(record), ensure_ascii=False)
 
     def format(self, record: logging.LogRecord) -> str:
         # masked inside the values, then serialised: a mask never breaks the JSON
-        line = self.render(record)
-        entry = json.loads(line)
-        return json.dumps({k: redact(v, self.secrets) for k, v in entry.items()}, ensure_ascii=False)
+        masked = {key: redact(value, self.secrets) for key, value in self.entry(record).items()}
+        return json.dumps(masked, ensure_ascii=False)
 
 
 def stream_is_journal(journal_stream: tuple[int, int] | None, stream: TextIO) -> bool:

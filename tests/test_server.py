@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.server import Check, OpsEndpoint, OpsServer
 from tests.notify.receivers import WebhookReceiver
 from tests.ops_support import BASE_CONFIG, Daemon, make_workdir, wait_for
+from tests.sources.feedserver import serve
 
 
 def endpoint(tmp_path: Path, checks: list[Check] | None = None) -> OpsEndpoint:
@@ -261,3 +262,31 @@ def test_daemon_sigterm_makes_readyz_fail_then_exits_0(tmp_path: Path) -> None:
     assert draining.status_code == 503 and "running failed: stopping" in draining.text
     with sqlite3.connect(workdir / "state" / "monitor.db") as db:  # the send in flight was finished
         assert db.execute("SELECT status FROM deliveries").fetchall() == [("sent",)]
+
+
+def test_daemon_metrics_count_feed_polls_entries_and_errors_by_feed(tmp_path: Path) -> None:
+    with serve() as feeds, WebhookReceiver() as hook:
+        config = BASE_CONFIG.replace(
+            "channels:",
+            "  feeds:\n"
+            f"    - {{url: '{feeds.url('/esteri.rss')}', name: esteri, interval: 1s}}\n"
+            f"    - {{url: '{feeds.url('/error')}', name: broken, interval: 1s}}\n"
+            "channels:",
+        )
+        daemon = Daemon(make_workdir(tmp_path, config), {"HOOK_URL": hook.url})
+        values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+
+        def polled() -> bool:
+            values.clear()
+            values.update(metric_values(daemon.get("/metrics").text))
+            return values.get(("monitor_feed_fetch_errors_total", (("feed", "broken"),)), 0) >= 1 and (
+                values.get(("monitor_articles_ingested_total", (("kind", "feed"),)), 0) > 0
+            )
+
+        try:
+            assert wait_for(polled), daemon.log
+        finally:
+            assert daemon.stop() == 0, daemon.log
+    assert ("monitor_feed_fetch_errors_total", (("feed", "esteri"),)) not in values
+    assert values[("monitor_feed_fetch_duration_seconds_count", ())] >= 2
+    assert values[("monitor_job_runs_total", (("job", "feed"), ("outcome", "ok")))] >= 2
