@@ -28,6 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.app import build_index, index_build_seconds, load_rule_set
 from monitor.config import (
@@ -165,9 +166,15 @@ class Daemon:
                     report.sent + report.dead + report.retried + report.held
                     >= self.settings.delivery.batch_size
                 )
-                if not full or report.retried or self.pipeline.stopping.is_set():
-                    break  # a failing receiver waits for its backoff; when stopping the rest waits
-            self.metrics.pending(await self.run_blocking(self.pipeline.store.pending_by_channel))
+                if not full or report.retried:  # a failing receiver waits for its backoff
+                    return
+                if self.pipeline.stopping.is_set():  # the rest waits in the outbox for the next start
+                    return
+
+    async def deliver_and_count(self) -> None:
+        """The delivery job: a round of sending, then the outbox's depth for /metrics."""
+        await self.deliver()
+        self.metrics.pending(await self.run_blocking(self.pipeline.store.pending_by_channel))
 
     def _count(self, kind: str, report: IngestReport) -> None:
         self.metrics.ingested(kind, report.articles, report.duplicates, report.hits, report.alerts)
@@ -408,7 +415,7 @@ class Daemon:
                 now + timedelta(seconds=settings.rules_reload_interval),
             )
         interval = max(settings.delivery.interval, 0.5)
-        jobs["deliver"] = (interval, self.deliver, IntervalTrigger(seconds=interval), now)
+        jobs["deliver"] = (interval, self.deliver_and_count, IntervalTrigger(seconds=interval), now)
         return jobs
 
     def _reschedule(self, settings: Settings) -> None:
@@ -536,7 +543,7 @@ class Daemon:
             await asyncio.wait_for(asyncio.to_thread(self._ping_database), timeout=5.0)
         except TimeoutError:
             return Check("database", False, "no answer within 5s")
-        except Exception as exc:  # what went wrong is the answer
+        except (SQLAlchemyError, OSError) as exc:  # what went wrong is the answer
             return Check("database", False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
         return Check("database", True)
 
