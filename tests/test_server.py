@@ -249,7 +249,7 @@ def test_daemon_port_in_use_exits_2_with_message(tmp_path: Path) -> None:
 def test_daemon_sigterm_makes_readyz_fail_then_exits_0(tmp_path: Path) -> None:
     """While draining a slow send, /readyz says 'running failed: stopping'; then exit 0."""
     workdir = make_workdir(tmp_path)
-    with WebhookReceiver(delay=3.0) as hook:
+    with WebhookReceiver(delay=5.0) as hook:
         daemon = Daemon(workdir, {"HOOK_URL": hook.url})
         try:
             assert wait_for(lambda: len(hook.received) == 1), daemon.log  # the receiver holds the request
