@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import pytest
+
 from tests.notify.receivers import WebhookReceiver
-from tests.ops_support import BASE_CONFIG, Daemon, make_workdir, wait_for
+from tests.ops_support import BASE_CONFIG, Daemon, TcpProxy, make_workdir, wait_for
 from tests.test_server import metric_values
 
 ARTICLE = {
@@ -115,3 +121,61 @@ def test_daemon_sighup_reloads_channels_sources_and_refuses_a_broken_config(tmp_
         finally:
             code = daemon.stop(signal.SIGTERM)
     assert code == 0, daemon.log
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    base = os.environ.get("MONITOR_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("PostgreSQL tests need MONITOR_TEST_DATABASE_URL (set by .ci/run)")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    name = f"monitor_ops_{os.getpid()}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_daemon_readyz_names_the_database_while_postgresql_is_unreachable(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """PostgreSQL behind a proxy that is cut, then restored: /readyz turns 503 naming the
+    database while /livez stays 200, and comes back without a restart."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxy.start()
+    through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    workdir = make_workdir(tmp_path)
+    with WebhookReceiver() as hook:
+        daemon = Daemon(workdir, {"HOOK_URL": hook.url, "MONITOR_DATABASE_URL": through_proxy})
+        try:
+            assert wait_for(lambda: len(hook.received) == 1), daemon.log
+            assert wait_for(lambda: daemon.get("/readyz").status_code == 200), daemon.get("/readyz").text
+            proxy.cut()
+            answers: list[httpx.Response] = []
+            assert wait_for(lambda: answers.append(daemon.get("/readyz")) or answers[-1].status_code == 503)
+            down = answers[-1].text.splitlines()
+            time.sleep(1)  # the pool's reconnection attempts fail too: still not ready
+            assert daemon.get("/readyz").status_code == 503
+            assert down[0] == "not ready: database", down
+            assert daemon.get("/livez").status_code == 200
+            proxy.start()
+            assert wait_for(lambda: daemon.get("/readyz").status_code == 200), daemon.get("/readyz").text
+            drop(workdir / "inbox", "vilnius.json", ARTICLE)  # and it works again
+            assert wait_for(lambda: len(hook.received) == 2), daemon.log
+        finally:
+            code = daemon.stop(signal.SIGTERM)
+            proxy.cut()
+    assert code == 0, daemon.log
+    assert any(line.startswith("database failed: OperationalError") for line in down), down
