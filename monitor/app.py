@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
 import httpx
 
@@ -27,6 +29,7 @@ from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import Store
 
 log = logging.getLogger(__name__)
+_BUILD_SECONDS: WeakKeyDictionary[RuleIndex, float] = WeakKeyDictionary()
 
 
 def make_pipelines(settings: Settings) -> LanguagePipelines:
@@ -61,7 +64,15 @@ def build_index(rules: RuleSet, pipelines: LanguagePipelines, settings: Settings
     """The index with the tables of the languages we expect built now, not on the first article."""
     languages = {settings.default_language, *settings.language_models}
     languages.update(code for rule in rules.rules for code in rule.languages)
-    return RuleIndex(rules.rules, pipelines).build(sorted(languages))
+    started = time.perf_counter()
+    index = RuleIndex(rules.rules, pipelines).build(sorted(languages))
+    _BUILD_SECONDS[index] = time.perf_counter() - started
+    return index
+
+
+def index_build_seconds(index: RuleIndex) -> float:
+    """How long ``index`` took to build (for the metrics); 0 for one built elsewhere."""
+    return _BUILD_SECONDS.get(index, 0.0)
 
 
 def open_store(settings: Settings) -> Store:

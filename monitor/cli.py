@@ -20,8 +20,17 @@ from typing import Any, TypeVar
 import click
 
 from monitor import __version__
-from monitor.config import FeedSource, FolderSource, Settings, load_settings, parse_duration
+from monitor.config import (
+    FeedSource,
+    FolderSource,
+    Settings,
+    load_settings,
+    parse_duration,
+    secret_values,
+    service_environment,
+)
 from monitor.errors import ArticleParseError, ConfigError, MonitorError, StoreError
+from monitor.logs import configure_logging
 from monitor.runlock import AlreadyRunning, RunLock
 from monitor.sources.feedstate import FeedState
 
@@ -29,18 +38,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("monitor")
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
+def setup_logging(level: str, fmt: str = "auto", settings: Settings | None = None) -> None:
+    """Logs on stderr in the chosen shape, with every configured secret masked."""
+    configure_logging(
+        level,
+        fmt,
+        secrets=secret_values(settings) if settings is not None else (),
+        journal_stream=service_environment().journal_stream,
     )
-    # apprise would log its URLs' tokens; alembic its every step (`monitor db upgrade` says what it did)
-    for noisy in ("httpx", "httpcore", "apscheduler", "apprise", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    for chatty in ("trafilatura", "htmldate", "courlan"):  # warn about pages we already handle
-        logging.getLogger(chatty).setLevel(logging.ERROR)
 
 
 @contextmanager
@@ -57,9 +62,10 @@ def friendly_errors() -> Iterator[None]:
 
 
 class Context:
-    def __init__(self, config: str | None, log_level: str | None) -> None:
+    def __init__(self, config: str | None, log_level: str | None, log_format: str | None = None) -> None:
         self.config_path = config
         self.log_level = log_level
+        self.log_format = log_format
         self._settings: Settings | None = None
 
     @property
@@ -67,7 +73,10 @@ class Context:
         if self._settings is None:
             with friendly_errors():
                 self._settings = load_settings(self.config_path)
-            setup_logging(self.log_level or self._settings.log_level)
+            settings = self._settings
+            setup_logging(
+                self.log_level or settings.log_level, self.log_format or settings.log_format, settings
+            )
         return self._settings
 
 
@@ -87,9 +96,14 @@ pass_ctx = click.make_pass_decorator(Context)
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     help="Log verbosity (default: log_level from the config, INFO).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "human", "json", "journal"]),
+    help="Log lines for people, JSON lines, or journald (default: log_format, auto).",
+)
 @click.version_option(__version__, prog_name="news-monitor")
 @click.pass_context
-def main(ctx: click.Context, config: str | None, log_level: str | None) -> None:
+def main(ctx: click.Context, config: str | None, log_level: str | None, log_format: str | None) -> None:
     """news-monitor: watch folders and feeds, match rules, record hits, send alerts.
 
     \b
@@ -101,7 +115,7 @@ def main(ctx: click.Context, config: str | None, log_level: str | None) -> None:
       monitor scan archive/            backfill a folder of articles
       monitor hits --since 24h         hits recorded in the last day
     """
-    ctx.obj = Context(config, log_level)
+    ctx.obj = Context(config, log_level, log_format)
 
 
 @main.command()

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -403,6 +404,74 @@ class LeaseSettings(_Model):
     )
 
 
+class ServerSettings(_Model):
+    """The operations endpoint (/livez, /readyz, /metrics, /atom/): off unless enabled."""
+
+    enabled: bool = Field(False, description="serve the operations endpoint")
+    host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 only inside a container)")
+    port: int = Field(9464, ge=0, le=65535, description="TCP port (0: any free port, written in the log)")
+
+
+class JobSettings(_Model):
+    """Bounds on the scheduled jobs, so one hung fetch or send never blocks its job for good."""
+
+    timeout: Duration = Field(
+        600.0, gt=0, description="longest one run of a scheduled job (a scan, a feed poll, a delivery round)"
+    )
+
+
+class ServiceEnvironment(_Model):
+    """What a service manager hands the process (systemd's NOTIFY_SOCKET, WATCHDOG_USEC, JOURNAL_STREAM)."""
+
+    notify_socket: str | None = None
+    watchdog_usec: int | None = None
+    journal_stream: tuple[int, int] | None = None
+
+
+def service_environment(env: Mapping[str, str] | None = None, pid: int | None = None) -> ServiceEnvironment:
+    """Read systemd's variables; a watchdog meant for another process (WATCHDOG_PID) is not ours."""
+    env = os.environ if env is None else env
+    pid = os.getpid() if pid is None else pid
+    watchdog: int | None = None
+    if env.get("WATCHDOG_USEC", "").isdigit() and env.get("WATCHDOG_PID", str(pid)) == str(pid):
+        watchdog = int(env["WATCHDOG_USEC"]) or None
+    stream: tuple[int, int] | None = None
+    device, _, inode = env.get("JOURNAL_STREAM", "").partition(":")
+    if device.isdigit() and inode.isdigit():
+        stream = (int(device), int(inode))
+    return ServiceEnvironment(
+        notify_socket=env.get("NOTIFY_SOCKET") or None, watchdog_usec=watchdog, journal_stream=stream
+    )
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret in the configuration, and the secret parts of secret URLs, for log masking."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, SecretStr):
+            secret = value.get_secret_value()
+            found.append(secret)
+            parts = urlsplit(secret) if "://" in secret else None
+            if parts is not None:
+                found.extend(p for p in (parts.password, parts.path, parts.query) if p and p != "/")
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(settings)
+    password = urlsplit(settings.database).password if "://" in settings.database else None
+    if password:
+        found.append(password)
+    return found
+
+
 def _default_channels() -> dict[str, Channel]:
     return {"console": ConsoleChannel(type="console")}
 
@@ -430,7 +499,12 @@ class Settings(_Model):
     health: HealthSettings = Field(default_factory=HealthSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     leases: LeaseSettings = Field(default_factory=LeaseSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
     log_level: str = "INFO"
+    log_format: Literal["auto", "human", "json", "journal"] = Field(
+        "auto", description="auto: journal under systemd's journald, else human; MONITOR_LOG_FORMAT overrides"
+    )
     config_path: Path | None = Field(None, exclude=True)
 
     @property
@@ -549,6 +623,7 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
         ("MONITOR_DATABASE_URL", "database"),
         ("MONITOR_STATE_DIR", "state_dir"),
         ("MONITOR_LOG_LEVEL", "log_level"),
+        ("MONITOR_LOG_FORMAT", "log_format"),
     ):
         if env.get(var):
             data[key] = env[var]

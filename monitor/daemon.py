@@ -4,7 +4,10 @@ APScheduler 3.x (asyncio) only decides *when*; what a job does lives in the
 pipeline.  Blocking work (spaCy, the database) runs in one worker thread so
 the event loop stays free for HTTP and so SQLite has a single writer.
 SIGTERM/SIGINT stop taking new work and let running jobs finish (bounded by a
-timeout); SIGHUP reloads the rules, keeping the old ones if the new are broken.
+timeout); SIGHUP reloads the configuration and the rules, keeping the old ones
+if the new are broken.  Every job run is bounded by ``jobs.timeout``, a
+heartbeat job pings systemd's watchdog (a stuck loop stops the pings), and the
+optional operations endpoint (monitor/server.py) reports on all of it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import functools
 import logging
 import random
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -24,17 +28,29 @@ from typing import Any, ParamSpec, TypeVar
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.app import build_index, load_rule_set
-from monitor.config import FeedSource, FolderSource, Settings
-from monitor.errors import MonitorError, SourceError
-from monitor.matching.rulefile import rule_files
+from monitor.app import build_index, index_build_seconds, load_rule_set
+from monitor.config import (
+    AtomChannel,
+    FeedSource,
+    FolderSource,
+    ServiceEnvironment,
+    Settings,
+    load_settings,
+    service_environment,
+)
+from monitor.errors import ConfigError, MonitorError, SourceError
+from monitor.matching.rulefile import RuleSet, rule_files
+from monitor.metrics import CONTENT_TYPE, Metrics
 from monitor.notify.base import Notifier, build_notifiers
-from monitor.pipeline import Pipeline
+from monitor.pipeline import IngestReport, Pipeline
+from monitor.server import Check, OpsEndpoint, OpsServer
 from monitor.sources.feeds import FeedFetcher
 from monitor.sources.netguard import AddressGuard, GuardedClient
 from monitor.sources.watch import FolderWatcher
 from monitor.store.retention import PruneReport, Retention, cutoffs
+from monitor.systemd import SystemdNotifier
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,6 +58,19 @@ P = ParamSpec("P")
 STOP_TIMEOUT_S = 30.0
 SCAN_CHUNK_FILES = 500
 RETENTION_FIRST_S = 60.0  # the first prune waits for start-up's first scans and polls
+HEARTBEAT_S = 5.0  # the scheduler's heartbeat, or half the watchdog deadline if that is shorter
+# What SIGHUP cannot change in a running process: these keep their old value until a restart.
+RESTART_ONLY = (
+    "database",
+    "state_dir",
+    "language_models",
+    "default_language",
+    "http",
+    "dedup",
+    "server",
+    "log_level",
+    "log_format",
+)
 
 
 def rules_signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -58,9 +87,22 @@ def rules_signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
 class Daemon:
     """One process's schedule over one Pipeline."""
 
-    def __init__(self, settings: Settings, pipeline: Pipeline) -> None:
+    def __init__(
+        self, settings: Settings, pipeline: Pipeline, service: ServiceEnvironment | None = None
+    ) -> None:
         self.settings = settings
         self.pipeline = pipeline
+        service = service_environment() if service is None else service
+        self.systemd = SystemdNotifier(service.notify_socket, service.watchdog_usec)
+        self.metrics = Metrics()
+        pipeline.metrics = self.metrics
+        self.metrics.index_built(len(pipeline.matcher.index), index_build_seconds(pipeline.matcher.index))
+        watchdog = self.systemd.watchdog_interval
+        self.heartbeat = min(HEARTBEAT_S, watchdog) if watchdog else HEARTBEAT_S
+        self._last_tick: float | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._signatures: dict[str, object] = {}
+        self._watchers: dict[str, tuple[FolderSource, asyncio.Event, asyncio.Task[str]]] = {}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-worker")
         self._deliver_lock = asyncio.Lock()
         self._running: set[asyncio.Task[Any]] = set()
@@ -90,6 +132,7 @@ class Daemon:
                 return
             chunk = paths[start : start + SCAN_CHUNK_FILES]
             report = await self.run_blocking(self.pipeline.scan_folder_files, folder, chunk)
+            self._count("folder", report)
             if report.files or report.failed:
                 log.info("folder=%s %s", folder.path, report.summary())
             if report.alerts:
@@ -101,6 +144,7 @@ class Daemon:
         try:
             async for paths in FolderWatcher(folder, stop_event=stop):
                 report = await self.run_blocking(self.pipeline.scan_folder_files, folder, paths)
+                self._count("folder", report)
                 if report.files or report.failed:
                     log.info("folder=%s (watched) %s", folder.path, report.summary())
                 if report.alerts:
@@ -111,6 +155,7 @@ class Daemon:
     async def poll_feed(self, feed: FeedSource) -> None:
         assert self._fetcher is not None
         report = await self.pipeline.poll_feed(self._fetcher, feed, self.run_blocking)
+        self._count("feed", report)
         if report.alerts:
             await self.deliver()
 
@@ -149,6 +194,20 @@ class Daemon:
         finally:
             await self.run_blocking(claims.release_task, "retention")
 
+    async def deliver_and_count(self) -> None:
+        """The delivery job: a round of sending, then the outbox's depth for /metrics."""
+        await self.deliver()
+        self.metrics.pending(await self.run_blocking(self.pipeline.store.pending_by_channel))
+
+    def _count(self, kind: str, report: IngestReport) -> None:
+        self.metrics.ingested(kind, report.articles, report.duplicates, report.hits, report.alerts)
+
+    async def heartbeat_tick(self) -> None:
+        """Run by the scheduler: proof for /readyz and systemd's watchdog that jobs still start."""
+        self._last_tick = time.monotonic()
+        self.metrics.last_tick.set(time.time())
+        self.systemd.watchdog()
+
     def reload_rules(self) -> None:
         """Rebuild the rule index off the loop and swap it in; a broken edit keeps the old rules.
 
@@ -166,8 +225,13 @@ class Daemon:
                 running,
             )
             return
-        self.pipeline.matcher.swap(build_index(rules, self.pipeline.matcher.index.pipelines, self.settings))
+        self._swap_index(rules, self.settings)
         log.info("reload: %d rules active (were %d)", len(rules.rules), running)
+
+    def _swap_index(self, rules: RuleSet, settings: Settings) -> None:
+        index = build_index(rules, self.pipeline.matcher.index.pipelines, settings)
+        self.pipeline.matcher.swap(index)
+        self.metrics.index_built(len(index), index_build_seconds(index))
 
     # -- lifecycle -----------------------------------------------------------------------
     async def run_once(self) -> int:
@@ -212,16 +276,11 @@ class Daemon:
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload()))
         async with self._http():
-            scheduler = AsyncIOScheduler(timezone=UTC)
-            self._schedule(scheduler)
+            server = await self._start_server()
+            scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
+            self._reschedule(self.settings)
             scheduler.start()
-            watchers = [
-                asyncio.create_task(
-                    self._guarded(f"watch:{f.path}", functools.partial(self.watch_folder, f, stop))
-                )
-                for f in self.settings.sources.folders
-                if f.watch
-            ]
+            self._rewatch(self.settings)
             log.info(
                 "monitor started: config=%s database=%s, %d folder(s), %d feed(s), channels=%s, %d rule(s)",
                 self.settings.config_path or "built-in defaults",
@@ -231,41 +290,115 @@ class Daemon:
                 ",".join(self._notifiers) or "none",
                 len(self.pipeline.matcher.index),
             )
+            self.systemd.ready(self._status())
             await stop.wait()
-            log.info(
-                "stopping: no new jobs; waiting up to %.0fs for %d running job(s)",
-                STOP_TIMEOUT_S,
-                len(self._running),
-            )
-            self.pipeline.stopping.set()
-            if watchers:  # they end at ``stop``; a batch in hand is finished first
-                await asyncio.wait(watchers, timeout=STOP_TIMEOUT_S)
-            # Pause, not shutdown: APScheduler's asyncio executor cancels running jobs on
-            # shutdown, and a scan cut mid-way would leave its alerts unsent until restart.
-            scheduler.pause()
-            if self._running:
-                _done, pending = await asyncio.wait(set(self._running), timeout=STOP_TIMEOUT_S)
-                if pending:
-                    log.warning(
-                        "stopping: %d job(s) still running after %.0fs, cancelled; "
-                        "their work resumes at the next start",
-                        len(pending),
-                        STOP_TIMEOUT_S,
-                    )
-            scheduler.shutdown(wait=False)
+            self.systemd.stopping("stopping: finishing running jobs")
+            await self._drain(scheduler)
+            if server is not None:
+                await server.close()
         self._worker.shutdown(wait=True, cancel_futures=True)
         log.info("stopped")
         return 0
 
+    async def _drain(self, scheduler: AsyncIOScheduler) -> None:
+        log.info(
+            "stopping: no new jobs; waiting up to %.0fs for %d running job(s)",
+            STOP_TIMEOUT_S,
+            len(self._running),
+        )
+        self.pipeline.stopping.set()
+        for _folder, event, _task in self._watchers.values():
+            event.set()
+        watchers = [task for _folder, _event, task in self._watchers.values()]
+        if watchers:  # they end at their event; a batch in hand is finished first
+            await asyncio.wait(watchers, timeout=STOP_TIMEOUT_S)
+        # Pause, not shutdown: APScheduler's asyncio executor cancels running jobs on
+        # shutdown, and a scan cut mid-way would leave its alerts unsent until restart.
+        scheduler.pause()
+        if self._running:
+            _done, pending = await asyncio.wait(set(self._running), timeout=STOP_TIMEOUT_S)
+            if pending:
+                log.warning(
+                    "stopping: %d job(s) still running after %.0fs, cancelled; "
+                    "their work resumes at the next start",
+                    len(pending),
+                    STOP_TIMEOUT_S,
+                )
+        scheduler.shutdown(wait=False)
+
+    def _status(self) -> str:
+        return (
+            f"{len(self.pipeline.matcher.index)} rules, {len(self.settings.sources.feeds)} feeds, "
+            f"{len(self.settings.sources.folders)} folders"
+        )
+
     async def _reload(self) -> None:
-        log.info("SIGHUP: reloading rules")
-        await self._guarded("reload", self.reload_in_background)
+        log.info("SIGHUP: reloading configuration and rules")
+        self.systemd.reloading()
+        try:
+            await self._guarded("reload", self.reload_config)
+        finally:
+            self.systemd.ready(self._status())
 
     async def reload_in_background(self) -> None:
         """Build the new index on a thread of its own: scans and alerts go on with the old one."""
         async with self._reload_lock:
             self._rules_seen = await asyncio.to_thread(rules_signature, self.settings.rules)
             await asyncio.to_thread(self.reload_rules)
+
+    async def reload_config(self) -> None:
+        """Re-read monitor.yaml and the rules; apply channels, rules and the schedule together.
+
+        Running jobs finish with what they started with.  A broken config, a broken
+        rule or a channel that cannot be built refuses the whole reload, so the
+        running set is never half-changed.  Settings in RESTART_ONLY keep their value.
+        """
+        if self.settings.config_path is None:
+            await self.reload_in_background()
+            return
+        async with self._reload_lock:
+            new = await asyncio.to_thread(self._read_settings)
+            rules = await asyncio.to_thread(load_rule_set, new) if new is not None else None
+            if new is None or rules is None or rules.errors:
+                if rules is not None:
+                    log.error("reload refused: %d problem(s) in the rule files", len(rules.errors))
+                log.error(
+                    "reload refused: keeping the running configuration and %d rules", self._rule_count()
+                )
+                self.metrics.reloads.labels("refused").inc()
+                return
+            assert self._client is not None
+            fresh = build_notifiers(new.channels, self._client, state_dir=new.state_dir)
+            running = self._rule_count()
+            await asyncio.to_thread(self._swap_index, rules, new)
+            self._rules_seen = await asyncio.to_thread(rules_signature, new.rules)
+            old = self.settings
+            self._notifiers = {  # an unchanged channel keeps its notifier (and its pacing)
+                name: self._notifiers[name] if old.channels.get(name) == channel else fresh[name]
+                for name, channel in new.channels.items()
+            }
+            self.settings = self.pipeline.settings = new
+            self.metrics.channels(list(self._notifiers))
+            self._reschedule(new)
+            self._rewatch(new)
+            self.metrics.reloads.labels("ok").inc()
+            log.info("reload: %d rules active (were %d)", len(rules.rules), running)
+
+    def _rule_count(self) -> int:
+        return len(self.pipeline.matcher.index)
+
+    def _read_settings(self) -> Settings | None:
+        """The config file as it is now, with what needs a restart kept as it runs."""
+        old = self.settings
+        try:
+            new = load_settings(str(old.config_path))
+        except ConfigError as exc:
+            log.error("reload: the configuration is invalid: %s", exc)
+            return None
+        for key in RESTART_ONLY:
+            if getattr(new, key) != getattr(old, key):
+                log.warning("reload: %s changed; it takes effect at the next restart", key)
+        return new.model_copy(update={key: getattr(old, key) for key in RESTART_ONLY})
 
     async def watch_rules(self) -> None:
         """Reload when a rule file is added, removed or edited (by size and modification time)."""
@@ -274,49 +407,81 @@ class Daemon:
             log.info("rule files changed: reloading rules")
             await self.reload_in_background()
 
-    def _schedule(self, scheduler: AsyncIOScheduler) -> None:
+    def _jobs(
+        self, settings: Settings
+    ) -> dict[str, tuple[object, Callable[[], Awaitable[None]], IntervalTrigger, datetime]]:
+        """Every scheduled job: name → (what it depends on, body, trigger, first run)."""
         now = datetime.now(UTC)
-        for folder in self.settings.sources.folders:
-            self._add(
-                scheduler,
-                f"folder:{folder.path}",
+        jobs: dict[str, tuple[object, Callable[[], Awaitable[None]], IntervalTrigger, datetime]] = {
+            "heartbeat": (self.heartbeat, self.heartbeat_tick, IntervalTrigger(seconds=self.heartbeat), now)
+        }
+        for folder in settings.sources.folders:
+            jobs[f"folder:{folder.path}"] = (
+                folder,
                 functools.partial(self.scan_folder, folder),
                 IntervalTrigger(seconds=max(folder.interval, 1.0)),
                 now,
             )
-        for feed in self.settings.sources.feeds:
+        for feed in settings.sources.feeds:
             jitter = feed.jitter if feed.jitter is not None else feed.interval * 0.1
-            first = now + timedelta(seconds=random.uniform(0, min(jitter, 10.0)))
-            self._add(
-                scheduler,
-                f"feed:{feed.url}",
+            jobs[f"feed:{feed.url}"] = (
+                feed,
                 functools.partial(self.poll_feed, feed),
                 IntervalTrigger(seconds=max(feed.interval, 1.0), jitter=int(jitter) or None),
-                first,
+                now + timedelta(seconds=random.uniform(0, min(jitter, 10.0))),
             )
-        if self.settings.rules_reload_interval > 0:
-            self._add(
-                scheduler,
-                "rules",
+        if settings.rules_reload_interval > 0:
+            jobs["rules"] = (
+                settings.rules_reload_interval,
                 self.watch_rules,
-                IntervalTrigger(seconds=self.settings.rules_reload_interval),
-                now + timedelta(seconds=self.settings.rules_reload_interval),
+                IntervalTrigger(seconds=settings.rules_reload_interval),
+                now + timedelta(seconds=settings.rules_reload_interval),
             )
-        if self.settings.retention.enabled:
-            self._add(
-                scheduler,
-                "retention",
+        if settings.retention.enabled:
+            jobs["retention"] = (
+                settings.retention,
                 self.prune_history,
-                IntervalTrigger(seconds=self.settings.retention.interval),
+                IntervalTrigger(seconds=settings.retention.interval),
                 now + timedelta(seconds=RETENTION_FIRST_S),
             )
-        self._add(
-            scheduler,
-            "deliver",
-            self.deliver,
-            IntervalTrigger(seconds=max(self.settings.delivery.interval, 0.5)),
-            now,
-        )
+        interval = max(settings.delivery.interval, 0.5)
+        jobs["deliver"] = (interval, self.deliver_and_count, IntervalTrigger(seconds=interval), now)
+        return jobs
+
+    def _reschedule(self, settings: Settings) -> None:
+        """Add the jobs the settings want, drop the others, replace the changed ones.
+
+        A run in progress of a replaced or dropped job finishes; the next run is the new one's.
+        """
+        assert self._scheduler is not None
+        wanted = self._jobs(settings)
+        for name in self._signatures.keys() - wanted.keys():
+            self._scheduler.remove_job(name)
+            del self._signatures[name]
+            log.info("job=%s removed", name)
+        for name, (signature, job, trigger, first) in wanted.items():
+            if name in self._signatures and self._signatures[name] == signature:
+                continue
+            if name in self._signatures:
+                self._scheduler.remove_job(name)
+                log.info("job=%s changed: rescheduled", name)
+            self._add(self._scheduler, name, job, trigger, first)
+            self._signatures[name] = signature
+
+    def _rewatch(self, settings: Settings) -> None:
+        """One inotify watcher per folder that asks for it, started and stopped as the config says."""
+        wanted = {str(f.path): f for f in settings.sources.folders if f.watch}
+        for key, (folder, event, _task) in list(self._watchers.items()):
+            if wanted.get(key) != folder:
+                event.set()  # it finishes the batch in hand, then ends
+                del self._watchers[key]
+        for key, folder in wanted.items():
+            if key not in self._watchers:
+                event = asyncio.Event()
+                task = asyncio.create_task(
+                    self._guarded(f"watch:{folder.path}", functools.partial(self.watch_folder, folder, event))
+                )
+                self._watchers[key] = (folder, event, task)
 
     def _add(
         self,
@@ -326,14 +491,25 @@ class Daemon:
         trigger: IntervalTrigger,
         first: datetime,
     ) -> None:
+        kind = name.split(":", 1)[0]
+
         async def tracked() -> None:
             task = asyncio.current_task()
             assert task is not None
             self._running.add(task)
+            timeout = self.settings.jobs.timeout
+            outcome = "ok"
             try:
-                await self._guarded(name, job)
+                async with asyncio.timeout(timeout):
+                    outcome = await self._guarded(name, job)
+            except TimeoutError:
+                outcome = "timeout"
+                log.error(
+                    "job=%s timed out after %gs: cancelled; it runs again at its next time", name, timeout
+                )
             finally:
                 self._running.discard(task)
+                self.metrics.job_runs.labels(kind, outcome).inc()
 
         scheduler.add_job(
             tracked,
@@ -346,7 +522,7 @@ class Daemon:
             misfire_grace_time=None,
         )
 
-    async def _guarded(self, name: str, job: Callable[[], Awaitable[Any]]) -> None:
+    async def _guarded(self, name: str, job: Callable[[], Awaitable[Any]]) -> str:
         """The daemon's one broad catch: a failing job is logged and runs again next time."""
         try:
             await job()
@@ -354,6 +530,64 @@ class Daemon:
             raise
         except Exception as exc:
             log.error("job=%s failed: %s", name, exc, exc_info=not isinstance(exc, MonitorError))
+            return "failed"
+        return "ok"
+
+    # -- the operations endpoint ---------------------------------------------------------
+    async def _start_server(self) -> OpsServer | None:
+        config = self.settings.server
+        if not config.enabled:
+            return None
+        endpoint = OpsEndpoint(
+            readiness=self.readiness,
+            metrics=lambda: (self.metrics.exposition(), CONTENT_TYPE),
+            atom_folders=self._atom_folders,
+        )
+        server = OpsServer(endpoint, config.host, config.port)
+        try:
+            host, port = await server.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"server: cannot listen on {config.host}:{config.port}: {exc.strerror}"
+            ) from None
+        log.info("ops endpoint listening on http://%s:%d (/livez /readyz /metrics /atom/)", host, port)
+        return server
+
+    async def readiness(self) -> list[Check]:
+        """Database reachable, rules loaded, scheduler ticking, not stopping: what /readyz reports."""
+        checks = [await self._database_check()]
+        rules = self._rule_count()
+        checks.append(Check("rules", rules > 0, f"{rules} rules" if rules else "no rule loaded"))
+        age = None if self._last_tick is None else time.monotonic() - self._last_tick
+        limit = max(15.0, 3 * self.heartbeat)
+        if age is None:
+            checks.append(Check("scheduler", False, "not started yet"))
+        else:
+            checks.append(Check("scheduler", age <= limit, f"last tick {age:.1f}s ago (limit {limit:g}s)"))
+        stopping = self.pipeline.stopping.is_set()
+        checks.append(Check("running", not stopping, "stopping" if stopping else ""))
+        return checks
+
+    async def _database_check(self) -> Check:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._ping_database), timeout=5.0)
+        except TimeoutError:
+            return Check("database", False, "no answer within 5s")
+        except (SQLAlchemyError, OSError) as exc:  # what went wrong is the answer
+            return Check("database", False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        return Check("database", True)
+
+    def _ping_database(self) -> None:
+        with self.pipeline.store.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
+    def _atom_folders(self) -> dict[str, Path]:
+        settings = self.settings
+        return {
+            name: channel.folder or settings.state_dir / "atom"
+            for name, channel in settings.channels.items()
+            if isinstance(channel, AtomChannel)
+        }
 
     @contextlib.asynccontextmanager
     async def _http(self) -> AsyncIterator[None]:
@@ -374,6 +608,7 @@ class Daemon:
                 untrusted=untrusted,
             )
             self._notifiers = build_notifiers(settings.channels, client, state_dir=settings.state_dir)
+            self.metrics.channels(list(self._notifiers))
             try:
                 async with self._holding_leases():
                     yield

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import random
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,7 @@ from monitor.errors import (
 from monitor.language import LanguageGuesser
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.rulefile import RuleSpec
+from monitor.metrics import Metrics
 from monitor.models import Alert, Article, Match, clean_text, content_fingerprint
 from monitor.notify.base import Notifier
 from monitor.notify.flood import Hold, hold_until, window
@@ -121,6 +123,7 @@ class Pipeline:
         self._rng = random.Random()  # jitter of feed schedules
         self._specs: dict[str, RuleSpec] = {}
         self._specs_of: object = None
+        self.metrics: Metrics | None = None  # the daemon's, when there is one
 
     # -- matching and recording ----------------------------------------------------------
     def route(self, match: Match, article: Article) -> list[str]:
@@ -336,6 +339,7 @@ class Pipeline:
                 log.debug("feed=%s disabled: %s", feed.source_name, state.disabled)
             return report
         polled = Polled()
+        started = time.monotonic()
         try:
             fetched = await fetcher.fetch(
                 state.current_url,
@@ -360,6 +364,10 @@ class Pipeline:
                 "feed=%s moved permanently to %s: fetching it there from now on (update the config)",
                 feed.source_name,
                 polled.permanent_url,
+            )
+        if self.metrics is not None:
+            self.metrics.feed_polled(
+                feed.source_name, time.monotonic() - started, failed=polled.error is not None
             )
         await run(self._save_poll, feed, state, polled)
         return report
@@ -505,6 +513,7 @@ class Pipeline:
                 )
                 await run(self.store.hold, alert.key, hold.until, hold.reason)
                 report.held += 1
+                self._observe(alert.channel, "held")
                 continue
             try:
                 await notifier.send(alert)
@@ -514,6 +523,7 @@ class Pipeline:
                 )
                 await run(self.store.mark_dead, alert.key, str(exc))
                 report.dead += 1
+                self._observe(alert.channel, "dead")
                 continue
             except RetryableDelivery as exc:
                 error, retry_after = str(exc), exc.retry_after
@@ -524,6 +534,7 @@ class Pipeline:
                 await run(self.store.mark_sent, alert.key, utcnow())
                 log.info("alert=%s channel=%s rule=%s sent", alert.key, alert.channel, alert.rule_id)
                 report.sent += 1
+                self._observe(alert.channel, "sent")
                 continue
             if alert.attempt >= settings.max_attempts:
                 log.error(
@@ -535,6 +546,7 @@ class Pipeline:
                 )
                 await run(self.store.mark_dead, alert.key, error)
                 report.dead += 1
+                self._observe(alert.channel, "dead")
                 continue
             when = next_attempt(
                 alert.attempt,
@@ -554,3 +566,8 @@ class Pipeline:
             )
             await run(self.store.mark_retry, alert.key, when, error)
             report.retried += 1
+            self._observe(alert.channel, "failed")
+
+    def _observe(self, channel: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.delivered(channel, outcome)

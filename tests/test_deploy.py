@@ -221,13 +221,24 @@ def test_unit_security_exposure_is_low(tmp_path: Path) -> None:
 
 
 def test_unit_runs_the_packaged_daemon_with_its_lifecycle() -> None:
-    assert unit_values("Type") == ["exec"]
+    assert unit_values("Type") == ["notify"]  # READY=1 from the daemon (monitor/systemd.py)
+    assert unit_values("NotifyAccess") == ["main"]
     assert unit_values("ExecStart") == [f"{PACKAGED_MONITOR} --config /etc/news-monitor/monitor.yaml run"]
     assert unit_values("ExecReload") == ["/bin/kill -HUP $MAINPID"]  # SIGHUP reloads the rules
     assert unit_values("KillSignal") == ["SIGTERM"]
     assert unit_values("TimeoutStopSec") == ["45"]  # > the daemon's own 30 s drain
     assert unit_values("Restart") == ["on-failure"]
     assert unit_values("WantedBy", "Install") == ["multi-user.target"]
+
+
+def test_unit_watchdog_leaves_room_for_the_daemon_heartbeat() -> None:
+    """The daemon pings every min(HEARTBEAT_S, WatchdogSec/2): at least two pings per deadline."""
+    from monitor.daemon import HEARTBEAT_S, STOP_TIMEOUT_S
+
+    [watchdog] = unit_values("WatchdogSec")
+    assert float(watchdog) >= 2 * HEARTBEAT_S
+    assert float(unit_values("TimeoutStartSec")[0]) >= 60  # spaCy and the rule index load before READY=1
+    assert float(unit_values("TimeoutStopSec")[0]) > STOP_TIMEOUT_S
 
 
 def test_unit_sandbox_leaves_only_the_state_directory_writable() -> None:
@@ -339,10 +350,47 @@ def test_dockerfile_entrypoint_is_exec_form_monitor(final_stage: Stage) -> None:
     assert final_stage.last("STOPSIGNAL") == "SIGTERM"
 
 
-def test_dockerfile_healthcheck_runs_monitor_check(final_stage: Stage) -> None:
+def healthcheck_command(final_stage: Stage) -> tuple[str, list[str]]:
     options, _, command = final_stage.last("HEALTHCHECK").partition("CMD ")
-    assert exec_form(command) == ["monitor", "check"]
-    assert "--timeout=" in options
+    return options, exec_form(command)
+
+
+def test_dockerfile_healthcheck_asks_healthz_of_the_configured_endpoint(final_stage: Stage) -> None:
+    options, command = healthcheck_command(final_stage)
+    assert command[:3] == ["python", "-I", "-c"]  # the slim image has no curl
+    assert "--timeout=" in options and "--start-period=" in options
+    url = re.search(r"'(http://[^']+)'", command[3])
+    assert url and url[1].endswith("/healthz")
+    server = load_settings(str(DEPLOY / "docker.yaml"), env={}).server
+    assert server.enabled and url[1] == f"http://127.0.0.1:{server.port}/healthz"
+    assert final_stage.last("EXPOSE") == str(server.port)
+
+
+async def test_dockerfile_healthcheck_command_passes_on_a_live_endpoint_and_fails_without(
+    final_stage: Stage,
+) -> None:
+    """The HEALTHCHECK's Python line run for real: exit 0 against /healthz, non-zero when refused."""
+    import asyncio
+
+    from monitor.server import OpsEndpoint, OpsServer
+
+    async def never_ready() -> list[Any]:
+        return []
+
+    _options, command = healthcheck_command(final_stage)
+    endpoint = OpsEndpoint(readiness=never_ready, metrics=lambda: (b"", "text/plain"), atom_folders=dict)
+    server = OpsServer(endpoint, "127.0.0.1", 0)
+    _host, port = await server.start()
+    try:
+        code = command[3].replace(":9464/", f":{port}/")
+        healthy = await asyncio.create_subprocess_exec(sys.executable, *command[1:3], code)
+        assert await healthy.wait() == 0
+    finally:
+        await server.close()
+    sick = await asyncio.create_subprocess_exec(
+        sys.executable, *command[1:3], code, stderr=asyncio.subprocess.DEVNULL
+    )
+    assert await sick.wait() != 0
 
 
 def test_dockerfile_keeps_state_in_data_volume(final_stage: Stage) -> None:
@@ -421,6 +469,13 @@ def test_compose_monitor_environment_and_lifecycle(compose: dict[str, Any]) -> N
         f"@postgres/{pg_env['POSTGRES_DB']}"
     )
     assert "SLACK_WEBHOOK_URL" in env and env["SLACK_WEBHOOK_URL"] is None  # passed through from the host
+    # the endpoint listens on the container network, published on the host's loopback only
+    assert env["MONITOR_SERVER_HOST"] == "0.0.0.0"
+    port = load_settings(str(DEPLOY / "docker.yaml"), env={}).server.port
+    assert monitor["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert load_settings(str(DEPLOY / "docker.yaml"), env={"MONITOR_SERVER_HOST": "0.0.0.0"}).server.host == (
+        "0.0.0.0"
+    )
     assert monitor["restart"] == "unless-stopped"
     assert monitor["stop_grace_period"] == "45s"
 
