@@ -33,6 +33,7 @@ from monitor.notify.base import Notifier, build_notifiers
 from monitor.pipeline import Pipeline
 from monitor.sources.feeds import FeedFetcher
 from monitor.sources.netguard import AddressGuard, GuardedClient
+from monitor.sources.parsepool import FeedParsers, parse_processes_for
 from monitor.sources.watch import FolderWatcher
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Daemon:
         self._notifiers: dict[str, Notifier] = {}
         self._client: httpx.AsyncClient | None = None
         self._fetcher: FeedFetcher | None = None
+        self._parsers: FeedParsers | None = None
         self._reload_lock = asyncio.Lock()
         self._rules_seen = rules_signature(settings.rules)
 
@@ -108,7 +110,7 @@ class Daemon:
 
     async def poll_feed(self, feed: FeedSource) -> None:
         assert self._fetcher is not None
-        report = await self.pipeline.poll_feed(self._fetcher, feed, self.run_blocking)
+        report = await self.pipeline.poll_feed(self._fetcher, feed, self.run_blocking, self._parsers)
         if report.alerts:
             await self.deliver()
 
@@ -341,9 +343,15 @@ class Daemon:
                 per_host=http.per_host,
                 user_agent=http.agent,
                 untrusted=untrusted,
+                connect_timeout=http.connect_timeout,
+                read_timeout=http.read_timeout,
             )
+            processes = parse_processes_for(settings.sources.feed_parsers, len(settings.sources.feeds))
+            self._parsers = FeedParsers(processes, log_level=log.getEffectiveLevel()) if processes else None
             self._notifiers = build_notifiers(settings.channels, client, state_dir=settings.state_dir)
             try:
                 yield
             finally:
-                self._client = self._fetcher = None
+                if self._parsers is not None:
+                    await asyncio.to_thread(self._parsers.close)
+                self._client = self._fetcher = self._parsers = None

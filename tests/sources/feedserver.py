@@ -45,7 +45,9 @@ BOMB_SIZE = 100_000_000  # what the bombs expand to; each is a few hundred KB on
 ENDLESS_SIZE = 2 * 1024**3  # "endless": 2 GB, should a client never hang up
 DRIP_BYTES = 100  # one byte every DRIP_INTERVAL: 20 s in all, far past any test's deadline
 DRIP_INTERVAL = 0.2
+STALL_SECONDS = 3.0
 BUSY_SECONDS = 0.3
+STUCK_SECONDS = 5.0
 FAR_FUTURE = "Fri, 01 Jan 2100 00:00:00 GMT"
 
 
@@ -160,6 +162,7 @@ ROUTES: dict[str, Route] = {
     "/unavailable-bare": Route(status=503),
     # bodies that must be cut off
     "/drip": Route(stream=drip, interval=DRIP_INTERVAL),
+    "/stall": Route(stream=lambda: iter([b"<rss>", b"</rss>"]), interval=STALL_SECONDS),  # then silent
     "/endless": Route(stream=endless),
     "/huge-declared": Route(body=b"<rss/>", send_length=False, headers={"Content-Length": str(ENDLESS_SIZE)}),
     "/short-body": Route(body=b"<rss>", send_length=False, headers={"Content-Length": "1000"}),
@@ -180,6 +183,7 @@ ROUTES: dict[str, Route] = {
     "/zstd": Route(body=b"\x28\xb5\x2f\xfd", headers={"Content-Encoding": "zstd"}),
     # concurrency
     "/busy": Route(body=b"<rss/>", delay=BUSY_SECONDS, track=True),
+    "/stuck.rss": Route(body=BOZO_RSS, delay=STUCK_SECONDS, track=True),  # longer than its interval
 }
 
 
