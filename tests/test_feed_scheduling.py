@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.app import build_pipeline
+from monitor.config import load_settings
+from monitor.daemon import Daemon
 from tests.notify.receivers import WebhookReceiver
 from tests.sources.feedserver import LiveServer, serve
 from tests.test_daemon import RunningDaemon, wait_for
@@ -66,3 +73,27 @@ def test_run_daemon_polls_feeds_on_their_schedule_a_slow_one_delaying_no_other(t
     with sqlite3.connect(tmp_path / "state" / "monitor.db") as db:
         statuses = dict(db.execute("SELECT url, last_status FROM feeds"))
     assert statuses[live.url("/esteri.rss")] == 304 and statuses[live.url("/stuck.rss")] == 200
+
+
+def test_daemon_schedule_spreads_a_thousand_feeds_and_runs_each_alone(tmp_path: Path) -> None:
+    feeds = "".join(
+        f"    - {{url: 'https://feeds{n % 50}.example/{n}.xml', interval: 10m}}\n" for n in range(1000)
+    )
+    (tmp_path / "monitor.yaml").write_text(
+        f"database: sqlite:///monitor.db\nrules: []\nsources:\n  folders: []\n  feeds:\n{feeds}",
+        encoding="utf-8",
+    )
+    settings = load_settings(str(tmp_path / "monitor.yaml"), env={})
+    pipeline = build_pipeline(settings)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    before = datetime.now(UTC)
+    Daemon(settings, pipeline)._schedule(scheduler)  # not started: the jobs as they would first run
+    pipeline.store.engine.dispose()
+    jobs = [job for job in scheduler.get_jobs() if job.id.startswith("feed:")]
+    assert len(jobs) == 1000
+    assert all(job.max_instances == 1 and job.coalesce for job in jobs)  # a feed never runs twice at once
+    assert {job.trigger.interval.total_seconds() for job in jobs} == {600.0}
+    assert {job.trigger.jitter for job in jobs} == {60}  # 10 % of the interval, every round
+    seconds = Counter(int((job.next_run_time - before).total_seconds()) for job in jobs)
+    assert max(seconds) <= 10  # the first round starts at once…
+    assert max(seconds.values()) < 200  # …spread over its first seconds, never all in one
