@@ -429,3 +429,21 @@ async def test_poll_feed_name_and_tags_scope_rules_and_route_channels(tmp_path: 
     assert [rule for _c, rule, _t in routed["desk"]] == ["markets-agenzia", "nato-esteri"]
     assert [rule for _c, rule, _t in routed["agenzie"]] == ["markets-agenzia"]
     assert [rule for _c, rule, _t in routed["esteri"]] == ["nato-esteri"]
+
+
+async def test_poll_feed_permanent_move_is_recorded_only_once_its_target_answers(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, seen = server
+    settings = write_settings(tmp_path, [{"url": base + "/perm-to-error", "interval": "1ms"}])
+    feed = settings.sources.feeds[0]
+    async with polling(settings) as poller:
+        assert (await poller.poll(feed)).failed == 1  # 301 → 500
+        failed = await poller.state(feed)
+        monkeypatch.setitem(ROUTES, "/error", Route(body=ESTERI, headers=RSS))  # the target is fixed
+        await asyncio.sleep(0.01)
+        assert (await poller.poll(feed)).failed == 0
+        moved = await poller.state(feed)
+    assert (failed.fetch_url, failed.current_url, failed.last_status) == (None, base + "/perm-to-error", 500)
+    assert (moved.fetch_url, moved.last_status, moved.error_streak) == (base + "/error", 200, 0)
+    assert paths(seen) == ["/perm-to-error", "/error", "/perm-to-error", "/error"]

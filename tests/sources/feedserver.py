@@ -151,6 +151,7 @@ ROUTES: dict[str, Route] = {
     "/no-location": redirect(301, None),
     "/to-ftp": redirect(302, "ftp://example.org/feed.xml"),
     "/perm-to-gone": redirect(301, "/gone"),
+    "/perm-to-error": redirect(301, "/error"),
     "/to-internal": redirect(302, "http://internal.example/feed.xml"),
     **{f"/hop/{n}": redirect(301, f"/hop/{n - 1}" if n > 1 else "/esteri.rss") for n in range(1, 7)},
     # statuses the schedule acts on
