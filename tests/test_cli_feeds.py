@@ -135,17 +135,8 @@ def test_feeds_after_a_real_poll_shows_fetch_status_new_entries_and_next_fetch(
     code, out, _ = invoke(config, "feeds", "--json")
     rows = {row["name"]: row for row in map(json.loads, out.splitlines())}
     esteri, rotto = rows["Esteri"], rows["Rotto"]
-    assert code == 0 and (
-        esteri["state"],
-        esteri["status"],
-        esteri["new_entries"],
-        esteri["error_streak"],
-    ) == (
-        "ok",
-        200,
-        2,
-        0,
-    )
+    assert code == 0
+    assert [esteri[key] for key in ("state", "status", "new_entries", "error_streak")] == ["ok", 200, 2, 0]
     assert esteri["last_fetch"] and esteri["next_fetch"]
     assert (rotto["state"], rotto["status"], rotto["error_streak"]) == ("failing", 500, 1)
     assert "HTTP 500" in rotto["problem"] and rotto["next_fetch"] > rotto["last_fetch"]
