@@ -236,7 +236,7 @@ class _TextCollector(HTMLParser):
         if self._in_title:
             self.title += data
         elif not self._dropping:
-            self.parts.append(_WHITESPACE.sub(" ", data.replace("\x00", "")))
+            self.parts.append(data.replace("\x00", ""))  # whitespace is collapsed once, in text()
 
     def _void(self, tag: str) -> None:
         if self._dropping:
@@ -247,7 +247,7 @@ class _TextCollector(HTMLParser):
             self.parts.append(_PARAGRAPH)
 
     def text(self) -> str:
-        joined = "".join(self.parts).replace(_PARAGRAPH, "\n\n").replace(_LINE, "\n")
+        joined = _WHITESPACE.sub(" ", "".join(self.parts)).replace(_PARAGRAPH, "\n\n").replace(_LINE, "\n")
         lines = (line.strip() for line in joined.split("\n"))
         return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 

@@ -92,3 +92,9 @@ def test_extract_html_article_empty_page() -> None:
 )
 def test_html_to_text_plain_text_shortcut_gives_what_the_parser_gives(text: str) -> None:
     assert html_to_text(text) == _collect(text).text()
+
+
+def test_html_to_text_collapses_spaces_across_inline_elements() -> None:
+    assert html_to_text("<p>Il <b>vertice </b> della <i> NATO</i>\n a Vilnius</p><p>Due</p>") == (
+        "Il vertice della NATO a Vilnius\n\nDue"
+    )
