@@ -164,3 +164,33 @@ def test_feeds_the_same_story_from_two_feeds_is_stored_once_by_id_canonical_url_
     pipeline.store.engine.dispose()
     assert len(stored) == 3
     assert {row.article.url for row in stored} == {"https://news.example/vilnius", None}
+
+
+def test_feeds_hostile_and_mis_declared_feeds_from_the_server_are_ingested_safely(
+    tmp_path: Path, server: tuple[str, list[dict[str, str]]], caplog: pytest.LogCaptureFixture
+) -> None:
+    base, _seen = server
+    feeds = ["/billion-laughs.rss", "/xxe.rss", "/utf8-served-as-latin1.rss", "/cp1252-declared-utf8.rss"]
+    with WebhookReceiver() as hook:
+        config = write_config(tmp_path, base, hook.url, feeds)
+        with caplog.at_level(logging.WARNING, logger="monitor"):
+            one_pass(config)
+    settings = load_settings(str(config), env={})
+    pipeline = build_pipeline(settings)
+    stored = {row.article.source: row.article for row in pipeline.store.iter_articles()}
+    pipeline.store.engine.dispose()
+    assert set(stored) == set(feeds)  # every feed gave its entry
+    assert stored["/billion-laughs.rss"].title == "Notizia &lol9;"  # the references stay unexpanded
+    passwd = Path("/etc/passwd")
+    everything = "\n".join(f"{a.title} {a.summary} {a.body}" for a in stored.values())
+    assert "lollollol" not in everything
+    if passwd.exists():
+        assert passwd.read_text().splitlines()[0] not in everything
+    for path, city in (("/utf8-served-as-latin1.rss", "Città"), ("/cp1252-declared-utf8.rss", "Milano")):
+        article = stored[path]
+        assert (article.title, article.summary) == (f"{city} più cara: “perché”?", "L’inflazione è al 5 €.")
+    messages = "\n".join(record.getMessage() for record in caplog.records)
+    assert f"feed={base}/billion-laughs.rss refused=" in messages
+    assert f"feed={base}/cp1252-declared-utf8.rss problem='CharacterEncodingOverride" in messages
+    rows = feed_rows(config)
+    assert {name: row.error_streak for name, row in rows.items()} == {path[1:]: 0 for path in feeds}

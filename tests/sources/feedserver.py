@@ -41,6 +41,12 @@ LATIN1_RSS = (
     "</channel></rss>"
 ).encode("latin-1")
 ESTERI = (DATA / "esteri.rss").read_bytes()
+RSS_TYPE = {"Content-Type": "application/rss+xml"}
+CRONACA = (
+    "<rss version='2.0'><channel><title>Cronaca</title><language>it</language>"
+    "<item><title>Città più cara: “perché”?</title><guid>c1</guid>"
+    "<description>L’inflazione è al 5 €.</description></item></channel></rss>"
+)
 BOMB_SIZE = 100_000_000  # what the bombs expand to; each is a few hundred KB on the wire
 ENDLESS_SIZE = 2 * 1024**3  # "endless": 2 GB, should a client never hang up
 DRIP_BYTES = 100  # one byte every DRIP_INTERVAL: 20 s in all, far past any test's deadline
@@ -135,6 +141,20 @@ ROUTES: dict[str, Route] = {
     "/broken.xml": Route(body=BROKEN_XML),
     "/page.html": Route(
         body=b"<html><body><p>Welcome</p></body></html>", headers={"Content-Type": "text/html"}
+    ),
+    # hostile and mis-declared feeds
+    "/billion-laughs.rss": Route(
+        body=(DATA / "hostile" / "billion-laughs.rss").read_bytes(), headers=RSS_TYPE
+    ),
+    "/xxe.rss": Route(body=(DATA / "hostile" / "xxe-etc-passwd.rss").read_bytes(), headers=RSS_TYPE),
+    "/utf8-served-as-latin1.rss": Route(
+        body=CRONACA.encode("utf-8"), headers={"Content-Type": "application/rss+xml; charset=iso-8859-1"}
+    ),
+    "/cp1252-declared-utf8.rss": Route(
+        body=(
+            '<?xml version="1.0" encoding="utf-8"?>' + CRONACA.replace("c1", "c2").replace("Città", "Milano")
+        ).encode("cp1252"),
+        headers=RSS_TYPE,
     ),
     "/latin1.rss": Route(
         body=LATIN1_RSS, headers={"Content-Type": "application/rss+xml; charset=iso-8859-1"}
