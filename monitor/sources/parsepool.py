@@ -10,7 +10,8 @@ Articles (plain frozen dataclasses) the other.
 The processes are started with ``spawn`` (the daemon has threads, which a
 ``fork`` would copy in whatever state they hold a lock), lazily on the
 first feed, and log with the daemon's level and format to the same stderr,
-so a "bozo" warning still names its feed in the daemon's log.  A parser
+so a "bozo" warning still names its feed in the daemon's log.  They ignore
+SIGINT and SIGTERM: the daemon stops them once its jobs are done.  A parser
 process that dies (a C-level crash, the kernel's OOM killer) fails only the
 feed it was parsing, as an :class:`~monitor.errors.ArticleParseError`; the
 pool is rebuilt for the next one.
@@ -23,6 +24,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -56,6 +58,10 @@ def parse_processes_for(configured: int | None, feeds: int, cpus: int | None = N
 
 
 def _start_child(level: int) -> None:
+    """A parser process logs like the daemon and leaves stopping to it: a Ctrl-C or a SIGTERM
+    sent to the whole process group (systemd does) must not kill a parse the daemon then waits for."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=level, format=LOG_FORMAT, force=True)
 
 

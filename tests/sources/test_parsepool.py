@@ -99,3 +99,15 @@ def test_parse_processes_for_a_configuration(
 def test_feed_parsers_need_at_least_one_process() -> None:
     with pytest.raises(ValueError, match="at least one process"):
         FeedParsers(0)
+
+
+async def test_feed_parsers_survive_a_sigterm_sent_to_the_whole_process_group(parsers: FeedParsers) -> None:
+    await parsers.parse(ESTERI, source="s", origin="warm.rss")
+    assert parsers._pool is not None
+    children = list(parsers._pool._processes)
+    for pid in children:
+        os.kill(pid, signal.SIGTERM)  # what systemd sends every process of the unit on stop
+        os.kill(pid, signal.SIGINT)  # what a Ctrl-C sends the terminal's process group
+    articles = await parsers.parse(ESTERI, source="s", origin="after.rss")
+    assert articles and set(children) <= set(parsers._pool._processes)  # the same processes, still working
+    assert all(parsers._pool._processes[pid].is_alive() for pid in children)
