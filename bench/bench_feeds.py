@@ -6,15 +6,17 @@
 1. Feeds: a farm of generated RSS 2.0/Atom feeds (bench/feedfarm.py, a process of
    its own on 127.0.0.x: 50 virtual hosts, 50–300 ms server think time, gzip,
    ETag/Last-Modified) is polled with ``FeedFetcher`` over one ``httpx.AsyncClient``
-   configured as the daemon's, each body parsed by ``parse_feed`` in a worker
-   thread (one, as the daemon's).  Timed: (a) a full async round, (b) the same
+   configured as the daemon's, each body parsed by ``parse_feed`` where the
+   daemon parses it: in parser processes (``sources.feed_parsers``: one per
+   CPU, so two here, not pinned), or with ``--parse-processes 0`` in one
+   worker thread (the daemon below 20 feeds).  Timed: (a) a full async round, (b) the same
    one by one on a sample of feeds, extrapolated, (c) a second async round in
    which every feed answers 304.  Printed: ratios to the sequential baseline,
    entries/s parsed, where the round's time went (the floor the server's think
    time and the fetcher's limits impose, CPU of the event loop and of parsing,
    event-loop lag, when the biggest host finished), the peak of requests in
-   flight per host the server saw, connections opened, and memory.  The client
-   is pinned to one CPU and the farm to another, so neither slows the other.
+   flight per host the server saw, connections opened, and memory.  The
+   client's event loop is pinned to one CPU and the farm to the other.
 2. Latency: the real daemon (``monitor run``) watches a folder and posts alerts
    to a local webhook receiver; files are renamed into the folder one at a time
    and the time from each landing to its alert's arrival is measured.
@@ -62,6 +64,7 @@ from monitor.errors import ArticleParseError, FeedFetchError  # noqa: E402
 from monitor.models import Article  # noqa: E402
 from monitor.sources.feeds import FeedFetcher  # noqa: E402
 from monitor.sources.parse import parse_feed  # noqa: E402
+from monitor.sources.parsepool import parse_processes_for  # noqa: E402
 
 FARM = Path(__file__).resolve().parent / "feedfarm.py"
 MAX_CONCURRENCY = 20  # FeedFetcher's defaults, as the daemon will run it
@@ -88,6 +91,11 @@ def rss_mb() -> float:
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def children_peak_mb() -> float:
+    """The largest peak of the child processes that have ended (the parser processes, once shut down)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def process_cpu() -> float:
@@ -445,9 +453,12 @@ async def measure(farm: Farm, args: argparse.Namespace, rss_start: float) -> Non
         f"\n   targets: round {full.seconds:.1f} s < {target:.1f} s{note} {mark(full.seconds < target)};"
         f" {speedup:.1f}× sequential ≥ {TARGET_SPEEDUP:.0f}× {mark(speedup >= TARGET_SPEEDUP)}"
     )
+    parsers = (
+        f"; each parser process peaked at {children_peak_mb():.0f} MB at most" if args.parse_processes else ""
+    )
     print(
         f"   memory: RSS {rss_start:.0f} MB at start, {rss_mb():.0f} MB at end;"
-        f" peak (ru_maxrss) {peak_full:.0f} MB after the full round, {peak_mb():.0f} MB at end"
+        f" peak (ru_maxrss) {peak_full:.0f} MB after the full round, {peak_mb():.0f} MB at end{parsers}"
     )
     if profiler:
         print_profiles(profiler, poller)
@@ -597,6 +608,8 @@ class LatencyRun:
     stop_s: float
     exit_code: int | None
     log_tail: list[str]
+    watched: int = 0  # batches the inotify watcher handed over
+    scanned: int = 0  # batches the periodic scan found (the safety net)
 
 
 def drop_files(args: argparse.Namespace, receiver: Receiver, tmp: Path) -> LatencyRun:
@@ -617,10 +630,21 @@ def drop_files(args: argparse.Namespace, receiver: Receiver, tmp: Path) -> Laten
             marker = f"bench{k:05d}"
             landed[marker] = drop(inbox, 100 + k, marker, prose["it" if k % 2 else "en"], rng)
             time.sleep(max(0.0, begin + (k + 1) * args.spacing - time.perf_counter()))
-        receiver.wait_for(list(landed), 20 + args.scan_interval * 3)
+        receiver.wait_for(list(landed), 20 + min(args.scan_interval, 60.0) * 3)
         stopping = time.perf_counter()
-    tail = (tmp / "daemon.log").read_text(errors="replace").splitlines()[-5:]
-    return LatencyRun(landed, startup, warmed, time.perf_counter() - stopping, process.returncode, tail)
+    log = (tmp / "daemon.log").read_text(errors="replace").splitlines()
+    watched = sum(1 for line in log if "(watched)" in line)
+    scanned = sum(1 for line in log if "folder=" in line and " files=" in line and "(watched)" not in line)
+    return LatencyRun(
+        landed,
+        startup,
+        warmed,
+        time.perf_counter() - stopping,
+        process.returncode,
+        log[-5:],
+        watched,
+        scanned,
+    )
 
 
 def latency_part(args: argparse.Namespace) -> None:
@@ -644,7 +668,8 @@ def latency_part(args: argparse.Namespace) -> None:
     missing = n - len(got)
     print(
         f"   daemon up in {run.startup_s:.1f} s; warm-up files {'alerted' if run.warmed else 'NOT alerted'};"
-        f" stopped on SIGTERM in {run.stop_s:.1f} s, exit code {run.exit_code}"
+        f" stopped on SIGTERM in {run.stop_s:.1f} s, exit code {run.exit_code};"
+        f" batches read: {run.watched} from inotify events, {run.scanned} by the periodic scan"
     )
     if missing or run.exit_code:
         print("   daemon log, last lines:\n     " + "\n     ".join(run.log_tail))
@@ -685,11 +710,18 @@ def main() -> None:
     )
     parser.add_argument("--parse-threads", type=int, default=1, help="worker threads parsing (the daemon: 1)")
     parser.add_argument(
-        "--parse-processes", type=int, default=0, help="parse in this many processes instead (an experiment)"
+        "--parse-processes",
+        type=int,
+        help="parse in this many processes (default: as the daemon, sources.feed_parsers; 0: in threads)",
     )
     parser.add_argument("--latency-files", type=int, help="files for part 2 (default 200, quick 50; 0 skips)")
     parser.add_argument("--spacing", type=float, default=0.25, help="seconds between two files")
-    parser.add_argument("--scan-interval", type=float, default=1.0, help="the folder's scan interval (≥ 1 s)")
+    parser.add_argument(
+        "--scan-interval",
+        type=float,
+        default=300.0,
+        help="the folder's scan interval (default 300 s: the latency measured is the watcher's)",
+    )
     parser.add_argument("--cpu", type=int, help="pin the client to this CPU (default: the last one allowed)")
     parser.add_argument("--profile", action="store_true", help="cProfile the event loop and parse_feed")
     args = parser.parse_args()
@@ -699,6 +731,8 @@ def main() -> None:
         args.latency_files = 50 if args.quick else 200
     if args.sequential is None:
         args.sequential = 50 if args.quick else 100
+    if args.parse_processes is None:
+        args.parse_processes = parse_processes_for(None, args.feeds)
     allowed = args.allowed = os.sched_getaffinity(0)
     args.cpu = max(allowed) if args.cpu is None else args.cpu
     others = sorted(allowed - {args.cpu})

@@ -109,6 +109,9 @@ class FeedSource(_Model):
 class Sources(_Model):
     folders: list[FolderSource] = Field(default_factory=list)
     feeds: list[FeedSource] = Field(default_factory=list)
+    feed_parsers: int | None = Field(
+        None, ge=0, description="processes parsing feeds (default: one per CPU, at most 4, from 20 feeds)"
+    )
 
 
 class _ChannelModel(_Model):
@@ -324,6 +327,8 @@ class HttpSettings(_Model):
     contact: str | None = Field(None, description="URL or mailto: put in the User-Agent for site owners")
     user_agent: str | None = Field(None, description="the whole User-Agent (default from contact)")
     timeout: Duration = Field(20.0, description="overall deadline of one fetch, redirects included")
+    connect_timeout: Duration = Field(10.0, gt=0, description="longest wait for a connection to open")
+    read_timeout: Duration = Field(10.0, gt=0, description="longest silence of a server while answering")
     max_bytes: int = Field(20_000_000, ge=1024, description="larger responses are cut off and reported")
     max_concurrency: int = Field(20, ge=1, description="fetches in flight at once")
     per_host: int = Field(2, ge=1, description="fetches in flight to one host at once")

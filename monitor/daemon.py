@@ -48,6 +48,7 @@ from monitor.pipeline import IngestReport, Pipeline
 from monitor.server import Check, OpsEndpoint, OpsServer
 from monitor.sources.feeds import FeedFetcher
 from monitor.sources.netguard import AddressGuard, GuardedClient
+from monitor.sources.parsepool import FeedParsers, parse_processes_for
 from monitor.sources.watch import FolderWatcher
 from monitor.store.retention import PruneReport, Retention, cutoffs
 from monitor.systemd import SystemdNotifier
@@ -109,6 +110,7 @@ class Daemon:
         self._notifiers: dict[str, Notifier] = {}
         self._client: httpx.AsyncClient | None = None
         self._fetcher: FeedFetcher | None = None
+        self._parsers: FeedParsers | None = None
         self._reload_lock = asyncio.Lock()
         self._rules_seen = rules_signature(settings.rules)
 
@@ -154,7 +156,7 @@ class Daemon:
 
     async def poll_feed(self, feed: FeedSource) -> None:
         assert self._fetcher is not None
-        report = await self.pipeline.poll_feed(self._fetcher, feed, self.run_blocking)
+        report = await self.pipeline.poll_feed(self._fetcher, feed, self.run_blocking, self._parsers)
         self._count("feed", report)
         if report.alerts:
             await self.deliver()
@@ -606,14 +608,20 @@ class Daemon:
                 per_host=http.per_host,
                 user_agent=http.agent,
                 untrusted=untrusted,
+                connect_timeout=http.connect_timeout,
+                read_timeout=http.read_timeout,
             )
+            processes = parse_processes_for(settings.sources.feed_parsers, len(settings.sources.feeds))
+            self._parsers = FeedParsers(processes, log_level=log.getEffectiveLevel()) if processes else None
             self._notifiers = build_notifiers(settings.channels, client, state_dir=settings.state_dir)
             self.metrics.channels(list(self._notifiers))
             try:
                 async with self._holding_leases():
                     yield
             finally:
-                self._client = self._fetcher = None
+                if self._parsers is not None:
+                    await asyncio.to_thread(self._parsers.close)
+                self._client = self._fetcher = self._parsers = None
 
     @contextlib.asynccontextmanager
     async def _holding_leases(self) -> AsyncIterator[None]:

@@ -44,6 +44,7 @@ from monitor.sources.feeds import FeedFetch, FeedFetcher
 from monitor.sources.feedstate import FeedState, Polled, after_poll
 from monitor.sources.files import iter_folder, read_article_file
 from monitor.sources.parse import parse_feed
+from monitor.sources.parsepool import FeedParsers
 from monitor.sources.text import charset_of, decode_bytes, extract_html_article
 from monitor.store.leases import claims_for
 from monitor.store.repo import BatchResult, FileRecord, Routed, Store
@@ -311,12 +312,19 @@ class Pipeline:
         return replace(record, status="failed", reason=reason)
 
     # -- feeds ---------------------------------------------------------------------------
-    async def poll_feed(self, fetcher: FeedFetcher, feed: FeedSource, run: RunBlocking) -> IngestReport:
+    async def poll_feed(
+        self,
+        fetcher: FeedFetcher,
+        feed: FeedSource,
+        run: RunBlocking,
+        parsers: FeedParsers | None = None,
+    ) -> IngestReport:
         """Fetch one feed if it is due (conditional GET) and process its new entries.
 
         ``run`` executes blocking work (database, spaCy) off the event loop, in the
-        single worker thread the daemon owns.  Whatever happens, the feed's state
-        (validators, backoff, health) is stored, and a health change is alerted.
+        single worker thread the daemon owns; ``parsers``, when given, parse the
+        feed in other processes (else ``run`` does).  Whatever happens, the feed's
+        state (validators, backoff, health) is stored, and a health change is alerted.
         Replicas on one PostgreSQL claim the feed first: if another holds it, or
         fetched it less than ¾ of its interval ago, nothing is done now.
         """
@@ -326,11 +334,13 @@ class Pipeline:
             log.debug("feed=%s polled by another replica (or within its interval)", feed.source_name)
             return IngestReport()
         try:
-            return await self._poll_claimed(fetcher, feed, run)
+            return await self._poll_claimed(fetcher, feed, run, parsers)
         finally:
             await run(self.claims.release_feed, feed.url)
 
-    async def _poll_claimed(self, fetcher: FeedFetcher, feed: FeedSource, run: RunBlocking) -> IngestReport:
+    async def _poll_claimed(
+        self, fetcher: FeedFetcher, feed: FeedSource, run: RunBlocking, parsers: FeedParsers | None
+    ) -> IngestReport:
         report = IngestReport()
         state = await run(self.store.feed_state, feed.url)
         now = utcnow()
@@ -350,7 +360,7 @@ class Pipeline:
             )
             polled = Polled(fetched.status, fetched.etag, fetched.last_modified, fetched.permanent_url)
             if fetched.content is not None:
-                report = await self._ingest_feed(fetcher, feed, fetched, run)
+                report = await self._ingest_feed(fetcher, feed, fetched, run, parsers)
                 polled = replace(polled, new_entries=report.articles)
             else:
                 log.debug("feed=%s not modified (304)", feed.source_name)
@@ -373,18 +383,25 @@ class Pipeline:
         return report
 
     async def _ingest_feed(
-        self, fetcher: FeedFetcher, feed: FeedSource, fetched: FeedFetch, run: RunBlocking
+        self,
+        fetcher: FeedFetcher,
+        feed: FeedSource,
+        fetched: FeedFetch,
+        run: RunBlocking,
+        parsers: FeedParsers | None,
     ) -> IngestReport:
         # feedparser is CPU work: off the loop; the final URL resolves relative links
-        articles = await run(
-            parse_feed,
-            fetched.content or b"",
-            source=feed.source_name,
-            origin=feed.url,
-            headers={"content-location": fetched.url, **fetched.headers},
-            language=feed.language,
-            tags=tuple(feed.tags),
-        )
+        # (the URL fetched is the base of relative links, whatever Content-Location says: RFC 9110)
+        content, headers = fetched.content or b"", {**fetched.headers, "content-location": fetched.url}
+        name, lang, tags = feed.source_name, feed.language, tuple(feed.tags)
+        if parsers is not None:
+            articles = await parsers.parse(
+                content, source=name, origin=feed.url, headers=headers, language=lang, tags=tags
+            )
+        else:
+            articles = await run(
+                parse_feed, content, source=name, origin=feed.url, headers=headers, language=lang, tags=tags
+            )
         if feed.full_text:
             fresh = await run(self.store.unseen, articles)
             articles = await asyncio.gather(*(self._with_full_text(fetcher, feed, a) for a in fresh))

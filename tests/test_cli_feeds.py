@@ -114,3 +114,31 @@ def test_feeds_shows_each_feeds_state_and_enable_clears_a_disabled_feed(config: 
     assert code == 0 and store.feed_state(ANSA).disabled is None
     code, _, err = invoke(config, "feeds", "enable", "https://unknown.example/rss")
     assert code == 1 and "not among the configured feeds" in err
+
+
+def test_feeds_after_a_real_poll_shows_fetch_status_new_entries_and_next_fetch(
+    config: Path, tmp_path: Path
+) -> None:
+    from tests.sources.feedserver import serve
+
+    with serve() as live:
+        text = config.read_text(encoding="utf-8").replace("sources:\n  folders: []  # no folders\n", "")
+        config.write_text(
+            text
+            + "sources:\n  folders: []\n  feeds:\n"
+            + f"    - {{url: '{live.url('/esteri.rss')}', name: Esteri}}\n"
+            + f"    - {{url: '{live.url('/error')}', name: Rotto}}\n",
+            encoding="utf-8",
+        )
+        code, _, _ = invoke(config, "run", "--once")
+    assert code == 0
+    code, out, _ = invoke(config, "feeds", "--json")
+    rows = {row["name"]: row for row in map(json.loads, out.splitlines())}
+    esteri, rotto = rows["Esteri"], rows["Rotto"]
+    assert code == 0
+    assert [esteri[key] for key in ("state", "status", "new_entries", "error_streak")] == ["ok", 200, 2, 0]
+    assert esteri["last_fetch"] and esteri["next_fetch"]
+    assert (rotto["state"], rotto["status"], rotto["error_streak"]) == ("failing", 500, 1)
+    assert "HTTP 500" in rotto["problem"] and rotto["next_fetch"] > rotto["last_fetch"]
+    code, out, _ = invoke(config, "feeds")
+    assert code == 0 and "failing" in out and " 500 " in out and "new   2" in out

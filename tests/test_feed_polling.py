@@ -392,3 +392,58 @@ async def test_poll_feed_full_text_link_to_loopback_is_refused_by_default_and_th
     [warning] = [r.getMessage() for r in caplog.records if "full text" in r.getMessage()]
     assert f"{world_feed.rsplit('/', 1)[0]}/articles/helsinki.html" in warning
     assert "loopback" in warning
+
+
+# -- names and tags: rules scope to them, channels are routed by them ---------------------------------
+SCOPED_RULES = """rules:
+  - id: nato-esteri
+    query: 'NATO AND tag:esteri'
+  - id: nato-world
+    query: 'NATO AND tag:world'
+  - id: markets-agenzia
+    query: '(markets OR Ukraine) AND source:agenzia*'
+"""
+
+
+async def test_poll_feed_name_and_tags_scope_rules_and_route_channels(tmp_path: Path, server: Server) -> None:
+    base, _seen = server
+    (tmp_path / "rules.yaml").write_text(SCOPED_RULES, encoding="utf-8")
+    (tmp_path / "monitor.yaml").write_text(
+        "database: sqlite:///monitor.db\nrules: [rules.yaml]\n"
+        "sources:\n  folders: []\n  feeds:\n"
+        f"    - {{url: '{base}/esteri.rss', name: Redazione Esteri, tags: [esteri]}}\n"
+        f"    - {{url: '{base}/mondo.atom', name: Agenzia Mondo, tags: [world, agenzie]}}\n"
+        "channels:\n  desk: {type: console}\n  agenzie: {type: console, tags: [agenz*]}\n"
+        "  esteri: {type: console, sources: ['Redazione *']}\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(str(tmp_path / "monitor.yaml"), env={})
+    async with polling(settings) as poller:
+        for feed in settings.sources.feeds:
+            assert (await poller.poll(feed)).failed == 0
+        hits = await poller.run(poller.pipeline.store.hits)
+        routed = {channel: sorted(await poller.outbox(channel)) for channel in ("desk", "agenzie", "esteri")}
+    fired = sorted((hit.rule_id, hit.source) for hit in hits)
+    # the esteri feed's "Ukraine" entry is no agency's; the NATO entry is tagged esteri, not world
+    assert fired == [("markets-agenzia", "Agenzia Mondo"), ("nato-esteri", "Redazione Esteri")]
+    assert [rule for _c, rule, _t in routed["desk"]] == ["markets-agenzia", "nato-esteri"]
+    assert [rule for _c, rule, _t in routed["agenzie"]] == ["markets-agenzia"]
+    assert [rule for _c, rule, _t in routed["esteri"]] == ["nato-esteri"]
+
+
+async def test_poll_feed_permanent_move_is_recorded_only_once_its_target_answers(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, seen = server
+    settings = write_settings(tmp_path, [{"url": base + "/perm-to-error", "interval": "1ms"}])
+    feed = settings.sources.feeds[0]
+    async with polling(settings) as poller:
+        assert (await poller.poll(feed)).failed == 1  # 301 → 500
+        failed = await poller.state(feed)
+        monkeypatch.setitem(ROUTES, "/error", Route(body=ESTERI, headers=RSS))  # the target is fixed
+        await asyncio.sleep(0.01)
+        assert (await poller.poll(feed)).failed == 0
+        moved = await poller.state(feed)
+    assert (failed.fetch_url, failed.current_url, failed.last_status) == (None, base + "/perm-to-error", 500)
+    assert (moved.fetch_url, moved.last_status, moved.error_streak) == (base + "/error", 200, 0)
+    assert paths(seen) == ["/perm-to-error", "/error", "/perm-to-error", "/error"]

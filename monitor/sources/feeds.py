@@ -8,10 +8,12 @@ names us and a contact, so an admin who sees us in a log can reach a person.
 Every fetch is bounded three ways, so no server can hold a worker or its
 memory: one deadline for the whole fetch, redirects included (httpx's read
 timeout restarts with every chunk, so a server dripping a byte a second would
-never trip it); a byte cap on the body counted *after* decompression, which
-we do ourselves, at most 64 KiB of output at a time (httpx inflates each
-network read in full, and 64 KiB of brotli can become gigabytes); and at most
-:data:`MAX_REDIRECTS` hops.
+never trip it), within which a connection must open in ``connect_timeout``
+and a server may stay silent for at most ``read_timeout``; a byte cap on
+the body counted *after* decompression, which we do ourselves, at most
+64 KiB of output at a time (httpx inflates each network read in full, and
+64 KiB of brotli can become gigabytes); and at most :data:`MAX_REDIRECTS`
+hops.
 
 Redirects are followed here rather than by httpx, so the chain can be judged:
 when every hop was permanent (301/308) and the target answered, the caller is
@@ -63,6 +65,8 @@ PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.8"
 PROJECT_URL = "https://github.com/news-monitor/news-monitor"
 DEFAULT_MAX_BYTES = 20_000_000
 DEFAULT_TIMEOUT = 20.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 20
 DEFAULT_PER_HOST = 2
 MAX_REDIRECTS = 5
@@ -169,10 +173,16 @@ class FeedFetcher:
         per_host: int = DEFAULT_PER_HOST,
         user_agent: str | None = None,
         untrusted: GuardedClient | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         if max_concurrency < 1 or per_host < 1:
             raise ValueError(f"limits must be at least 1, got {max_concurrency=} {per_host=}")
+        if connect_timeout <= 0 or read_timeout <= 0:
+            raise ValueError(f"timeouts must be positive, got {connect_timeout=} {read_timeout=}")
         self.client = client
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         self.user_agent = user_agent if user_agent is not None else _default_user_agent()
         self.untrusted = untrusted
         self._global = asyncio.Semaphore(max_concurrency)
@@ -189,9 +199,9 @@ class FeedFetcher:
     ) -> FeedFetch:
         """GET a configured feed conditionally; raises :class:`FeedFetchError`."""
         headers = {**_feed_headers(etag, last_modified), "User-Agent": self.user_agent}
-        return await _fetch(
-            self.client, url, _Ask(headers, timeout, max_bytes, etag, last_modified), self._slot
-        )
+        connect, read = self._phases(timeout)
+        ask = _Ask(headers, timeout, max_bytes, etag, last_modified, connect=connect, read=read)
+        return await _fetch(self.client, url, ask, self._slot)
 
     async def fetch_untrusted(
         self,
@@ -209,9 +219,13 @@ class FeedFetcher:
         if self.untrusted is None:
             raise RuntimeError("FeedFetcher was built without a GuardedClient: untrusted URLs are refused")
         headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING, "User-Agent": self.user_agent}
-        return await _fetch(
-            self.untrusted.client, url, _Ask(headers, timeout, max_bytes, what="page"), self._slot
-        )
+        connect, read = self._phases(timeout)
+        ask = _Ask(headers, timeout, max_bytes, what="page", connect=connect, read=read)
+        return await _fetch(self.untrusted.client, url, ask, self._slot)
+
+    def _phases(self, timeout: float) -> tuple[float, float]:
+        """Connect and read limits, never past the fetch's own deadline."""
+        return min(self.connect_timeout, timeout), min(self.read_timeout, timeout)
 
     @contextlib.asynccontextmanager
     async def _slot(self, host: str) -> AsyncIterator[None]:
@@ -253,6 +267,15 @@ class _Ask:
     etag: str | None = None
     last_modified: str | None = None
     what: str = "feed"
+    connect: float | None = None  # None: the overall timeout
+    read: float | None = None
+
+    @property
+    def phases(self) -> httpx.Timeout:
+        """httpx's per-phase limits; the overall deadline is ours (``asyncio.timeout_at``)."""
+        return httpx.Timeout(
+            self.timeout, connect=self.connect or self.timeout, read=self.read or self.timeout
+        )
 
 
 def _feed_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
@@ -306,7 +329,7 @@ async def _fetch(client: httpx.AsyncClient, url: str, ask: _Ask, slot: SlotFacto
     """Follow the chain hop by hop under one deadline, taken when the first slot is ours."""
     chain = _Chain(url)
     deadline: float | None = None
-    with _errors_named(chain, ask.timeout):
+    with _errors_named(chain, ask):
         while True:
             target = httpx.URL(chain.current)
             if target.scheme not in ("http", "https"):
@@ -322,12 +345,18 @@ async def _fetch(client: httpx.AsyncClient, url: str, ask: _Ask, slot: SlotFacto
 
 
 @contextlib.contextmanager
-def _errors_named(chain: _Chain, timeout: float) -> Iterator[None]:
+def _errors_named(chain: _Chain, ask: _Ask) -> Iterator[None]:
     """httpx's and asyncio's errors become :class:`FeedFetchError` naming the URL, here and only here."""
     try:
         yield
+    except httpx.ConnectTimeout:
+        connect = ask.phases.connect
+        raise FeedFetchError(f"{chain.where()}: no connection within {connect:g}s") from None
+    except httpx.ReadTimeout:
+        read = ask.phases.read
+        raise FeedFetchError(f"{chain.where()}: the server sent nothing for {read:g}s") from None
     except (httpx.TimeoutException, TimeoutError):
-        raise FeedFetchError(f"{chain.where()}: no complete answer within {timeout:g}s") from None
+        raise FeedFetchError(f"{chain.where()}: no complete answer within {ask.timeout:g}s") from None
     except BlockedAddress as exc:  # raised by the guard, which knows the host but not the URL
         message = f"{chain.where()}: {exc}"
         raise BlockedAddress(message, host=exc.host, address=exc.address, reason=exc.reason) from None
@@ -340,7 +369,7 @@ def _errors_named(chain: _Chain, timeout: float) -> Iterator[None]:
 async def _hop(client: httpx.AsyncClient, chain: _Chain, ask: _Ask) -> FeedFetch | tuple[int, str | None]:
     """One request: the final answer, or a redirect's (status, Location) for the chain to judge."""
     async with client.stream(
-        "GET", chain.current, headers=ask.headers, timeout=ask.timeout, follow_redirects=False
+        "GET", chain.current, headers=ask.headers, timeout=ask.phases, follow_redirects=False
     ) as response:
         status = response.status_code
         if status in _REDIRECTS or status == httpx.codes.NOT_MODIFIED:

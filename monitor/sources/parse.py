@@ -8,7 +8,8 @@ without a server.
 HTML sanitising and relative-URI resolution are turned off: every HTML value
 is flattened to text here anyway, and the two account for about 40% of
 feedparser's time on feeds with full content (DESIGN.md).  Entry links are
-still resolved against ``xml:base``.
+still resolved against ``xml:base``, then against the URL fetched (our own
+``Content-Location``), and kept only as absolute http(s) URLs.
 
 Hostile feeds
     XML's DTD can expand a few hundred bytes into gigabytes or name a local
@@ -35,6 +36,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 from feedparser.encodings import convert_to_utf8
@@ -72,11 +74,15 @@ def parse_feed(
     Feeds in the wild are often slightly broken; if feedparser still recovers
     entries they are used and the problem is logged.  A document that yields
     no entries because it is broken, or that is not a feed at all (an HTML
-    error page served as 200), raises :class:`ArticleParseError`.  A valid feed
-    with no entries is simply empty.
+    error page served as 200), raises :class:`ArticleParseError`.  A well-formed
+    feed with no entries is simply empty, even served with a wrong media type
+    or charset: that is a warning, not a failing source.
     """
     response_headers = {key.lower(): value for key, value in (headers or {}).items()}
     served_language = _header_language(response_headers.pop("content-language", None))
+    # Links are resolved here, not by feedparser, which would also resolve bare RSS guids
+    # ("1234") against it and so change every entry's identity when a feed moves.
+    fetched_from = _web_link(response_headers.pop("content-location", None), None)
     if not data.strip():
         raise ArticleParseError(f"{origin}: empty document")
     document, problems = _utf8_document(data, response_headers, origin)
@@ -95,10 +101,11 @@ def parse_feed(
         resolve_relative_uris=False,
     )
     # The media-type complaint was already taken, as served, from the first decoding.
-    if parsed.bozo and not isinstance(parsed.get("bozo_exception"), NonXMLContentType):
+    broken = parsed.bozo and not isinstance(parsed.get("bozo_exception"), NonXMLContentType)
+    if broken:
         problems.insert(0, _reason(parsed))
     entries = parsed.entries
-    if not entries and problems:
+    if not entries and (broken or (problems and not parsed.version)):
         raise ArticleParseError(f"{origin}: not a readable feed: {'; '.join(problems)}")
     if not entries and not parsed.version:
         raise ArticleParseError(f"{origin}: not an RSS or Atom feed")
@@ -113,6 +120,7 @@ def parse_feed(
     # Atom entries without an author inherit the feed's (RFC 4287 4.2.1); an RSS channel's
     # managingEditor, which feedparser also calls the feed's author, wrote none of the items.
     feed_authors = entry_authors(parsed.feed) if str(parsed.version).startswith("atom") else ()
+    feed_link = _web_link(parsed.feed.get("link"), fetched_from)
     articles = []
     for position, entry in enumerate(entries, start=1):
         article = _entry_article(
@@ -123,6 +131,7 @@ def parse_feed(
             language=language or _entry_language(entry) or feed_language,
             authors=entry_authors(entry) or feed_authors,
             tags=tags,
+            base=fetched_from or feed_link,
         )
         if article is None:
             log.debug("feed=%s entry=%d skipped: no title and no text", origin, position)
@@ -229,6 +238,7 @@ def _entry_article(
     language: str | None,
     authors: tuple[str, ...],
     tags: tuple[str, ...],
+    base: str | None = None,
 ) -> Article | None:
     title = _WHITESPACE.sub(" ", _detail_text(entry.get("title_detail"), entry.get("title"))).strip()
     # Without a <summary>, feedparser copies the content into ``summary`` but
@@ -246,7 +256,7 @@ def _entry_article(
         title=title,
         summary=summary,
         body=body,
-        url=entry.get("link"),
+        url=_entry_link(entry, base),
         published=_entry_time(entry),
         language=language,
         source=source,
@@ -256,6 +266,38 @@ def _entry_article(
         authors=authors,
     )
     return article
+
+
+def _entry_link(entry: Any, base: str | None) -> str | None:
+    link = entry.get("link")
+    if entry.get("guidislink") and link == entry.get("id"):
+        # the item has no <link> and feedparser took its <guid> for one: a URL only if it is one
+        return _web_link(link, None)
+    return _web_link(link, base)
+
+
+def _web_link(link: Any, base: str | None) -> str | None:
+    """An entry's link as an absolute http(s) URL, or None.
+
+    feedparser resolves links against ``xml:base``; a link still relative is
+    resolved against the URL fetched (``base``: the Content-Location the
+    pipeline passes) or, for a saved feed file, the feed's own ``<link>``.  What remains that is not
+    http(s) is no web page: an RSS ``<guid>`` that is not a URL (feedparser
+    takes a guid for the link when the item has none), ``javascript:``,
+    ``mailto:``, or a relative path with no base.  Kept, such a "link"
+    would become the article's identity and make two sites' ``/news/1``
+    one story, and full-text fetching would try to open it.
+    """
+    if not isinstance(link, str) or not link.strip():
+        return None
+    link = link.strip()
+    if base and not urlsplit(link).scheme:
+        link = urljoin(base, link)
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return None
+    return link if parts.scheme.lower() in ("http", "https") and parts.hostname else None
 
 
 def _detail_text(detail: Mapping[str, Any] | None, fallback: str | None) -> str:

@@ -41,11 +41,19 @@ LATIN1_RSS = (
     "</channel></rss>"
 ).encode("latin-1")
 ESTERI = (DATA / "esteri.rss").read_bytes()
+RSS_TYPE = {"Content-Type": "application/rss+xml"}
+CRONACA = (
+    "<rss version='2.0'><channel><title>Cronaca</title><language>it</language>"
+    "<item><title>Città più cara: “perché”?</title><guid>c1</guid>"
+    "<description>L’inflazione è al 5 €.</description></item></channel></rss>"
+)
 BOMB_SIZE = 100_000_000  # what the bombs expand to; each is a few hundred KB on the wire
 ENDLESS_SIZE = 2 * 1024**3  # "endless": 2 GB, should a client never hang up
 DRIP_BYTES = 100  # one byte every DRIP_INTERVAL: 20 s in all, far past any test's deadline
 DRIP_INTERVAL = 0.2
+STALL_SECONDS = 3.0
 BUSY_SECONDS = 0.3
+STUCK_SECONDS = 5.0
 FAR_FUTURE = "Fri, 01 Jan 2100 00:00:00 GMT"
 
 
@@ -134,6 +142,20 @@ ROUTES: dict[str, Route] = {
     "/page.html": Route(
         body=b"<html><body><p>Welcome</p></body></html>", headers={"Content-Type": "text/html"}
     ),
+    # hostile and mis-declared feeds
+    "/billion-laughs.rss": Route(
+        body=(DATA / "hostile" / "billion-laughs.rss").read_bytes(), headers=RSS_TYPE
+    ),
+    "/xxe.rss": Route(body=(DATA / "hostile" / "xxe-etc-passwd.rss").read_bytes(), headers=RSS_TYPE),
+    "/utf8-served-as-latin1.rss": Route(
+        body=CRONACA.encode("utf-8"), headers={"Content-Type": "application/rss+xml; charset=iso-8859-1"}
+    ),
+    "/cp1252-declared-utf8.rss": Route(
+        body=(
+            '<?xml version="1.0" encoding="utf-8"?>' + CRONACA.replace("c1", "c2").replace("Città", "Milano")
+        ).encode("cp1252"),
+        headers=RSS_TYPE,
+    ),
     "/latin1.rss": Route(
         body=LATIN1_RSS, headers={"Content-Type": "application/rss+xml; charset=iso-8859-1"}
     ),
@@ -149,6 +171,7 @@ ROUTES: dict[str, Route] = {
     "/no-location": redirect(301, None),
     "/to-ftp": redirect(302, "ftp://example.org/feed.xml"),
     "/perm-to-gone": redirect(301, "/gone"),
+    "/perm-to-error": redirect(301, "/error"),
     "/to-internal": redirect(302, "http://internal.example/feed.xml"),
     **{f"/hop/{n}": redirect(301, f"/hop/{n - 1}" if n > 1 else "/esteri.rss") for n in range(1, 7)},
     # statuses the schedule acts on
@@ -160,6 +183,7 @@ ROUTES: dict[str, Route] = {
     "/unavailable-bare": Route(status=503),
     # bodies that must be cut off
     "/drip": Route(stream=drip, interval=DRIP_INTERVAL),
+    "/stall": Route(stream=lambda: iter([b"<rss>", b"</rss>"]), interval=STALL_SECONDS),  # then silent
     "/endless": Route(stream=endless),
     "/huge-declared": Route(body=b"<rss/>", send_length=False, headers={"Content-Length": str(ENDLESS_SIZE)}),
     "/short-body": Route(body=b"<rss>", send_length=False, headers={"Content-Length": "1000"}),
@@ -180,6 +204,7 @@ ROUTES: dict[str, Route] = {
     "/zstd": Route(body=b"\x28\xb5\x2f\xfd", headers={"Content-Encoding": "zstd"}),
     # concurrency
     "/busy": Route(body=b"<rss/>", delay=BUSY_SECONDS, track=True),
+    "/stuck.rss": Route(body=BOZO_RSS, delay=STUCK_SECONDS, track=True),  # longer than its interval
 }
 
 

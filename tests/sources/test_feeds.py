@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import logging
 import re
@@ -588,3 +589,79 @@ async def test_fetch_feed_not_modified_answers_reuse_one_connection() -> None:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+# -- connect and read timeouts, inside the overall deadline ------------------------------------------------
+
+
+async def test_feed_fetcher_silent_server_stops_at_the_read_timeout(
+    client: httpx.AsyncClient, live: LiveServer
+) -> None:
+    fetcher = FeedFetcher(client, read_timeout=0.3)
+    error = await failure(fetcher, live.url("/stall"), timeout=30.0)  # the server pauses 3 s after "<rss>"
+    assert str(error) == f"{live.url('/stall')}: the server sent nothing for 0.3s"
+
+
+async def test_feed_fetcher_dripping_server_never_trips_the_read_timeout_but_the_deadline(
+    client: httpx.AsyncClient, live: LiveServer
+) -> None:
+    fetcher = FeedFetcher(client, read_timeout=1.0)  # a byte every 0.2 s: never silent for 1 s
+    error = await failure(fetcher, live.url("/drip"), timeout=1.5)
+    assert str(error) == f"{live.url('/drip')}: no complete answer within 1.5s"
+
+
+@contextlib.contextmanager
+def full_backlog() -> Iterator[int]:
+    """A port whose accept queue is full: the kernel drops new SYNs, so a connect hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        time.sleep(0.1)
+        yield port
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
+
+
+async def test_feed_fetcher_unanswered_connect_stops_at_the_connect_timeout(
+    client: httpx.AsyncClient,
+) -> None:
+    fetcher = FeedFetcher(client, connect_timeout=0.3)
+    with full_backlog() as port:
+        url = f"http://127.0.0.1:{port}/feed.xml"
+        error = await failure(fetcher, url, timeout=30.0)
+    assert str(error) == f"{url}: no connection within 0.3s"
+
+
+async def test_feed_fetcher_gives_httpx_each_phase_its_limit_within_the_deadline() -> None:
+    seen: list[dict[str, float | None]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(200, stream=httpx.ByteStream(b"<rss/>"))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as mock:
+        fetcher = FeedFetcher(mock, connect_timeout=4.0, read_timeout=7.0)
+        await fetcher.fetch("http://feeds.example/a.xml", timeout=20.0)
+        await fetcher.fetch("http://feeds.example/b.xml", timeout=5.0)  # never past the deadline
+    assert seen == [
+        {"connect": 4.0, "read": 7.0, "write": 20.0, "pool": 20.0},
+        {"connect": 4.0, "read": 5.0, "write": 5.0, "pool": 5.0},
+    ]
+
+
+@pytest.mark.parametrize(("connect", "read"), [(0.0, 1.0), (1.0, -1.0)])
+def test_feed_fetcher_rejects_timeouts_that_are_not_positive(
+    client: httpx.AsyncClient, connect: float, read: float
+) -> None:
+    with pytest.raises(ValueError, match="timeouts must be positive"):
+        FeedFetcher(client, connect_timeout=connect, read_timeout=read)

@@ -554,3 +554,139 @@ def test_parse_feed_language_content_language_alone_is_not_a_problem(
     with caplog.at_level(logging.WARNING, logger="monitor.sources.parse"):
         assert language_of(data, {"Content-Language": "it"}) == "it"
     assert caplog.records == []
+
+
+# --- links ---------------------------------------------------------------------------------------------
+
+LINKS = """<rss version="2.0"><channel><title>Cronaca</title><link>https://cronaca.example.it/</link>
+<item><title>Relativo alla radice</title><link>/notizie/1.html</link><guid>c-1</guid></item>
+<item><title>Relativo</title><link>notizie/2.html?utm_source=rss#commenti</link></item>
+<item><title>Guid senza link</title><guid>c-3</guid><description>Solo un identificativo</description></item>
+<item><title>Script</title><link>javascript:alert(1)</link><guid isPermaLink="false">c-4</guid></item>
+<item><title>Assoluto</title><link>https://altro.example.org/a</link></item>
+</channel></rss>"""
+
+
+def test_parse_feed_links_become_absolute_http_urls_or_none() -> None:
+    articles = parse_feed(LINKS.encode(), source="Cronaca", origin="cronaca.rss")
+    assert [a.url for a in articles] == [
+        "https://cronaca.example.it/notizie/1.html",  # a saved feed: against the channel's <link>
+        "https://cronaca.example.it/notizie/2.html",  # tracking parameters and fragment gone
+        None,  # feedparser takes the guid "c-3" for a link: it is no web page
+        None,
+        "https://altro.example.org/a",
+    ]
+
+
+def test_parse_feed_relative_links_resolve_against_the_url_fetched_first() -> None:
+    headers = {
+        "Content-Location": "https://www.example.it/feed/rss.xml",
+        "Content-Type": "application/rss+xml",
+    }
+    articles = parse_feed(LINKS.encode(), source="Cronaca", origin="cronaca.rss", headers=headers)
+    assert [a.url for a in articles] == [
+        "https://www.example.it/notizie/1.html",
+        "https://www.example.it/feed/notizie/2.html",
+        None,  # feedparser resolved the guid "c-3" like a link: still no web page
+        None,
+        "https://altro.example.org/a",
+    ]
+
+
+def test_parse_feed_same_relative_link_on_two_sites_is_two_stories() -> None:
+    def site(host: str) -> bytes:
+        return (
+            f"<rss version='2.0'><channel><title>t</title><link>https://{host}/</link>"
+            "<item><title>Ultima ora</title><link>/news/1</link><description>Testo</description></item>"
+            "</channel></rss>"
+        ).encode()
+
+    [one] = parse_feed(site("a.example.it"), source="A", origin="a.rss")
+    [two] = parse_feed(site("b.example.it"), source="B", origin="b.rss")
+    assert one.uid != two.uid and (one.url, two.url) == (
+        "https://a.example.it/news/1",
+        "https://b.example.it/news/1",
+    )
+
+
+def test_parse_feed_atom_xml_base_resolves_entry_links() -> None:
+    data = b"""<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://blog.example.org/it/">
+    <title>Blog</title><id>urn:blog</id><updated>2024-05-01T00:00:00Z</updated>
+    <entry xml:base="2024/05/"><title>Post</title><link href="primo.html"/><id>urn:blog:1</id>
+    <updated>2024-05-01T00:00:00Z</updated><summary>Testo</summary></entry></feed>"""
+    [article] = parse_feed(data, source="s", origin="b.atom")
+    assert article.url == "https://blog.example.org/it/2024/05/primo.html"
+
+
+def test_parse_feed_entries_without_link_id_or_date_keep_distinct_identities() -> None:
+    data = b"""<rss version="2.0"><channel><title>t</title>
+    <item><description>Solo testo, &lt;b&gt;niente&lt;/b&gt; titolo</description></item>
+    <item><title>Solo un titolo</title></item>
+    <item><title>Solo un titolo</title></item>
+    </channel></rss>"""
+    articles = parse_feed(data, source="s", origin="nudo.rss")
+    assert [(a.title, a.summary, a.url, a.published) for a in articles] == [
+        ("", "Solo testo, niente titolo", None, None),
+        ("Solo un titolo", "", None, None),
+        ("Solo un titolo", "", None, None),
+    ]
+    assert articles[0].uid != articles[1].uid
+    assert articles[1].uid == articles[2].uid  # the same words twice: the same story, stored once
+
+
+def test_parse_feed_cdata_html_becomes_clean_text_without_scripts() -> None:
+    data = b"""<rss version="2.0"><channel><title>t</title><item><guid>x-1</guid>
+    <title><![CDATA[Caff&egrave; <b>amaro</b> &amp; dolce]]></title>
+    <description><![CDATA[<p>Primo paragrafo</p><script>alert("x")</script>
+    <p>Secondo &egrave; qui</p>]]></description>
+    </item></channel></rss>"""
+    [article] = parse_feed(data, source="s", origin="cdata.rss")
+    assert (article.title, article.summary) == ("Caffè amaro & dolce", "Primo paragrafo\n\nSecondo è qui")
+
+
+def test_parse_feed_many_entries_each_become_an_article() -> None:
+    items = "".join(
+        f"<item><title>Notizia {i}</title><guid>n-{i}</guid><description>Testo {i}</description></item>"
+        for i in range(5_000)
+    )
+    data = f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode()
+    articles = parse_feed(data, source="s", origin="tante.rss")
+    assert len(articles) == 5_000 and len({a.uid for a in articles}) == 5_000
+    assert articles[-1].title == "Notizia 4999"
+
+
+@pytest.mark.parametrize(
+    ("data", "headers"),
+    [
+        (b"<rss version='2.0'><channel><title>Vuoto</title></channel></rss>", {"Server": "x"}),
+        (
+            b'<?xml version="1.0" encoding="bogus"?>'
+            b'<rss version="2.0"><channel><title>V</title></channel></rss>',
+            None,
+        ),
+        (
+            b"<rss version='2.0'><channel><title>Vuoto</title></channel></rss>",
+            {"Content-Type": "text/plain; charset=iso-8859-1"},
+        ),
+    ],
+    ids=["no content type", "unknown declared charset", "text/plain"],
+)
+def test_parse_feed_well_formed_empty_feed_with_a_served_oddity_is_empty_not_an_error(
+    data: bytes, headers: dict[str, str] | None
+) -> None:
+    assert parse_feed(data, source="s", origin="vuoto.rss", headers=headers) == []
+
+
+def test_parse_feed_bare_guid_identity_does_not_change_when_the_feed_moves() -> None:
+    data = b"""<rss version="2.0"><channel><title>t</title>
+    <item><title>Ultima ora</title><guid>4411</guid><description>Testo</description></item></channel></rss>"""
+
+    def fetched_from(url: str) -> Article:
+        [article] = parse_feed(data, source="s", origin="s.rss", headers={"Content-Location": url})
+        return article
+
+    before, after = (
+        fetched_from("https://old.example.it/rss"),
+        fetched_from("https://new.example.it/feed/rss"),
+    )
+    assert before.uid == after.uid and before.url is None and before.origin == "s.rss#4411"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.errors import ArticleParseError
-from monitor.sources.text import decode_bytes, extract_html_article, html_to_text
+from monitor.sources.text import _collect, decode_bytes, extract_html_article, html_to_text
 
 RUSSIAN = "Министры обороны России и США провели телефонный разговор впервые с начала войны."
 ITALIAN = "Perché la città è più cara: il caffè costa già il doppio, e così il tè. " * 4
@@ -84,3 +84,17 @@ def test_extract_html_article_falls_back_to_visible_text() -> None:
 
 def test_extract_html_article_empty_page() -> None:
     assert extract_html_article("<html><body><script>x()</script></body></html>") == ("", "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Roma, 3 mar.  Il governo\n\tapprova  ", "  ", "", "nul\x00byte", "a > b; c = d", "riga\r\nriga"],
+)
+def test_html_to_text_plain_text_shortcut_gives_what_the_parser_gives(text: str) -> None:
+    assert html_to_text(text) == _collect(text).text()
+
+
+def test_html_to_text_collapses_spaces_across_inline_elements() -> None:
+    assert html_to_text("<p>Il <b>vertice </b> della <i> NATO</i>\n a Vilnius</p><p>Due</p>") == (
+        "Il vertice della NATO a Vilnius\n\nDue"
+    )
