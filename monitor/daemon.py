@@ -162,7 +162,11 @@ class Daemon:
             await self.deliver()
 
     async def deliver(self) -> None:
-        """Send due alerts until none is left that is due now (bounded by batch size per round)."""
+        """Send due alerts until none is left that is due now (bounded by batch size per round).
+
+        Then the outbox's depth goes to /metrics, whoever asked for the round
+        (the delivery job, or a scan that just queued alerts).
+        """
         async with self._deliver_lock:
             while True:
                 report = await self.pipeline.deliver_due(self._notifiers, self.run_blocking)
@@ -171,9 +175,10 @@ class Daemon:
                     >= self.settings.delivery.batch_size
                 )
                 if not full or report.retried:  # a failing receiver waits for its backoff
-                    return
+                    break
                 if self.pipeline.stopping.is_set():  # the rest waits in the outbox for the next start
-                    return
+                    break
+            self.metrics.pending(await self.run_blocking(self.pipeline.store.pending_by_channel))
 
     async def prune_history(self) -> None:
         """The retention policy, one round at a time on the worker, so ingestion runs in between.
@@ -195,11 +200,6 @@ class Daemon:
             (log.info if total.total else log.debug)("retention: pruned %s", total.summary())
         finally:
             await self.run_blocking(claims.release_task, "retention")
-
-    async def deliver_and_count(self) -> None:
-        """The delivery job: a round of sending, then the outbox's depth for /metrics."""
-        await self.deliver()
-        self.metrics.pending(await self.run_blocking(self.pipeline.store.pending_by_channel))
 
     def _count(self, kind: str, report: IngestReport) -> None:
         self.metrics.ingested(kind, report.articles, report.duplicates, report.hits, report.alerts)
@@ -279,8 +279,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload()))
         async with self._http():
             server = await self._start_server()
-            scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
-            self._reschedule(self.settings)
+            scheduler = self.schedule(AsyncIOScheduler(timezone=UTC))
             scheduler.start()
             self._rewatch(self.settings)
             log.info(
@@ -447,8 +446,14 @@ class Daemon:
                 now + timedelta(seconds=RETENTION_FIRST_S),
             )
         interval = max(settings.delivery.interval, 0.5)
-        jobs["deliver"] = (interval, self.deliver_and_count, IntervalTrigger(seconds=interval), now)
+        jobs["deliver"] = (interval, self.deliver, IntervalTrigger(seconds=interval), now)
         return jobs
+
+    def schedule(self, scheduler: AsyncIOScheduler) -> AsyncIOScheduler:
+        """Put every job the settings ask for on ``scheduler`` (not started: tests look at it)."""
+        self._scheduler = scheduler
+        self._reschedule(self.settings)
+        return scheduler
 
     def _reschedule(self, settings: Settings) -> None:
         """Add the jobs the settings want, drop the others, replace the changed ones.

@@ -166,7 +166,7 @@ def test_daemon_retention_job_is_scheduled_and_prunes(config: Path) -> None:
     daemon = Daemon(settings, build_pipeline(settings))
     try:
         scheduler = AsyncIOScheduler(timezone=UTC)
-        daemon._schedule(scheduler)
+        daemon.schedule(scheduler)
         [job] = [job for job in scheduler.get_jobs() if job.id == "retention"]
         assert job.trigger.interval == timedelta(days=1)
         store = daemon.pipeline.store
@@ -190,7 +190,7 @@ def test_daemon_without_retention_schedules_no_prune(config: Path, tmp_path: Pat
     daemon = Daemon(settings, build_pipeline(settings))
     try:
         scheduler = AsyncIOScheduler(timezone=UTC)
-        daemon._schedule(scheduler)
+        daemon.schedule(scheduler)
         assert "retention" not in {job.id for job in scheduler.get_jobs()}
     finally:
         daemon._worker.shutdown(wait=True)
