@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -33,6 +33,9 @@ from monitor.errors import ArticleParseError, ConfigError, MonitorError, StoreEr
 from monitor.logs import configure_logging
 from monitor.runlock import AlreadyRunning, RunLock
 from monitor.sources.feedstate import FeedState
+
+if TYPE_CHECKING:  # imported by the commands that need them: --help stays fast
+    from monitor.store.search import ArticleView, FoundHit
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("monitor")
@@ -530,7 +533,7 @@ def hits(
         click.echo("no hits", err=True)
 
 
-def _hit_line(found: Any) -> str:
+def _hit_line(found: FoundHit) -> str:
     row = found.hit
     terms = ", ".join(sorted({t["text"] for t in row.terms}))
     also = f"  (also: {', '.join(row.also_reported_by)})" if row.also_reported_by else ""
@@ -591,7 +594,7 @@ def articles(
         click.echo("no articles", err=True)
 
 
-def _article_line(article: Any) -> str:
+def _article_line(article: ArticleView) -> str:
     hits = f"{article.hits} hit(s)" if article.hits else "no hits"
     line = (
         f"{article.ingested_at:%Y-%m-%d %H:%M} {article.source[:16]:<16} {article.language or '-':<3}"
