@@ -38,7 +38,7 @@ from monitor.matching.rulefile import RuleSpec
 from monitor.metrics import Metrics
 from monitor.models import Alert, Article, Match, clean_text, content_fingerprint
 from monitor.notify.base import Notifier
-from monitor.notify.flood import Hold, hold_until, window
+from monitor.notify.flood import Hold, hold_until, summary_text, window
 from monitor.notify.retry import next_attempt
 from monitor.sources.feeds import FeedFetch, FeedFetcher
 from monitor.sources.feedstate import FeedState, Polled, after_poll
@@ -496,7 +496,7 @@ class Pipeline:
         report = DeliveryReport()
         if await run(self.claims.task, "summaries", utcnow()):  # one replica folds held alerts
             try:
-                await run(self.store.release_held, utcnow())
+                await run(self.store.release_held, utcnow(), summary_text)
             finally:
                 await run(self.claims.release_task, "summaries")
         alerts = await run(

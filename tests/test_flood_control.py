@@ -71,6 +71,7 @@ def test_a_digest_names_the_other_outlets_that_carried_a_story(tmp_path: Path) -
     from monitor.app import open_store
     from monitor.config import Settings
     from monitor.models import Match, TermHit, make_article
+    from monitor.notify.flood import summary_text
     from monitor.store.repo import Routed
 
     now = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -82,6 +83,6 @@ def test_a_digest_names_the_other_outlets_that_carried_a_story(tmp_path: Path) -
     store.record([Routed(retold, [], story=first.uid)], [], now)  # grouped: no hit, no alert
     [held] = store.due_deliveries(now, 10, ["hook"])
     store.hold(held.key, now + timedelta(hours=1), "digest")
-    assert store.release_held(now + timedelta(hours=1)) == 1
+    assert store.release_held(now + timedelta(hours=1), summary_text) == 1
     [summary] = store.due_deliveries(now + timedelta(hours=1), 10, ["hook"])
     assert "• Vertice NATO a Vilnius (ANSA) — also reported by Rai" in summary.snippet

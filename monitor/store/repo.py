@@ -9,7 +9,7 @@ processing the same input twice records nothing twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any
@@ -21,10 +21,12 @@ from sqlmodel import Session, col
 
 from monitor.dedup import StoredSignature
 from monitor.errors import StoreError
-from monitor.models import Alert, Article, Match, TermHit, make_article
-from monitor.notify.flood import SUMMARY_RULE, summary_text
+from monitor.models import SUMMARY_RULE, Alert, Article, Match, TermHit, make_article
 from monitor.sources.feedstate import FeedState, HealthEvent
 from monitor.store.tables import ArticleRow, DeliveryRow, FeedRow, FileRow, HitRow
+
+Summarize = Callable[[Sequence[Alert], str, Mapping[str, Sequence[str]]], tuple[str, str, tuple[str, ...]]]
+"""(alerts, reason, other outlets by key) → (title, text, terms) of the summary that stands for them."""
 
 
 def delivery_key(rule_id: str, article_uid: str, channel: str) -> str:
@@ -355,13 +357,15 @@ class Store:
         with self._guard(), self._session() as session:
             return int(session.execute(query).scalar() or 0)
 
-    def release_held(self, now: datetime) -> int:
+    def release_held(self, now: datetime, summarize: Summarize) -> int:
         """Fold the held alerts whose time has come into one summary alert per channel.
 
         One transaction: the summary (an article of source ``news-monitor``, a hit
         of rule ``summary``, a pending delivery) is queued and the held alerts
         are marked ``summarized`` together, so a crash neither loses them nor
         sends them twice; the summary's key is derived from the keys it stands for.
+        ``summarize`` writes it (:func:`monitor.notify.flood.summary_text`: the
+        store keeps rows, it does not word messages).
         """
         query = (
             select(DeliveryRow, HitRow, ArticleRow)
@@ -380,7 +384,7 @@ class Store:
             reason = (held[0][0].last_error or "held: summary").removeprefix("held: ")
             carried = self.story_sources({a.story for _, _, a in held if a.story})
             also = {d.key: [s for s in carried.get(a.story or "", ()) if s != a.source] for d, _, a in held}
-            title, text, terms = summary_text(alerts, reason, also)
+            title, text, terms = summarize(alerts, reason, also)
             digest = _digest_uid("\x1f".join(sorted(a.key for a in alerts)))
             article = make_article(
                 title=title,
