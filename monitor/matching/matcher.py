@@ -263,6 +263,9 @@ def explain_article(index: RuleIndex, article: Article) -> list[RuleExplanation]
 
 
 WARMUP_ARTICLES = 500
+# Words met inside memory zones (counted again at each sighting) after which a language's article
+# pipeline is replaced by a fresh one: about 15 MB of spaCy hash tables, a day or two of news.
+RENEW_AFTER_WORDS = 500_000
 
 
 class ArticleMatcher:
@@ -271,12 +274,15 @@ class ArticleMatcher:
     The first WARMUP_ARTICLES articles of each language are tokenized outside any
     memory zone, so the language's common words become permanent and stay in the
     tokenizer cache; after that every batch runs in a memory zone, so the rare
-    words of a long-running daemon are freed and memory stays flat.
+    words of a long-running daemon are freed.  After RENEW_AFTER_WORDS words met
+    in zones the language's pipeline is renewed (see LanguagePipelines.renew) and
+    warmed up again, so resident memory stays flat too.
     """
 
     def __init__(self, index: RuleIndex) -> None:
         self.index = index
         self._warm: dict[str, int] = defaultdict(int)
+        self._settled: dict[str, int] = {}  # vocabulary size when the language's warm-up ended
 
     def swap(self, index: RuleIndex) -> None:
         self.index = index
@@ -295,9 +301,15 @@ class ArticleMatcher:
             warming = self._warm[lang] < WARMUP_ARTICLES
             self._warm[lang] += len(positions)
             nlp = index.pipelines.article_nlp(lang)
+            if not warming:
+                self._settled.setdefault(lang, len(nlp.vocab))
             with contextlib.nullcontext() if warming else nlp.memory_zone():
                 for position in positions:
                     article = articles[position]
                     found = find_occurrences(index, lang, article)
                     out[position] = evaluate_rules(index, lang, article, found) if found else []
+            if not warming and len(nlp.vocab) - self._settled[lang] > RENEW_AFTER_WORDS:
+                index.pipelines.renew(lang, nlp)
+                self._warm[lang] = 0
+                del self._settled[lang]
         return [out[i] for i in range(len(articles))]
