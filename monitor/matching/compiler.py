@@ -65,8 +65,9 @@ class CompiledRule:
 
 
 Phrases = list[tuple[tuple[int, ...], int]]  # (the tokens after the first, term key) of each phrase
-Entry = tuple[Phrases, tuple[int, ...]]  # what one word starts: phrases, and the wildcard keys it matches
-_NO_PHRASES: Phrases = []
+# What one word starts: the keys it matches alone (one-word terms, wildcards), and the longer
+# phrases it begins, by their second token (a common first word may begin thousands of them).
+Entry = tuple[tuple[int, ...], dict[int, Phrases] | None]
 
 
 @dataclass(slots=True)
@@ -98,10 +99,16 @@ class LanguageIndex:
 
     def finish(self, first_words: dict[int, str], is_punct: Callable[[str], bool]) -> None:
         """Build the look-up table once phrases and wildcards are known."""
-        self._base = {
-            orth: (phrases, () if is_punct(first_words[orth]) else self._wildcard_keys(first_words[orth]))
-            for orth, phrases in self.phrases.items()
-        }
+        for orth, phrases in self.phrases.items():
+            word = first_words[orth]
+            alone = [key for rest, key in phrases if not rest]
+            if not is_punct(word):
+                alone.extend(self._wildcard_keys(word))
+            longer: defaultdict[int, Phrases] = defaultdict(list)
+            for rest, key in phrases:
+                if rest:
+                    longer[rest[0]].append((rest[1:], key))
+            self._base[orth] = (tuple(alone), dict(longer) if longer else None)
         self.lookup = dict(self._base)
 
     def entries(self, orths: list[int], vocab: Vocab) -> list[Entry | tuple[()] | None]:
@@ -123,7 +130,7 @@ class LanguageIndex:
             if entry is None:
                 text = strings[orth]
                 keys = () if is_punct(text) else self._wildcard_keys(text)
-                entry = lookup[orth] = (_NO_PHRASES, keys) if keys else ()
+                entry = lookup[orth] = (keys, None) if keys else ()
             entries[i] = entry
 
     def _wildcard_keys(self, text: str) -> tuple[int, ...]:

@@ -145,15 +145,16 @@ def _scan_field(
     tokens = FieldTokens(field, original, folded, doc, kept)
     raw = found.raw
     entries = table.entries(orth_list, nlp.vocab)
+    last = len(orth_list) - 1
     for i in compress(count(), entries):  # the few tokens that start something, found in C
-        phrases, wildcard_keys = entries[i]  # type: ignore[misc]  # compress kept the non-empty ones
-        for rest, key in phrases:
-            if not rest:
-                raw[key].append((tokens, i, i + 1))
-            elif tuple(orth_list[i + 1 : i + 1 + len(rest)]) == rest:
-                raw[key].append((tokens, i, i + 1 + len(rest)))
-        for key in wildcard_keys:
+        alone, longer = entries[i]  # type: ignore[misc]  # compress kept the non-empty ones
+        for key in alone:
             raw[key].append((tokens, i, i + 1))
+        if longer is not None and i < last:
+            for rest, key in longer.get(orth_list[i + 1], ()):
+                end = i + 2 + len(rest)
+                if not rest or tuple(orth_list[i + 2 : end]) == rest:
+                    raw[key].append((tokens, i, end))
     if table.lemma_phrases:
         lemmas = [get_string_id(lemma) for lemma in index.pipelines.lemmas(lang, doc)]
         _phrase_hits(table.lemma_phrases, lemmas if kept is None else [lemmas[i] for i in kept], tokens, raw)
