@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -465,7 +465,10 @@ def log_uniform_index(rng: random.Random, n: int) -> int:
 
 
 def scan_to_sqlite(
-    texts: Sequence[tuple[str, str]], matcher: ArticleMatcher, workdir: Path
+    texts: Sequence[tuple[str, str]],
+    matcher: ArticleMatcher,
+    workdir: Path,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[IngestReport, float]:
     """What ``monitor scan FOLDER`` does with a folder of ``title\\n\\nbody`` files, into a fresh
     SQLite database: read, parse, detect the language, match, record hits and alerts in batches.
@@ -486,8 +489,8 @@ def scan_to_sqlite(
     try:
         pipeline = Pipeline(settings, Store(engine), matcher, LanguageGuesser(["it", "en"], "it"))
         paths = sorted(folder.iterdir())
-        started = time.perf_counter()
+        started = clock()
         report = pipeline.scan_files(paths, source="bench", under=str(folder))
-        return report, time.perf_counter() - started
+        return report, clock() - started
     finally:
         engine.dispose()

@@ -18,12 +18,15 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice, product
+from itertools import compress, count, islice, product, repeat
+from operator import is_
 
+from spacy.attrs import IS_PUNCT
 from spacy.language import Language
-from spacy.strings import StringStore, get_string_id
+from spacy.strings import get_string_id
+from spacy.vocab import Vocab
 
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines
@@ -58,53 +61,96 @@ class CompiledRule:
     spec: RuleSpec
     keys: dict[int, int]  # id() of every Term node of the query → its key id (no dataclass hashing)
     positive: frozenset[int]  # keys whose occurrence can make the rule true
+    positive_terms: tuple[Term, ...]  # the Term nodes that can make it true, in query order
+
+
+Phrases = list[tuple[tuple[int, ...], int]]  # (the tokens after the first, term key) of each phrase
+# What one word starts: the keys it matches alone (one-word terms, wildcards), and the longer
+# phrases it begins, by their second token (a common first word may begin thousands of them).
+Entry = tuple[tuple[int, ...], dict[int, Phrases] | None]
 
 
 @dataclass(slots=True)
 class LanguageIndex:
-    """The token table of one language."""
+    """The token table of one language.
 
-    phrases: dict[int, list[tuple[tuple[int, ...], int]]] = field(default_factory=dict)
-    first_tokens: frozenset[int] = frozenset()  # the keys of phrases, as a set for C-level intersection
+    ``lookup`` answers, for the hash of any article word, what it starts: the
+    phrases whose first token it is and the wildcard terms it matches, or
+    ``()`` for nothing.  One dictionary look-up per token, done in C: words
+    seen before are all answered from it; the others (None) are tested against
+    the wildcards once and remembered, up to TOKEN_CACHE_LIMIT words.
+    """
+
+    phrases: dict[int, Phrases] = field(default_factory=dict)
     # lemma sequences of lemma terms, when a trained pipeline lemmatizes articles in context
-    lemma_phrases: dict[int, list[tuple[tuple[int, ...], int]]] = field(default_factory=dict)
+    lemma_phrases: dict[int, Phrases] = field(default_factory=dict)
     capitals: dict[int, tuple[int, ...]] = field(default_factory=dict)  # key → pattern tokens in capitals
     prefixes: dict[str, list[int]] = field(default_factory=dict)
     prefix_lengths: tuple[int, ...] = ()
+    prefix_shortest: int = 0
+    prefix_heads: frozenset[str] = frozenset()  # every prefix cut to prefix_shortest characters
     patterns: list[tuple[re.Pattern[str], int]] = field(default_factory=list)
-    _token_keys: dict[int, tuple[int, ...]] = field(default_factory=dict)  # word → wildcard keys, cached
-    _wild_orths: set[int] = field(default_factory=set)  # the cached words with at least one key
+    _base: dict[int, Entry] = field(default_factory=dict)  # the phrase starts, with their wildcard keys
+    lookup: dict[int, Entry | tuple[()]] = field(default_factory=dict)  # _base plus the words learnt
 
     @property
     def has_wildcards(self) -> bool:
         return bool(self.prefixes or self.patterns)
 
-    def wildcard_orths(self, orths: Iterable[int], strings: StringStore) -> set[int]:
-        """The article words (as hashes) some wildcard term matches; each distinct word is tested once.
+    def finish(self, first_words: dict[int, str], is_punct: Callable[[str], bool]) -> None:
+        """Build the look-up table once phrases and wildcards are known."""
+        for orth, phrases in self.phrases.items():
+            word = first_words[orth]
+            alone = [key for rest, key in phrases if not rest]
+            if not is_punct(word):
+                alone.extend(self._wildcard_keys(word))
+            longer: defaultdict[int, Phrases] = defaultdict(list)
+            for rest, key in phrases:
+                if rest:
+                    longer[rest[0]].append((rest[1:], key))
+            self._base[orth] = (tuple(alone), dict(longer) if longer else None)
+        self.lookup = dict(self._base)
 
-        Set operations keep the common case (every word seen before) out of Python loops.
-        """
-        distinct = set(orths)
-        unseen = distinct.difference(self._token_keys)
-        if unseen:
-            if len(self._token_keys) + len(unseen) > TOKEN_CACHE_LIMIT:
-                self._token_keys.clear()
-                self._wild_orths.clear()
-            for orth in unseen:
-                keys = self._wildcard_keys(strings[orth])
-                self._token_keys[orth] = keys
-                if keys:
-                    self._wild_orths.add(orth)
-        return distinct & self._wild_orths
+    def entries(self, orths: list[int], vocab: Vocab) -> list[Entry | tuple[()] | None]:
+        """What each token starts (aligned with ``orths``); falsy where it starts nothing."""
+        entries = list(map(self.lookup.get, orths))
+        if self.has_wildcards and None in entries:
+            self._learn(orths, entries, vocab)
+        return entries
 
-    def keys_of(self, orth: int) -> tuple[int, ...]:
-        return self._token_keys[orth]
+    def _learn(self, orths: list[int], entries: list[Entry | tuple[()] | None], vocab: Vocab) -> None:
+        if len(self.lookup) > len(self._base) + TOKEN_CACHE_LIMIT:
+            self.lookup = dict(self._base)  # a few MB at most, then it starts over
+        lookup = self.lookup
+        strings = vocab.strings
+        is_punct = punct_test(vocab)
+        for i in compress(count(), map(is_, entries, repeat(None))):
+            orth = orths[i]
+            entry = lookup.get(orth)
+            if entry is None:
+                text = strings[orth]
+                keys = () if is_punct(text) else self._wildcard_keys(text)
+                entry = lookup[orth] = (keys, None) if keys else ()
+            entries[i] = entry
 
     def _wildcard_keys(self, text: str) -> tuple[int, ...]:
-        prefixes = self.prefixes
-        found = [key for n in self.prefix_lengths if len(text) >= n for key in prefixes.get(text[:n], ())]
+        found: list[int] = []
+        # most words start with no prefix's first letters: one set look-up says so
+        if len(text) >= self.prefix_shortest and text[: self.prefix_shortest] in self.prefix_heads:
+            prefixes = self.prefixes
+            found = [key for n in self.prefix_lengths if len(text) >= n for key in prefixes.get(text[:n], ())]
         found.extend(key for pattern, key in self.patterns if pattern.fullmatch(text))
         return tuple(found)
+
+
+def _never(_text: str) -> bool:
+    return False
+
+
+def punct_test(vocab: Vocab) -> Callable[[str], bool]:
+    """The language's own IS_PUNCT test: punctuation never matches a wildcard."""
+    getters: dict[int, Callable[[str], bool]] = getattr(vocab, "lex_attr_getters", {})
+    return getters.get(IS_PUNCT, _never)
 
 
 class RuleIndex:
@@ -125,7 +171,8 @@ class RuleIndex:
                 if is_positive:
                     positive.add(key)
             index = len(self.rules)
-            self.rules.append(CompiledRule(spec, keys, frozenset(positive)))
+            positive_terms = tuple(t for t, is_positive in terms(spec.expr) if is_positive)
+            self.rules.append(CompiledRule(spec, keys, frozenset(positive), positive_terms))
             for key in _anchors(spec.expr, keys) or positive:
                 self.rules_by_key[key].append(index)
         self._languages: dict[str, LanguageIndex] = {}
@@ -159,15 +206,18 @@ class RuleIndex:
         nlp = self.pipelines.pattern_nlp(lang)
         in_context = any(self.key_lemmas) and self.pipelines.trained_lemmatizer(lang)
         table = LanguageIndex()
-        phrases: defaultdict[int, list[tuple[tuple[int, ...], int]]] = defaultdict(list)
-        lemma_phrases: defaultdict[int, list[tuple[tuple[int, ...], int]]] = defaultdict(list)
+        phrases: defaultdict[int, Phrases] = defaultdict(list)
+        lemma_phrases: defaultdict[int, Phrases] = defaultdict(list)
+        first_words: dict[int, str] = {}
         prefixes: defaultdict[str, list[int]] = defaultdict(list)
         for key, term in enumerate(self.key_terms):
             if term.wildcard:
                 _add_wildcard(table, prefixes, fold_plain(term.text), key)
                 continue
             expand = self.key_lemmas[key] and not in_context
-            for orths, capitals in _variants(nlp, lang, term.text, expand):
+            for words, capitals in _variants(nlp, lang, term.text, expand):
+                orths = tuple(get_string_id(word) for word in words)
+                first_words[orths[0]] = words[0]
                 phrases[orths[0]].append((orths[1:], key))
                 if capitals:
                     table.capitals[key] = capitals
@@ -175,10 +225,12 @@ class RuleIndex:
                 for lemmas in self._pattern_lemmas(lang, term.text):
                     lemma_phrases[lemmas[0]].append((lemmas[1:], key))
         table.phrases = dict(phrases)
-        table.first_tokens = frozenset(phrases)
         table.lemma_phrases = dict(lemma_phrases)
         table.prefixes = dict(prefixes)
         table.prefix_lengths = tuple(sorted({len(p) for p in prefixes}))
+        table.prefix_shortest = table.prefix_lengths[0] if prefixes else 0
+        table.prefix_heads = frozenset(p[: table.prefix_shortest] for p in prefixes)
+        table.finish(first_words, punct_test(nlp.vocab))
         return table
 
     def _pattern_lemmas(self, lang: str, text: str) -> Iterator[tuple[int, ...]]:
@@ -257,8 +309,8 @@ def pattern_tokens(nlp: Language, folded: str) -> list[tuple[str, int]]:
 
 def _variants(
     nlp: Language, lang: str, text: str, lemmas: bool
-) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Token hashes of every form of a term, each with the positions that need capitals."""
+) -> Iterator[tuple[tuple[str, ...], tuple[int, ...]]]:
+    """The tokens of every form of a term, each with the positions that need capitals."""
     folded = fold_plain(text)
     tokens = pattern_tokens(nlp, folded)
     if not tokens:
@@ -268,7 +320,7 @@ def _variants(
         i for i, (tok, idx) in enumerate(tokens) if any(idx < e and idx + len(tok) > s for s, e in spans)
     )
     if not lemmas:
-        yield tuple(get_string_id(tok) for tok, _ in tokens), capitals
+        yield tuple(tok for tok, _ in tokens), capitals
         return
     table = lemma_table(lang)
     choices = [
@@ -276,4 +328,4 @@ def _variants(
         for tok, _ in tokens
     ]
     for combination in islice(product(*choices), MAX_VARIANTS):
-        yield tuple(get_string_id(form) for form in combination), capitals
+        yield tuple(combination), capitals

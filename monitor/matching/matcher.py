@@ -12,16 +12,17 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import compress, count
 
 import numpy as np
-from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, ORTH
-from spacy.strings import StringStore, get_string_id
+from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
+from spacy.strings import get_string_id
+from spacy.tokens import Doc, Token
 
-from monitor.matching.compiler import CompiledRule, LanguageIndex, RuleIndex
+from monitor.matching.compiler import CompiledRule, LanguageIndex, Phrases, RuleIndex
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
 from monitor.matching.normalize import FoldedText, fold
-from monitor.matching.query import TEXT_FIELDS, Term, terms
+from monitor.matching.query import TEXT_FIELDS, Term
 from monitor.matching.snippet import make_snippet
 from monitor.models import Article, Match, TermHit
 
@@ -44,37 +45,45 @@ def find_occurrences(index: RuleIndex, lang: str, article: Article) -> ArticleOc
 class FieldTokens:
     """One field's tokens, kept while the article's rules are decided.
 
-    Character offsets and word positions are read out of spaCy's arrays only
-    for the occurrences a candidate rule asks about.
+    Only the token hashes are read out of spaCy for every token; character
+    offsets come from the few tokens a candidate rule asks about, and word
+    positions (for proximity) from one array read on the field's first
+    occurrence.
     """
 
-    __slots__ = ("_lengths", "_starts", "_words", "columns", "field", "folded", "original")
+    __slots__ = ("_words", "doc", "field", "folded", "kept", "original")
 
-    def __init__(self, field: str, original: str, folded: FoldedText, columns: Any) -> None:
+    def __init__(
+        self, field: str, original: str, folded: FoldedText, doc: Doc, kept: list[int] | None
+    ) -> None:
         self.field = field
         self.original = original
         self.folded = folded
-        self.columns = columns  # ORTH, IS_PUNCT, IDX, LENGTH of the non-space tokens
-        self._starts: list[int] | None = None
+        self.doc = doc
+        self.kept = kept  # doc positions of the non-space tokens, None when every token is one
+        self._words: list[int] | None = None
+
+    def _token(self, i: int) -> Token:
+        return self.doc[i if self.kept is None else self.kept[i]]
 
     def occurrence(self, first: int, end: int) -> Occurrence:
-        if self._starts is None:
-            columns = self.columns
-            self._starts = columns[:, 2].tolist()
-            self._lengths: list[int] = columns[:, 3].tolist()
-            # word positions: punctuation does not count when measuring proximity
-            self._words: list[int] = np.concatenate(([0], np.cumsum(columns[:, 1] == 0))).tolist()
-        starts = self._starts
-        start, stop = starts[first], starts[end - 1] + self._lengths[end - 1]
+        head, last = self._token(first), self._token(end - 1)
+        start, stop = head.idx, last.idx + len(last)
         if self.folded.shifted:  # else folded and original offsets are the same
             start, stop = self.folded.original_span(start, stop)
-        return Occurrence(self.field, self._words[first], self._words[end], start, stop)
+        words = self._words
+        if words is None:
+            # word positions: punctuation does not count when measuring proximity
+            punct = self.doc.to_array(IS_PUNCT)
+            if self.kept is not None:
+                punct = punct[self.kept]
+            words = self._words = np.concatenate(([0], np.cumsum(punct == 0))).tolist()
+        return Occurrence(self.field, words[first], words[end], start, stop)
 
     def capitals_ok(self, capitals: tuple[int, ...], first: int) -> bool:
         """An acronym in the query (NATO) matches NATO or Nato, never the word nato."""
-        idx = self.columns[:, 2]
         for offset in capitals:
-            at = self.folded.original_offset(int(idx[first + offset]))
+            at = self.folded.original_offset(self._token(first + offset).idx)
             if not self.original[at : at + 1].isupper():
                 return False
         return True
@@ -119,70 +128,45 @@ def _scan_field(
 ) -> None:
     nlp = index.pipelines.article_nlp(lang)
     folded = fold(original)
-    doc = nlp.tokenizer(folded.text)  # not make_doc: no length cap, long articles are news too
+    text = folded.text
+    doc = nlp.tokenizer(text)  # not make_doc: no length cap, long articles are news too
     if len(doc) == 0:
         return
-    columns = doc.to_array([ORTH, IS_PUNCT, IDX, LENGTH, IS_SPACE])
-    # Whitespace tokens (line breaks, runs of spaces) are not words: phrases match across them.
-    spaces = columns[:, 4] != 0
+    orths = doc.to_array(ORTH)
+    # Whitespace tokens are not words: phrases match across them.  Folding made every whitespace
+    # character a space, and spaCy makes a token of spaces only from a run of them or a leading one.
     kept: list[int] | None = None
-    if spaces.any():
-        kept = np.flatnonzero(~spaces).tolist()
-        columns = columns[~spaces]
-    orths: list[int] = columns[:, 0].tolist()
-    tokens = FieldTokens(field, original, folded, columns)
+    if text[:1] == " " or "  " in text:
+        words = doc.to_array(IS_SPACE) == 0
+        if not words.all():
+            kept = np.flatnonzero(words).tolist()
+            orths = orths[words]
+    orth_list: list[int] = orths.tolist()
+    tokens = FieldTokens(field, original, folded, doc, kept)
     raw = found.raw
-    _phrase_hits(table.phrases, table.first_tokens, orths, tokens, raw)
+    entries = table.entries(orth_list, nlp.vocab)
+    last = len(orth_list) - 1
+    for i in compress(count(), entries):  # the few tokens that start something, found in C
+        alone, longer = entries[i]  # type: ignore[misc]  # compress kept the non-empty ones
+        for key in alone:
+            raw[key].append((tokens, i, i + 1))
+        if longer is not None and i < last:
+            for rest, key in longer.get(orth_list[i + 1], ()):
+                end = i + 2 + len(rest)
+                if not rest or tuple(orth_list[i + 2 : end]) == rest:
+                    raw[key].append((tokens, i, end))
     if table.lemma_phrases:
         lemmas = [get_string_id(lemma) for lemma in index.pipelines.lemmas(lang, doc)]
-        _phrase_hits(
-            table.lemma_phrases,
-            frozenset(table.lemma_phrases),
-            lemmas if kept is None else [lemmas[i] for i in kept],
-            tokens,
-            raw,
-        )
-    if table.has_wildcards:
-        _wildcard_hits(table, nlp.vocab.strings, orths, columns, tokens, raw)
+        _phrase_hits(table.lemma_phrases, lemmas if kept is None else [lemmas[i] for i in kept], tokens, raw)
 
 
-def _wildcard_hits(
-    table: LanguageIndex,
-    strings: StringStore,
-    orths: list[int],
-    columns: Any,
-    tokens: FieldTokens,
-    raw: RawHits,
-) -> None:
-    """Each distinct word is looked up once (and cached across articles), then its places listed."""
-    matching = table.wildcard_orths(orths, strings)
-    if not matching:
-        return
-    keys_of = table.keys_of
-    is_punct = columns[:, 1].tolist()
-    for i, orth in enumerate(orths):
-        if orth in matching and not is_punct[i]:
-            for key in keys_of(orth):
+def _phrase_hits(phrases: dict[int, Phrases], orths: list[int], tokens: FieldTokens, raw: RawHits) -> None:
+    for i in compress(count(), map(phrases.__contains__, orths)):
+        for rest, key in phrases[orths[i]]:
+            if not rest:
                 raw[key].append((tokens, i, i + 1))
-
-
-def _phrase_hits(
-    phrases: dict[int, list[tuple[tuple[int, ...], int]]],
-    firsts: frozenset[int],
-    orths: list[int],
-    tokens: FieldTokens,
-    raw: RawHits,
-) -> None:
-    present = firsts.intersection(orths)  # in C, over the article's tokens
-    if not present:
-        return
-    for i, orth in enumerate(orths):
-        if orth in present:
-            for rest, key in phrases[orth]:
-                if not rest:
-                    raw[key].append((tokens, i, i + 1))
-                elif tuple(orths[i + 1 : i + 1 + len(rest)]) == rest:
-                    raw[key].append((tokens, i, i + 1 + len(rest)))
+            elif tuple(orths[i + 1 : i + 1 + len(rest)]) == rest:
+                raw[key].append((tokens, i, i + 1 + len(rest)))
 
 
 def facts_of(article: Article, lang: str) -> ArticleFacts:
@@ -199,7 +183,7 @@ def rule_fires(rule: CompiledRule, evaluation: Evaluation) -> Mentions | None:
         return None
     if not evaluation.holds(spec.expr):
         return None
-    mentions = evaluation.mentions(t for t, positive in terms(spec.expr) if positive)
+    mentions = evaluation.mentions(rule.positive_terms)
     if len(mentions) < spec.min_mentions:
         return None
     if spec.in_title and not any(o.field == "title" for _, o in mentions):
@@ -280,6 +264,9 @@ def explain_article(index: RuleIndex, article: Article) -> list[RuleExplanation]
 
 
 WARMUP_ARTICLES = 500
+# Words met inside memory zones (counted again at each sighting) after which a language's article
+# pipeline is replaced by a fresh one: about 15 MB of spaCy hash tables, a day or two of news.
+RENEW_AFTER_WORDS = 500_000
 
 
 class ArticleMatcher:
@@ -288,12 +275,15 @@ class ArticleMatcher:
     The first WARMUP_ARTICLES articles of each language are tokenized outside any
     memory zone, so the language's common words become permanent and stay in the
     tokenizer cache; after that every batch runs in a memory zone, so the rare
-    words of a long-running daemon are freed and memory stays flat.
+    words of a long-running daemon are freed.  After RENEW_AFTER_WORDS words met
+    in zones the language's pipeline is renewed (see LanguagePipelines.renew) and
+    warmed up again, so resident memory stays flat too.
     """
 
     def __init__(self, index: RuleIndex) -> None:
         self.index = index
         self._warm: dict[str, int] = defaultdict(int)
+        self._settled: dict[str, int] = {}  # vocabulary size when the language's warm-up ended
 
     def swap(self, index: RuleIndex) -> None:
         self.index = index
@@ -312,9 +302,15 @@ class ArticleMatcher:
             warming = self._warm[lang] < WARMUP_ARTICLES
             self._warm[lang] += len(positions)
             nlp = index.pipelines.article_nlp(lang)
+            if not warming:
+                self._settled.setdefault(lang, len(nlp.vocab))
             with contextlib.nullcontext() if warming else nlp.memory_zone():
                 for position in positions:
                     article = articles[position]
                     found = find_occurrences(index, lang, article)
                     out[position] = evaluate_rules(index, lang, article, found) if found else []
+            if not warming and len(nlp.vocab) - self._settled[lang] > RENEW_AFTER_WORDS:
+                index.pipelines.renew(lang, nlp)
+                self._warm[lang] = 0
+                del self._settled[lang]
         return [out[i] for i in range(len(articles))]

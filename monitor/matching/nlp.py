@@ -104,6 +104,19 @@ class LanguagePipelines:
                 self._articles[lang] = load_model(lang, self.models.get(lang, "blank"))
             return self._articles[lang]
 
+    def renew(self, lang: str, old: Language) -> None:
+        """A fresh article pipeline for ``lang`` in place of ``old`` (unless another caller renewed it).
+
+        Memory zones free the words of each batch, but spaCy's hash tables (preshed) keep a
+        tombstone for every one and double when full, so a process that meets millions of new
+        words grows by about 30 bytes a word.  Only a new vocabulary gives that memory back;
+        the rule index holds hashes, not lexemes, so it stays valid.
+        """
+        with self._lock:
+            if self._articles.get(lang) is old:
+                self._articles[lang] = load_model(lang, self.models.get(lang, "blank"))
+        log.info("event=pipeline_renewed lang=%s words_seen=%d", lang, len(old.vocab))
+
     def trained_lemmatizer(self, lang: str) -> bool:
         """True when the configured pipeline of ``lang`` brings its own lemmatizer."""
         return self.models.get(lang, "blank") != "blank" and "lemmatizer" in self.article_nlp(lang).pipe_names

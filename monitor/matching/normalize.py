@@ -77,8 +77,7 @@ def _fold_chars(text: str) -> str:
     lowered = text.lower()
     if len(lowered) != len(text):  # e.g. 'İ' lowers to two characters: keep 1:1
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-    # translate() looks up every character; only the non-ASCII runs need it (4× faster on news text)
-    folded = lowered if lowered.isascii() else _NON_ASCII.sub(_translate_run, lowered)
+    folded = lowered if lowered.isascii() else _fold_non_ascii(lowered)
     for space in _ASCII_SPACES:
         if space in folded:
             folded = folded.replace(space, " ")
@@ -87,6 +86,23 @@ def _fold_chars(text: str) -> str:
 
 def _translate_run(run: re.Match[str]) -> str:
     return run.group().translate(_TABLE)
+
+
+def _fold_non_ascii(text: str) -> str:
+    """``translate(_TABLE)`` of the non-ASCII runs of ``text``, as a few C-level replaces.
+
+    translate() looks up every character in a dict and a callback per run costs a call
+    per accented word; news text has only a handful of distinct non-ASCII characters, so
+    each is replaced once throughout.  When one replacement would feed another (a
+    character folding to one that folds again), the runs are translated one by one.
+    """
+    distinct = set("".join(_NON_ASCII.findall(text)))
+    folds = {c: f for c in distinct if (f := _TABLE.get(ord(c))) is not None}
+    if any(f in folds for f in folds.values()):
+        return _NON_ASCII.sub(_translate_run, text)
+    for char, folded in folds.items():
+        text = text.replace(char, folded)
+    return text
 
 
 def _split_hyphenated(text: str) -> str:

@@ -22,13 +22,32 @@ def sentence_bounds(text: str, start: int, end: int, *, reach: int = 2 * MAX_SNI
     A sentence longer than that is cut by the snippet anyway, so the search
     never reads a whole long article for each hit.
     """
-    window = max(0, start - reach)
-    left = window
-    for boundary in _SENTENCE_END.finditer(text, window, start):
-        left = boundary.end()
+    left = _last_boundary(text, max(0, start - _NEAR), start)
+    if left is None:
+        window = max(0, start - reach)
+        left = _last_boundary(text, window, start, clean=True)
+        left = window if left is None else left
     following = _SENTENCE_END.search(text, end, min(len(text), end + reach))
     right = following.start() if following else min(len(text), end + reach)
     return left, right
+
+
+_NEAR = 200  # most sentences start this close: look there first
+_BOUNDARY_CHARS = frozenset("\"'»”’)]")
+
+
+def _last_boundary(text: str, window: int, start: int, *, clean: bool = False) -> int | None:
+    """The end of the last sentence boundary in ``text[window:start]``.
+
+    A boundary may straddle ``window`` and be seen cut short from there; unless ``clean``
+    (the search from further back), that answer is refused (None) and the caller looks wider.
+    """
+    if not clean and window > 0 and (text[window].isspace() or text[window] in _BOUNDARY_CHARS):
+        return None
+    last = None
+    for last in _SENTENCE_END.finditer(text, window, start):  # noqa: B007  (the last one is wanted)
+        pass
+    return last.end() if last is not None else None
 
 
 def make_snippet(text: str, start: int, end: int, *, limit: int = MAX_SNIPPET) -> str:

@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 import pytest
 
+from monitor.matching.compiler import RuleIndex
 from monitor.matching.matcher import MAX_HITS_PER_RULE, ArticleMatcher
+from monitor.matching.nlp import LanguagePipelines
 from monitor.models import Article, make_article
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, rule
 
 
 def article(body: str, title: str = "", language: str = "it", summary: str = "") -> Article:
@@ -191,3 +193,25 @@ def test_matcher_handles_articles_longer_than_spacys_default_limit(
     [match] = make_matcher(nato="NATO").match(article(body))
     assert len(match.terms) == MAX_HITS_PER_RULE  # the evidence kept per rule is capped
     assert match.terms[0].text == "Nato"
+
+
+def test_matcher_renews_the_pipeline_after_many_new_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    import monitor.matching.matcher as matcher_module
+
+    monkeypatch.setattr(matcher_module, "WARMUP_ARTICLES", 1)
+    monkeypatch.setattr(matcher_module, "RENEW_AFTER_WORDS", 400)
+    pipelines = LanguagePipelines({"it": "blank"}, "it")  # its own: renewing it touches no other test
+    specs = [rule("cf", '"cessate il fuoco"'), rule("nato", "NATO"), rule("neg", "negozia*")]
+    matcher = ArticleMatcher(RuleIndex(specs, pipelines))
+    first = pipelines.article_nlp("it")
+    matcher.match(article("riscaldamento iniziale"))  # warm-up batch, outside a memory zone
+    used = set()
+    for n in range(40):
+        novel = " ".join(f"parolanuova{n}x{k}" for k in range(50))
+        nlp = pipelines.article_nlp("it")
+        used.add(id(nlp))
+        matches = matcher.match(article(f"{novel} nella Nato: negoziati per il cessate il fuoco"))
+        assert {m.rule_id for m in matches} == {"cf", "nato", "neg"}
+        assert all(h.text in {"Nato", "negoziati", "cessate il fuoco"} for m in matches for h in m.terms)
+    assert pipelines.article_nlp("it") is not first
+    assert len(used) >= 3  # renewed more than once, and every fresh pipeline warmed up and matched

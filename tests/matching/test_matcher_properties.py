@@ -94,7 +94,12 @@ def texts(max_size: int) -> st.SearchStrategy[str]:
     ).map(lambda parts: "".join(word + sep for word, sep in parts))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# at least 300 examples; more under --hypothesis-profile=thorough (tests/matching/conftest.py)
+@settings(
+    max_examples=max(300, settings.default.max_examples),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(specs(), texts(6), texts(25), st.sampled_from(["it", "it", "en"]))
 def test_matcher_agrees_with_reference_evaluator(
     rules: list[RuleSpec], title: str, body: str, lang: str

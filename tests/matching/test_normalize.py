@@ -1,0 +1,16 @@
+"""Folding: the fast path gives exactly what translating every non-ASCII run gives."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.matching.normalize import _NON_ASCII, _fold_non_ascii, _translate_run
+
+NEWS_CHARS = "àèéìòùçñüößæøœł’‘“”«»–—…\u00a0\u2009\u200bÆǝɛΓγπυ−｀ｅ"
+
+
+@settings(max_examples=max(300, settings.default.max_examples), deadline=None)
+@given(st.text(st.sampled_from(NEWS_CHARS + "abc XYZ'-`")) | st.text())
+def test_normalize_fold_non_ascii_agrees_with_translating_each_run(text: str) -> None:
+    assert _fold_non_ascii(text) == _NON_ASCII.sub(_translate_run, text)

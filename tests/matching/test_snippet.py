@@ -1,0 +1,30 @@
+"""Snippets: the sentence around a hit, found without reading the whole article."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.matching.snippet import _SENTENCE_END, MAX_SNIPPET, sentence_bounds
+
+
+def bounds_by_one_scan(text: str, start: int, end: int, reach: int = 2 * MAX_SNIPPET) -> tuple[int, int]:
+    """The plain definition: the last boundary found scanning from ``reach`` back."""
+    window = max(0, start - reach)
+    left = window
+    for boundary in _SENTENCE_END.finditer(text, window, start):
+        left = boundary.end()
+    following = _SENTENCE_END.search(text, end, min(len(text), end + reach))
+    return left, following.start() if following else min(len(text), end + reach)
+
+
+PIECES = ["parola", "Nato", ".", "!", "?", "…", " ", "  ", "\n", "\n\n", "»", "”", ")", '"', "’", "x" * 90]
+
+
+@settings(max_examples=max(300, settings.default.max_examples), deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=120), st.data())
+def test_snippet_sentence_bounds_agree_with_one_scan(pieces: list[str], data: st.DataObject) -> None:
+    text = "".join(pieces)
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    assert sentence_bounds(text, start, end) == bounds_by_one_scan(text, start, end)
