@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,28 @@ REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 # The seed article fires every shipped rule (tests/matching/test_matcher.py checks it).
 SHIPPED_RULE_IDS = frozenset(spec.id for spec in load_rules([REPO / "rules"]).rules)
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test (a daemon's, a replica set's), dropped afterwards."""
+    base = os.environ.get("MONITOR_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("PostgreSQL tests need MONITOR_TEST_DATABASE_URL (set by .ci/run)")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    name = f"monitor_{request.module.__name__.rsplit('.', 1)[-1]}_{os.getpid()}"[:63]
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

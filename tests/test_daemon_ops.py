@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.notify.receivers import WebhookReceiver
 from tests.ops_support import BASE_CONFIG, Daemon, TcpProxy, make_workdir, wait_for
@@ -121,28 +118,6 @@ def test_daemon_sighup_reloads_channels_sources_and_refuses_a_broken_config(tmp_
         finally:
             code = daemon.stop(signal.SIGTERM)
     assert code == 0, daemon.log
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
-    base = os.environ.get("MONITOR_TEST_DATABASE_URL")
-    if not base:
-        pytest.skip("PostgreSQL tests need MONITOR_TEST_DATABASE_URL (set by .ci/run)")
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base)
-    name = f"monitor_ops_{os.getpid()}"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_daemon_readyz_names_the_database_while_postgresql_is_unreachable(

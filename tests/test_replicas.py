@@ -21,12 +21,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.notify.receivers import WebhookReceiver
 from tests.sources.feedserver import ROUTES, Route, serve
@@ -40,27 +39,6 @@ FILES = 12  # dropped into the watched folder while the replicas run
 INTERVAL = 4.0  # every feed's polling interval, seconds
 LEASE_TTL = 5.0
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for this test, dropped afterwards."""
-    base = os.environ.get("MONITOR_TEST_DATABASE_URL")
-    if not base:
-        pytest.skip("PostgreSQL tests need MONITOR_TEST_DATABASE_URL (set by .ci/run)")
-    import psycopg
-
-    url = make_url(base)
-    name = f"monitor_replicas_{os.getpid()}"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class GrowingFeed:
