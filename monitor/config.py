@@ -307,6 +307,12 @@ class DeliverySettings(_Model):
     max_attempts: int = Field(12, ge=1, description="after this many failures an alert is dead")
     retry_initial: Duration = Field(30.0, description="delay before the first retry")
     retry_max: Duration = Field(3600.0, description="longest delay between two retries")
+    send_timeout: Duration = Field(
+        120.0,
+        gt=0,
+        description="longest one attempt may take, answer included: a receiver dripping its answer "
+        "(which never trips a read timeout) is cut off and retried with backoff",
+    )
 
 
 class DedupSettings(_Model):

@@ -533,7 +533,8 @@ class Pipeline:
                 self._observe(alert.channel, "held")
                 continue
             try:
-                await notifier.send(alert)
+                async with asyncio.timeout(settings.send_timeout):
+                    await notifier.send(alert)
             except PermanentDelivery as exc:
                 log.error(
                     "alert=%s channel=%s rule=%s dead: %s", alert.key, alert.channel, alert.rule_id, exc
@@ -544,6 +545,9 @@ class Pipeline:
                 continue
             except RetryableDelivery as exc:
                 error, retry_after = str(exc), exc.retry_after
+            except TimeoutError:  # the attempt as a whole, whatever the receiver's drip-feed
+                error = f"channel {alert.channel!r}: no complete answer within {settings.send_timeout:g}s"
+                retry_after = None
             except Exception as exc:  # a channel bug must not lose the alert: retry it later
                 log.exception("alert=%s channel=%s unexpected error", alert.key, alert.channel)
                 error, retry_after = repr(exc), None

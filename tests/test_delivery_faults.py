@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -82,3 +84,65 @@ def test_delivery_receiver_failing_every_time_ends_dead_after_max_attempts(tmp_p
         assert len(hook.received) == 5 and statuses(config) == ["dead"]
         code, out, _ = run(config, "deliveries", "--failed")
         assert code == 0 and "503" in out
+
+
+class DrippingReceiver:
+    """Answers ``200`` and then one byte of its body every ``pace`` seconds: no read timeout ever trips."""
+
+    def __init__(self, pace: float = 0.2) -> None:
+        self.pace = pace
+        self.requests = 0
+        self._stop = threading.Event()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.getsockname()[1]}/hook"
+
+    def _serve(self) -> None:
+        self._server.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            self.requests += 1
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n")
+            while not self._stop.wait(self.pace):
+                try:
+                    conn.sendall(b".")
+                except OSError:
+                    return
+
+    def __enter__(self) -> DrippingReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._server.close()
+
+
+def test_delivery_receiver_dripping_its_answer_is_cut_off_by_send_timeout_and_retried(
+    tmp_path: Path,
+) -> None:
+    with DrippingReceiver() as hook:
+        config = setup(tmp_path, hook.url)
+        text = config.read_text(encoding="utf-8").replace(
+            "delivery: {retry_initial: 0s, max_attempts: 5}",
+            "delivery: {retry_initial: 1h, max_attempts: 5, send_timeout: 2s}",
+        )
+        config.write_text(text, encoding="utf-8")
+        code, _, err = run(config, "run", "--once")
+        assert code == 0 and "no complete answer within 2s" in err
+        assert hook.requests == 1 and statuses(config) == ["pending"]  # retried later, with backoff
+        _, out, _ = run(config, "deliveries", "--pending", "--json")
+        [pending] = [json.loads(line) for line in out.splitlines()]
+        assert pending["attempts"] == 1 and "no complete answer" in pending["last_error"]
