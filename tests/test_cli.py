@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -138,25 +139,18 @@ def test_cli_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     assert code == 2 and "config file not found" in err
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["run"],
-        ["rules", "check"],
-        ["rules", "test"],
-        ["rules", "backtest"],
-        ["rules", "schema"],
-        ["scan"],
-        ["hits"],
-        ["check"],
-        ["feeds"],
-        ["deliveries"],
-        ["deliveries", "retry"],
-        ["feeds", "import"],
-        ["feeds", "export"],
-        ["feeds", "enable"],
-    ],
-)
+def every_command(group: click.Group = main, prefix: tuple[str, ...] = ()) -> list[list[str]]:
+    """Every command under ``monitor`` (groups that run on their own too), walked from click's tree."""
+    found: list[list[str]] = []
+    for name, command in sorted(group.commands.items()):
+        if not isinstance(command, click.Group) or command.invoke_without_command:
+            found.append([*prefix, name])
+        if isinstance(command, click.Group):
+            found += every_command(command, (*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("command", every_command(), ids=" ".join)
 def test_cli_every_command_has_help_with_an_example(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Example" in result.output
