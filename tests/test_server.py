@@ -150,6 +150,9 @@ def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
     }
 
 
+DELIVER_RUNS_OK = ("monitor_job_runs_total", (("job", "deliver"), ("outcome", "ok")))
+
+
 def test_daemon_endpoint_reports_health_readiness_and_metrics(tmp_path: Path) -> None:
     workdir = make_workdir(tmp_path)
     with WebhookReceiver(statuses=[500]) as hook:
@@ -166,8 +169,11 @@ def test_daemon_endpoint_reports_health_readiness_and_metrics(tmp_path: Path) ->
             def settled() -> bool:
                 values.clear()
                 values.update(metric_values(daemon.get("/metrics").text))
+                # the gauge and the job count follow the send: wait for them, do not race them
                 return (
                     values.get(("monitor_deliveries_total", (("channel", "hook"), ("outcome", "sent")))) == 1
+                    and values.get(("monitor_outbox_pending", (("channel", "hook"),))) == 0
+                    and values.get(DELIVER_RUNS_OK, 0) >= 1
                 )
 
             assert wait_for(settled), values
@@ -279,8 +285,11 @@ def test_daemon_metrics_count_feed_polls_entries_and_errors_by_feed(tmp_path: Pa
         def polled() -> bool:
             values.clear()
             values.update(metric_values(daemon.get("/metrics").text))
-            return values.get(("monitor_feed_fetch_errors_total", (("feed", "broken"),)), 0) >= 1 and (
-                values.get(("monitor_articles_ingested_total", (("kind", "feed"),)), 0) > 0
+            return (
+                values.get(("monitor_feed_fetch_errors_total", (("feed", "broken"),)), 0) >= 1
+                and values.get(("monitor_articles_ingested_total", (("kind", "feed"),)), 0) > 0
+                # a job is counted once its body has returned, after what it ingested
+                and values.get(("monitor_job_runs_total", (("job", "feed"), ("outcome", "ok"))), 0) >= 2
             )
 
         try:
