@@ -109,6 +109,11 @@ def build_pipeline(settings: Settings) -> Pipeline:
     return Pipeline(settings, store, build_matcher(settings), build_guesser(settings))
 
 
+def http_client(settings: Settings) -> httpx.AsyncClient:
+    """The client feeds and channels share: our User-Agent, the configured overall timeout."""
+    return httpx.AsyncClient(headers={"User-Agent": settings.http.agent}, timeout=settings.http.timeout)
+
+
 async def test_channels(settings: Settings, names: Sequence[str], now: datetime) -> list[TestOutcome]:
     """``monitor notify test``: one sample alert through each named channel, and what each receiver said.
 
@@ -123,9 +128,7 @@ async def test_channels(settings: Settings, names: Sequence[str], now: datetime)
             f"configured: {', '.join(settings.channels) or 'none'}"
         )
     chosen = {name: settings.channels[name] for name in names}
-    async with httpx.AsyncClient(
-        headers={"User-Agent": settings.http.agent}, timeout=settings.http.timeout
-    ) as client:
+    async with http_client(settings) as client:
         notifiers = build_notifiers(chosen, client, state_dir=settings.state_dir)
         return [await send_test(notifiers[name], sample_alert(name, now)) for name in names]
 
@@ -133,4 +136,4 @@ async def test_channels(settings: Settings, names: Sequence[str], now: datetime)
 def check_channels(settings: Settings) -> None:
     """Build every channel as the daemon will (templates compiled, secrets decoded); raises ConfigError."""
     with io.StringIO() as out:
-        build_notifiers(settings.channels, httpx.AsyncClient(), out=out, state_dir=settings.state_dir)
+        build_notifiers(settings.channels, http_client(settings), out=out, state_dir=settings.state_dir)

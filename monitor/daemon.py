@@ -30,7 +30,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.app import build_index, index_build_seconds, load_rule_set
+from monitor.app import build_index, http_client, index_build_seconds, load_rule_set
 from monitor.config import (
     AtomChannel,
     FeedSource,
@@ -603,7 +603,7 @@ class Daemon:
         http = settings.http
         guard = AddressGuard(allow_private=http.allow_private_networks)
         async with (
-            httpx.AsyncClient(headers={"User-Agent": http.agent}, timeout=http.timeout) as client,
+            http_client(settings) as client,
             GuardedClient(guard, headers={"User-Agent": http.agent}, timeout=http.timeout) as untrusted,
         ):
             self._client = client

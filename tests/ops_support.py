@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -64,32 +65,67 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
     return condition()
 
 
-class Daemon:
-    """`monitor [options] run` with stdout and stderr in files (a full pipe would block it)."""
+class RunningDaemon:
+    """`monitor [options] run` as a child process, its log (stderr) in a file: a full pipe would block it."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        env: dict[str, str],
+        *options: str,
+        log_name: str = "daemon.log",
+        stdout_name: str | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.log_path = workdir / log_name
+        self._files = [self.log_path.open("w", encoding="utf-8")]
+        stdout: Any = subprocess.DEVNULL
+        if stdout_name is not None:
+            self.stdout_path = workdir / stdout_name
+            stdout = self.stdout_path.open("w", encoding="utf-8")
+            self._files.append(stdout)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), *options, "run"],
+            cwd=workdir,
+            env=self.environment(env),
+            stdout=stdout,
+            stderr=self._files[0],
+            text=True,
+        )
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        return {**os.environ, **env}
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 45) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            for file in self._files:
+                file.close()
+
+
+class Daemon(RunningDaemon):
+    """A daemon for the operations tests: stdout kept too, and none of the caller's service variables."""
 
     def __init__(self, workdir: Path, env: dict[str, str], *options: str) -> None:
-        self.workdir = workdir
-        self.stderr_path = workdir / "daemon.err"
-        self.stdout_path = workdir / "daemon.out"
-        self._err = self.stderr_path.open("w", encoding="utf-8")
-        self._out = self.stdout_path.open("w", encoding="utf-8")
+        self._port: int | None = None
+        super().__init__(workdir, env, *options, log_name="daemon.err", stdout_name="daemon.out")
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
         clean = {
             k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "NOTIFY_", "WATCHDOG_"))
         }
         clean.pop("JOURNAL_STREAM", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), *options, "run"],
-            cwd=workdir,
-            env={**clean, **env},
-            stdout=self._out,
-            stderr=self._err,
-            text=True,
-        )
-        self._port: int | None = None
-
-    @property
-    def log(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8")
+        return {**clean, **env}
 
     @property
     def output(self) -> str:
@@ -108,18 +144,6 @@ class Daemon:
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=10)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 45) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout=timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self._err.close()
-            self._out.close()
 
 
 class TcpProxy:

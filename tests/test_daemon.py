@@ -10,13 +10,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
 from tests.notify.receivers import SECRET_PATH, SlackReceiver, WebhookReceiver, refused_url
+from tests.ops_support import RunningDaemon, wait_for
 
 CONFIG = """
 database: sqlite:///state/monitor.db
@@ -79,15 +79,6 @@ def hits_in_db(workdir: Path) -> list[tuple[str, str]]:
         return sorted(
             db.execute("SELECT h.rule_id, a.title FROM hits h JOIN articles a ON a.id = h.article_id")
         )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def test_run_once_records_hits_and_alerts_each_once(workdir: Path) -> None:
@@ -156,37 +147,6 @@ def test_run_once_receiver_down_delivers_on_next_run(workdir: Path) -> None:
         [(_headers, body)] = hook.received
         assert body["data"]["article"]["title"].startswith("Prima chiamata tra Usa e Russia")
         assert body["data"]["terms"] == ["Nato"]
-
-
-class RunningDaemon:
-    """`monitor run` as a child process, its log in a file (a full pipe would block it)."""
-
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
-        self.log_path = workdir / "daemon.log"
-        self._log = self.log_path.open("w", encoding="utf-8")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), "run"],
-            cwd=workdir,
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-            text=True,
-        )
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 45) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout=timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self._log.close()
 
 
 def drop(inbox: Path, name: str, article: dict[str, str]) -> None:

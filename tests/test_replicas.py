@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +25,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.notify.receivers import WebhookReceiver
+from tests.ops_support import RunningDaemon
 from tests.sources.feedserver import ROUTES, Route, serve
 
 pytestmark = pytest.mark.postgres
@@ -72,34 +70,9 @@ class GrowingFeed:
         return len(self.fetched_at) >= ITEMS - 1
 
 
-class Replica:
+def start_replica(workdir: Path, number: int, env: dict[str, str]) -> RunningDaemon:
     """`monitor run` as a child process, logging to its own file."""
-
-    def __init__(self, workdir: Path, number: int, env: dict[str, str]) -> None:
-        self.log_path = workdir / f"replica-{number}.log"
-        self._log = self.log_path.open("w", encoding="utf-8")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(workdir / "monitor.yaml"), "run"],
-            cwd=workdir,
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-        )
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout=timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self._log.close()
+    return RunningDaemon(workdir, env, log_name=f"replica-{number}.log")
 
 
 def config(feeds: list[str], ttl: float = LEASE_TTL) -> str:
@@ -151,7 +124,7 @@ def test_replicas_share_the_work_and_survive_a_sigkill(
                 config([server.url(f"/replicas/{feed.number}.rss") for feed in feeds]), encoding="utf-8"
             )
             env = {"MONITOR_DATABASE_URL": postgres_url, "HOOK_URL": hook.url, "MONITOR_LOG_LEVEL": "INFO"}
-            replicas = [Replica(tmp_path, n, env) for n in range(REPLICAS)]
+            replicas = [start_replica(tmp_path, n, env) for n in range(REPLICAS)]
             logs = lambda: "\n".join(f"--- replica {n}\n{r.log[-4000:]}" for n, r in enumerate(replicas))  # noqa: E731
             try:
                 wait_for(lambda: len(hook.requests) >= 1, 120, "the first alert", logs)
@@ -176,7 +149,7 @@ def test_replicas_share_the_work_and_survive_a_sigkill(
                 wait_for(finished, 180, "every hit recorded and every alert sent", logs)
                 done_at = time.monotonic()
                 time.sleep(1.5)  # a few more dispatcher rounds: nothing more may arrive
-                codes = [r.stop() for r in survivors]
+                codes = [r.stop(timeout=60) for r in survivors]
                 assert codes == [0] * len(survivors), logs()
             finally:
                 for replica in replicas:
@@ -232,7 +205,7 @@ def owner_pid(owner: str) -> int:
     return int(owner.split(":")[-2])
 
 
-def kill_a_lease_holder(db: object, replicas: list[Replica]) -> Replica:
+def kill_a_lease_holder(db: object, replicas: list[RunningDaemon]) -> RunningDaemon:
     """SIGKILL a replica that holds a lease right now (an alert or a feed in hand), else the first."""
     by_pid = {r.process.pid: r for r in replicas}
     deadline = time.monotonic() + 15
@@ -269,12 +242,12 @@ def test_replicas_a_batch_longer_than_the_lease_is_renewed_not_sent_twice(
     with WebhookReceiver(delay=0.5) as hook:  # 12 alerts: 6 s of sending, twice the lease
         (tmp_path / "monitor.yaml").write_text(config([], ttl=3.0), encoding="utf-8")
         env = {"MONITOR_DATABASE_URL": postgres_url, "HOOK_URL": hook.url}
-        replicas = [Replica(tmp_path, n, env) for n in range(2)]
+        replicas = [start_replica(tmp_path, n, env) for n in range(2)]
         logs = lambda: "\n".join(f"--- replica {n}\n{r.log[-4000:]}" for n, r in enumerate(replicas))  # noqa: E731
         try:
             wait_for(lambda: len(hook.requests) >= 12, 120, "twelve alerts", logs)
             time.sleep(2.0)  # more dispatcher rounds on both replicas: nothing more may arrive
-            assert [r.stop() for r in replicas] == [0, 0], logs()
+            assert [r.stop(timeout=60) for r in replicas] == [0, 0], logs()
         finally:
             for replica in replicas:
                 replica.stop(signal.SIGKILL, timeout=10)

@@ -538,35 +538,10 @@ class Store:
 
     # -- history -------------------------------------------------------------------------
     def hits(self, rule: str | None = None, since: datetime | None = None, limit: int = 100) -> list[HitView]:
-        query = (
-            select(HitRow, ArticleRow)
-            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
-            .order_by(col(HitRow.created_at).desc(), col(HitRow.id).desc())
-            .limit(limit)
-        )
-        if rule:
-            query = query.where(col(HitRow.rule_id) == rule)
-        if since:
-            query = query.where(col(HitRow.created_at) >= since)
-        with self._guard(), self._session() as session:
-            rows = session.execute(query).all()
-        carried = self.story_sources({a.story for _, a in rows if a.story})
-        return [
-            HitView(
-                h.id,
-                h.rule_id,
-                h.rule_name,
-                h.created_at,
-                a.title,
-                a.url,
-                a.source,
-                a.origin,
-                h.terms,
-                h.snippet,
-                tuple(s for s in carried.get(a.story or "", ()) if s != a.source),
-            )
-            for h, a in rows
-        ]
+        """The newest hits: :meth:`monitor.store.search.History.hits` without a search, as a list."""
+        from monitor.store.search import History, HitFilter  # search builds on this module
+
+        return [found.hit for found in History(self).hits(HitFilter(rule=rule, since=since, limit=limit))]
 
     def recent_signatures(self, since: datetime, limit: int) -> list[StoredSignature]:
         """The newest articles' near-duplicate signatures, oldest first, to rebuild the index at start."""
