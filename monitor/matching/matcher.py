@@ -19,7 +19,7 @@ from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
 from spacy.strings import get_string_id
 from spacy.tokens import Doc, Token
 
-from monitor.matching.compiler import CompiledRule, LanguageIndex, Phrases, RuleIndex
+from monitor.matching.compiler import START, CompiledRule, LanguageIndex, Phrases, RuleIndex
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
 from monitor.matching.normalize import FoldedText, fold
 from monitor.matching.query import TEXT_FIELDS, Term
@@ -34,6 +34,7 @@ MAX_HITS_PER_RULE = 50
 def find_occurrences(index: RuleIndex, lang: str, article: Article) -> ArticleOccurrences:
     """Every occurrence of every indexed term in the article, keyed by term key id."""
     table = index.for_language(lang)
+    table.mark_starts(index.pipelines.article_nlp(lang).vocab)
     found = ArticleOccurrences(table.capitals)
     for field in FIELDS:
         original = getattr(article, field)
@@ -54,7 +55,7 @@ class FieldTokens:
     __slots__ = ("_words", "doc", "field", "folded", "kept", "original")
 
     def __init__(
-        self, field: str, original: str, folded: FoldedText, doc: Doc, kept: list[int] | None
+        self, field: str, original: str, folded: FoldedText, doc: Doc, kept: np.ndarray | None
     ) -> None:
         self.field = field
         self.original = original
@@ -64,7 +65,7 @@ class FieldTokens:
         self._words: list[int] | None = None
 
     def _token(self, i: int) -> Token:
-        return self.doc[i if self.kept is None else self.kept[i]]
+        return self.doc[i if self.kept is None else int(self.kept[i])]
 
     def occurrence(self, first: int, end: int) -> Occurrence:
         head, last = self._token(first), self._token(end - 1)
@@ -132,32 +133,37 @@ def _scan_field(
     doc = nlp.tokenizer(text)  # not make_doc: no length cap, long articles are news too
     if len(doc) == 0:
         return
-    orths = doc.to_array(ORTH)
     # Whitespace tokens are not words: phrases match across them.  Folding made every whitespace
     # character a space, and spaCy makes a token of spaces only from a run of them or a leading one.
-    kept: list[int] | None = None
-    if text[:1] == " " or "  " in text:
-        words = doc.to_array(IS_SPACE) == 0
+    spaced = text[:1] == " " or "  " in text
+    columns = doc.to_array([ORTH, START, IS_SPACE] if spaced else [ORTH, START])
+    kept: np.ndarray | None = None
+    if spaced:
+        words = columns[:, 2] == 0
         if not words.all():
-            kept = np.flatnonzero(words).tolist()
-            orths = orths[words]
-    orth_list: list[int] = orths.tolist()
+            kept = np.flatnonzero(words)
+            columns = columns[words]
+    orths = columns[:, 0]
+    starting = np.flatnonzero(columns[:, 1])  # the few tokens that start something, found in C
     tokens = FieldTokens(field, original, folded, doc, kept)
     raw = found.raw
-    entries = table.entries(orth_list, nlp.vocab)
-    last = len(orth_list) - 1
-    for i in compress(count(), entries):  # the few tokens that start something, found in C
-        alone, longer = entries[i]  # type: ignore[misc]  # compress kept the non-empty ones
+    strings = nlp.vocab.strings
+    known = table.starts.get
+    last = len(orths) - 1
+    for i, orth in zip(starting.tolist(), orths[starting].tolist(), strict=True):
+        alone, longer = known(orth) or table.entry(orth, strings)
         for key in alone:
             raw[key].append((tokens, i, i + 1))
         if longer is not None and i < last:
-            for rest, key in longer.get(orth_list[i + 1], ()):
+            for rest, key in longer.get(int(orths[i + 1]), ()):
                 end = i + 2 + len(rest)
-                if not rest or tuple(orth_list[i + 2 : end]) == rest:
+                if not rest or tuple(orths[i + 2 : end].tolist()) == rest:
                     raw[key].append((tokens, i, end))
     if table.lemma_phrases:
         lemmas = [get_string_id(lemma) for lemma in index.pipelines.lemmas(lang, doc)]
-        _phrase_hits(table.lemma_phrases, lemmas if kept is None else [lemmas[i] for i in kept], tokens, raw)
+        _phrase_hits(
+            table.lemma_phrases, lemmas if kept is None else [lemmas[i] for i in kept.tolist()], tokens, raw
+        )
 
 
 def _phrase_hits(phrases: dict[int, Phrases], orths: list[int], tokens: FieldTokens, raw: RawHits) -> None:
@@ -298,10 +304,10 @@ class ArticleMatcher:
             by_lang[index.pipelines.resolve(article.language)].append(position)
         out: dict[int, list[Match]] = {}
         for lang, positions in by_lang.items():
-            index.for_language(lang)  # build outside the memory zone
             warming = self._warm[lang] < WARMUP_ARTICLES
             self._warm[lang] += len(positions)
             nlp = index.pipelines.article_nlp(lang)
+            index.for_language(lang).mark_starts(nlp.vocab)  # build and mark outside the memory zone
             if not warming:
                 self._settled.setdefault(lang, len(nlp.vocab))
             with contextlib.nullcontext() if warming else nlp.memory_zone():

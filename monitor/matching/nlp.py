@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import spacy
+from spacy.attrs import IS_PUNCT, IS_SPACE
 from spacy.language import Language
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
@@ -49,6 +50,25 @@ def _tune_tokenizer(nlp: Language) -> None:
     tokenizer.token_match = None
 
 
+# What a blank pipeline's words need: the matcher reads these lexeme attributes and no others.
+_LEAN_ATTRS = frozenset({IS_PUNCT, IS_SPACE})
+
+
+def _lean_lexemes(nlp: Language) -> None:
+    """Compute for each new word only the attributes matching reads.
+
+    spaCy computes some twenty attributes for every word it meets for the first time (shape,
+    prefix, suffix, norm, stop word, like-a-URL…), each a Python call and most of them a new
+    string in the string store; a blank pipeline only tokenizes, and the matcher reads
+    punctuation and space.  News is full of names met once, so creating their lexemes is a
+    large part of tokenizing it: measured on generated news, tokenization is about 15% faster.
+    A trained pipeline keeps every attribute: its models read them.
+    """
+    getters: dict[int, object] = nlp.vocab.lex_attr_getters  # type: ignore[attr-defined]
+    for attr in [attr for attr in getters if attr not in _LEAN_ATTRS]:
+        del getters[attr]
+
+
 def _blank(lang: str) -> Language:
     try:
         nlp = spacy.blank(lang)
@@ -56,6 +76,7 @@ def _blank(lang: str) -> Language:
         log.warning("no spaCy language data for %r; using the multi-language tokenizer", lang)
         nlp = spacy.blank("xx")
     _tune_tokenizer(nlp)
+    _lean_lexemes(nlp)
     return nlp
 
 
