@@ -117,6 +117,11 @@ class ArticleOccurrences:
             ]
         return built
 
+    def has(self, key: int, /) -> bool:
+        if key not in self.raw:
+            return False
+        return key not in self._capitals or bool(self.get(key))
+
     def __iter__(self) -> Iterator[int]:
         return iter(self.raw)
 
@@ -200,13 +205,14 @@ def rule_fires(rule: CompiledRule, evaluation: Evaluation) -> Mentions | None:
 def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: Found) -> list[Match]:
     """Rules whose terms occurred, whose language fits, and whose logic and prominence hold."""
     by_key = index.rules_by_key
-    candidates = sorted(set().union(*(by_key[key] for key in found if key in by_key)))
-    facts = facts_of(article, lang)
+    candidates = sorted(set().union(*map(by_key.__getitem__, by_key.keys() & set(found))))
+    evaluation = Evaluation({}, found, facts_of(article, lang))
     matches = []
     snippets: dict[tuple[str, int, int], str] = {}  # rules firing on the same words share a snippet
     for i in candidates:
         rule = index.rules[i]
-        mentions = rule_fires(rule, Evaluation(rule.keys, found, facts))
+        evaluation.keys = rule.keys  # one Evaluation for the article, pointed at each rule in turn
+        mentions = rule_fires(rule, evaluation)
         if mentions is not None:
             matches.append(_to_match(rule, article, mentions, snippets))
     return matches
@@ -215,19 +221,31 @@ def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: Found) 
 def _to_match(
     rule: CompiledRule, article: Article, mentions: Mentions, snippets: dict[tuple[str, int, int], str]
 ) -> Match:
-    mentions.sort(key=lambda m: (FIELDS.index(m[1].field), m[1].start))
-    hits = tuple(_hit(article, term, o) for term, o in mentions[:MAX_HITS_PER_RULE])
+    if len(mentions) > 1:
+        mentions.sort(key=_reading_order)
+    hits = tuple([_hit(article, term, o) for term, o in mentions[:MAX_HITS_PER_RULE]])
+    # the snippet frames the first hit in the body, else in the summary, else in the title
     snippet = ""
-    for field in _SNIPPET_FIELD_ORDER:
-        first = next((h for h in hits if h.field == field), None)
-        if first is not None:
-            where = (field, first.start, first.end)
-            snippet = snippets.get(where) or snippets.setdefault(
-                where, make_snippet(getattr(article, field), first.start, first.end)
-            )
-            break
+    if hits:
+        first = min(hits, key=_snippet_preference)
+        where = (first.field, first.start, first.end)
+        snippet = snippets.get(where) or ""
+        if not snippet:
+            snippet = snippets[where] = make_snippet(getattr(article, first.field), first.start, first.end)
     spec = rule.spec
     return Match(spec.id, spec.name, hits, snippet, spec.notify, spec.tags)
+
+
+_FIELD_RANK = {field: rank for rank, field in enumerate(FIELDS)}
+_SNIPPET_RANK = {field: rank for rank, field in enumerate(_SNIPPET_FIELD_ORDER)}
+
+
+def _reading_order(mention: tuple[Term, Occurrence]) -> tuple[int, int]:
+    return _FIELD_RANK[mention[1].field], mention[1].start
+
+
+def _snippet_preference(hit: TermHit) -> tuple[int, int]:
+    return _SNIPPET_RANK[hit.field], hit.start
 
 
 def _hit(article: Article, term: Term, occurrence: Occurrence) -> TermHit:

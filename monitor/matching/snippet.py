@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_SPACES = re.compile(r"\s+")
 # A sentence ends at . ! ? … (possibly closed by quotes/brackets) before whitespace, or at a blank line.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”’)\]]*\s+|\n\s*\n")
+# The same boundaries read right to left: the nearest one before a hit is the first found.
+_SENTENCE_END_REVERSED = re.compile(r"\s+[\"'»”’)\]]*[.!?…]|\n\s*\n")
 MAX_SNIPPET = 300
 
 
@@ -41,13 +42,19 @@ def _last_boundary(text: str, window: int, start: int, *, clean: bool = False) -
 
     A boundary may straddle ``window`` and be seen cut short from there; unless ``clean``
     (the search from further back), that answer is refused (None) and the caller looks wider.
+    The search runs backwards from ``start`` over the reversed window, so its cost is the
+    distance to the sentence's start, not the window's width.
     """
-    if not clean and window > 0 and (text[window].isspace() or text[window] in _BOUNDARY_CHARS):
+    at_edge = window > 0 and (text[window].isspace() or text[window] in _BOUNDARY_CHARS)
+    if at_edge and not clean:
         return None
-    last = None
-    for last in _SENTENCE_END.finditer(text, window, start):  # noqa: B007  (the last one is wanted)
-        pass
-    return last.end() if last is not None else None
+    if at_edge:  # a boundary may begin before the window: the forward scan sees its punctuation
+        last = None
+        for last in _SENTENCE_END.finditer(text, window, start):  # noqa: B007  (the last one is wanted)
+            pass
+        return last.end() if last is not None else None
+    nearest = _SENTENCE_END_REVERSED.search(text[window:start][::-1])
+    return start - nearest.start() if nearest is not None else None
 
 
 def make_snippet(text: str, start: int, end: int, *, limit: int = MAX_SNIPPET) -> str:
@@ -63,7 +70,7 @@ def make_snippet(text: str, start: int, end: int, *, limit: int = MAX_SNIPPET) -
         if right < sentence_right:
             space = text.rfind(" ", end, right)
             right = space if space != -1 else right
-    body = _SPACES.sub(" ", text[left:right]).strip()
+    body = " ".join(text[left:right].split())
     return f"{'…' if left > sentence_left else ''}{body}{'…' if right < sentence_right else ''}"
 
 
