@@ -29,6 +29,7 @@ from monitor.models import Article, Match, TermHit
 FIELDS = TEXT_FIELDS
 _SNIPPET_FIELD_ORDER = ("body", "summary", "title")
 MAX_HITS_PER_RULE = 50
+ONE_SPACE = get_string_id(" ")
 
 
 def find_occurrences(index: RuleIndex, lang: str, article: Article) -> ArticleOccurrences:
@@ -139,12 +140,16 @@ def _scan_field(
     if len(doc) == 0:
         return
     # Whitespace tokens are not words: phrases match across them.  Folding made every whitespace
-    # character a space, and spaCy makes a token of spaces only from a run of them or a leading one.
+    # character a space, and spaCy makes a token of spaces only from a run of them or a leading
+    # one: k + 1 spaces between words, or k leading ones, make a token of k spaces.  So without
+    # three spaces in a row or two leading ones, every whitespace token is one space, known by
+    # its hash, and the space column need not be read.
     spaced = text[:1] == " " or "  " in text
-    columns = doc.to_array([ORTH, START, IS_SPACE] if spaced else [ORTH, START])
+    long_runs = spaced and ("   " in text or text[:2] == "  ")
+    columns = doc.to_array([ORTH, START, IS_SPACE] if long_runs else [ORTH, START])
     kept: np.ndarray | None = None
     if spaced:
-        words = columns[:, 2] == 0
+        words = columns[:, 2] == 0 if long_runs else columns[:, 0] != ONE_SPACE
         if not words.all():
             kept = np.flatnonzero(words)
             columns = columns[words]
