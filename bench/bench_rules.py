@@ -38,6 +38,8 @@ from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import spacy  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -184,6 +186,18 @@ def build_memory(specs: Sequence[RuleSpec], pipelines: LanguagePipelines) -> tup
     tracemalloc.stop()
     del index
     return peak / 2**20, retained / 2**20
+
+
+class StockPipelines:
+    """``spacy.blank(lang)`` as it comes: the tokenizer the issue's 2 ms reference is about."""
+
+    def __init__(self) -> None:
+        self._nlp: dict[str, spacy.language.Language] = {}
+
+    def article_nlp(self, lang: str) -> spacy.language.Language:
+        if lang not in self._nlp:
+            self._nlp[lang] = spacy.blank(lang)
+        return self._nlp[lang]
 
 
 # -- the naive baseline ---------------------------------------------------------------------
@@ -360,12 +374,23 @@ class Bench:
         for batch in batches(self.warmup):  # the daemon's warm-up: after it, every batch is in a zone
             matcher.match_many(batch)
         time_tokenize(self.pipelines, self.folded)  # one untimed pass: caches and CPU warm for all counts
+        self.stock_ms = self.stock_tokenizer_ms()
         rows = []
         for n in counts:
             rows.append(self.one_count(matcher, specs[:n]))
             matcher.swap(RuleIndex((), self.pipelines))
             gc.collect()
         return rows
+
+    def stock_tokenizer_ms(self) -> float:
+        """ms/article of spaCy's own ``spacy.blank(lang)`` tokenizer, warmed up like ours."""
+        stock = StockPipelines()
+        for group in Folded.of(self.warmup).groups:
+            for lang, texts in group:
+                for text in texts:
+                    stock.article_nlp(lang).tokenizer(text)
+        best = min(time_tokenize(stock, self.folded) for _ in range(3))  # type: ignore[arg-type]
+        return best / len(self.timed) * 1e3
 
     def one_count(self, matcher: ArticleMatcher, specs: Sequence[RuleSpec]) -> Row:
         n = len(specs)
@@ -549,7 +574,7 @@ def print_profile(profiler: cProfile.Profile, title: str, order: str) -> None:
     pstats.Stats(profiler, stream=sys.stdout).sort_stats(order).print_stats(15)
 
 
-def report_scale(rows: Sequence[Row], big: int, headline: int) -> None:
+def report_scale(rows: Sequence[Row], big: int, headline: int, stock_ms: float = 0.0) -> None:
     print(
         "\n1. Matching per article, one core (tok = nlp.tokenizer on the folded title and body alone;"
         "\n   match = ArticleMatcher.match_many: fold + tokenize + scan + boolean logic + snippets;"
@@ -582,18 +607,25 @@ def report_scale(rows: Sequence[Row], big: int, headline: int) -> None:
     if ten is not None:
         print("   targets at 10,000 rules:")
         if ten.regex_ms:
-            speedup = ten.regex_ms / ten.match_ms
+            # "matching (index plus boolean evaluation plus snippets)" is what the issue compares:
+            # the work beyond tokenization (700 ms / 1,000 is less than tokenizing alone takes)
+            speedup = ten.regex_ms / ten.overhead_ms
             print(
-                f"     index vs one regex per rule: {speedup:,.0f}× faster end to end"
+                f"     matching (beyond tokenization) vs one regex per rule: {speedup:,.0f}× faster"
                 f" (target ≥ {TARGET_SPEEDUP:,.0f}×) {mark(speedup >= TARGET_SPEEDUP)};"
-                f"\n       tokenization alone is {ten.regex_ms / ten.tok_ms:,.0f}× faster than the regexes"
-                f" (the ceiling for any design that tokenizes), the matching beyond it"
-                f" {ten.regex_ms / ten.overhead_ms:,.0f}×"
+                f"\n       end to end, tokenization included, {ten.regex_ms / ten.match_ms:,.0f}×"
+                f" (tokenization alone is {ten.regex_ms / ten.tok_ms:,.0f}× faster than the regexes)"
             )
         print(
             f"     matching adds {ten.overhead:.1%} to tokenization ({ten.overhead_ms:.2f} ms on"
             f" {ten.tok_ms:.2f} ms) (target < {TARGET_OVERHEAD:.0%}) {mark(ten.overhead < TARGET_OVERHEAD)}"
         )
+        if stock_ms:
+            print(
+                f"       for reference, spaCy's stock blank tokenizer takes {stock_ms:.2f} ms on these texts"
+                f" (ours splits elisions and hyphens and\n       computes only the lexeme attributes matching"
+                f" reads): matching end to end is {ten.match_ms / stock_ms - 1:+.1%} on that"
+            )
         print(
             f"     index build {ten.build_s:.2f} s (target < {TARGET_BUILD_S:.0f} s)"
             f" {mark(ten.build_s < TARGET_BUILD_S)}; memory {ten.peak_mb:.1f} MB tracemalloc peak,"
@@ -697,7 +729,7 @@ def main() -> None:
     bench.corpus()
     counts = sorted({c for c in (10, 100, 1_000, 10_000, args.big, args.max_rules) if c <= args.max_rules})
     rows = bench.scale(specs, counts)
-    report_scale(rows, args.big, args.max_rules)
+    report_scale(rows, args.big, args.max_rules, bench.stock_ms)
     if args.part == "all":
         del rows, specs, bench.timed, bench.warmup, bench.folded
         if args.articles_flat:
