@@ -131,7 +131,10 @@ class LanguageIndex:
             return True
         if not self.has_wildcards or self.is_punct(word):
             return False
-        return bool(self._wildcard_keys(word))
+        keys = self._wildcard_keys(word)
+        if keys and len(self._learnt) < TOKEN_CACHE_LIMIT:
+            self._learnt[get_string_id(word)] = (keys, None)  # what ``entry`` will be asked next
+        return bool(keys)
 
     def mark_starts(self, vocab: Vocab) -> None:
         """Flag (START) the vocabulary's words that start something here, and have spaCy flag each

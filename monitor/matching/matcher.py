@@ -159,15 +159,19 @@ def _scan_field(
     raw = found.raw
     strings = nlp.vocab.strings
     known = table.starts.get
-    last = len(orths) - 1
-    for i, orth in zip(starting.tolist(), orths[starting].tolist(), strict=True):
+    orth_list: list[int] = orths.tolist() if len(starting) else []
+    last = len(orth_list) - 1
+    for i in starting.tolist():
+        orth = orth_list[i]
         alone, longer = known(orth) or table.entry(orth, strings)
-        for key in alone:
-            raw[key].append((tokens, i, i + 1))
+        if alone:
+            one_word = (tokens, i, i + 1)
+            for key in alone:
+                raw[key].append(one_word)
         if longer is not None and i < last:
-            for rest, key in longer.get(int(orths[i + 1]), ()):
+            for rest, key in longer.get(orth_list[i + 1], ()):
                 end = i + 2 + len(rest)
-                if not rest or tuple(orths[i + 2 : end].tolist()) == rest:
+                if not rest or tuple(orth_list[i + 2 : end]) == rest:
                     raw[key].append((tokens, i, end))
     if table.lemma_phrases:
         lemmas = [get_string_id(lemma) for lemma in index.pipelines.lemmas(lang, doc)]
