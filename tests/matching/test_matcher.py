@@ -215,3 +215,31 @@ def test_matcher_renews_the_pipeline_after_many_new_words(monkeypatch: pytest.Mo
         assert all(h.text in {"Nato", "negoziati", "cessate il fuoco"} for m in matches for h in m.terms)
     assert pipelines.article_nlp("it") is not first
     assert len(used) >= 3  # renewed more than once, and every fresh pipeline warmed up and matched
+
+
+def test_matcher_swapped_index_finds_its_terms_in_words_the_vocabulary_already_knows() -> None:
+    """Which words start a term is kept on spaCy's lexemes: a new index must mark them again."""
+    pipelines = LanguagePipelines({"it": "blank"}, "it")
+    old = RuleIndex([rule("finland", "Finlandia")], pipelines).build(["it"])
+    new = RuleIndex([rule("talks", "negozia* OR Nato"), rule("phrase", '"vertice della Nato"')], pipelines)
+    text = article("La Finlandia al vertice della Nato: si negoziano le basi.")
+    matcher = ArticleMatcher(old)
+    assert fired(matcher, text) == {"finland"}  # every word of the text now has a lexeme
+    matcher.swap(new.build(["it"]))
+    assert fired(matcher, text) == {"talks", "phrase"}
+    matcher.swap(old)
+    assert fired(matcher, text) == {"finland"}
+
+
+def test_matcher_vocabulary_does_not_keep_a_swapped_out_index_alive() -> None:
+    import gc
+    import weakref
+
+    pipelines = LanguagePipelines({"it": "blank"}, "it")
+    matcher = ArticleMatcher(RuleIndex([rule("a", "negozia*")], pipelines).build(["it"]))
+    matcher.match(article("si negozia"))
+    table = weakref.ref(matcher.index.for_language("it"))
+    matcher.swap(RuleIndex([rule("b", "Nato")], pipelines).build(["it"]))
+    gc.collect()
+    assert table() is None
+    assert fired(matcher, article("la Nato negozia")) == {"b"}
