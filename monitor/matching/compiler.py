@@ -38,7 +38,7 @@ from monitor.matching.rulefile import RuleSpec
 
 _WORD = re.compile(r"[^\W_]+")
 _PLAIN = re.compile(r"[a-z]+|[0-9]+")
-TOKEN_CACHE_LIMIT = 50_000  # words remembered that only wildcards match: a few MB, then it starts over
+TOKEN_CACHE_LIMIT = 10_000  # words remembered that only wildcards match: about 2 MB, then it starts over
 
 
 def acronym_spans(text: str) -> tuple[tuple[int, int], ...]:
