@@ -243,3 +243,16 @@ def test_matcher_vocabulary_does_not_keep_a_swapped_out_index_alive() -> None:
     gc.collect()
     assert table() is None
     assert fired(matcher, article("la Nato negozia")) == {"b"}
+
+
+def test_matcher_wildcard_word_cache_stays_bounded_and_still_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.matching import compiler
+
+    monkeypatch.setattr(compiler, "TOKEN_CACHE_LIMIT", 50)
+    pipelines = LanguagePipelines({"it": "blank"}, "it")
+    matcher = ArticleMatcher(RuleIndex([rule("neg", "negozia*")], pipelines).build(["it"]))
+    words = " ".join(f"negoziazione{i}" for i in range(500))
+    [match] = matcher.match(article(words))
+    assert len(match.terms) == MAX_HITS_PER_RULE  # every word matched, the first ones reported
+    assert len(matcher.index.for_language("it")._learnt) <= 50
+    assert fired(matcher, article("si negoziava ancora")) == {"neg"}
