@@ -31,7 +31,7 @@ from spacy.strings import StringStore, get_string_id
 from spacy.vocab import Vocab
 
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
-from monitor.matching.nlp import LanguagePipelines
+from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
 from monitor.matching.normalize import fold_plain
 from monitor.matching.query import And, Near, Node, Or, Term, terms
 from monitor.matching.rulefile import RuleSpec
@@ -89,7 +89,7 @@ class LanguageIndex:
     once per word, when spaCy creates its lexeme, and kept in a flag bit of
     the lexeme (``mark_starts``).  A scan then reads the flag column of the
     whole field in one C call and does Python work only for the few tokens
-    that start something.  ``entry`` says what each of those starts.
+    that start something: ``starts`` (or ``wildcard_entry``) says what each starts.
     """
 
     phrases: dict[int, Phrases] = field(default_factory=dict)
@@ -125,15 +125,14 @@ class LanguageIndex:
             self.starts[orth] = (tuple(alone), dict(longer) if longer else None)
         self.first_words = frozenset(first_words.values())
 
-    def starts_something(self, word: str) -> bool:
-        """Whether an article token written ``word`` (folded) starts a phrase or matches a wildcard."""
-        if word in self.first_words:
-            return True
+    def starts_by_wildcard(self, word: str) -> bool:
+        """Whether an article token written ``word`` (folded), not a phrase's first word, matches a
+        wildcard; its keys are remembered for ``wildcard_entry``."""
         if not self.has_wildcards or self.is_punct(word):
             return False
         keys = self._wildcard_keys(word)
         if keys and len(self._learnt) < TOKEN_CACHE_LIMIT:
-            self._learnt[get_string_id(word)] = (keys, None)  # what ``entry`` will be asked next
+            self._learnt[get_string_id(word)] = (keys, None)  # what ``wildcard_entry`` is asked next
         return bool(keys)
 
     def mark_starts(self, vocab: Vocab) -> None:
@@ -143,14 +142,13 @@ class LanguageIndex:
         A vocabulary serves one table at a time: the first scan with another table (after a
         reload) marks every word again, tens of milliseconds for a warmed-up vocabulary.
         """
-        getters: dict[int, Callable[[str], object]] = getattr(vocab, "lex_attr_getters", {})
-        getter = getters.get(START)
+        getter = lex_attr_getters(vocab).get(START)
         if not (isinstance(getter, _StartTest) and getter.table() is self):
             vocab.add_flag(_StartTest(self), START)
 
-    def entry(self, orth: int, strings: StringStore) -> Entry:
-        """What the flagged token ``orth`` starts."""
-        found = self.starts.get(orth) or self._learnt.get(orth)
+    def wildcard_entry(self, orth: int, strings: StringStore) -> Entry:
+        """What a flagged token that is no phrase's first word (not in ``starts``) starts."""
+        found = self._learnt.get(orth)
         if found is None:
             if len(self._learnt) >= TOKEN_CACHE_LIMIT:
                 self._learnt = {}  # a few MB at most, then it starts over
@@ -190,13 +188,12 @@ class _StartTest:
         if not self.patterns and word[: self.shortest] not in self.heads:
             return False
         table = self.table()
-        return table is not None and table.starts_something(word)
+        return table is not None and table.starts_by_wildcard(word)
 
 
 def punct_test(vocab: Vocab) -> Callable[[str], bool]:
     """The language's own IS_PUNCT test: punctuation never matches a wildcard."""
-    getters: dict[int, Callable[[str], bool]] = getattr(vocab, "lex_attr_getters", {})
-    return getters.get(IS_PUNCT, _never)
+    return lex_attr_getters(vocab).get(IS_PUNCT, _never)  # type: ignore[return-value]
 
 
 class RuleIndex:

@@ -163,7 +163,7 @@ def _scan_field(
     last = len(orth_list) - 1
     for i in starting.tolist():
         orth = orth_list[i]
-        alone, longer = known(orth) or table.entry(orth, strings)
+        alone, longer = known(orth) or table.wildcard_entry(orth, strings)
         if alone:
             one_word = (tokens, i, i + 1)
             for key in alone:
