@@ -20,13 +20,17 @@ import httpx
 
 from tests.conftest import REPO, SEEDS
 
-BASE_CONFIG = """
+# What every daemon test's configuration starts with: a working directory of its own.
+WORKDIR_CONFIG = """
 database: sqlite:///state/monitor.db
 state_dir: state
 rules: [rules/]
 rules_reload_interval: 0
 default_language: it
-sources:
+"""
+BASE_CONFIG = (
+    WORKDIR_CONFIG
+    + """sources:
   folders:
     - {path: inbox/, interval: 1s}
 channels:
@@ -36,6 +40,7 @@ defaults:
 delivery: {interval: 0.5s, retry_initial: 0s, retry_max: 1s}
 server: {enabled: true, port: 0}
 """
+)
 ONE_RULE = "rules:\n  - id: nato\n    query: NATO\n"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.notify.receivers import WebhookReceiver
-from tests.ops_support import BASE_CONFIG, Daemon, TcpProxy, make_workdir, wait_for
+from tests.ops_support import BASE_CONFIG, WORKDIR_CONFIG, Daemon, TcpProxy, make_workdir, wait_for
 from tests.test_server import metric_values
 
 ARTICLE = {
@@ -21,13 +21,9 @@ ARTICLE = {
     "language": "en",
 }
 
-HUNG_CONFIG = """
-database: sqlite:///state/monitor.db
-state_dir: state
-rules: [rules/]
-rules_reload_interval: 0
-default_language: it
-sources:
+HUNG_CONFIG = (
+    WORKDIR_CONFIG
+    + """sources:
   folders:
     - {path: inbox/, interval: 1s, watch: false}
   feeds:
@@ -42,6 +38,7 @@ http: {timeout: 120s}
 jobs: {timeout: 2s}
 server: {enabled: true, port: 0}
 """
+)
 
 
 def drop(inbox: Path, name: str, article: dict[str, str]) -> None:

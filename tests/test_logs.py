@@ -22,7 +22,7 @@ from monitor.logs import (
     redact,
 )
 from tests.notify.receivers import WebhookReceiver, refused_url
-from tests.ops_support import make_workdir
+from tests.ops_support import WORKDIR_CONFIG, make_workdir
 
 
 def record(message: str, *args: object, level: int = logging.INFO, exc: bool = False) -> logging.LogRecord:
@@ -119,13 +119,9 @@ def test_configure_logging_installs_the_chosen_formatter() -> None:
 
 
 # -- the real daemon: no secret in any line, in any format ---------------------------------------
-SECRET_CONFIG = """
-database: sqlite:///state/monitor.db
-state_dir: state
-rules: [rules/]
-rules_reload_interval: 0
-default_language: it
-sources:
+SECRET_CONFIG = (
+    WORKDIR_CONFIG
+    + """sources:
   folders:
     - {path: inbox/, interval: 1s}
   feeds:
@@ -154,6 +150,7 @@ defaults:
 delivery: {interval: 0.5s, retry_initial: 0s, retry_max: 1s, max_attempts: 2}
 server: {enabled: true, port: 0}
 """
+)
 API_TOKEN = "tok-9f8e7d6c5b4a"
 SIGNING_SECRET = "whsec_" + "c2VjcmV0LXNpZ25pbmcta2V5LTEyMzQ1Njc4"
 SMTP_PASSWORD = "smtp-Pa55w0rd-xyz"
