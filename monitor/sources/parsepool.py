@@ -11,7 +11,10 @@ The processes are started with ``spawn`` (the daemon has threads, which a
 ``fork`` would copy in whatever state they hold a lock), lazily on the
 first feed, and log with the daemon's level and format to the same stderr,
 so a "bozo" warning still names its feed in the daemon's log.  They ignore
-SIGINT and SIGTERM: the daemon stops them once its jobs are done.  A parser
+SIGINT and SIGTERM: the daemon stops them once its jobs are done.  A process
+is spawned with the two signals blocked, so that one arriving while its
+interpreter is still starting (before it can ignore them) waits and is then
+dropped instead of killing it.  A parser
 process that dies (a C-level crash, the kernel's OOM killer) fails only the
 feed it was parsing, as an :class:`~monitor.errors.ArticleParseError`; the
 pool is rebuilt for the next one.
@@ -25,9 +28,10 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 
 from monitor.errors import ArticleParseError
 from monitor.models import Article
@@ -57,11 +61,31 @@ def parse_processes_for(configured: int | None, feeds: int, cpus: int | None = N
     return min(cpus, MAX_AUTO_PROCESSES)
 
 
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in the calling thread while it may spawn a parser process.
+
+    A signal mask survives fork and exec, so the new interpreter starts with
+    them blocked until :func:`_start_child` has set them to be ignored.  The
+    daemon itself loses nothing: another thread takes the signal, or it waits
+    the few milliseconds of the spawn.
+    """
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def _start_child(level: int) -> None:
     """A parser process logs like the daemon and leaves stopping to it: a Ctrl-C or a SIGTERM
     sent to the whole process group (systemd does) must not kill a parse the daemon then waits for."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # what came during start-up is dropped
     logging.basicConfig(level=level, format=LOG_FORMAT, force=True)
 
 
@@ -110,7 +134,9 @@ class FeedParsers:
         )
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor(), job)
+            with _stop_signals_held():  # submitting is when the pool spawns a process it lacks
+                parsing = loop.run_in_executor(self._executor(), job)
+            return await parsing
         except BrokenProcessPool as exc:
             log.error("feed=%s a parser process died (%s): starting new ones", origin, exc)
             broken, self._pool = self._pool, None

@@ -111,3 +111,20 @@ async def test_feed_parsers_survive_a_sigterm_sent_to_the_whole_process_group(pa
     articles = await parsers.parse(ESTERI, source="s", origin="after.rss")
     assert articles and set(children) <= set(parsers._pool._processes)  # the same processes, still working
     assert all(parsers._pool._processes[pid].is_alive() for pid in children)
+
+
+async def test_feed_parsers_survive_a_sigterm_that_comes_while_a_parser_process_starts() -> None:
+    starting = FeedParsers(1)
+    try:
+        parsing = asyncio.ensure_future(starting.parse(ESTERI, source="s", origin="first.rss"))
+        await asyncio.sleep(0)  # submitted: the process is spawned and its interpreter is starting
+        assert starting._pool is not None
+        children = list(starting._pool._processes)
+        assert children
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)  # before its initializer could ignore the signal
+            os.kill(pid, signal.SIGINT)
+        assert await parsing
+        assert all(starting._pool._processes[pid].is_alive() for pid in children)
+    finally:
+        starting.close()
