@@ -13,22 +13,40 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise, product
 from math import prod
+from operator import itemgetter
 from typing import NamedTuple, Protocol
 
 from monitor.matching.query import And, Meta, Near, Node, Not, Or, Term, near_alternatives
 
 
+class WordPositions(Protocol):
+    """Token position → word position in a field, where punctuation does not count."""
+
+    def word_at(self, token: int, /) -> int: ...
+
+
 class Occurrence(NamedTuple):
-    """One place a term occurred: its field, word positions (end exclusive) and original characters.
+    """One place a term occurred: its field, token positions (end exclusive) and original characters.
 
     A NamedTuple, not a dataclass: a 10,000-rule index creates about a hundred per article.
+    Word positions, which only proximity needs, come from ``positions`` when asked: counting
+    a field's punctuation costs more than the rest of deciding most rules.
     """
 
     field: str
-    first_word: int
-    end_word: int
+    first_token: int
+    end_token: int
     start: int
     end: int
+    positions: WordPositions | None = None  # None: every token is a word
+
+    @property
+    def first_word(self) -> int:
+        return self.first_token if self.positions is None else self.positions.word_at(self.first_token)
+
+    @property
+    def end_word(self) -> int:
+        return self.end_token if self.positions is None else self.positions.word_at(self.end_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +108,12 @@ def near_holds(items: Sequence[Sequence[Occurrence]], distance: int) -> tuple[Oc
     occurrence to the last that belong to none of them: ``"Finlandia Nato"~0``
     means adjacent, in either order.  Returns the closest choice, or None.
     """
-    by_field: dict[str, list[list[Occurrence]]] = {}
+    by_field: dict[str, list[list[_Placed]]] = {}
     for position, occurrences in enumerate(items):
         for occurrence in occurrences:
-            by_field.setdefault(occurrence.field, [[] for _ in items])[position].append(occurrence)
-    best: tuple[int, tuple[Occurrence, ...]] | None = None
+            placed = (occurrence.first_word, occurrence.end_word, occurrence)
+            by_field.setdefault(occurrence.field, [[] for _ in items])[position].append(placed)
+    best: tuple[int, tuple[_Placed, ...]] | None = None
     for lists in by_field.values():
         if any(not occurrences for occurrences in lists):
             continue
@@ -107,17 +126,20 @@ def near_holds(items: Sequence[Sequence[Occurrence]], distance: int) -> tuple[Oc
             if gap is not None and gap <= distance and (best is None or gap < best[0]):
                 best = (gap, choice)
                 if gap == 0:
-                    return choice
-    return best[1] if best else None
+                    return tuple(placed[2] for placed in choice)
+    return tuple(placed[2] for placed in best[1]) if best else None
 
 
-def _gap(choice: Sequence[Occurrence]) -> int | None:
-    ordered = sorted(choice, key=lambda o: o.first_word)
+_Placed = tuple[int, int, Occurrence]  # first word, end word (exclusive), the occurrence
+
+
+def _gap(choice: Sequence[_Placed]) -> int | None:
+    ordered = sorted(choice, key=itemgetter(0))
     for left, right in pairwise(ordered):
-        if right.first_word < left.end_word:
+        if right[0] < left[1]:
             return None  # overlapping occurrences are one mention, not two
-    covered = sum(o.end_word - o.first_word for o in ordered)
-    return max(o.end_word for o in ordered) - ordered[0].first_word - covered
+    covered = sum(end - first for first, end, _ in ordered)
+    return max(end for _, end, _ in ordered) - ordered[0][0] - covered
 
 
 @dataclass(slots=True)

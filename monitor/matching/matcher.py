@@ -49,8 +49,7 @@ class FieldTokens:
 
     Only the token hashes are read out of spaCy for every token; character
     offsets come from the few tokens a candidate rule asks about, and word
-    positions (for proximity) from one array read on the field's first
-    occurrence.
+    positions from one array read when a proximity rule first asks.
     """
 
     __slots__ = ("_words", "doc", "field", "folded", "kept", "original")
@@ -73,14 +72,20 @@ class FieldTokens:
         start, stop = head.idx, last.idx + len(last)
         if self.folded.shifted:  # else folded and original offsets are the same
             start, stop = self.folded.original_span(start, stop)
+        return Occurrence(self.field, first, end, start, stop, self)
+
+    def word_at(self, token: int) -> int:
+        """The word position of a token: punctuation does not count when measuring proximity.
+
+        Read from one array of the field, built when a proximity rule first asks.
+        """
         words = self._words
         if words is None:
-            # word positions: punctuation does not count when measuring proximity
             punct = self.doc.to_array(IS_PUNCT)
             if self.kept is not None:
                 punct = punct[self.kept]
             words = self._words = np.concatenate(([0], np.cumsum(punct == 0))).tolist()
-        return Occurrence(self.field, words[first], words[end], start, stop)
+        return words[token]
 
     def capitals_ok(self, capitals: tuple[int, ...], first: int) -> bool:
         """An acronym in the query (NATO) matches NATO or Nato, never the word nato."""
