@@ -9,9 +9,9 @@ day, so a misbehaving server cannot park an alert for years.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_tz
+from datetime import datetime, timedelta
+
+from monitor.retryafter import parse_retry_after
 
 __all__ = ["MAX_RETRY_AFTER", "next_attempt", "parse_retry_after"]
 
@@ -21,7 +21,6 @@ MAX_RETRY_AFTER = 24 * 3600.0
 # Past this many doublings every sane backoff is already at its cap; stopping
 # here keeps 2**n a small float whatever attempt number the store hands us.
 _MAX_DOUBLINGS = 64
-_SECONDS = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 
 
 def next_attempt(
@@ -50,30 +49,3 @@ def next_attempt(
     if retry_after is not None:
         delay = max(delay, min(max(retry_after, 0.0), MAX_RETRY_AFTER))
     return now + timedelta(seconds=delay)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (RFC 9110 §10.2.3), or None if unusable.
-
-    Both forms are accepted: delay-seconds and an HTTP-date (IMF-fixdate and
-    the two obsolete formats recipients must still read).  A date in the past
-    or a negative number means "now" (0); anything unreadable is ignored
-    rather than trusted, so the normal backoff applies.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if _SECONDS.match(text):
-        return max(float(text), 0.0)
-    parts = parsedate_tz(text)
-    if parts is None:
-        return None
-    try:
-        when = datetime(*parts[:6], tzinfo=UTC) - timedelta(seconds=parts[9] or 0)
-    except (ValueError, OverflowError):
-        return None
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)

@@ -21,13 +21,12 @@ values.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_tz
+from datetime import datetime, timedelta
 from enum import Enum
 
 from monitor.errors import FeedFetchError
+from monitor.retryafter import parse_retry_after
 
 __all__ = [
     "MAX_BACKOFF",
@@ -56,7 +55,6 @@ DEFAULT_JITTER = 0.1
 
 # Past this many doublings every backoff is at its cap; stopping here keeps 2**n small.
 _MAX_DOUBLINGS = 32
-_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
 
 
 class Outcome(Enum):
@@ -148,30 +146,6 @@ def jittered(interval: float, fraction: float, rng: random.Random) -> float:
 def outcome_of(error: FeedFetchError) -> Outcome:
     """The scheduling outcome of a failed fetch: gone feeds are disabled, the rest back off."""
     return Outcome.GONE if error.gone else Outcome.ERROR
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (RFC 9110 §10.2.3), or None if unusable.
-
-    Both forms are read: delay-seconds and an HTTP-date (IMF-fixdate and the
-    two obsolete formats).  A past date means 0; anything unreadable is
-    ignored rather than trusted, so the normal backoff applies.
-    """
-    text = (value or "").strip()
-    if not text:
-        return None
-    if _SECONDS.match(text):
-        return float(text)
-    parts = parsedate_tz(text)
-    if parts is None:
-        return None
-    try:
-        when = datetime(*parts[:6], tzinfo=UTC) - timedelta(seconds=parts[9] or 0)
-    except (ValueError, OverflowError):
-        return None
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
 
 
 def clamp_retry_after(seconds: float | None) -> float | None:

@@ -79,8 +79,8 @@ def test_next_attempt_rejects_nonsense(kwargs: dict[str, float]) -> None:
         (" 120 ", 120.0),
         ("0", 0.0),
         ("1.5", 1.5),
-        ("-5", 0.0),  # negative means now
-        ("+7", 7.0),
+        ("-5", None),  # not delay-seconds (1*DIGIT): ignored, the normal backoff applies
+        ("+7", None),
         ("soon", None),
         ("12 seconds", None),
         ("NaN", None),
