@@ -38,15 +38,15 @@ class Occurrence(NamedTuple):
     end_token: int
     start: int
     end: int
-    positions: WordPositions | None = None  # None: every token is a word
+    positions: WordPositions
 
     @property
     def first_word(self) -> int:
-        return self.first_token if self.positions is None else self.positions.word_at(self.first_token)
+        return self.positions.word_at(self.first_token)
 
     @property
     def end_word(self) -> int:
-        return self.end_token if self.positions is None else self.positions.word_at(self.end_token)
+        return self.positions.word_at(self.end_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,9 @@ def meta_holds(meta: Meta, facts: ArticleFacts) -> bool:
     return value in facts.url.casefold()
 
 
+_Placed = tuple[int, int, Occurrence]  # first word, end word (exclusive), the occurrence
+
+
 def near_holds(items: Sequence[Sequence[Occurrence]], distance: int) -> tuple[Occurrence, ...] | None:
     """One occurrence per item, in one field, not overlapping, with at most ``distance`` words between.
 
@@ -128,9 +131,6 @@ def near_holds(items: Sequence[Sequence[Occurrence]], distance: int) -> tuple[Oc
                 if gap == 0:
                     return tuple(placed[2] for placed in choice)
     return tuple(placed[2] for placed in best[1]) if best else None
-
-
-_Placed = tuple[int, int, Occurrence]  # first word, end word (exclusive), the occurrence
 
 
 def _gap(choice: Sequence[_Placed]) -> int | None:

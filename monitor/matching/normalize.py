@@ -22,9 +22,10 @@ import numpy as np
 _APOSTROPHES = "\u2019\u2018\u02bc\u02bb\u00b4\u0060\u2032\uff07"
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"
 _INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
-# Invisible characters and combining marks (decomposed accents): what folding drops.
-_DROPPED = re.compile(rf"[{_INVISIBLE}\u0300-\u036f]+")
-_DROPPED_CHARS = frozenset(_INVISIBLE) | frozenset(map(chr, range(0x300, 0x370)))
+_COMBINING = "".join(map(chr, range(0x300, 0x370)))  # the marks of decomposed accents
+# Invisible characters and combining marks: what folding drops.
+_DROPPED_CHARS = frozenset(_INVISIBLE + _COMBINING)
+_DROPPED = re.compile(f"[{_INVISIBLE}{_COMBINING}]+")
 _ASCII_SPACES = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 

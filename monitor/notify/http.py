@@ -22,8 +22,8 @@ import httpx
 
 from monitor.config import DiscordChannel, SlackChannel, TeamsChannel, WebhookChannel
 from monitor.errors import DeliveryError, PermanentDelivery, RetryableDelivery
-from monitor.notify.retry import parse_retry_after
 from monitor.notify.templates import Format, MessageTemplates
+from monitor.retryafter import parse_retry_after
 
 __all__ = [
     "EXCERPT_LENGTH",

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from monitor.retryafter import parse_retry_after
-
-__all__ = ["MAX_RETRY_AFTER", "next_attempt", "parse_retry_after"]
+__all__ = ["MAX_RETRY_AFTER", "next_attempt"]
 
 MAX_RETRY_AFTER = 24 * 3600.0
 """Longest wait we accept from a receiver's ``Retry-After``, in seconds."""

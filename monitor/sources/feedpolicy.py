@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from monitor.errors import FeedFetchError
-from monitor.retryafter import parse_retry_after
 
 __all__ = [
     "MAX_BACKOFF",
@@ -40,7 +39,6 @@ __all__ = [
     "jittered",
     "next_poll",
     "outcome_of",
-    "parse_retry_after",
 ]
 
 MIN_RETRY_AFTER = 60.0

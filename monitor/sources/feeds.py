@@ -42,7 +42,8 @@ from typing import Any, Protocol
 import httpx
 
 from monitor.errors import BlockedAddress, FeedFetchError
-from monitor.sources.feedpolicy import clamp_retry_after, parse_retry_after
+from monitor.retryafter import parse_retry_after
+from monitor.sources.feedpolicy import clamp_retry_after
 from monitor.sources.netguard import GuardedClient
 
 __all__ = [

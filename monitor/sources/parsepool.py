@@ -14,10 +14,9 @@ so a "bozo" warning still names its feed in the daemon's log.  They ignore
 SIGINT and SIGTERM: the daemon stops them once its jobs are done.  A process
 is spawned with the two signals blocked, so that one arriving while its
 interpreter is still starting (before it can ignore them) waits and is then
-dropped instead of killing it.  A parser
-process that dies (a C-level crash, the kernel's OOM killer) fails only the
-feed it was parsing, as an :class:`~monitor.errors.ArticleParseError`; the
-pool is rebuilt for the next one.
+dropped instead of killing it.  A parser process that dies (a C-level crash,
+the kernel's OOM killer) fails only the feed it was parsing, as an
+:class:`~monitor.errors.ArticleParseError`; the pool is rebuilt for the next one.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from monitor.notify.retry import MAX_RETRY_AFTER, next_attempt, parse_retry_after
+from monitor.notify.retry import MAX_RETRY_AFTER, next_attempt
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -67,38 +67,3 @@ def test_next_attempt_rejects_nonsense(kwargs: dict[str, float]) -> None:
     attempt = int(args.pop("attempt"))
     with pytest.raises(ValueError):
         next_attempt(attempt, NOW, **args)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        ("", None),
-        ("   ", None),
-        ("120", 120.0),
-        (" 120 ", 120.0),
-        ("0", 0.0),
-        ("1.5", 1.5),
-        ("-5", None),  # not delay-seconds (1*DIGIT): ignored, the normal backoff applies
-        ("+7", None),
-        ("soon", None),
-        ("12 seconds", None),
-        ("NaN", None),
-        ("inf", None),
-        ("0x10", None),
-        ("Wed, 01 May 2024 12:02:00 GMT", 120.0),  # IMF-fixdate
-        ("Wednesday, 01-May-24 12:02:00 GMT", 120.0),  # obsolete RFC 850
-        ("Wed May  1 12:02:00 2024", 120.0),  # obsolete asctime
-        ("Wed, 01 May 2024 14:02:00 +0200", 120.0),  # numeric zone, read leniently
-        ("Wed, 01 May 2024 11:00:00 GMT", 0.0),  # in the past: now
-        ("Wed, 32 May 2024 12:02:00 GMT", None),  # impossible date
-        ("Wed, 01 Foo 2024 12:02:00 GMT", None),
-    ],
-)
-def test_parse_retry_after_reads_seconds_and_dates(value: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value, NOW) == expected
-
-
-def test_parse_retry_after_accepts_naive_now_as_utc() -> None:
-    naive = NOW.replace(tzinfo=None)
-    assert parse_retry_after("Wed, 01 May 2024 12:00:30 GMT", naive) == 30.0

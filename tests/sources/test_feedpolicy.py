@@ -20,7 +20,6 @@ from monitor.sources.feedpolicy import (
     jittered,
     next_poll,
     outcome_of,
-    parse_retry_after,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -157,33 +156,6 @@ def test_backoff_delay_counts_streaks_from_one() -> None:
 )
 def test_outcome_of_a_fetch_error(error: FeedFetchError, outcome: Outcome) -> None:
     assert outcome_of(error) is outcome
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        (None, None),
-        ("", None),
-        ("   ", None),
-        ("120", 120.0),
-        (" 30 ", 30.0),
-        ("0", 0.0),
-        ("1.5", 1.5),
-        ("-5", None),  # not delay-seconds
-        ("soon", None),
-        ("Wed, 01 May 2024 13:00:00 GMT", 3600.0),  # IMF-fixdate
-        ("Wednesday, 01-May-24 13:00:00 GMT", 3600.0),  # obsolete RFC 850
-        ("Wed May  1 13:00:00 2024", 3600.0),  # obsolete asctime
-        ("Wed, 01 May 2024 11:00:00 GMT", 0.0),  # in the past: now
-        ("Wed, 01 May 2024 15:00:00 +0200", 3600.0),
-    ],
-)
-def test_parse_retry_after_reads_both_forms(value: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(value, NOW) == seconds
-
-
-def test_parse_retry_after_naive_now_is_utc() -> None:
-    assert parse_retry_after("Wed, 01 May 2024 12:01:00 GMT", NOW.replace(tzinfo=None)) == 60.0
 
 
 @pytest.mark.parametrize(
