@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, product
 
-from spacy.attrs import FLAG63, IS_PUNCT
+from spacy.attrs import FLAG62, FLAG63, IS_PUNCT
 from spacy.language import Language
 from spacy.strings import StringStore, get_string_id
 from spacy.vocab import Vocab
@@ -38,7 +38,7 @@ from monitor.matching.rulefile import RuleSpec
 
 _WORD = re.compile(r"[^\W_]+")
 _PLAIN = re.compile(r"[a-z]+|[0-9]+")
-TOKEN_CACHE_LIMIT = 10_000  # words remembered that only wildcards match: about 2 MB, then it starts over
+TOKEN_CACHE_LIMIT = 10_000  # words remembered that wildcards match: about 2 MB, then it starts over
 
 
 def acronym_spans(text: str) -> tuple[tuple[int, int], ...]:
@@ -74,70 +74,142 @@ Entry = tuple[tuple[int, ...], dict[int, Phrases] | None]
 # The lexeme flag bit that marks the words starting something in the table a vocabulary serves.
 # spaCy's own flags end at IS_CURRENCY (18); FLAG19…FLAG63 are left to applications.
 START = FLAG63
+# The flag bit of the words that match a wildcard term that wakes no rule (see LanguageIndex).
+WILD = FLAG62
 
 
 def _never(_text: str) -> bool:
     return False
 
 
-@dataclass(slots=True, weakref_slot=True)
-class LanguageIndex:
-    """The token table of one language.
+class WildcardSet:
+    """Prefix (``negozia*``) and pattern (``n?to``) terms, and the words found to match them.
 
-    Which article words start something (the first token of a phrase, a word
-    a wildcard matches) is a property of the word alone, so it is decided
-    once per word, when spaCy creates its lexeme, and kept in a flag bit of
-    the lexeme (``mark_starts``).  A scan then reads the flag column of the
-    whole field in one C call and does Python work only for the few tokens
-    that start something: ``starts`` (or ``wildcard_entry``) says what each starts.
+    Whether a word matches is asked once per word (when spaCy creates its lexeme) and its keys
+    are remembered, so a scan finds them by the token's hash.
     """
 
-    phrases: dict[int, Phrases] = field(default_factory=dict)
+    __slots__ = (
+        "__weakref__",
+        "all_keys",
+        "heads",
+        "is_punct",
+        "learnt",
+        "lengths",
+        "patterns",
+        "prefixes",
+        "shortest",
+    )
+
+    def __init__(self) -> None:
+        self.prefixes: dict[str, list[int]] = {}
+        self.lengths: tuple[int, ...] = ()
+        self.shortest = 0
+        self.heads: frozenset[str] = frozenset()  # every prefix cut to ``shortest`` characters
+        self.patterns: list[tuple[re.Pattern[str], int]] = []
+        self.is_punct: Callable[[str], bool] = _never
+        self.learnt: dict[int, tuple[int, ...]] = {}  # word hash → its keys (see ``learnt_keys``)
+        self.all_keys: frozenset[int] = frozenset()
+
+    def add(self, text: str, key: int) -> None:
+        head, star, tail = text.partition("*")
+        if star and not tail and "?" not in head:
+            self.prefixes.setdefault(head, []).append(key)
+        else:
+            regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
+            self.patterns.append((re.compile(regex), key))
+
+    def finish(self, is_punct: Callable[[str], bool]) -> None:
+        self.is_punct = is_punct
+        self.lengths = tuple(sorted({len(p) for p in self.prefixes}))
+        self.shortest = self.lengths[0] if self.lengths else 0
+        self.heads = frozenset(p[: self.shortest] for p in self.prefixes)
+        self.all_keys = frozenset(
+            [key for keys in self.prefixes.values() for key in keys] + [key for _, key in self.patterns]
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.prefixes or self.patterns)
+
+    def may_match(self, word: str) -> bool:
+        """False for most words, from one set look-up: no prefix begins like them."""
+        return bool(self.patterns) or (bool(self.prefixes) and word[: self.shortest] in self.heads)
+
+    def matches(self, word: str) -> bool:
+        """Whether an article word (folded) matches; its keys are remembered for ``learnt_keys``."""
+        if not self or self.is_punct(word):
+            return False
+        keys = self.keys(word)
+        if keys and len(self.learnt) < TOKEN_CACHE_LIMIT:
+            self.learnt[get_string_id(word)] = keys  # what ``learnt_keys`` is asked next
+        return bool(keys)
+
+    def learnt_keys(self, orth: int, strings: StringStore) -> tuple[int, ...]:
+        """The keys of a word that ``matches`` said yes to."""
+        found = self.learnt.get(orth)
+        if found is None:
+            if len(self.learnt) >= TOKEN_CACHE_LIMIT:
+                self.learnt = {}  # a few MB at most, then it starts over
+            found = self.learnt[orth] = self.keys(strings[orth])
+        return found
+
+    def keys(self, text: str) -> tuple[int, ...]:
+        found: list[int] = []
+        if len(text) >= self.shortest and text[: self.shortest] in self.heads:
+            prefixes = self.prefixes
+            found = [key for n in self.lengths if len(text) >= n for key in prefixes.get(text[:n], ())]
+        found.extend(key for pattern, key in self.patterns if pattern.fullmatch(text))
+        return tuple(found)
+
+
+@dataclass(slots=True, weakref_slot=True)
+class LanguageIndex:
+    """The token table of one language, in two parts.
+
+    The scanned part holds the anchors, the terms that wake rules up (see ``_anchors``):
+    whether an article word starts one is a property of the word alone, so it is decided once
+    per word, when spaCy creates its lexeme, and kept in a flag bit of the lexeme
+    (``mark_starts``).  A scan then reads the flag column of the whole field in one C call and
+    does Python work only for the few tokens that start something: ``starts`` (or
+    ``wildcard_entry``) says what each starts.
+
+    The other terms are only looked up when a woken rule asks about them (``deferred``, and
+    ``deferred_wildcards`` whose words carry the WILD flag).  Measured on generated news at
+    10,000 rules, an article's words start about a hundred terms and five anchors.
+    """
+
+    phrases: dict[int, Phrases] = field(default_factory=dict)  # anchors, by first token
     # lemma sequences of lemma terms, when a trained pipeline lemmatizes articles in context
     lemma_phrases: dict[int, Phrases] = field(default_factory=dict)
     capitals: dict[int, tuple[int, ...]] = field(default_factory=dict)  # key → pattern tokens in capitals
-    prefixes: dict[str, list[int]] = field(default_factory=dict)
-    prefix_lengths: tuple[int, ...] = ()
-    prefix_shortest: int = 0
-    prefix_heads: frozenset[str] = frozenset()  # every prefix cut to prefix_shortest characters
-    patterns: list[tuple[re.Pattern[str], int]] = field(default_factory=list)
+    wildcards: WildcardSet = field(default_factory=WildcardSet)  # anchors
     starts: dict[int, Entry] = field(default_factory=dict)  # first-token hash → what it starts
     first_words: frozenset[str] = frozenset()  # the same first tokens, as text
-    is_punct: Callable[[str], bool] = field(default=_never)
-    _learnt: dict[int, Entry] = field(default_factory=dict)  # words met that only wildcards match
-
-    @property
-    def has_wildcards(self) -> bool:
-        return bool(self.prefixes or self.patterns)
+    # not anchors: key → its forms, each as (first token, the tokens after it)
+    deferred: dict[int, list[tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
+    deferred_wildcards: WildcardSet = field(default_factory=WildcardSet)
+    lazy_keys: frozenset[int] = frozenset()  # the keys of both
 
     def finish(self, first_words: dict[int, str], is_punct: Callable[[str], bool]) -> None:
         """Build the look-up table once phrases and wildcards are known."""
-        self.is_punct = is_punct
+        self.wildcards.finish(is_punct)
+        self.deferred_wildcards.finish(is_punct)
         for orth, phrases in self.phrases.items():
             word = first_words[orth]
             alone = [key for rest, key in phrases if not rest]
             if not is_punct(word):
-                alone.extend(self._wildcard_keys(word))
+                alone.extend(self.wildcards.keys(word))
             longer: defaultdict[int, Phrases] = defaultdict(list)
             for rest, key in phrases:
                 if rest:
                     longer[rest[0]].append((rest[1:], key))
             self.starts[orth] = (tuple(alone), dict(longer) if longer else None)
         self.first_words = frozenset(first_words.values())
-
-    def starts_by_wildcard(self, word: str) -> bool:
-        """Whether an article token written ``word`` (folded), not a phrase's first word, matches a
-        wildcard; its keys are remembered for ``wildcard_entry``."""
-        if not self.has_wildcards or self.is_punct(word):
-            return False
-        keys = self._wildcard_keys(word)
-        if keys and len(self._learnt) < TOKEN_CACHE_LIMIT:
-            self._learnt[get_string_id(word)] = (keys, None)  # what ``wildcard_entry`` is asked next
-        return bool(keys)
+        self.lazy_keys = frozenset(self.deferred.keys() | self.deferred_wildcards.all_keys)
 
     def mark_starts(self, vocab: Vocab) -> None:
-        """Flag (START) the vocabulary's words that start something here, and have spaCy flag each
-        word it creates from now on.
+        """Flag (START) the vocabulary's words that start an anchor here, and (WILD) those that
+        match a deferred wildcard, and have spaCy flag each word it creates from now on.
 
         A vocabulary serves one table at a time: the first scan with another table (after a
         reload) marks every word again, tens of milliseconds for a warmed-up vocabulary.
@@ -145,24 +217,11 @@ class LanguageIndex:
         getter = lex_attr_getters(vocab).get(START)
         if not (isinstance(getter, _StartTest) and getter.table() is self):
             vocab.add_flag(_StartTest(self), START)
+            vocab.add_flag(_WildTest(self), WILD)
 
     def wildcard_entry(self, orth: int, strings: StringStore) -> Entry:
         """What a flagged token that is no phrase's first word (not in ``starts``) starts."""
-        found = self._learnt.get(orth)
-        if found is None:
-            if len(self._learnt) >= TOKEN_CACHE_LIMIT:
-                self._learnt = {}  # a few MB at most, then it starts over
-            found = self._learnt[orth] = (self._wildcard_keys(strings[orth]), None)
-        return found
-
-    def _wildcard_keys(self, text: str) -> tuple[int, ...]:
-        found: list[int] = []
-        # most words start with no prefix's first letters: one set look-up says so
-        if len(text) >= self.prefix_shortest and text[: self.prefix_shortest] in self.prefix_heads:
-            prefixes = self.prefixes
-            found = [key for n in self.prefix_lengths if len(text) >= n for key in prefixes.get(text[:n], ())]
-        found.extend(key for pattern, key in self.patterns if pattern.fullmatch(text))
-        return tuple(found)
+        return self.wildcards.learnt_keys(orth, strings), None
 
 
 class _StartTest:
@@ -173,22 +232,31 @@ class _StartTest:
     must not keep a swapped-out index alive, and once that index is gone nobody reads its flags.
     """
 
-    __slots__ = ("first_words", "heads", "patterns", "shortest", "table")
+    __slots__ = ("first_words", "table", "wildcards")
 
     def __init__(self, table: LanguageIndex) -> None:
         self.table = weakref.ref(table)
         self.first_words = table.first_words
-        self.heads = table.prefix_heads
-        self.shortest = table.prefix_shortest if table.prefixes else 1_000_000
-        self.patterns = bool(table.patterns)
+        self.wildcards = weakref.ref(table.wildcards)
 
     def __call__(self, word: str) -> bool:
         if word in self.first_words:
             return True
-        if not self.patterns and word[: self.shortest] not in self.heads:
-            return False
-        table = self.table()
-        return table is not None and table.starts_by_wildcard(word)
+        wildcards = self.wildcards()
+        return wildcards is not None and wildcards.may_match(word) and wildcards.matches(word)
+
+
+class _WildTest:
+    """The WILD flag's getter: the word matches a wildcard term that is no anchor."""
+
+    __slots__ = ("wildcards",)
+
+    def __init__(self, table: LanguageIndex) -> None:
+        self.wildcards = weakref.ref(table.deferred_wildcards)
+
+    def __call__(self, word: str) -> bool:
+        wildcards = self.wildcards()
+        return wildcards is not None and wildcards.may_match(word) and wildcards.matches(word)
 
 
 def punct_test(vocab: Vocab) -> Callable[[str], bool]:
@@ -248,20 +316,24 @@ class RuleIndex:
     def _build(self, lang: str) -> LanguageIndex:
         nlp = self.pipelines.pattern_nlp(lang)
         in_context = any(self.key_lemmas) and self.pipelines.trained_lemmatizer(lang)
+        anchors = self.rules_by_key.keys()
         table = LanguageIndex()
         phrases: defaultdict[int, Phrases] = defaultdict(list)
         lemma_phrases: defaultdict[int, Phrases] = defaultdict(list)
         first_words: dict[int, str] = {}
-        prefixes: defaultdict[str, list[int]] = defaultdict(list)
         for key, term in enumerate(self.key_terms):
+            anchor = key in anchors
             if term.wildcard:
-                _add_wildcard(table, prefixes, fold_plain(term.text), key)
+                (table.wildcards if anchor else table.deferred_wildcards).add(fold_plain(term.text), key)
                 continue
             expand = self.key_lemmas[key] and not in_context
             for words, capitals in _variants(nlp, lang, term.text, expand):
                 orths = tuple(get_string_id(word) for word in words)
-                first_words[orths[0]] = words[0]
-                phrases[orths[0]].append((orths[1:], key))
+                if anchor:
+                    first_words[orths[0]] = words[0]
+                    phrases[orths[0]].append((orths[1:], key))
+                else:
+                    table.deferred.setdefault(key, []).append((orths[0], orths[1:]))
                 if capitals:
                     table.capitals[key] = capitals
             if self.key_lemmas[key] and in_context:
@@ -269,10 +341,6 @@ class RuleIndex:
                     lemma_phrases[lemmas[0]].append((lemmas[1:], key))
         table.phrases = dict(phrases)
         table.lemma_phrases = dict(lemma_phrases)
-        table.prefixes = dict(prefixes)
-        table.prefix_lengths = tuple(sorted({len(p) for p in prefixes}))
-        table.prefix_shortest = table.prefix_lengths[0] if prefixes else 0
-        table.prefix_heads = frozenset(p[: table.prefix_shortest] for p in prefixes)
         table.finish(first_words, punct_test(nlp.vocab))
         return table
 
@@ -322,15 +390,6 @@ def _term_commonness(text: str) -> float:
     if text[:1].isupper():
         return 0.3
     return 1.0 + 8.0 / max(len(text), 1)
-
-
-def _add_wildcard(table: LanguageIndex, prefixes: defaultdict[str, list[int]], text: str, key: int) -> None:
-    head, star, tail = text.partition("*")
-    if star and not tail and "?" not in head:
-        prefixes[head].append(key)
-    else:
-        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
-        table.patterns.append((re.compile(regex), key))
 
 
 def pattern_tokens(nlp: Language, folded: str) -> list[tuple[str, int]]:

@@ -16,10 +16,10 @@ from itertools import compress, count
 
 import numpy as np
 from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
-from spacy.strings import get_string_id
+from spacy.strings import StringStore, get_string_id
 from spacy.tokens import Doc, Token
 
-from monitor.matching.compiler import START, CompiledRule, LanguageIndex, Phrases, RuleIndex
+from monitor.matching.compiler import START, WILD, CompiledRule, LanguageIndex, Phrases, RuleIndex
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
 from monitor.matching.normalize import FoldedText, fold
 from monitor.matching.query import TEXT_FIELDS, Term
@@ -33,10 +33,12 @@ ONE_SPACE = get_string_id(" ")
 
 
 def find_occurrences(index: RuleIndex, lang: str, article: Article) -> ArticleOccurrences:
-    """Every occurrence of every indexed term in the article, keyed by term key id."""
+    """Every occurrence of every indexed term in the article, keyed by term key id: the anchors
+    found by the scan, the other terms looked up when asked."""
     table = index.for_language(lang)
-    table.mark_starts(index.pipelines.article_nlp(lang).vocab)
-    found = ArticleOccurrences(table.capitals)
+    vocab = index.pipelines.article_nlp(lang).vocab
+    table.mark_starts(vocab)
+    found = ArticleOccurrences(table, vocab.strings)
     for field in FIELDS:
         original = getattr(article, field)
         if original:
@@ -52,16 +54,25 @@ class FieldTokens:
     positions from one array read when a proximity rule first asks.
     """
 
-    __slots__ = ("_words", "doc", "field", "folded", "kept", "original")
+    __slots__ = ("_words", "doc", "field", "folded", "kept", "original", "orths", "wild")
 
     def __init__(
-        self, field: str, original: str, folded: FoldedText, doc: Doc, kept: np.ndarray | None
+        self,
+        field: str,
+        original: str,
+        folded: FoldedText,
+        doc: Doc,
+        kept: np.ndarray | None,
+        orths: np.ndarray,
+        wild: np.ndarray | None,
     ) -> None:
         self.field = field
         self.original = original
         self.folded = folded
         self.doc = doc
         self.kept = kept  # doc positions of the non-space tokens, None when every token is one
+        self.orths = orths  # the hash of each (non-space) token
+        self.wild = wild  # each token's WILD flag, when the table has deferred wildcards
         self._words: list[int] | None = None
 
     def _token(self, i: int) -> Token:
@@ -87,6 +98,25 @@ class FieldTokens:
             words = self._words = np.concatenate(([0], np.cumsum(punct == 0))).tolist()
         return words[token]
 
+    def phrase_spans(self, forms: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int, int]]:
+        """Token spans (end exclusive) where one of a term's forms occurs, in reading order.
+
+        One comparison of the field's hashes in C per form: a few microseconds, where
+        sorting them or copying them into a list once would cost more than most articles ask.
+        """
+        orths = self.orths
+        spans = []
+        for first, rest in forms:
+            positions = (orths == first).nonzero()[0].tolist()
+            if not rest:
+                spans += [(i, i + 1) for i in positions]
+                continue
+            n = len(rest) + 1
+            spans += [(i, i + n) for i in positions if tuple(orths[i + 1 : i + n].tolist()) == rest]
+        if len(forms) > 1:
+            spans.sort()
+        return spans
+
     def capitals_ok(self, capitals: tuple[int, ...], first: int) -> bool:
         """An acronym in the query (NATO) matches NATO or Nato, never the word nato."""
         for offset in capitals:
@@ -100,22 +130,33 @@ RawHits = dict[int, list[tuple[FieldTokens, int, int]]]  # key → (field, first
 
 
 class ArticleOccurrences:
-    """Term key → occurrences in one article, each key's list built on first use (see ``Found``)."""
+    """Term key → occurrences in one article, each key's list built on first use (see ``Found``).
 
-    __slots__ = ("_built", "_capitals", "raw")
+    The scan filled ``raw`` with the anchors; a term that is no anchor is looked up in the
+    article's fields the first time a rule asks about it.
+    """
 
-    def __init__(self, capitals: dict[int, tuple[int, ...]]) -> None:
+    __slots__ = ("_built", "_lazy", "_looked_up", "_strings", "_table", "_wild", "fields", "raw")
+
+    def __init__(self, table: LanguageIndex, strings: StringStore) -> None:
         self.raw: RawHits = defaultdict(list)
+        self.fields: list[FieldTokens] = []
         self._built: dict[int, list[Occurrence]] = {}
-        self._capitals = capitals
+        self._looked_up: set[int] = set()
+        self._lazy = table.lazy_keys  # the keys the scan does not look for
+        self._wild: list[tuple[FieldTokens, int, tuple[int, ...]]] | None = None
+        self._table = table
+        self._strings = strings
 
     def get(self, key: int, /) -> list[Occurrence] | None:
         built = self._built.get(key)
         if built is None:
+            if key in self._lazy and key not in self._looked_up:
+                self._look_up(key)
             raw = self.raw.get(key)
             if raw is None:
                 return None
-            capitals = self._capitals.get(key)
+            capitals = self._table.capitals.get(key)
             built = self._built[key] = [
                 tokens.occurrence(first, end)
                 for tokens, first, end in raw
@@ -124,9 +165,41 @@ class ArticleOccurrences:
         return built
 
     def has(self, key: int, /) -> bool:
+        if key in self._lazy and key not in self._looked_up:
+            self._look_up(key)
         if key not in self.raw:
             return False
-        return key not in self._capitals or bool(self.get(key))
+        return key not in self._table.capitals or bool(self.get(key))
+
+    def _look_up(self, key: int) -> None:
+        self._looked_up.add(key)
+        forms = self._table.deferred.get(key)
+        if forms is not None:
+            for tokens in self.fields:
+                spans = tokens.phrase_spans(forms)
+                if spans:
+                    self.raw[key].extend((tokens, first, end) for first, end in spans)
+            return
+        hits = [(tokens, i, i + 1) for tokens, i, keys in self._wildcard_words() if key in keys]
+        if hits:
+            self.raw[key].extend(hits)
+
+    def _wildcard_words(self) -> list[tuple[FieldTokens, int, tuple[int, ...]]]:
+        """The article's words that match a deferred wildcard (flagged WILD when spaCy made them),
+        each with the keys it matches: read once, then filtered for each key a rule asks about."""
+        words = self._wild
+        if words is None:
+            wildcards = self._table.deferred_wildcards
+            learnt, keys_of, strings = wildcards.learnt.get, wildcards.learnt_keys, self._strings
+            words = self._wild = []
+            for tokens in self.fields:
+                if tokens.wild is not None:
+                    positions = tokens.wild.nonzero()[0]
+                    for i, orth in zip(positions.tolist(), tokens.orths[positions].tolist(), strict=True):
+                        keys = learnt(orth) or keys_of(orth, strings)
+                        if keys:
+                            words.append((tokens, i, keys))
+        return words
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.raw)
@@ -151,33 +224,37 @@ def _scan_field(
     # its hash, and the space column need not be read.
     spaced = text[:1] == " " or "  " in text
     long_runs = spaced and ("   " in text or text[:2] == "  ")
-    columns = doc.to_array([ORTH, START, IS_SPACE] if long_runs else [ORTH, START])
+    read = [ORTH, START, WILD] if table.deferred_wildcards else [ORTH, START]
+    columns = doc.to_array([*read, IS_SPACE] if long_runs else read)
     kept: np.ndarray | None = None
     if spaced:
-        words = columns[:, 2] == 0 if long_runs else columns[:, 0] != ONE_SPACE
+        words = columns[:, -1] == 0 if long_runs else columns[:, 0] != ONE_SPACE
         if not words.all():
             kept = np.flatnonzero(words)
             columns = columns[words]
     orths = columns[:, 0]
-    starting = np.flatnonzero(columns[:, 1])  # the few tokens that start something, found in C
-    tokens = FieldTokens(field, original, folded, doc, kept)
+    starting = np.flatnonzero(columns[:, 1])  # the few tokens that start an anchor, found in C
+    wild = columns[:, 2] if table.deferred_wildcards else None
+    tokens = FieldTokens(field, original, folded, doc, kept, orths, wild)
+    found.fields.append(tokens)
     raw = found.raw
     strings = nlp.vocab.strings
     known = table.starts.get
-    orth_list: list[int] = orths.tolist() if len(starting) else []
-    last = len(orth_list) - 1
-    for i in starting.tolist():
-        orth = orth_list[i]
-        alone, longer = known(orth) or table.wildcard_entry(orth, strings)
-        if alone:
-            one_word = (tokens, i, i + 1)
-            for key in alone:
-                raw[key].append(one_word)
-        if longer is not None and i < last:
-            for rest, key in longer.get(orth_list[i + 1], ()):
-                end = i + 2 + len(rest)
-                if not rest or tuple(orth_list[i + 2 : end]) == rest:
-                    raw[key].append((tokens, i, end))
+    last = len(orths) - 1
+    if len(starting):
+        # each flagged token's hash and the next one's, read in C for the few flagged
+        after = orths[np.minimum(starting + 1, last)].tolist()
+        for i, orth, following in zip(starting.tolist(), orths[starting].tolist(), after, strict=True):
+            alone, longer = known(orth) or table.wildcard_entry(orth, strings)
+            if alone:
+                one_word = (tokens, i, i + 1)
+                for key in alone:
+                    raw[key].append(one_word)
+            if longer is not None and i < last:
+                for rest, key in longer.get(following, ()):
+                    end = i + 2 + len(rest)
+                    if not rest or tuple(orths[i + 2 : end].tolist()) == rest:
+                        raw[key].append((tokens, i, end))
     if table.lemma_phrases:
         lemmas = [get_string_id(lemma) for lemma in index.pipelines.lemmas(lang, doc)]
         _phrase_hits(

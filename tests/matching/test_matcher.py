@@ -254,5 +254,41 @@ def test_matcher_wildcard_word_cache_stays_bounded_and_still_matches(monkeypatch
     words = " ".join(f"negoziazione{i}" for i in range(500))
     [match] = matcher.match(article(words))
     assert len(match.terms) == MAX_HITS_PER_RULE  # every word matched, the first ones reported
-    assert len(matcher.index.for_language("it")._learnt) <= 50
+    assert len(matcher.index.for_language("it").wildcards.learnt) <= 50
     assert fired(matcher, article("si negoziava ancora")) == {"neg"}
+
+
+def test_matcher_finds_the_terms_that_wake_no_rule_once_their_rule_is_woken() -> None:
+    # Finlandia is the anchor of each rule (a name is rarer than a lowercase word); the other
+    # terms are looked up only when a rule is woken, and must be found as the scan would.
+    pipelines = LanguagePipelines({"it": "blank"}, "it")
+    specs = [
+        rule("wild", "Finlandia AND negozia*"),
+        rule("phrase", 'Finlandia AND (tregua OR "cessate il fuoco")'),
+        rule("acronym", "Finlandia AND NATO"),
+        rule("near", "Finlandia NEAR/3 adesione"),
+    ]
+    index = RuleIndex(specs, pipelines).build(["it"])
+    table = index.for_language("it")
+    assert {index.key_terms[key].text for key in table.lazy_keys} == {
+        "negozia*",
+        "tregua",
+        "cessate il fuoco",
+        "NATO",
+        "adesione",
+    }
+    matcher = ArticleMatcher(index)
+    text = "La Finlandia negoziava l'adesione alla NATO: il cessate\nil fuoco regge, si negozia ancora."
+    matches = {m.rule_id: m for m in matcher.match(article(text))}
+    assert set(matches) == {"wild", "phrase", "acronym", "near"}
+    hits = {(h.term, h.text, h.start) for h in matches["wild"].terms}
+    later = text.index("negozia ancora")
+    assert hits == {
+        ("Finlandia", "Finlandia", 3),
+        ("negozia*", "negoziava", 13),
+        ("negozia*", "negozia", later),
+    }
+    [cf] = [h for h in matches["phrase"].terms if h.term == "cessate il fuoco"]
+    assert text[cf.start : cf.end] == "cessate\nil fuoco"
+    assert fired(matcher, article("La Finlandia e la nato: cessate il tiro, adesione lontana")) == set()
+    assert fired(matcher, article("Si negozia il cessate il fuoco alla NATO")) == set()  # no anchor, no rule
