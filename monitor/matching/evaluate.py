@@ -179,9 +179,12 @@ class Evaluation:
     def mentions(self, positive: Iterable[Term]) -> list[tuple[Term, Occurrence]]:
         """Occurrences of the rule's positive terms, within their fields, each place once."""
         seen: dict[tuple[str, int, int], tuple[Term, Occurrence]] = {}
-        for term in positive:
-            for occurrence in self.occurrences(term):
-                seen.setdefault((occurrence.field, occurrence.start, occurrence.end), (term, occurrence))
+        get, keys = self.found.get, self.keys
+        for term in positive:  # term_occurrences, inlined: this runs for every rule that fires
+            field = term.field
+            for occurrence in get(keys[id(term)]) or ():
+                if field is None or occurrence.field == field:
+                    seen.setdefault((occurrence.field, occurrence.start, occurrence.end), (term, occurrence))
         return list(seen.values())
 
 

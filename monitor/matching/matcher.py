@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, count
+from typing import NamedTuple
 
 import numpy as np
 from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
@@ -231,7 +232,7 @@ def _scan_field(
         words = columns[:, -1] == 0 if long_runs else columns[:, 0] != ONE_SPACE
         if not words.all():
             kept = np.flatnonzero(words)
-            columns = columns[words]
+            columns = columns.take(kept, axis=0)  # ten times faster than columns[words] here
     orths = columns[:, 0]
     starting = np.flatnonzero(columns[:, 1])  # the few tokens that start an anchor, found in C
     wild = columns[:, 2] if table.deferred_wildcards else None
@@ -299,32 +300,46 @@ def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: Found) 
     candidates = sorted(set().union(*map(by_key.__getitem__, by_key.keys() & set(found))))
     evaluation = Evaluation({}, found, facts_of(article, lang))
     matches = []
-    snippets: dict[tuple[str, int, int], str] = {}  # rules firing on the same words share a snippet
+    shared = _Shared({}, {})  # rules firing on the same words share their hits and snippet
     for i in candidates:
         rule = index.rules[i]
         evaluation.keys = rule.keys  # one Evaluation for the article, pointed at each rule in turn
         mentions = rule_fires(rule, evaluation)
         if mentions is not None:
-            matches.append(_to_match(rule, article, mentions, snippets))
+            matches.append(_to_match(rule, article, mentions, shared))
     return matches
 
 
-def _to_match(
-    rule: CompiledRule, article: Article, mentions: Mentions, snippets: dict[tuple[str, int, int], str]
-) -> Match:
+class _Shared(NamedTuple):
+    """What the rules that fire on one article share: term hits and snippets, by place."""
+
+    hits: dict[tuple[str, str, int, int], TermHit]
+    snippets: dict[tuple[str, int, int], str]
+
+
+def _to_match(rule: CompiledRule, article: Article, mentions: Mentions, shared: _Shared) -> Match:
     if len(mentions) > 1:
         mentions.sort(key=_reading_order)
-    hits = tuple([_hit(article, term, o) for term, o in mentions[:MAX_HITS_PER_RULE]])
+    hits = []
+    known = shared.hits
+    for term, o in mentions[:MAX_HITS_PER_RULE]:
+        place = (term.text, o.field, o.start, o.end)
+        hit = known.get(place)
+        if hit is None:
+            hit = known[place] = _hit(article, term, o)
+        hits.append(hit)
     # the snippet frames the first hit in the body, else in the summary, else in the title
     snippet = ""
     if hits:
         first = min(hits, key=_snippet_preference)
         where = (first.field, first.start, first.end)
-        snippet = snippets.get(where) or ""
+        snippet = shared.snippets.get(where) or ""
         if not snippet:
-            snippet = snippets[where] = make_snippet(getattr(article, first.field), first.start, first.end)
+            snippet = shared.snippets[where] = make_snippet(
+                getattr(article, first.field), first.start, first.end
+            )
     spec = rule.spec
-    return Match(spec.id, spec.name, hits, snippet, spec.notify, spec.tags)
+    return Match(spec.id, spec.name, tuple(hits), snippet, spec.notify, spec.tags)
 
 
 _FIELD_RANK = {field: rank for rank, field in enumerate(FIELDS)}
