@@ -55,7 +55,7 @@ class FieldTokens:
     positions from one array read when a proximity rule first asks.
     """
 
-    __slots__ = ("_words", "doc", "field", "folded", "kept", "original", "orths", "wild")
+    __slots__ = ("_words", "doc", "field", "folded", "kept", "original", "orths")
 
     def __init__(
         self,
@@ -65,7 +65,6 @@ class FieldTokens:
         doc: Doc,
         kept: np.ndarray | None,
         orths: np.ndarray,
-        wild: np.ndarray | None,
     ) -> None:
         self.field = field
         self.original = original
@@ -73,7 +72,6 @@ class FieldTokens:
         self.doc = doc
         self.kept = kept  # doc positions of the non-space tokens, None when every token is one
         self.orths = orths  # the hash of each (non-space) token
-        self.wild = wild  # each token's WILD flag, when the table has deferred wildcards
         self._words: list[int] | None = None
 
     def _token(self, i: int) -> Token:
@@ -98,6 +96,11 @@ class FieldTokens:
                 punct = punct[self.kept]
             words = self._words = np.concatenate(([0], np.cumsum(punct == 0))).tolist()
         return words[token]
+
+    def flagged(self, flag: int) -> np.ndarray:
+        """The positions of the tokens whose lexeme has ``flag``: a column read only when asked."""
+        column = self.doc.to_array(flag)
+        return (column if self.kept is None else column[self.kept]).nonzero()[0]
 
     def phrase_spans(self, forms: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int, int]]:
         """Token spans (end exclusive) where one of a term's forms occurs, in reading order.
@@ -194,12 +197,11 @@ class ArticleOccurrences:
             learnt, keys_of, strings = wildcards.learnt.get, wildcards.learnt_keys, self._strings
             words = self._wild = []
             for tokens in self.fields:
-                if tokens.wild is not None:
-                    positions = tokens.wild.nonzero()[0]
-                    for i, orth in zip(positions.tolist(), tokens.orths[positions].tolist(), strict=True):
-                        keys = learnt(orth) or keys_of(orth, strings)
-                        if keys:
-                            words.append((tokens, i, keys))
+                positions = tokens.flagged(WILD)
+                for i, orth in zip(positions.tolist(), tokens.orths[positions].tolist(), strict=True):
+                    keys = learnt(orth) or keys_of(orth, strings)
+                    if keys:
+                        words.append((tokens, i, keys))
         return words
 
     def __iter__(self) -> Iterator[int]:
@@ -225,18 +227,16 @@ def _scan_field(
     # its hash, and the space column need not be read.
     spaced = text[:1] == " " or "  " in text
     long_runs = spaced and ("   " in text or text[:2] == "  ")
-    read = [ORTH, START, WILD] if table.deferred_wildcards else [ORTH, START]
-    columns = doc.to_array([*read, IS_SPACE] if long_runs else read)
+    columns = doc.to_array([ORTH, START, IS_SPACE] if long_runs else [ORTH, START])
     kept: np.ndarray | None = None
     if spaced:
-        words = columns[:, -1] == 0 if long_runs else columns[:, 0] != ONE_SPACE
+        words = columns[:, 2] == 0 if long_runs else columns[:, 0] != ONE_SPACE
         if not words.all():
             kept = np.flatnonzero(words)
             columns = columns.take(kept, axis=0)  # ten times faster than columns[words] here
     orths = columns[:, 0]
     starting = np.flatnonzero(columns[:, 1])  # the few tokens that start an anchor, found in C
-    wild = columns[:, 2] if table.deferred_wildcards else None
-    tokens = FieldTokens(field, original, folded, doc, kept, orths, wild)
+    tokens = FieldTokens(field, original, folded, doc, kept, orths)
     found.fields.append(tokens)
     raw = found.raw
     strings = nlp.vocab.strings
