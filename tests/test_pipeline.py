@@ -141,3 +141,28 @@ def test_daemon_scans_a_large_folder_in_chunks(
     assert asyncio.run(daemon.run_once()) == 0
     assert chunks == [2, 2, 1]
     assert len(pipeline.store.hits(rule="nato")) == 5
+
+
+def test_pipeline_checks_file_contents_against_the_store_once_per_group_of_files(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "000-stored.txt").write_text("Già letto\nUn articolo già in archivio.", encoding="utf-8")
+    assert pipeline.scan_folder(FolderSource(path=inbox)).articles == 1
+    for i in range(120):
+        (inbox / f"{i + 1:03d}.txt").write_text(f"Notizia {i}\nIl testo numero {i}.", encoding="utf-8")
+    (inbox / "050-copy.txt").write_text("Notizia 7\nIl testo numero 7.", encoding="utf-8")  # same group
+    (inbox / "110-copy.txt").write_text("Notizia 3\nIl testo numero 3.", encoding="utf-8")  # a later group
+    (inbox / "111-old.txt").write_text("Già letto\nUn articolo già in archivio.", encoding="utf-8")
+    queries = []
+    seen = pipeline.store.fingerprint_seen
+    monkeypatch.setattr(pipeline.store, "fingerprint_seen", lambda fps: queries.append(1) or seen(fps))
+    report = pipeline.scan_folder(FolderSource(path=inbox))
+    new_files = 123
+    assert report.files == new_files
+    assert len(queries) == -(-new_files // pipeline_module.READ_AHEAD_FILES)  # not one per file
+    assert report.articles == 120
+    assert (report.skipped, report.duplicates) == (1 + 3, 0)  # the stored file unread; copies not parsed
+    again = pipeline.scan_folder(FolderSource(path=inbox))
+    assert (again.files, again.articles, again.skipped) == (0, 0, 124)
