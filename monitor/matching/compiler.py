@@ -217,46 +217,44 @@ class LanguageIndex:
         getter = lex_attr_getters(vocab).get(START)
         if not (isinstance(getter, _StartTest) and getter.table() is self):
             vocab.add_flag(_StartTest(self), START)
-            vocab.add_flag(_WildTest(self), WILD)
+            vocab.add_flag(_WildTest(self.deferred_wildcards), WILD)
 
     def wildcard_entry(self, orth: int, strings: StringStore) -> Entry:
         """What a flagged token that is no phrase's first word (not in ``starts``) starts."""
         return self.wildcards.learnt_keys(orth, strings), None
 
 
-class _StartTest:
-    """The START flag's getter, called by spaCy for every word it creates.
-
-    The common answers (a phrase's first word; a word no prefix can begin) come from the sets
-    held here, without calling into the table.  The table itself is held weakly: a vocabulary
-    must not keep a swapped-out index alive, and once that index is gone nobody reads its flags.
-    """
-
-    __slots__ = ("first_words", "table", "wildcards")
-
-    def __init__(self, table: LanguageIndex) -> None:
-        self.table = weakref.ref(table)
-        self.first_words = table.first_words
-        self.wildcards = weakref.ref(table.wildcards)
-
-    def __call__(self, word: str) -> bool:
-        if word in self.first_words:
-            return True
-        wildcards = self.wildcards()
-        return wildcards is not None and wildcards.may_match(word) and wildcards.matches(word)
-
-
 class _WildTest:
-    """The WILD flag's getter: the word matches a wildcard term that is no anchor."""
+    """A wildcard flag's getter, called by spaCy for every word it creates: the word matches one
+    of the set's terms.  Most words are answered by one set look-up (``may_match``)."""
 
     __slots__ = ("wildcards",)
 
-    def __init__(self, table: LanguageIndex) -> None:
-        self.wildcards = weakref.ref(table.deferred_wildcards)
+    def __init__(self, wildcards: WildcardSet) -> None:
+        self.wildcards = weakref.ref(wildcards)
 
     def __call__(self, word: str) -> bool:
         wildcards = self.wildcards()
         return wildcards is not None and wildcards.may_match(word) and wildcards.matches(word)
+
+
+class _StartTest(_WildTest):
+    """The START flag's getter: the word is an anchor phrase's first word, or matches an anchor
+    wildcard.
+
+    The table is held weakly: a vocabulary must not keep a swapped-out index alive, and once
+    that index is gone nobody reads its flags.
+    """
+
+    __slots__ = ("first_words", "table")
+
+    def __init__(self, table: LanguageIndex) -> None:
+        super().__init__(table.wildcards)
+        self.table = weakref.ref(table)
+        self.first_words = table.first_words
+
+    def __call__(self, word: str) -> bool:
+        return word in self.first_words or super().__call__(word)
 
 
 def punct_test(vocab: Vocab) -> Callable[[str], bool]:
