@@ -20,8 +20,9 @@ How, and why so:
   0.62 / 0.13 (two days' stock-market openings share their template) and
   5-word shingles make each edited word cost more.  Hence 4, and a default
   ``threshold`` of 0.5, the middle of that gap.
-- **MinHash from datasketch** (its ``affine32`` scheme; shingles hashed with
-  CRC-32, which its MurmurHash3 pre-mix makes safe, at half SHA-1's cost).
+- **MinHash from datasketch** (its ``affine32`` scheme) over 32-bit shingle
+  hashes computed for the whole text at once in numpy (:func:`shingle_hashes`):
+  a third of the cost of hashing each shingle's text in Python.
   256 values estimate Jaccard with a standard error of ≤ 0.03.  With 128, one
   corpus pair at 0.62 was estimated at 0.45 and split from its story; 256 cost
   0.02 ms and 5 MB per 10,000 articles more.  The signature is bytes with a
@@ -38,7 +39,9 @@ How, and why so:
   95 % of the time (one at 0.6, 99.6 %).
 - **Cost** (one core of the project VM, 300-word articles): 0.26 ms to add an
   article to an index of up to 10,000 (shingling 0.14 ms, MinHash 0.1 ms), and
-  28 MB per 10,000 articles held.
+  28 MB per 10,000 articles held.  On 700-word articles, hashing the shingles
+  in numpy took a signature from 0.67 ms to 0.49 ms (words 0.14, hashes 0.07,
+  datasketch's MinHash 0.21); it had been 13 % of ``monitor scan``.
 - **Short texts are never grouped**: below ``min_shingles`` shingles (about
   30 words) a text has no signature.  A two-sentence summary from a templated
   story ("Borsa: Milano apre in rialzo …") is too small a sample to tell a
@@ -60,7 +63,6 @@ import logging
 import math
 import re
 import struct
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,7 +80,7 @@ log = logging.getLogger(__name__)
 _WORD = re.compile(r"\w+")
 # Signature layout: format version, shingle size, number of values, seed, then
 # the values as little-endian uint32.  Bump the version when shingling changes.
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 1: CRC-32 of each shingle's text
 _HEADER = struct.Struct("<BBHI")
 _SEED = 1
 _SCHEME = "affine32"
@@ -89,6 +91,61 @@ _CANDIDATE_RECALL = 0.95
 _MAX_BANDED_VALUES = 128
 
 Signature = npt.NDArray[np.uint32]
+# Shingle hashing: a polynomial of the shingle's bytes modulo 2**64.  The multiplier is odd, hence
+# invertible modulo 2**64, which is what lets every shingle be hashed from one prefix sum.
+_BASE = 0x100000001B3  # the FNV-64 prime
+_BASE_INVERSE = pow(_BASE, -1, 2**64)
+_ONE, _ZERO = np.ones(1, dtype=np.uint64), np.zeros(1, dtype=np.uint64)  # not [0]: that makes floats
+
+
+def shingle_hashes(words: list[str], size: int) -> set[int]:
+    """The distinct 32-bit hashes of every run of ``size`` words.
+
+    A run is hashed as its text (the words joined by one space) would be by the polynomial
+    H = Σ c_j · B^(end-1-j) over its bytes c_j, modulo 2**64, then mixed by MurmurHash3's
+    finaliser.  All runs at once, in numpy: with S[i] = Σ_{j<i} c_j · B^-j, a run over bytes
+    [a, e) is (S[e] - S[a]) · B^(e-1).  Hashing each run's text in Python (a join, an encode
+    and a CRC-32 per shingle) cost twice the rest of an article's signature.
+    """
+    if len(words) < size:
+        return set()
+    data = np.frombuffer(" ".join(words).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    n = len(data)
+    powers, inverse = _powers(n)
+    # integer arrays wrap around silently: every product and sum below is modulo 2**64
+    prefix = np.concatenate((_ZERO, np.cumsum(data * inverse[:n])))
+    spaces = np.flatnonzero(data == 0x20)  # UTF-8 puts 0x20 in no other character
+    starts = np.concatenate(([0], spaces + 1))[: len(words) - size + 1]
+    ends = np.concatenate((spaces, [n]))[size - 1 :]
+    scale = powers[ends - 1]  # B^(e-1)
+    # a set, not np.unique: four times faster on an article's few hundred values
+    return set((_fmix64((prefix[ends] - prefix[starts]) * scale) >> np.uint64(32)).tolist())
+
+
+_power_tables = (np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64))
+
+
+def _powers(n: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """B^0 … and B^-0 … for at least ``n`` bytes, grown by doubling and kept: computing them
+    for each article cost as much as hashing it."""
+    global _power_tables
+    tables = _power_tables
+    if len(tables[0]) < n:
+        size = max(n, 2 * len(tables[0]), 8192)
+        tables = _power_tables = tuple(  # type: ignore[assignment]
+            np.concatenate((_ONE, np.cumprod(np.full(size - 1, base, dtype=np.uint64))))
+            for base in (_BASE, _BASE_INVERSE)
+        )
+    return tables
+
+
+def _fmix64(h: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """MurmurHash3's 64-bit finaliser: every input bit reaches every output bit."""
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
 
 
 def choose_bands(threshold: float, num_perm: int) -> tuple[int, int]:
@@ -213,25 +270,23 @@ class NearDuplicateIndex:
         """(bands, rows) of the LSH banding in use."""
         return self._bands, self._rows
 
-    def shingles(self, text: str) -> set[bytes]:
-        """The distinct ``shingle_size``-word runs of the folded text."""
-        words = _WORD.findall(fold_plain(text))
-        k = self.settings.shingle_size
-        return {" ".join(words[i : i + k]).encode() for i in range(len(words) - k + 1)}
+    def shingle_hashes(self, text: str) -> set[int]:
+        """The distinct 32-bit hashes of the ``shingle_size``-word runs of the folded text."""
+        return shingle_hashes(_WORD.findall(fold_plain(text)), self.settings.shingle_size)
 
     def signature(self, text: str) -> bytes | None:
         """The MinHash of ``text`` as bytes to store, or None when it is too short to compare."""
-        shingles = self.shingles(text)
-        if len(shingles) < self.settings.min_shingles:
+        hashes = self.shingle_hashes(text)
+        if len(hashes) < self.settings.min_shingles:
             return None
         minhash = MinHash(
             num_perm=self.settings.num_perm,
             seed=_SEED,
-            hashfunc=zlib.crc32,
+            hashfunc=int,  # the values are hashes already
             permutations=self._permutations,
             scheme=_SCHEME,
         )
-        minhash.update_batch(shingles)
+        minhash.update_batch(hashes)
         values = np.asarray(minhash.hashvalues, dtype="<u4")
         return self._header + values.tobytes()
 

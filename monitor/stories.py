@@ -15,7 +15,7 @@ import logging
 from datetime import datetime, timedelta
 
 from monitor.config import DedupSettings
-from monitor.dedup import NearDuplicateIndex, NearDuplicateSettings, article_text
+from monitor.dedup import NearDuplicateIndex, NearDuplicateSettings, StoredSignature, article_text
 from monitor.models import Article
 from monitor.store.repo import Store
 
@@ -45,12 +45,33 @@ class StoryGrouper:
         window = timedelta(seconds=self.settings.window)
         if self._index is None:
             stored = self.store.recent_signatures(now - window, self.settings.max_articles)
-            self._index = NearDuplicateIndex.from_signatures(stored, self._compare_settings())
+            settings = self._compare_settings()
+            self._index = NearDuplicateIndex.from_signatures(self._signed_again(stored, settings), settings)
             log.info("near-duplicate index: %d recent article(s) from the last %s", len(self._index), window)
         if self._forgotten_at is None or now - self._forgotten_at >= FORGET_EVERY:
             self._index.forget_before(now - window)
             self._forgotten_at = now
         return self._index
+
+    def _signed_again(
+        self, stored: list[StoredSignature], settings: NearDuplicateSettings
+    ) -> list[StoredSignature]:
+        """The stored signatures, those made with other settings or an older release made again
+        from the stored text and saved: else each story in the window would alert once more."""
+        signer = NearDuplicateIndex(settings)
+        outdated = [item.article_id for item in stored if not signer.compatible(item.signature)]
+        if not outdated:
+            return stored
+        articles = self.store.articles_by_uid(str(uid) for uid in outdated)
+        fresh = {uid: signer.signature(article_text(article)) for uid, article in articles.items()}
+        self.store.save_signatures(fresh)
+        log.info("near-duplicate index: signed %d stored article(s) again with today's settings", len(fresh))
+        again = []
+        for item in stored:
+            signature = fresh.get(str(item.article_id), item.signature)
+            if signature is not None:
+                again.append(item._replace(signature=signature))
+        return again
 
     def _compare_settings(self) -> NearDuplicateSettings:
         return NearDuplicateSettings(

@@ -67,6 +67,22 @@ def test_republication_after_a_restart_still_joins_its_story(tmp_path: Path, rep
     assert (report.articles, report.hits, report.alerts) == (3, 3, 0)
 
 
+def test_signatures_from_an_older_release_are_made_again_so_a_restart_still_joins_the_story(
+    tmp_path: Path, republished: list[Path]
+) -> None:
+    first = make_pipeline(tmp_path)
+    assert first.scan_folder(drop(republished[:1], tmp_path / "in")).alerts == 1
+    with sqlite3.connect(tmp_path / "monitor.db") as db:  # as the previous shingling format left it
+        for uid, signature in db.execute("SELECT uid, signature FROM articles").fetchall():
+            db.execute("UPDATE articles SET signature = ? WHERE uid = ?", (b"\x01" + signature[1:], uid))
+    restarted = make_pipeline(tmp_path)
+    report = restarted.scan_folder(drop(republished[1:], tmp_path / "in"))
+    assert (report.articles, report.hits, report.alerts) == (3, 3, 0)
+    with sqlite3.connect(tmp_path / "monitor.db") as db:
+        versions = {row[0] for row in db.execute("SELECT substr(signature, 1, 1) FROM articles")}
+    assert versions == {bytes([2])}  # saved again: the next restart need not redo it
+
+
 def test_dedup_disabled_alerts_every_outlet(tmp_path: Path, republished: list[Path]) -> None:
     pipeline = make_pipeline(tmp_path, "dedup: {enabled: false}\n")
     report = pipeline.scan_folder(drop(republished, tmp_path / "in"))

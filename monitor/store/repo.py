@@ -560,6 +560,23 @@ class Store:
             rows = session.execute(query).all()
         return [StoredSignature(uid, signature, at, story) for uid, signature, at, story in reversed(rows)]
 
+    def articles_by_uid(self, uids: Iterable[str], chunk: int = 500) -> dict[str, Article]:
+        """The stored articles with these uids, their text as kept (retention may have dropped a body)."""
+        wanted, out = list(uids), dict[str, Article]()
+        for first in range(0, len(wanted), chunk):
+            query = select(ArticleRow).where(col(ArticleRow.uid).in_(wanted[first : first + chunk]))
+            with self._guard(), self._session() as session:
+                out.update((row.uid, _article_of(row)) for row in session.execute(query).scalars())
+        return out
+
+    def save_signatures(self, signatures: Mapping[str, bytes | None]) -> None:
+        """Replace stored near-duplicate signatures (made again with the current settings)."""
+        with self._guard(), self._session() as session:
+            for uid, signature in signatures.items():
+                row = col(ArticleRow.uid) == uid
+                session.execute(update(ArticleRow).where(row).values(signature=signature))
+            session.commit()
+
     def story_sources(self, stories: Iterable[str]) -> dict[str, list[str]]:
         """Story uid → the sources that carried it, first first: "also reported by …"."""
         query = (
