@@ -16,10 +16,11 @@ from itertools import compress, count
 from typing import NamedTuple
 
 import numpy as np
-from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
+from spacy.attrs import IS_PUNCT
 from spacy.strings import StringStore, get_string_id
 from spacy.tokens import Doc, Token
 
+from monitor.matching.columns import word_columns
 from monitor.matching.compiler import START, WILD, CompiledRule, LanguageIndex, Phrases, RuleIndex
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
 from monitor.matching.normalize import FoldedText, fold
@@ -30,7 +31,6 @@ from monitor.models import Article, Match, TermHit
 FIELDS = TEXT_FIELDS
 _SNIPPET_FIELD_ORDER = ("body", "summary", "title")
 MAX_HITS_PER_RULE = 50
-ONE_SPACE = get_string_id(" ")
 
 
 def find_occurrences(index: RuleIndex, lang: str, article: Article) -> ArticleOccurrences:
@@ -220,22 +220,8 @@ def _scan_field(
     doc = nlp.tokenizer(text)  # not make_doc: no length cap, long articles are news too
     if len(doc) == 0:
         return
-    # Whitespace tokens are not words: phrases match across them.  Folding made every whitespace
-    # character a space, and spaCy makes a token of spaces only from a run of them or a leading
-    # one: k + 1 spaces between words, or k leading ones, make a token of k spaces.  So without
-    # three spaces in a row or two leading ones, every whitespace token is one space, known by
-    # its hash, and the space column need not be read.
-    spaced = text[:1] == " " or "  " in text
-    long_runs = spaced and ("   " in text or text[:2] == "  ")
-    columns = doc.to_array([ORTH, START, IS_SPACE] if long_runs else [ORTH, START])
-    kept: np.ndarray | None = None
-    if spaced:
-        words = columns[:, 2] == 0 if long_runs else columns[:, 0] != ONE_SPACE
-        if not words.all():
-            kept = np.flatnonzero(words)
-            columns = columns.take(kept, axis=0)  # ten times faster than columns[words] here
-    orths = columns[:, 0]
-    starting = np.flatnonzero(columns[:, 1])  # the few tokens that start an anchor, found in C
+    # whitespace tokens are not words: phrases match across them
+    orths, kept, starting = word_columns(doc, text, START)  # starting: the few that start an anchor
     tokens = FieldTokens(field, original, folded, doc, kept, orths)
     found.fields.append(tokens)
     raw = found.raw

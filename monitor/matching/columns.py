@@ -1,0 +1,97 @@
+"""What the scan reads of a field's tokens: the non-space tokens' hashes, where they sit in the
+doc, and which of them start an anchor (the START lexeme flag).
+
+Read in one pass over spaCy's token array by a small compiled module (``_columns.pyx``, built
+at install when a C++ compiler is there): 3 µs for an 800-token article body, where
+``Doc.to_array`` and the numpy that follows take about 60 µs, a quarter of what matching adds
+to tokenization at 10,000 rules.  Without it the same columns come from ``Doc.to_array``.
+The compiled module reads spaCy's structs as the spaCy it was built against laid them out, so
+its first answers are checked against the numpy ones, and it is dropped (with a warning) at
+the first difference rather than trusted.  ``MONITOR_COMPILED_SCAN=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+import numpy as np
+from spacy.attrs import IS_SPACE, ORTH
+from spacy.strings import get_string_id
+from spacy.tokens import Doc
+
+log = logging.getLogger(__name__)
+
+Columns = tuple[np.ndarray, np.ndarray | None, np.ndarray]  # orths, kept positions or None, starting
+ONE_SPACE = get_string_id(" ")
+CHECKED_CALLS = 20  # the compiled module's first answers compared with numpy's
+
+
+def numpy_columns(doc: Doc, text: str, start: int) -> Columns:
+    """The columns through ``Doc.to_array``: one C call for the whole field, then numpy.
+
+    Folding made every whitespace character a space, and spaCy makes a token of spaces only
+    from a run of them or a leading one: k + 1 spaces between words, or k leading ones, make a
+    token of k spaces.  So without three spaces in a row or two leading ones, every whitespace
+    token is one space, known by its hash, and the space column need not be read.
+    """
+    spaced = text[:1] == " " or "  " in text
+    long_runs = spaced and ("   " in text or text[:2] == "  ")
+    columns = doc.to_array([ORTH, start, IS_SPACE] if long_runs else [ORTH, start])
+    kept: np.ndarray | None = None
+    if spaced:
+        words = columns[:, 2] == 0 if long_runs else columns[:, 0] != ONE_SPACE
+        if not words.all():
+            kept = np.flatnonzero(words)
+            columns = columns.take(kept, axis=0)  # ten times faster than columns[words] here
+    return columns[:, 0], kept, np.flatnonzero(columns[:, 1])
+
+
+def _load_compiled() -> Callable[[Doc, int], Columns] | None:
+    if os.environ.get("MONITOR_COMPILED_SCAN", "1") == "0":
+        return None
+    try:
+        from monitor.matching._columns import word_columns
+    except ImportError:
+        log.debug("compiled token scan not built: reading token columns through numpy")
+        return None
+    return word_columns
+
+
+_compiled = _load_compiled()
+_checked = 0
+
+
+def compiled() -> bool:
+    """Whether the compiled module reads the columns (for logs, tests and the bench)."""
+    return _compiled is not None
+
+
+def word_columns(doc: Doc, text: str, start: int) -> Columns:
+    """The columns of ``doc``, the tokens of the folded ``text``."""
+    global _compiled, _checked
+    read = _compiled
+    if read is None:
+        return numpy_columns(doc, text, start)
+    found = read(doc, start)
+    if _checked < CHECKED_CALLS:
+        _checked += 1
+        expected = numpy_columns(doc, text, start)
+        if not _same(found, expected):
+            _compiled = None
+            log.warning(
+                "compiled token scan disagrees with spaCy's own arrays (built against another spaCy?):"
+                " reading token columns through numpy; reinstall news-monitor to rebuild it"
+            )
+            return expected
+    return found
+
+
+def _same(a: Columns, b: Columns) -> bool:
+    (orths_a, kept_a, starting_a), (orths_b, kept_b, starting_b) = a, b
+    if kept_a is None or kept_b is None:
+        kept_same = kept_a is None and kept_b is None
+    else:
+        kept_same = np.array_equal(kept_a, kept_b)
+    return kept_same and np.array_equal(orths_a, orths_b) and np.array_equal(starting_a, starting_b)

@@ -1,0 +1,79 @@
+"""The scan reads the same token columns through the compiled module as through spaCy's arrays."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+import numpy as np
+import pytest
+import spacy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from spacy.attrs import FLAG63
+
+from monitor.matching import columns
+from monitor.matching.normalize import fold
+
+needs_compiled = pytest.mark.skipif(not columns.compiled(), reason="the compiled token scan is not built")
+needs_compiler = pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler: no compiled scan")
+STARTS = {"nato", "cessate", "finlandia", "l'", "usa", "-", "10"}
+
+
+@pytest.fixture(scope="module")
+def nlp() -> spacy.language.Language:
+    nlp = spacy.blank("it")
+    nlp.vocab.add_flag(lambda word: word in STARTS, FLAG63)
+    return nlp
+
+
+@needs_compiler
+def test_the_install_builds_the_compiled_token_scan() -> None:
+    if os.environ.get("MONITOR_COMPILED_SCAN") == "0":
+        pytest.skip("MONITOR_COMPILED_SCAN=0 turns the compiled scan off")
+    assert columns.compiled()
+
+
+pieces = st.sampled_from(
+    ["NATO", "nato", "cessate", "il", "fuoco", "Finlandia", "l'Usa", "10", "-", ",", ".", "città", "Kyïv"]
+)
+spaces = st.sampled_from([" ", "  ", "   ", "\n", "\r\n\r\n  ", "\t", "\u00a0", " - "])
+
+
+@needs_compiled
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(st.tuples(spaces, pieces), max_size=40), lead=st.sampled_from(["", " ", "  ", "\n\n"]))
+def test_compiled_and_numpy_columns_agree_on_any_spacing(
+    nlp: spacy.language.Language, words: list[tuple[str, str]], lead: str
+) -> None:
+    text = fold(lead + "".join(space + word for space, word in words)).text
+    doc = nlp.tokenizer(text)
+    compiled = columns._compiled
+    assert compiled is not None
+    got, expected = compiled(doc, FLAG63), columns.numpy_columns(doc, text, FLAG63)
+    assert columns._same(got, expected)
+    orths, kept, starting = got
+    positions = range(len(doc)) if kept is None else kept.tolist()
+    assert [doc[i].text for i in positions] == [t.text for t in doc if not t.is_space]
+    assert [doc[positions[i]].text for i in starting.tolist()] == [
+        t.text for t in doc if t.text in STARTS and not t.is_space
+    ]
+    assert orths.tolist() == [doc[i].orth for i in positions]
+
+
+def test_a_compiled_scan_that_disagrees_with_spacy_is_dropped_with_a_warning(
+    nlp: spacy.language.Language, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def built_against_another_spacy(doc: object, start: int) -> columns.Columns:
+        return np.zeros(3, dtype=np.uint64), None, np.zeros(0, dtype=np.intp)
+
+    monkeypatch.setattr(columns, "_compiled", built_against_another_spacy)
+    monkeypatch.setattr(columns, "_checked", 0)
+    text = fold("Il vertice NATO  di  Helsinki").text
+    doc = nlp.tokenizer(text)
+    with caplog.at_level(logging.WARNING, logger="monitor.matching.columns"):
+        got = columns.word_columns(doc, text, FLAG63)
+    assert columns._same(got, columns.numpy_columns(doc, text, FLAG63))
+    assert not columns.compiled()
+    assert "compiled token scan disagrees" in caplog.text
