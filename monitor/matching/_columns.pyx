@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from spacy.attrs cimport IS_SPACE, attr_id_t
+from spacy.attrs cimport IS_PUNCT, IS_SPACE, attr_id_t
 from spacy.lexeme cimport Lexeme
 from spacy.structs cimport LexemeC
 from spacy.tokens.doc cimport Doc
@@ -35,3 +35,42 @@ def word_columns(Doc doc, attr_id_t start):
             s += 1
         k += 1
     return orths[:k], (None if k == n else kept[:k]), starting[:s]
+
+
+def flagged_positions(Doc doc, attr_id_t flag):
+    """The positions, among the non-space tokens, of those whose lexeme has ``flag``."""
+    cdef int n = doc.length
+    cdef int i
+    cdef int k = 0
+    cdef int s = 0
+    positions = np.empty(n, dtype=np.intp)
+    cdef Py_ssize_t[::1] at = positions
+    cdef const LexemeC* lex
+    for i in range(n):
+        lex = doc.c[i].lex
+        if Lexeme.c_check_flag(lex, IS_SPACE):
+            continue
+        if Lexeme.c_check_flag(lex, flag):
+            at[s] = k
+            s += 1
+        k += 1
+    return positions[:s]
+
+
+def word_numbers(Doc doc):
+    """For each non-space token, how many words (tokens that are no punctuation) come before
+    it, and last the field's number of words: proximity counts words, not punctuation."""
+    cdef int n = doc.length
+    cdef int i
+    cdef int words = 0
+    cdef const LexemeC* lex
+    numbers = []
+    for i in range(n):
+        lex = doc.c[i].lex
+        if Lexeme.c_check_flag(lex, IS_SPACE):
+            continue
+        numbers.append(words)
+        if not Lexeme.c_check_flag(lex, IS_PUNCT):
+            words += 1
+    numbers.append(words)
+    return numbers

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
-from spacy.attrs import IS_SPACE, ORTH
+from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
 from spacy.strings import get_string_id
 from spacy.tokens import Doc
 
@@ -48,15 +48,27 @@ def numpy_columns(doc: Doc, text: str, start: int) -> Columns:
     return columns[:, 0], kept, np.flatnonzero(columns[:, 1])
 
 
-def _load_compiled() -> Callable[[Doc, int], Columns] | None:
+def numpy_flagged_positions(doc: Doc, kept: np.ndarray | None, flag: int) -> np.ndarray:
+    column = doc.to_array(flag)
+    return (column if kept is None else column[kept]).nonzero()[0]
+
+
+def numpy_word_numbers(doc: Doc, kept: np.ndarray | None) -> list[int]:
+    punct = doc.to_array(IS_PUNCT)
+    if kept is not None:
+        punct = punct[kept]
+    return np.concatenate(([0], np.cumsum(punct == 0))).tolist()  # type: ignore[no-any-return]
+
+
+def _load_compiled() -> ModuleType | None:
     if os.environ.get("MONITOR_COMPILED_SCAN", "1") == "0":
         return None
     try:
-        from monitor.matching._columns import word_columns
+        from monitor.matching import _columns
     except ImportError:
         log.debug("compiled token scan not built: reading token columns through numpy")
         return None
-    return word_columns
+    return _columns
 
 
 _compiled = _load_compiled()
@@ -71,10 +83,10 @@ def compiled() -> bool:
 def word_columns(doc: Doc, text: str, start: int) -> Columns:
     """The columns of ``doc``, the tokens of the folded ``text``."""
     global _compiled, _checked
-    read = _compiled
-    if read is None:
+    module = _compiled
+    if module is None:
         return numpy_columns(doc, text, start)
-    found = read(doc, start)
+    found: Columns = module.word_columns(doc, start)
     if _checked < CHECKED_CALLS:
         _checked += 1
         expected = numpy_columns(doc, text, start)
@@ -86,6 +98,18 @@ def word_columns(doc: Doc, text: str, start: int) -> Columns:
             )
             return expected
     return found
+
+
+def flagged_positions(doc: Doc, kept: np.ndarray | None, flag: int) -> np.ndarray:
+    """The positions, among the non-space tokens (``kept``), of those whose lexeme has ``flag``."""
+    module = _compiled
+    return numpy_flagged_positions(doc, kept, flag) if module is None else module.flagged_positions(doc, flag)
+
+
+def word_numbers(doc: Doc, kept: np.ndarray | None) -> list[int]:
+    """Each non-space token's word number (punctuation does not count), then the field's word count."""
+    module = _compiled
+    return numpy_word_numbers(doc, kept) if module is None else module.word_numbers(doc)
 
 
 def _same(a: Columns, b: Columns) -> bool:

@@ -16,11 +16,10 @@ from itertools import compress, count
 from typing import NamedTuple
 
 import numpy as np
-from spacy.attrs import IS_PUNCT
 from spacy.strings import StringStore, get_string_id
 from spacy.tokens import Doc, Token
 
-from monitor.matching.columns import word_columns
+from monitor.matching.columns import flagged_positions, word_columns, word_numbers
 from monitor.matching.compiler import START, WILD, CompiledRule, LanguageIndex, Phrases, RuleIndex
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
 from monitor.matching.normalize import FoldedText, fold
@@ -91,16 +90,12 @@ class FieldTokens:
         """
         words = self._words
         if words is None:
-            punct = self.doc.to_array(IS_PUNCT)
-            if self.kept is not None:
-                punct = punct[self.kept]
-            words = self._words = np.concatenate(([0], np.cumsum(punct == 0))).tolist()
+            words = self._words = word_numbers(self.doc, self.kept)
         return words[token]
 
     def flagged(self, flag: int) -> np.ndarray:
         """The positions of the tokens whose lexeme has ``flag``: a column read only when asked."""
-        column = self.doc.to_array(flag)
-        return (column if self.kept is None else column[self.kept]).nonzero()[0]
+        return flagged_positions(self.doc, self.kept, flag)
 
     def phrase_spans(self, forms: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int, int]]:
         """Token spans (end exclusive) where one of a term's forms occurs, in reading order.

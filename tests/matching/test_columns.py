@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import spacy
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spacy.attrs import FLAG63
+from spacy.attrs import FLAG63, IS_PUNCT
 
 from monitor.matching import columns
 from monitor.matching.normalize import fold
@@ -51,9 +52,14 @@ def test_compiled_and_numpy_columns_agree_on_any_spacing(
     doc = nlp.tokenizer(text)
     compiled = columns._compiled
     assert compiled is not None
-    got, expected = compiled(doc, FLAG63), columns.numpy_columns(doc, text, FLAG63)
+    got, expected = compiled.word_columns(doc, FLAG63), columns.numpy_columns(doc, text, FLAG63)
     assert columns._same(got, expected)
     orths, kept, starting = got
+    assert compiled.flagged_positions(doc, FLAG63).tolist() == starting.tolist()
+    assert compiled.flagged_positions(doc, IS_PUNCT).tolist() == (
+        columns.numpy_flagged_positions(doc, kept, IS_PUNCT).tolist()
+    )
+    assert compiled.word_numbers(doc) == columns.numpy_word_numbers(doc, kept)
     positions = range(len(doc)) if kept is None else kept.tolist()
     assert [doc[i].text for i in positions] == [t.text for t in doc if not t.is_space]
     assert [doc[positions[i]].text for i in starting.tolist()] == [
@@ -68,7 +74,7 @@ def test_a_compiled_scan_that_disagrees_with_spacy_is_dropped_with_a_warning(
     def built_against_another_spacy(doc: object, start: int) -> columns.Columns:
         return np.zeros(3, dtype=np.uint64), None, np.zeros(0, dtype=np.intp)
 
-    monkeypatch.setattr(columns, "_compiled", built_against_another_spacy)
+    monkeypatch.setattr(columns, "_compiled", SimpleNamespace(word_columns=built_against_another_spacy))
     monkeypatch.setattr(columns, "_checked", 0)
     text = fold("Il vertice NATO  di  Helsinki").text
     doc = nlp.tokenizer(text)
