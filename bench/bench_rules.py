@@ -24,6 +24,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import cProfile  # noqa: E402
+import functools  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
 import pstats  # noqa: E402
@@ -50,7 +51,7 @@ from corpus import (  # noqa: E402
     GeneratedArticle,
     RuleGenerator,
     common_vocabularies,
-    scan_to_sqlite,
+    scan_in_turns,
 )
 
 from monitor.matching.compiler import RuleIndex  # noqa: E402
@@ -65,6 +66,7 @@ from monitor.pipeline import BATCH_ARTICLES  # noqa: E402
 LANGUAGES = ("it", "en")
 BATCH = 200  # articles per match_many call, as the pipeline and backtest do
 TURN = 50  # articles per turn when tokenization and matching are timed in turns (Bench.interleaved)
+SCAN_TURN = 500  # files per turn of part 5's scan, timed in turns with tokenization alone
 # Targets
 TARGET_SPEEDUP = 1000.0  # index vs one regex per rule, at 10,000 rules
 TARGET_OVERHEAD = 0.15  # matching adds < 15% to tokenization at 10,000 rules
@@ -143,24 +145,31 @@ def time_tokenize(pipelines: LanguagePipelines, folded: Folded) -> float:
     return clock() - started
 
 
-def tokenize_like_matcher(pipelines: LanguagePipelines, articles: Sequence[Article]) -> float:
-    """Seconds to tokenize each article's folded title and body once, from a fresh pipeline, with
-    ArticleMatcher's warm-up and memory zones and the scan's batches: all a scan's tokenization."""
-    folded = [(a.language or "it", fold(a.title).text, fold(a.body).text) for a in articles]
-    warm: dict[str, int] = defaultdict(int)
-    started = clock()
-    for first in range(0, len(folded), BATCH_ARTICLES):
-        by_lang: dict[str, list[str]] = defaultdict(list)
-        for lang, title, body in folded[first : first + BATCH_ARTICLES]:
-            by_lang[lang] += [title, body]
-        for lang, texts in by_lang.items():
-            nlp = pipelines.article_nlp(lang)
-            warming = warm[lang] < WARMUP_ARTICLES
-            warm[lang] += len(texts) // 2
-            with contextlib.nullcontext() if warming else nlp.memory_zone():
-                for text in texts:
-                    nlp.tokenizer(text)
-    return clock() - started
+class TokenizeLikeMatcher:
+    """Tokenizing articles' folded title and body once each, from a fresh pipeline, with
+    ArticleMatcher's warm-up and memory zones and the scan's batches: all a scan's tokenization.
+    Called on successive slices of the articles, it keeps its state between calls, as a scan does."""
+
+    def __init__(self, pipelines: LanguagePipelines, articles: Sequence[Article]) -> None:
+        self.pipelines = pipelines
+        self.folded = [(a.language or "it", fold(a.title).text, fold(a.body).text) for a in articles]
+        self.warm: dict[str, int] = defaultdict(int)
+
+    def __call__(self, first: int, end: int) -> float:
+        """Seconds to tokenize articles ``first`` to ``end``."""
+        started = clock()
+        for start in range(first, end, BATCH_ARTICLES):
+            by_lang: dict[str, list[str]] = defaultdict(list)
+            for lang, title, body in self.folded[start : min(start + BATCH_ARTICLES, end)]:
+                by_lang[lang] += [title, body]
+            for lang, texts in by_lang.items():
+                nlp = self.pipelines.article_nlp(lang)
+                warming = self.warm[lang] < WARMUP_ARTICLES
+                self.warm[lang] += len(texts) // 2
+                with contextlib.nullcontext() if warming else nlp.memory_zone():
+                    for text in texts:
+                        nlp.tokenizer(text)
+        return clock() - started
 
 
 def time_match(matcher: ArticleMatcher, articles: Sequence[Article]) -> tuple[float, int]:
@@ -553,8 +562,9 @@ class Bench:
         generated = ArticleGenerator(self.common, stream, self.generator.bank, seed=555).batch(0, count)
         texts = [(g.title, g.body) for g in generated]
         # the floor: a fresh pipeline tokenizing each article once, as the scan's matcher does
-        # (cold cache, warm-up outside memory zones, then a zone per batch of BATCH_ARTICLES)
-        tokenize_s = tokenize_like_matcher(
+        # (cold cache, warm-up outside memory zones, then a zone per batch of BATCH_ARTICLES),
+        # timed in the same turns of SCAN_TURN files as the scan, before and after them in turn
+        tokenize = TokenizeLikeMatcher(
             LanguagePipelines({"it": "blank", "en": "blank"}, "it"), to_articles(generated, 0)
         )
         pipelines = LanguagePipelines({"it": "blank", "en": "blank"}, "it")
@@ -563,11 +573,14 @@ class Bench:
         matcher = ArticleMatcher(RuleIndex(specs, pipelines).build(LANGUAGES))
         build_s = clock() - started
         with tempfile.TemporaryDirectory() as tmp:
+            run = functools.partial(
+                scan_in_turns, texts, matcher, Path(tmp), clock, turn=SCAN_TURN, beside=tokenize
+            )
             if self.args.profile:
                 profiler = cProfile.Profile()
-                report, scan_s = profiler.runcall(scan_to_sqlite, texts, matcher, Path(tmp), clock)
+                report, scan_s, tokenize_s = profiler.runcall(run)
             else:
-                report, scan_s = scan_to_sqlite(texts, matcher, Path(tmp), clock)
+                report, scan_s, tokenize_s = run()
         scan_rate, tok_rate = report.articles / scan_s, count / tokenize_s
         ratio = scan_rate / tok_rate
         print(
@@ -578,7 +591,8 @@ class Bench:
         )
         print(
             f"   {'spaCy tokenization alone (baseline)':<46}{tok_rate:>9.0f} articles/s  (each article once,"
-            " cold start, the matcher's warm-up and memory zones)"
+            f" cold start, the matcher's warm-up and memory zones;\n{'':<49}timed in turns of"
+            f" {SCAN_TURN} files with the scan, before and after them in turn)"
         )
         print(
             f"   {'monitor scan end to end':<46}{scan_rate:>9.0f} articles/s  = {ratio:.2f}× tokenization"

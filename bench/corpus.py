@@ -470,9 +470,26 @@ def scan_to_sqlite(
     workdir: Path,
     clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[IngestReport, float]:
-    """What ``monitor scan FOLDER`` does with a folder of ``title\\n\\nbody`` files, into a fresh
+    """What ``monitor scan FOLDER`` does with a folder of ``title\n\nbody`` files, into a fresh
     SQLite database: read, parse, detect the language, match, record hits and alerts in batches.
     Returns the report and the seconds the scan took (writing the files is not timed)."""
+    report, seconds, _ = scan_in_turns(texts, matcher, workdir, clock)
+    return report, seconds
+
+
+def scan_in_turns(
+    texts: Sequence[tuple[str, str]],
+    matcher: ArticleMatcher,
+    workdir: Path,
+    clock: Callable[[], float] = time.perf_counter,
+    *,
+    turn: int | None = None,
+    beside: Callable[[int, int], float] | None = None,
+) -> tuple[IngestReport, float, float]:
+    """``scan_to_sqlite``, the folder's files scanned ``turn`` at a time (in name order) with
+    ``beside(first, end)`` run for the same files before or after each turn, alternately: a
+    baseline timed in the same turns, so a machine whose speed drifts slows both alike.
+    Returns the report, the scan's seconds and the seconds ``beside`` reported."""
     folder = workdir / "in"
     folder.mkdir()
     for i, (title, body) in enumerate(texts):
@@ -489,8 +506,17 @@ def scan_to_sqlite(
     try:
         pipeline = Pipeline(settings, Store(engine), matcher, LanguageGuesser(["it", "en"], "it"))
         paths = sorted(folder.iterdir())
-        started = clock()
-        report = pipeline.scan_files(paths, source="bench", under=str(folder))
-        return report, clock() - started
+        step = turn or len(paths)
+        report, scan_s, beside_s = IngestReport(), 0.0, 0.0
+        for k, first in enumerate(range(0, len(paths), step)):
+            end = min(first + step, len(paths))
+            if beside is not None and k % 2:
+                beside_s += beside(first, end)
+            started = clock()
+            report.merge(pipeline.scan_files(paths[first:end], source="bench", under=str(folder)))
+            scan_s += clock() - started
+            if beside is not None and not k % 2:
+                beside_s += beside(first, end)
+        return report, scan_s, beside_s
     finally:
         engine.dispose()
