@@ -38,7 +38,8 @@ from monitor.matching.rulefile import RuleSpec
 
 _WORD = re.compile(r"[^\W_]+")
 _PLAIN = re.compile(r"[a-z]+|[0-9]+")
-TOKEN_CACHE_LIMIT = 10_000  # words remembered that wildcards match: about 2 MB, then it starts over
+# Words remembered that wildcards match, per generation (see WildcardSet.remember): about 2 MB each.
+TOKEN_CACHE_LIMIT = 10_000
 
 
 def acronym_spans(text: str) -> tuple[tuple[int, int], ...]:
@@ -96,6 +97,7 @@ class WildcardSet:
         "is_punct",
         "learnt",
         "lengths",
+        "older",
         "patterns",
         "prefixes",
         "shortest",
@@ -109,6 +111,7 @@ class WildcardSet:
         self.patterns: list[tuple[re.Pattern[str], int]] = []
         self.is_punct: Callable[[str], bool] = _never
         self.learnt: dict[int, tuple[int, ...]] = {}  # word hash → its keys (see ``learnt_keys``)
+        self.older: dict[int, tuple[int, ...]] = {}  # the generation before ``learnt``
         self.all_keys: frozenset[int] = frozenset()
 
     def add(self, text: str, key: int) -> None:
@@ -140,18 +143,32 @@ class WildcardSet:
         if not self or self.is_punct(word):
             return False
         keys = self.keys(word)
-        if keys and len(self.learnt) < TOKEN_CACHE_LIMIT:
-            self.learnt[get_string_id(word)] = keys  # what ``learnt_keys`` is asked next
+        if keys:
+            self.remember(get_string_id(word), keys)  # what ``learnt_keys`` is asked next
         return bool(keys)
 
     def learnt_keys(self, orth: int, strings: StringStore) -> tuple[int, ...]:
         """The keys of a word that ``matches`` said yes to."""
         found = self.learnt.get(orth)
         if found is None:
-            if len(self.learnt) >= TOKEN_CACHE_LIMIT:
-                self.learnt = {}  # a few MB at most, then it starts over
-            found = self.learnt[orth] = self.keys(strings[orth])
+            found = self.older.get(orth)
+            if found is None:
+                found = self.keys(strings[orth])
+            self.remember(orth, found)
         return found
+
+    def remember(self, orth: int, keys: tuple[int, ...]) -> None:
+        """Keep a word's keys, in two generations of at most TOKEN_CACHE_LIMIT words: when one is
+        full it becomes the older and a new one starts, and a word met again is carried over.
+
+        News brings new words in every article (names, typos), each remembered when spaCy makes
+        it; a cache that simply started over when full then had to work out again the keys of
+        every common word, 4 µs each at 100,000 rules, 24 words an article.
+        """
+        learnt = self.learnt
+        if len(learnt) >= TOKEN_CACHE_LIMIT:
+            self.older, self.learnt = learnt, {}
+        self.learnt[orth] = keys
 
     def keys(self, text: str) -> tuple[int, ...]:
         found: list[int] = []

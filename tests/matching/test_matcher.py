@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from spacy.strings import StringStore
 
 from monitor.matching.compiler import RuleIndex
 from monitor.matching.matcher import MAX_HITS_PER_RULE, ArticleMatcher
@@ -254,8 +255,36 @@ def test_matcher_wildcard_word_cache_stays_bounded_and_still_matches(monkeypatch
     words = " ".join(f"negoziazione{i}" for i in range(500))
     [match] = matcher.match(article(words))
     assert len(match.terms) == MAX_HITS_PER_RULE  # every word matched, the first ones reported
-    assert len(matcher.index.for_language("it").wildcards.learnt) <= 50
+    wildcards = matcher.index.for_language("it").wildcards
+    assert len(wildcards.learnt) <= 50 and len(wildcards.older) <= 50
     assert fired(matcher, article("si negoziava ancora")) == {"neg"}
+
+
+def test_wildcard_cache_turning_over_keeps_the_words_still_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every article brings new words; when the cache is full, a common word met again must not
+    # have its keys worked out again (4 µs each at 100,000 rules), as when the cache started over.
+    from monitor.matching import compiler
+
+    monkeypatch.setattr(compiler, "TOKEN_CACHE_LIMIT", 10)
+    wildcards = compiler.WildcardSet()
+    wildcards.add("negozia*", 7)
+    wildcards.finish(lambda word: False)
+    worked_out: list[str] = []
+    keys = compiler.WildcardSet.keys
+
+    def counting(self: compiler.WildcardSet, text: str) -> tuple[int, ...]:
+        worked_out.append(text)
+        return keys(self, text)
+
+    monkeypatch.setattr(compiler.WildcardSet, "keys", counting)
+    strings = StringStore(["negoziato"])
+    assert wildcards.matches("negoziato")
+    for article_number in range(20):  # new words, the common one asked in every article
+        for new in range(3):
+            assert wildcards.matches(f"negoziazione{article_number}x{new}")
+        assert wildcards.learnt_keys(strings["negoziato"], strings) == (7,)
+    assert worked_out.count("negoziato") == 1
+    assert len(wildcards.learnt) <= 10 and len(wildcards.older) <= 10
 
 
 def test_matcher_finds_the_terms_that_wake_no_rule_once_their_rule_is_woken() -> None:
