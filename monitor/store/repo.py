@@ -115,7 +115,6 @@ class StoredArticle:
 
 
 HEALTH_RULE = "source-health"
-INSERT_CHUNK = 500  # rows per statement: far below SQLite's 32,766 bound parameters
 
 
 class Store:
@@ -282,13 +281,16 @@ class Store:
     def _upsert_files(self, session: Session, records: Sequence[FileRecord], now: datetime) -> None:
         # one row per path: PostgreSQL refuses a statement that would update a row twice
         rows = list({r.path: {**asdict(r), "seen_at": now} for r in records}.values())
-        for first in range(0, len(rows), INSERT_CHUNK):
-            stmt = self._insert(FileRow).values(rows[first : first + INSERT_CHUNK])
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[FileRow.path],
-                set_={k: stmt.excluded[k] for k in rows[0] if k != "path"},
-            )
-            session.execute(stmt)
+        if not rows:
+            return
+        # one statement for every batch, compiled once and run for each row (executemany), not
+        # a multi-row VALUES of each batch's size, which SQLAlchemy compiled again every batch
+        stmt = self._insert(FileRow)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[FileRow.path],
+            set_={k: stmt.excluded[k] for k in rows[0] if k != "path"},
+        )
+        session.execute(stmt, rows)
 
     # -- delivery outbox -----------------------------------------------------------------
     def due_deliveries(self, now: datetime, limit: int, channels: Iterable[str]) -> list[Alert]:

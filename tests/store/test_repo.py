@@ -12,7 +12,7 @@ from monitor.errors import StoreError
 from monitor.models import Match, TermHit, make_article
 from monitor.sources.feedstate import FeedState
 from monitor.store.engine import make_engine, prepare_schema
-from monitor.store.repo import INSERT_CHUNK, FileRecord, Routed, Store, delivery_key
+from monitor.store.repo import FileRecord, Routed, Store, delivery_key
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 URL = "https://example.org/esteri/storia"
@@ -33,12 +33,24 @@ def test_repo_record_is_idempotent(store: Store) -> None:
 
 
 def test_repo_record_a_batch_larger_than_one_statement_keeps_every_row(store: Store) -> None:
-    count = INSERT_CHUNK + 7  # articles, hits and deliveries each span two INSERT statements
+    # articles, hits and deliveries each span two INSERT statements (SQLAlchemy's insertmanyvalues pages)
+    count = store.engine.dialect.insertmanyvalues_page_size + 7
     result = store.record([sample(n) for n in range(count)], [], NOW)
     assert (result.articles, result.hits, result.deliveries) == (count, count, 2 * count)
     assert len(store.due_deliveries(NOW, 10 * count, ["console", "hook"])) == 2 * count
     again = store.record([sample(n) for n in range(count + 1)], [], NOW)
     assert (again.articles, again.duplicates, again.hits, again.deliveries) == (1, count, 1, 2)
+
+
+def test_repo_records_a_large_batch_of_files_and_updates_them_all_when_they_change(store: Store) -> None:
+    count = 1_207
+    first = [FileRecord(f"/in/{n}.txt", n, 1, f"fp{n}", "ingested", None, 1) for n in range(count)]
+    store.record([], first, NOW)
+    changed = [FileRecord(f"/in/{n}.txt", n + 1, 2, f"fq{n}", "ingested", None, 1) for n in range(count)]
+    store.record([], [*changed, FileRecord("/in/new.txt", 3, 3, "new", "failed", "empty", 0)], NOW)
+    index = store.file_index("/in/")
+    assert len(index) == count + 1
+    assert all(index[f"/in/{n}.txt"] == (n + 1, 2) for n in range(count))
 
 
 def test_repo_record_a_story_twice_in_one_batch_stores_it_and_its_alerts_once(store: Store) -> None:
