@@ -37,26 +37,6 @@ def word_columns(Doc doc, attr_id_t start):
     return orths[:k], (None if k == n else kept[:k]), starting[:s]
 
 
-def flagged_positions(Doc doc, attr_id_t flag):
-    """The positions, among the non-space tokens, of those whose lexeme has ``flag``."""
-    cdef int n = doc.length
-    cdef int i
-    cdef int k = 0
-    cdef int s = 0
-    positions = np.empty(n, dtype=np.intp)
-    cdef Py_ssize_t[::1] at = positions
-    cdef const LexemeC* lex
-    for i in range(n):
-        lex = doc.c[i].lex
-        if Lexeme.c_check_flag(lex, IS_SPACE):
-            continue
-        if Lexeme.c_check_flag(lex, flag):
-            at[s] = k
-            s += 1
-        k += 1
-    return positions[:s]
-
-
 def word_numbers(Doc doc):
     """For each non-space token, how many words (tokens that are no punctuation) come before
     it, and last the field's number of words: proximity counts words, not punctuation."""

@@ -103,7 +103,10 @@ def word_columns(doc: Doc, text: str, start: int) -> Columns:
 def flagged_positions(doc: Doc, kept: np.ndarray | None, flag: int) -> np.ndarray:
     """The positions, among the non-space tokens (``kept``), of those whose lexeme has ``flag``."""
     module = _compiled
-    return numpy_flagged_positions(doc, kept, flag) if module is None else module.flagged_positions(doc, flag)
+    if module is None:
+        return numpy_flagged_positions(doc, kept, flag)
+    found: Columns = module.word_columns(doc, flag)
+    return found[2]  # its "starting" column, for any flag
 
 
 def word_numbers(doc: Doc, kept: np.ndarray | None) -> list[int]:

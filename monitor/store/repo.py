@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import Session, col
@@ -573,10 +573,14 @@ class Store:
 
     def save_signatures(self, signatures: Mapping[str, bytes | None]) -> None:
         """Replace stored near-duplicate signatures (made again with the current settings)."""
+        if not signatures:
+            return
+        # one statement run for each row (executemany); on the connection, not as an ORM bulk update
+        key = col(ArticleRow.uid) == bindparam("b_uid")
+        stmt = update(ArticleRow).where(key).values(signature=bindparam("b_sig"))
+        rows = [{"b_uid": uid, "b_sig": signature} for uid, signature in signatures.items()]
         with self._guard(), self._session() as session:
-            for uid, signature in signatures.items():
-                row = col(ArticleRow.uid) == uid
-                session.execute(update(ArticleRow).where(row).values(signature=signature))
+            session.connection().execute(stmt, rows)
             session.commit()
 
     def story_sources(self, stories: Iterable[str]) -> dict[str, list[str]]:

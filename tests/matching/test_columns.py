@@ -55,8 +55,8 @@ def test_compiled_and_numpy_columns_agree_on_any_spacing(
     got, expected = compiled.word_columns(doc, FLAG63), columns.numpy_columns(doc, text, FLAG63)
     assert columns._same(got, expected)
     orths, kept, starting = got
-    assert compiled.flagged_positions(doc, FLAG63).tolist() == starting.tolist()
-    assert compiled.flagged_positions(doc, IS_PUNCT).tolist() == (
+    assert columns.flagged_positions(doc, kept, FLAG63).tolist() == starting.tolist()
+    assert columns.flagged_positions(doc, kept, IS_PUNCT).tolist() == (
         columns.numpy_flagged_positions(doc, kept, IS_PUNCT).tolist()
     )
     assert compiled.word_numbers(doc) == columns.numpy_word_numbers(doc, kept)

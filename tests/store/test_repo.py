@@ -176,3 +176,11 @@ def test_repo_locked_sqlite_database_is_a_clear_error(tmp_path: Path) -> None:
 def test_engine_rejects_a_malformed_url() -> None:
     with pytest.raises(StoreError, match="not a database URL"):
         make_engine("not a url")
+
+
+def test_repo_save_signatures_replaces_the_stored_ones(store: Store) -> None:
+    store.record([sample(1), sample(2)], [], NOW)
+    uids = [sample(n).article.uid for n in (1, 2)]
+    store.save_signatures({uids[0]: b"sig-1", uids[1]: b"sig-2"})
+    stored = store.recent_signatures(NOW - timedelta(days=1), 10)
+    assert {item.article_id: item.signature for item in stored} == {uids[0]: b"sig-1", uids[1]: b"sig-2"}
