@@ -54,3 +54,25 @@ def word_numbers(Doc doc):
             words += 1
     numbers.append(words)
     return numbers
+
+
+def flagged_words(Doc doc, str text, attr_id_t flag):
+    """(the positions among the non-space tokens of those whose lexeme has ``flag``, their texts
+    cut from ``text``, the doc's text): what a woken rule tests a deferred wildcard against."""
+    cdef int n = doc.length
+    cdef int i
+    cdef int k = 0
+    cdef Py_ssize_t at
+    cdef const LexemeC* lex
+    positions = []
+    words = []
+    for i in range(n):
+        lex = doc.c[i].lex
+        if Lexeme.c_check_flag(lex, IS_SPACE):
+            continue
+        if Lexeme.c_check_flag(lex, flag):
+            at = doc.c[i].idx
+            positions.append(k)
+            words.append(text[at : at + lex.length])
+        k += 1
+    return positions, words

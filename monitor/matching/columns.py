@@ -17,13 +17,14 @@ import os
 from types import ModuleType
 
 import numpy as np
-from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
+from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, ORTH
 from spacy.strings import get_string_id
 from spacy.tokens import Doc
 
 log = logging.getLogger(__name__)
 
 Columns = tuple[np.ndarray, np.ndarray | None, np.ndarray]  # orths, kept positions or None, starting
+FlaggedWords = tuple[list[int], list[str]]  # positions among the non-space tokens, their texts
 ONE_SPACE = get_string_id(" ")
 CHECKED_CALLS = 20  # the compiled module's first answers compared with numpy's
 
@@ -48,9 +49,13 @@ def numpy_columns(doc: Doc, text: str, start: int) -> Columns:
     return columns[:, 0], kept, np.flatnonzero(columns[:, 1])
 
 
-def numpy_flagged_positions(doc: Doc, kept: np.ndarray | None, flag: int) -> np.ndarray:
-    column = doc.to_array(flag)
-    return (column if kept is None else column[kept]).nonzero()[0]
+def numpy_flagged_words(doc: Doc, text: str, kept: np.ndarray | None, flag: int) -> FlaggedWords:
+    columns = doc.to_array([flag, IDX, LENGTH])
+    if kept is not None:
+        columns = columns.take(kept, axis=0)
+    positions = np.flatnonzero(columns[:, 0])
+    starts, lengths = columns[positions, 1].tolist(), columns[positions, 2].tolist()
+    return positions.tolist(), [text[at : at + n] for at, n in zip(starts, lengths, strict=True)]
 
 
 def numpy_word_numbers(doc: Doc, kept: np.ndarray | None) -> list[int]:
@@ -72,7 +77,11 @@ def _load_compiled() -> ModuleType | None:
 
 
 _compiled = _load_compiled()
-_checked = 0
+_checked = _checked_words = 0  # the compiled answers compared so far, of each kind
+_DISAGREES = (
+    "compiled token scan disagrees with spaCy's own arrays (built against another spaCy?):"
+    " reading token columns through numpy; reinstall news-monitor to rebuild it"
+)
 
 
 def compiled() -> bool:
@@ -92,21 +101,28 @@ def word_columns(doc: Doc, text: str, start: int) -> Columns:
         expected = numpy_columns(doc, text, start)
         if not _same(found, expected):
             _compiled = None
-            log.warning(
-                "compiled token scan disagrees with spaCy's own arrays (built against another spaCy?):"
-                " reading token columns through numpy; reinstall news-monitor to rebuild it"
-            )
+            log.warning(_DISAGREES)
             return expected
     return found
 
 
-def flagged_positions(doc: Doc, kept: np.ndarray | None, flag: int) -> np.ndarray:
-    """The positions, among the non-space tokens (``kept``), of those whose lexeme has ``flag``."""
+def flagged_words(doc: Doc, text: str, kept: np.ndarray | None, flag: int) -> FlaggedWords:
+    """The positions, among the non-space tokens (``kept``), of those whose lexeme has ``flag``,
+    and their texts in ``text`` (the doc's): cut from it, since a string store look-up of each
+    token's text costs half a microsecond inside a memory zone."""
+    global _compiled, _checked_words
     module = _compiled
     if module is None:
-        return numpy_flagged_positions(doc, kept, flag)
-    found: Columns = module.word_columns(doc, flag)
-    return found[2]  # its "starting" column, for any flag
+        return numpy_flagged_words(doc, text, kept, flag)
+    found: FlaggedWords = module.flagged_words(doc, text, flag)
+    if _checked_words < CHECKED_CALLS:
+        _checked_words += 1
+        expected = numpy_flagged_words(doc, text, kept, flag)
+        if found != expected:
+            _compiled = None
+            log.warning(_DISAGREES)
+            return expected
+    return found
 
 
 def word_numbers(doc: Doc, kept: np.ndarray | None) -> list[int]:

@@ -101,6 +101,7 @@ class WildcardSet:
         "patterns",
         "prefixes",
         "shortest",
+        "term_of",
     )
 
     def __init__(self) -> None:
@@ -113,6 +114,7 @@ class WildcardSet:
         self.learnt: dict[int, tuple[int, ...]] = {}  # word hash → its keys (see ``learnt_keys``)
         self.older: dict[int, tuple[int, ...]] = {}  # the generation before ``learnt``
         self.all_keys: frozenset[int] = frozenset()
+        self.term_of: dict[int, str | re.Pattern[str]] = {}  # key → its prefix, or its pattern
 
     def add(self, text: str, key: int) -> None:
         head, star, tail = text.partition("*")
@@ -127,9 +129,9 @@ class WildcardSet:
         self.lengths = tuple(sorted({len(p) for p in self.prefixes}))
         self.shortest = self.lengths[0] if self.lengths else 0
         self.heads = frozenset(p[: self.shortest] for p in self.prefixes)
-        self.all_keys = frozenset(
-            [key for keys in self.prefixes.values() for key in keys] + [key for _, key in self.patterns]
-        )
+        self.term_of = {key: prefix for prefix, keys in self.prefixes.items() for key in keys}
+        self.term_of.update((key, pattern) for pattern, key in self.patterns)
+        self.all_keys = frozenset(self.term_of)
 
     def __bool__(self) -> bool:
         return bool(self.prefixes or self.patterns)
@@ -138,14 +140,26 @@ class WildcardSet:
         """False for most words, from one set look-up: no prefix begins like them."""
         return bool(self.patterns) or (bool(self.prefixes) and word[: self.shortest] in self.heads)
 
-    def matches(self, word: str) -> bool:
-        """Whether an article word (folded) matches; its keys are remembered for ``learnt_keys``."""
+    def matches(self, word: str, *, remember: bool = True) -> bool:
+        """Whether an article word (folded) matches; unless told not to, its keys are remembered
+        for ``learnt_keys``."""
         if not self or self.is_punct(word):
             return False
         keys = self.keys(word)
-        if keys:
+        if keys and remember:
             self.remember(get_string_id(word), keys)  # what ``learnt_keys`` is asked next
         return bool(keys)
+
+    def matching(self, key: int, words: Sequence[str]) -> list[int]:
+        """The indexes of the ``words`` (folded, none punctuation) that match the term of ``key``.
+
+        What a woken rule asks of a deferred wildcard: one test per word of the article that
+        matches some deferred wildcard, instead of working out every such word's keys.
+        """
+        term = self.term_of[key]
+        if isinstance(term, str):
+            return [i for i, word in enumerate(words) if word.startswith(term)]
+        return [i for i, word in enumerate(words) if term.fullmatch(word)]
 
     def learnt_keys(self, orth: int, strings: StringStore) -> tuple[int, ...]:
         """The keys of a word that ``matches`` said yes to."""
@@ -234,7 +248,7 @@ class LanguageIndex:
         getter = lex_attr_getters(vocab).get(START)
         if not (isinstance(getter, _StartTest) and getter.table() is self):
             vocab.add_flag(_StartTest(self), START)
-            vocab.add_flag(_WildTest(self.deferred_wildcards), WILD)
+            vocab.add_flag(_WildTest(self.deferred_wildcards, remember=False), WILD)
 
     def wildcard_entry(self, orth: int, strings: StringStore) -> Entry:
         """What a flagged token that is no phrase's first word (not in ``starts``) starts."""
@@ -243,16 +257,25 @@ class LanguageIndex:
 
 class _WildTest:
     """A wildcard flag's getter, called by spaCy for every word it creates: the word matches one
-    of the set's terms.  Most words are answered by one set look-up (``may_match``)."""
+    of the set's terms.  Most words are answered by one set look-up (``may_match``).
 
-    __slots__ = ("wildcards",)
+    Only the anchors' wildcards remember each word's keys, which the scan reads for every
+    flagged token; a deferred wildcard is asked about only when a rule wakes (``matching``).
+    """
 
-    def __init__(self, wildcards: WildcardSet) -> None:
+    __slots__ = ("remember", "wildcards")
+
+    def __init__(self, wildcards: WildcardSet, *, remember: bool = True) -> None:
         self.wildcards = weakref.ref(wildcards)
+        self.remember = remember
 
     def __call__(self, word: str) -> bool:
         wildcards = self.wildcards()
-        return wildcards is not None and wildcards.may_match(word) and wildcards.matches(word)
+        return (
+            wildcards is not None
+            and wildcards.may_match(word)
+            and wildcards.matches(word, remember=self.remember)
+        )
 
 
 class _StartTest(_WildTest):

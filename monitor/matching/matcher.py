@@ -16,10 +16,10 @@ from itertools import compress, count
 from typing import NamedTuple
 
 import numpy as np
-from spacy.strings import StringStore, get_string_id
+from spacy.strings import get_string_id
 from spacy.tokens import Doc, Token
 
-from monitor.matching.columns import flagged_positions, word_columns, word_numbers
+from monitor.matching.columns import FlaggedWords, flagged_words, word_columns, word_numbers
 from monitor.matching.compiler import START, WILD, CompiledRule, LanguageIndex, Phrases, RuleIndex
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
 from monitor.matching.normalize import FoldedText, fold
@@ -38,7 +38,7 @@ def find_occurrences(index: RuleIndex, lang: str, article: Article) -> ArticleOc
     table = index.for_language(lang)
     vocab = index.pipelines.article_nlp(lang).vocab
     table.mark_starts(vocab)
-    found = ArticleOccurrences(table, vocab.strings)
+    found = ArticleOccurrences(table)
     for field in FIELDS:
         original = getattr(article, field)
         if original:
@@ -93,9 +93,9 @@ class FieldTokens:
             words = self._words = word_numbers(self.doc, self.kept)
         return words[token]
 
-    def flagged(self, flag: int) -> np.ndarray:
-        """The positions of the tokens whose lexeme has ``flag``: a column read only when asked."""
-        return flagged_positions(self.doc, self.kept, flag)
+    def flagged(self, flag: int) -> FlaggedWords:
+        """The positions and texts of the tokens whose lexeme has ``flag``: read only when asked."""
+        return flagged_words(self.doc, self.folded.text, self.kept, flag)
 
     def phrase_spans(self, forms: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int, int]]:
         """Token spans (end exclusive) where one of a term's forms occurs, in reading order.
@@ -135,17 +135,16 @@ class ArticleOccurrences:
     article's fields the first time a rule asks about it.
     """
 
-    __slots__ = ("_built", "_lazy", "_looked_up", "_strings", "_table", "_wild", "fields", "raw")
+    __slots__ = ("_built", "_lazy", "_looked_up", "_table", "_wild", "fields", "raw")
 
-    def __init__(self, table: LanguageIndex, strings: StringStore) -> None:
+    def __init__(self, table: LanguageIndex) -> None:
         self.raw: RawHits = defaultdict(list)
         self.fields: list[FieldTokens] = []
         self._built: dict[int, list[Occurrence]] = {}
         self._looked_up: set[int] = set()
         self._lazy = table.lazy_keys  # the keys the scan does not look for
-        self._wild: list[tuple[FieldTokens, int, tuple[int, ...]]] | None = None
+        self._wild: list[tuple[FieldTokens, list[int], list[str]]] | None = None
         self._table = table
-        self._strings = strings
 
     def get(self, key: int, /) -> list[Occurrence] | None:
         built = self._built.get(key)
@@ -179,24 +178,22 @@ class ArticleOccurrences:
                 if spans:
                     self.raw[key].extend((tokens, first, end) for first, end in spans)
             return
-        hits = [(tokens, i, i + 1) for tokens, i, keys in self._wildcard_words() if key in keys]
-        if hits:
-            self.raw[key].extend(hits)
+        matching = self._table.deferred_wildcards.matching
+        for tokens, positions, words in self._wildcard_words():
+            hits = [(tokens, positions[j], positions[j] + 1) for j in matching(key, words)]
+            if hits:
+                self.raw[key].extend(hits)
 
-    def _wildcard_words(self) -> list[tuple[FieldTokens, int, tuple[int, ...]]]:
-        """The article's words that match a deferred wildcard (flagged WILD when spaCy made them),
-        each with the keys it matches: read once, then filtered for each key a rule asks about."""
+    def _wildcard_words(self) -> list[tuple[FieldTokens, list[int], list[str]]]:
+        """Each field's words that match some deferred wildcard (flagged WILD when spaCy made
+        them): their positions and texts, read once, then tested for each key a rule asks about."""
         words = self._wild
         if words is None:
-            wildcards = self._table.deferred_wildcards
-            learnt, keys_of, strings = wildcards.learnt.get, wildcards.learnt_keys, self._strings
             words = self._wild = []
             for tokens in self.fields:
-                positions = tokens.flagged(WILD)
-                for i, orth in zip(positions.tolist(), tokens.orths[positions].tolist(), strict=True):
-                    keys = learnt(orth) or keys_of(orth, strings)
-                    if keys:
-                        words.append((tokens, i, keys))
+                positions, texts = tokens.flagged(WILD)
+                if positions:
+                    words.append((tokens, positions, texts))
         return words
 
     def __iter__(self) -> Iterator[int]:

@@ -55,10 +55,11 @@ def test_compiled_and_numpy_columns_agree_on_any_spacing(
     got, expected = compiled.word_columns(doc, FLAG63), columns.numpy_columns(doc, text, FLAG63)
     assert columns._same(got, expected)
     orths, kept, starting = got
-    assert columns.flagged_positions(doc, kept, FLAG63).tolist() == starting.tolist()
-    assert columns.flagged_positions(doc, kept, IS_PUNCT).tolist() == (
-        columns.numpy_flagged_positions(doc, kept, IS_PUNCT).tolist()
-    )
+    for flag in (FLAG63, IS_PUNCT):
+        assert compiled.flagged_words(doc, text, flag) == columns.numpy_flagged_words(doc, text, kept, flag)
+    flagged, words = columns.flagged_words(doc, text, kept, FLAG63)
+    assert flagged == starting.tolist()
+    assert words == [t.text for t in doc if t.text in STARTS and not t.is_space]
     assert compiled.word_numbers(doc) == columns.numpy_word_numbers(doc, kept)
     positions = range(len(doc)) if kept is None else kept.tolist()
     assert [doc[i].text for i in positions] == [t.text for t in doc if not t.is_space]
@@ -81,5 +82,23 @@ def test_a_compiled_scan_that_disagrees_with_spacy_is_dropped_with_a_warning(
     with caplog.at_level(logging.WARNING, logger="monitor.matching.columns"):
         got = columns.word_columns(doc, text, FLAG63)
     assert columns._same(got, columns.numpy_columns(doc, text, FLAG63))
+    assert not columns.compiled()
+    assert "compiled token scan disagrees" in caplog.text
+
+
+def test_a_compiled_flagged_word_reader_that_disagrees_is_dropped_with_a_warning(
+    nlp: spacy.language.Language, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def built_against_another_spacy(doc: object, text: str, flag: int) -> columns.FlaggedWords:
+        return [0], ["il"]
+
+    monkeypatch.setattr(columns, "_compiled", SimpleNamespace(flagged_words=built_against_another_spacy))
+    monkeypatch.setattr(columns, "_checked_words", 0)
+    text = fold("Il vertice NATO  di  Helsinki").text
+    doc = nlp.tokenizer(text)
+    kept = np.array([i for i, token in enumerate(doc) if not token.is_space])
+    with caplog.at_level(logging.WARNING, logger="monitor.matching.columns"):
+        got = columns.flagged_words(doc, text, kept, FLAG63)
+    assert got == ([2], ["nato"])  # il, vertice, nato: the spaces are no words
     assert not columns.compiled()
     assert "compiled token scan disagrees" in caplog.text
