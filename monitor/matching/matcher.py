@@ -262,7 +262,7 @@ def rule_fires(rule: CompiledRule, evaluation: Evaluation) -> Mentions | None:
     spec = rule.spec
     if spec.languages and evaluation.facts.lang not in spec.languages:
         return None
-    if not evaluation.holds(spec.expr):
+    if not rule.decision.holds(evaluation):
         return None
     mentions = evaluation.mentions(rule.positive_terms)
     if len(mentions) < spec.min_mentions:
