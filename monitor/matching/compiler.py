@@ -66,7 +66,6 @@ class CompiledRule:
     keys: dict[int, int]  # id() of every Term node of the query → its key id (no dataclass hashing)
     positive: frozenset[int]  # keys whose occurrence can make the rule true
     positive_terms: tuple[Term, ...]  # the Term nodes that can make it true, in query order
-    decision: Decision  # the query's logic, compiled
 
 
 Phrases = list[tuple[tuple[int, ...], int]]  # (the tokens after the first, term key) of each phrase
@@ -323,10 +322,12 @@ class RuleIndex:
                     positive.add(key)
             index = len(self.rules)
             positive_terms = tuple(t for t, is_positive in terms(spec.expr) if is_positive)
-            decision = compile_decision(spec.expr, keys)
-            self.rules.append(CompiledRule(spec, keys, frozenset(positive), positive_terms, decision))
+            self.rules.append(CompiledRule(spec, keys, frozenset(positive), positive_terms))
             for key in _anchors(spec.expr, keys) or positive:
                 self.rules_by_key[key].append(index)
+        # each rule's compiled logic, made when the rule is first a candidate: most rules of a
+        # large set never are in a day, and compiling all of them would add to every reload
+        self._decisions: list[Decision | None] = [None] * len(self.rules)
         self._languages: dict[str, LanguageIndex] = {}
         self._lock = threading.Lock()
 
@@ -341,6 +342,14 @@ class RuleIndex:
             self.key_terms.append(term)
             self.key_lemmas.append(lemmas and not term.wildcard)
         return found
+
+    def decision(self, rule: int) -> Decision:
+        """Rule ``rule``'s compiled logic (made once; a race makes two equal ones, keeps one)."""
+        decision = self._decisions[rule]
+        if decision is None:
+            compiled = self.rules[rule]
+            decision = self._decisions[rule] = compile_decision(compiled.spec.expr, compiled.keys)
+        return decision
 
     def for_language(self, lang: str) -> LanguageIndex:
         with self._lock:

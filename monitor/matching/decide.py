@@ -28,7 +28,13 @@ MAX_DEPTH = 50
 
 
 Decide = Callable[
-    [Callable[[int], bool], Callable[[int, str], bool], Callable[[Node], bool], tuple[int, ...], tuple[Node, ...]],
+    [
+        Callable[[int], bool],
+        Callable[[int, str], bool],
+        Callable[[Node], bool],
+        tuple[int, ...],
+        tuple[Node, ...],
+    ],
     bool,
 ]
 
@@ -44,17 +50,17 @@ class Decision:
 
     def holds(self, evaluation: Evaluation) -> bool:
         """Whether the rule's query holds on the article ``evaluation`` is pointed at."""
-        return self.decide(evaluation.found.has, evaluation.in_field, evaluation.holds, self.keys, self.others)
+        return self.decide(
+            evaluation.found.has, evaluation.in_field, evaluation.holds, self.keys, self.others
+        )
 
 
 def compile_decision(expr: Node, keys: dict[int, int]) -> Decision:
     """``expr``'s logic over the term keys in ``keys`` (id() of each Term node → its key)."""
     term_keys: list[int] = []
     others: list[Node] = []
-    if _depth(expr) > MAX_DEPTH:
-        source = _other(expr, others)
-    else:
-        source = _source(expr, keys, term_keys, others)
+    deep = _depth(expr) > MAX_DEPTH
+    source = _other(expr, others) if deep else _source(expr, keys, term_keys, others)
     return Decision(_function(source), tuple(term_keys), tuple(others), source)
 
 
@@ -98,5 +104,5 @@ def _function(source: str) -> Decide:
     # The source is built above from operators, integer indexes and repr() of validated field
     # names, never from query text: nothing a rule author writes is evaluated.
     code = compile(f"lambda has, in_field, other, k, n: {source}", "<rule logic>", "eval")
-    decide: Decide = eval(code, {"__builtins__": {}})  # noqa: S307
+    decide: Decide = eval(code, {"__builtins__": {}})
     return decide
