@@ -12,8 +12,13 @@ from collections.abc import Iterable
 
 # A sentence ends at . ! ? … (possibly closed by quotes/brackets) before whitespace, or at a blank line.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”’)\]]*\s+|\n\s*\n")
+# The same boundaries, each found from its first character: a pattern that opens with a character
+# class lets the regex engine skip ahead to the candidates, where the look-behind above is tried
+# at every position (2.1 → 0.6 µs from a hit to its sentence's end).  A match starts at the
+# punctuation, one before the boundary, or at the blank line's first line break, which is it.
+_SENTENCE_END_AHEAD = re.compile(r"[.!?…\n](?:(?<=[.!?…])[\"'»”’)\]]*\s|(?<=\n)\s*\n)")
 # The same boundaries read right to left: the nearest one before a hit is the first found.
-_SENTENCE_END_REVERSED = re.compile(r"\s+[\"'»”’)\]]*[.!?…]|\n\s*\n")
+_SENTENCE_END_REVERSED = re.compile(r"\s(?:\s*[\"'»”’)\]]*[.!?…]|(?<=\n)\s*\n)")
 MAX_SNIPPET = 300
 
 
@@ -23,38 +28,47 @@ def sentence_bounds(text: str, start: int, end: int, *, reach: int = 2 * MAX_SNI
     A sentence longer than that is cut by the snippet anyway, so the search
     never reads a whole long article for each hit.
     """
-    left = _last_boundary(text, max(0, start - _NEAR), start)
+    left = _nearest_boundary(text, start, max(0, start - reach))
     if left is None:
         window = max(0, start - reach)
-        left = _last_boundary(text, window, start, clean=True)
+        left = _last_boundary(text, window, start)
         left = window if left is None else left
-    following = _SENTENCE_END.search(text, end, min(len(text), end + reach))
-    right = following.start() if following else min(len(text), end + reach)
-    return left, right
+    stop = min(len(text), end + reach)
+    ended = end > 0 and text[end - 1] in _END_PUNCTUATION  # a hit may end with its sentence's "."
+    following = _SENTENCE_END_AHEAD.search(text, end - 1 if ended else end, stop)
+    if following is None:
+        return left, stop
+    at = following.start()
+    return left, at if text[at] == "\n" else at + 1
 
 
 _NEAR = 200  # most sentences start this close: look there first
 _BOUNDARY_CHARS = frozenset("\"'»”’)]")
+_END_PUNCTUATION = frozenset(".!?…")
 
 
-def _last_boundary(text: str, window: int, start: int, *, clean: bool = False) -> int | None:
-    """The end of the last sentence boundary in ``text[window:start]``.
+def _nearest_boundary(text: str, start: int, limit: int) -> int | None:
+    """The end of the sentence boundary nearest before ``start``, if one is within ``_NEAR``.
 
-    A boundary may straddle ``window`` and be seen cut short from there; unless ``clean``
-    (the search from further back), that answer is refused (None) and the caller looks wider.
-    The search runs backwards from ``start`` over the reversed window, so its cost is the
-    distance to the sentence's start, not the window's width.
+    Searched backwards from ``start`` over the reversed window, so its cost is the distance to
+    the sentence's start.  The window's edge is moved back over spaces and closing marks, so it
+    never cuts a boundary short; if that would take it past ``limit``, None (look wider).
     """
-    at_edge = window > 0 and (text[window].isspace() or text[window] in _BOUNDARY_CHARS)
-    if at_edge and not clean:
-        return None
-    if at_edge:  # a boundary may begin before the window: the forward scan sees its punctuation
-        last = None
-        for last in _SENTENCE_END.finditer(text, window, start):  # noqa: B007  (the last one is wanted)
-            pass
-        return last.end() if last is not None else None
+    window = max(0, start - _NEAR)
+    while window > 0 and (text[window].isspace() or text[window] in _BOUNDARY_CHARS):
+        window -= 1
+        if window < limit:
+            return None
     nearest = _SENTENCE_END_REVERSED.search(text[window:start][::-1])
     return start - nearest.start() if nearest is not None else None
+
+
+def _last_boundary(text: str, window: int, start: int) -> int | None:
+    """The end of the last sentence boundary in ``text[window:start]``, scanning forwards."""
+    last = None
+    for last in _SENTENCE_END.finditer(text, window, start):  # noqa: B007  (the last one is wanted)
+        pass
+    return last.end() if last is not None else None
 
 
 def make_snippet(text: str, start: int, end: int, *, limit: int = MAX_SNIPPET) -> str:

@@ -28,3 +28,20 @@ def test_snippet_sentence_bounds_agree_with_one_scan(pieces: list[str], data: st
     start = data.draw(st.integers(0, len(text)))
     end = data.draw(st.integers(start, len(text)))
     assert sentence_bounds(text, start, end) == bounds_by_one_scan(text, start, end)
+
+
+def test_snippet_sentence_ends_where_the_plain_scan_ends_it() -> None:
+    # the cases a faster search could get wrong: a hit ending with its sentence's full stop, a line
+    # break right after the hit, a boundary cut by the near window's edge, closing quotes
+    text = "Primo. " + "x" * 195 + ".  »Il vertice degli U.S.« si apre.\n\nAltro"
+    at = text.index("U.S.")
+    cases = [
+        ("\n\n", 0, 1),
+        ("Lo dice la Nato.\nPoi", 11, 16),
+        (text, at, at + 4),
+        (text, at, at + 5),
+        ("Sì. «Nato»! Dopo", 4, 10),
+        ('Fine." Inizio', 7, 13),
+    ]
+    for case in cases:
+        assert sentence_bounds(*case) == bounds_by_one_scan(*case), case
