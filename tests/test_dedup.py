@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +21,8 @@ from monitor.dedup import (
     article_text,
     choose_bands,
     estimate_similarity,
+    joined_words,
+    min_hashes,
     shingle_hashes,
 )
 from monitor.models import make_article
@@ -342,3 +346,29 @@ def _plain_shingle_hashes(words: list[str], size: int) -> set[int]:
 )
 def test_shingle_hashes_of_a_whole_text_equal_each_shingle_hashed_alone(words: list[str], size: int) -> None:
     assert shingle_hashes(words, size) == _plain_shingle_hashes(words, size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        st.one_of(
+            st.characters(exclude_categories=()),  # any code point, lone surrogates too
+            st.sampled_from(list("«»“”—_'’-.,;:!? \t\n\x1c\u00a0\u2028àèéìòùçÅßİ٣²½")),
+        )
+    )
+)
+def test_joined_words_are_the_regex_words_joined(text: str) -> None:
+    words = re.findall(r"\w+", text)
+    assert joined_words(text) == (" ".join(words).encode("utf-8", "surrogatepass"), len(words))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sets(st.integers(0, 2**32 - 1), max_size=2000), st.sampled_from([16, 256, 1024]))
+def test_min_hashes_are_what_datasketch_keeps(hashes: set[int], num_perm: int) -> None:
+    from datasketch import MinHash
+
+    reference = MinHash(num_perm=num_perm, seed=1, hashfunc=int, scheme="affine32")
+    reference.update_batch(list(hashes))
+    values = min_hashes(np.array(sorted(hashes), dtype=np.uint64), reference.permutations)
+    assert values.dtype == np.uint32
+    assert values.tolist() == reference.hashvalues.tolist()
