@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ def _match_record(result: DryRunResult, match: Match) -> dict[str, Any]:
         "terms": match.matched_texts,
         "snippet": match.snippet,
         "language": result.article.language,
-        "hits": [asdict(hit) for hit in match.terms],
+        "hits": [hit.as_dict() for hit in match.terms],
     }
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import asdict
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.models import _digest, content_fingerprint
+from monitor.models import TermHit, _digest, content_fingerprint
 
 
 def test_content_fingerprint_is_blind_to_case_spacing_and_unicode_form() -> None:
@@ -29,3 +30,8 @@ def test_content_fingerprint_reads_whitespace_as_the_regex_would(text: str) -> N
         return re.sub(r"\s+", " ", unicodedata.normalize("NFC", part)).strip().casefold()
 
     assert content_fingerprint(text, "", text) == _digest(by_regex(text), "", by_regex(text))
+
+
+def test_a_term_hit_is_stored_with_every_field() -> None:
+    hit = TermHit("Nato", "NATO", "body", 10, 14)
+    assert hit.as_dict() == asdict(hit)

@@ -268,7 +268,7 @@ class Store:
                 "rule_id": match.rule_id,
                 "rule_name": match.rule_name,
                 "article_id": article_id,
-                "terms": [asdict(t) for t in match.terms],
+                "terms": [t.as_dict() for t in match.terms],
                 "snippet": match.snippet,
                 "rule_tags": list(match.tags),
                 "created_at": now,
