@@ -3,6 +3,8 @@
 
 import numpy as np
 
+from libcpp.vector cimport vector
+
 from spacy.attrs cimport IS_PUNCT, IS_SPACE, attr_id_t
 from spacy.lexeme cimport Lexeme
 from spacy.structs cimport LexemeC
@@ -76,3 +78,33 @@ def flagged_words(Doc doc, str text, attr_id_t flag):
             words.append(text[at : at + lex.length])
         k += 1
     return positions, words
+
+
+def phrase_spans(const attr_t[:] orths, list forms):
+    """Token spans (end exclusive) where one of ``forms``, each (first token's hash, the hashes
+    of the tokens after it), occurs among ``orths``, in reading order."""
+    cdef Py_ssize_t n = orths.shape[0]
+    cdef Py_ssize_t i, j, m
+    cdef attr_t first
+    cdef vector[attr_t] rest
+    cdef bint same
+    spans = []
+    for form_first, form_rest in forms:
+        first = form_first
+        rest.clear()
+        for value in form_rest:
+            rest.push_back(value)
+        m = rest.size()
+        for i in range(n - m):
+            if orths[i] != first:
+                continue
+            same = True
+            for j in range(m):
+                if orths[i + 1 + j] != rest[j]:
+                    same = False
+                    break
+            if same:
+                spans.append((i, i + 1 + m))
+    if len(forms) > 1:
+        spans.sort()
+    return spans

@@ -19,7 +19,15 @@ import numpy as np
 from spacy.strings import get_string_id
 from spacy.tokens import Doc, Token
 
-from monitor.matching.columns import FlaggedWords, flagged_words, word_columns, word_numbers
+from monitor.matching.columns import (
+    FlaggedWords,
+    Forms,
+    Spans,
+    flagged_words,
+    phrase_spans,
+    word_columns,
+    word_numbers,
+)
 from monitor.matching.compiler import START, WILD, CompiledRule, LanguageIndex, Phrases, RuleIndex
 from monitor.matching.decide import Decision
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
@@ -98,24 +106,9 @@ class FieldTokens:
         """The positions and texts of the tokens whose lexeme has ``flag``: read only when asked."""
         return flagged_words(self.doc, self.folded.text, self.kept, flag)
 
-    def phrase_spans(self, forms: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int, int]]:
-        """Token spans (end exclusive) where one of a term's forms occurs, in reading order.
-
-        One comparison of the field's hashes in C per form: a few microseconds, where
-        sorting them or copying them into a list once would cost more than most articles ask.
-        """
-        orths = self.orths
-        spans = []
-        for first, rest in forms:
-            positions = (orths == first).nonzero()[0].tolist()
-            if not rest:
-                spans += [(i, i + 1) for i in positions]
-                continue
-            n = len(rest) + 1
-            spans += [(i, i + n) for i in positions if tuple(orths[i + 1 : i + n].tolist()) == rest]
-        if len(forms) > 1:
-            spans.sort()
-        return spans
+    def phrase_spans(self, forms: Forms) -> Spans:
+        """Token spans (end exclusive) where one of a term's forms occurs, in reading order."""
+        return phrase_spans(self.orths, forms)
 
     def capitals_ok(self, capitals: tuple[int, ...], first: int) -> bool:
         """An acronym in the query (NATO) matches NATO or Nato, never the word nato."""

@@ -44,9 +44,14 @@ spaces = st.sampled_from([" ", "  ", "   ", "\n", "\r\n\r\n  ", "\t", "\u00a0", 
 
 @needs_compiled
 @settings(max_examples=300, deadline=None)
-@given(words=st.lists(st.tuples(spaces, pieces), max_size=40), lead=st.sampled_from(["", " ", "  ", "\n\n"]))
+@given(
+    words=st.lists(st.tuples(spaces, pieces), max_size=40),
+    lead=st.sampled_from(["", " ", "  ", "\n\n"]),
+    picks=st.lists(st.integers(0, 39), max_size=4),
+    sizes=st.lists(st.integers(0, 3), min_size=4, max_size=4),
+)
 def test_compiled_and_numpy_columns_agree_on_any_spacing(
-    nlp: spacy.language.Language, words: list[tuple[str, str]], lead: str
+    nlp: spacy.language.Language, words: list[tuple[str, str]], lead: str, picks: list[int], sizes: list[int]
 ) -> None:
     text = fold(lead + "".join(space + word for space, word in words)).text
     doc = nlp.tokenizer(text)
@@ -67,6 +72,20 @@ def test_compiled_and_numpy_columns_agree_on_any_spacing(
         t.text for t in doc if t.text in STARTS and not t.is_space
     ]
     assert orths.tolist() == [doc[i].orth for i in positions]
+    hashes = orths.tolist()
+    forms = [
+        (hashes[i], tuple(hashes[i + 1 : i + 1 + size]))
+        for i, size in zip(picks, sizes, strict=False)
+        if i < len(hashes)
+    ]
+    forms += [(12345, ()), (12345, (1, 2))] + (
+        [(hashes[-1], (hashes[0],))] if hashes else []
+    )  # no, past the end
+    numpy_orths = columns.numpy_columns(doc, text, FLAG63)[0]  # a strided view of Doc.to_array's
+    assert compiled.phrase_spans(orths, forms) == columns.numpy_phrase_spans(orths, forms)
+    assert compiled.phrase_spans(numpy_orths, forms) == columns.numpy_phrase_spans(numpy_orths, forms)
+    for first, end in compiled.phrase_spans(orths, forms):
+        assert (hashes[first], tuple(hashes[first + 1 : end])) in forms
 
 
 def test_a_compiled_scan_that_disagrees_with_spacy_is_dropped_with_a_warning(
