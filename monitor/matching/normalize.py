@@ -87,11 +87,16 @@ def distinct_non_ascii(text: str) -> set[str]:
     return set(map(chr, np.unique(points[points > 0x7F]).tolist()))
 
 
-def _fold_chars(text: str) -> str:
+def _lower(text: str) -> str:
     lowered = text.lower()
     if len(lowered) != len(text):  # e.g. 'İ' lowers to two characters: keep 1:1
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-    folded = lowered if lowered.isascii() else _fold_non_ascii(lowered)
+    return lowered
+
+
+def _fold_lowered(lowered: str, distinct: set[str] | None = None) -> str:
+    """The rest of folding, after ``_lower``; ``distinct`` are its non-ASCII characters, if known."""
+    folded = lowered if lowered.isascii() else _fold_non_ascii(lowered, distinct)
     for space in _ASCII_SPACES:
         if space in folded:
             folded = folded.replace(space, " ")
@@ -102,7 +107,7 @@ def _translate_run(run: re.Match[str]) -> str:
     return run.group().translate(_TABLE)
 
 
-def _fold_non_ascii(text: str) -> str:
+def _fold_non_ascii(text: str, distinct: set[str] | None = None) -> str:
     """``translate(_TABLE)`` of the non-ASCII characters of ``text``, as a few C-level replaces.
 
     translate() looks up every character in a dict and a callback per run costs a call
@@ -110,7 +115,8 @@ def _fold_non_ascii(text: str) -> str:
     each is replaced once throughout.  When one replacement would feed another (a
     character folding to one that folds again), the runs are translated one by one.
     """
-    distinct = distinct_non_ascii(text)
+    if distinct is None:
+        distinct = distinct_non_ascii(text)
     folds = {c: f for c in distinct if (f := _TABLE.get(ord(c))) is not None}
     if any(f in folds for f in folds.values()):
         return _NON_ASCII.sub(_translate_run, text)
@@ -137,8 +143,15 @@ def _is_letter(char: str) -> bool:
 
 def fold(text: str) -> FoldedText:
     """Lowercase, strip accents, unify quotes and dashes, split hyphenated words, whitespace to spaces."""
-    if text.isascii() or distinct_non_ascii(text).isdisjoint(_DROPPED_CHARS):
-        return FoldedText(_fold_chars(text))
+    if text.isascii():
+        return FoldedText(_fold_lowered(text.lower()))
+    # Lowering makes no character dropped nor drops one (only 'İ' gains a combining dot, and
+    # _lower keeps it whole), so the lowered text's distinct characters, needed to fold it,
+    # also tell whether anything is dropped: one count of them instead of two.
+    lowered = _lower(text)
+    distinct = distinct_non_ascii(lowered)
+    if distinct.isdisjoint(_DROPPED_CHARS):
+        return FoldedText(_fold_lowered(lowered, distinct))
     pieces: list[str] = []
     folded_at: list[int] = []
     original_at: list[int] = []
@@ -152,7 +165,7 @@ def fold(text: str) -> FoldedText:
         original_at.append(end)
         position = end
     pieces.append(text[position:])
-    return FoldedText(_fold_chars("".join(pieces)), tuple(folded_at), tuple(original_at))
+    return FoldedText(_fold_lowered(_lower("".join(pieces))), tuple(folded_at), tuple(original_at))
 
 
 def fold_plain(text: str) -> str:

@@ -20,3 +20,14 @@ def test_normalize_fold_non_ascii_agrees_with_translating_each_run(text: str) ->
 @example("lone \ud800 surrogate and \U0001f600 beyond the BMP")
 def test_normalizedistinct_non_ascii_are_the_characters_beyond_ascii(text: str) -> None:
     assert distinct_non_ascii(text) == {c for c in text if ord(c) > 0x7F}
+
+
+def test_lowering_neither_makes_nor_unmakes_a_dropped_character() -> None:
+    # fold() asks the lowered text whether anything must be dropped: true for every code point
+    from monitor.matching.normalize import _DROPPED_CHARS
+
+    for code in range(0x110000):
+        char = chr(code)
+        lowered = char.lower()
+        if len(lowered) == 1:  # longer lowerings (İ) are kept whole by fold
+            assert (char in _DROPPED_CHARS) == (lowered in _DROPPED_CHARS), hex(code)
