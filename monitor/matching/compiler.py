@@ -30,7 +30,6 @@ from spacy.language import Language
 from spacy.strings import StringStore, get_string_id
 from spacy.vocab import Vocab
 
-from monitor.matching.decide import Decision, compile_decision
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
 from monitor.matching.normalize import fold_plain
@@ -325,9 +324,6 @@ class RuleIndex:
             self.rules.append(CompiledRule(spec, keys, frozenset(positive), positive_terms))
             for key in _anchors(spec.expr, keys) or positive:
                 self.rules_by_key[key].append(index)
-        # each rule's compiled logic, made when the rule is first a candidate: most rules of a
-        # large set never are in a day, and compiling all of them would add to every reload
-        self._decisions: list[Decision | None] = [None] * len(self.rules)
         self._languages: dict[str, LanguageIndex] = {}
         self._lock = threading.Lock()
 
@@ -342,14 +338,6 @@ class RuleIndex:
             self.key_terms.append(term)
             self.key_lemmas.append(lemmas and not term.wildcard)
         return found
-
-    def decision(self, rule: int) -> Decision:
-        """Rule ``rule``'s compiled logic (made once; a race makes two equal ones, keeps one)."""
-        decision = self._decisions[rule]
-        if decision is None:
-            compiled = self.rules[rule]
-            decision = self._decisions[rule] = compile_decision(compiled.spec.expr, compiled.keys)
-        return decision
 
     def for_language(self, lang: str) -> LanguageIndex:
         with self._lock:

@@ -158,7 +158,8 @@ class Evaluation:
         if isinstance(node, Term):
             if node.field is None:
                 return self.found.has(self.keys[id(node)])
-            return self.in_field(self.keys[id(node)], node.field)
+            occurrences = self.found.get(self.keys[id(node)]) or ()
+            return any(o.field == node.field for o in occurrences)
         if isinstance(node, And):
             return all(self.holds(item) for item in node.items)
         if isinstance(node, Or):
@@ -168,10 +169,6 @@ class Evaluation:
         if isinstance(node, Meta):
             return meta_holds(node, self.facts)
         return self.near(node) is not None
-
-    def in_field(self, key: int, field: str) -> bool:
-        """Whether the term of ``key`` occurred in ``field``."""
-        return any(o.field == field for o in self.found.get(key) or ())
 
     def near(self, node: Near) -> tuple[Occurrence, ...] | None:
         items = [

@@ -29,7 +29,6 @@ from monitor.matching.columns import (
     word_numbers,
 )
 from monitor.matching.compiler import START, WILD, CompiledRule, LanguageIndex, Phrases, RuleIndex
-from monitor.matching.decide import Decision
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
 from monitor.matching.normalize import FoldedText, fold
 from monitor.matching.query import TEXT_FIELDS, Term
@@ -251,15 +250,12 @@ def facts_of(article: Article, lang: str) -> ArticleFacts:
 Mentions = list[tuple[Term, Occurrence]]
 
 
-def rule_fires(
-    rule: CompiledRule, evaluation: Evaluation, decision: Decision | None = None
-) -> Mentions | None:
-    """The rule's mentions when it fires on this article, else None (its query decided by
-    ``decision``, its compiled logic, or else by walking it)."""
+def rule_fires(rule: CompiledRule, evaluation: Evaluation) -> Mentions | None:
+    """The rule's mentions when it fires on this article, else None."""
     spec = rule.spec
     if spec.languages and evaluation.facts.lang not in spec.languages:
         return None
-    if not (evaluation.holds(spec.expr) if decision is None else decision.holds(evaluation)):
+    if not evaluation.holds(spec.expr):
         return None
     mentions = evaluation.mentions(rule.positive_terms)
     if len(mentions) < spec.min_mentions:
@@ -279,7 +275,7 @@ def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: Found) 
     for i in candidates:
         rule = index.rules[i]
         evaluation.keys = rule.keys  # one Evaluation for the article, pointed at each rule in turn
-        mentions = rule_fires(rule, evaluation, index.decision(i))
+        mentions = rule_fires(rule, evaluation)
         if mentions is not None:
             matches.append(_to_match(rule, article, mentions, shared))
     return matches
