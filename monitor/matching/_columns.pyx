@@ -44,18 +44,21 @@ def word_numbers(Doc doc):
     it, and last the field's number of words: proximity counts words, not punctuation."""
     cdef int n = doc.length
     cdef int i
-    cdef int words = 0
+    cdef int k = 0
+    cdef Py_ssize_t words = 0
     cdef const LexemeC* lex
-    numbers = []
+    numbers = np.empty(n + 1, dtype=np.intp)
+    cdef Py_ssize_t[::1] number_at = numbers
     for i in range(n):
         lex = doc.c[i].lex
         if Lexeme.c_check_flag(lex, IS_SPACE):
             continue
-        numbers.append(words)
+        number_at[k] = words
+        k += 1
         if not Lexeme.c_check_flag(lex, IS_PUNCT):
             words += 1
-    numbers.append(words)
-    return numbers
+    number_at[k] = words
+    return numbers[: k + 1]
 
 
 def flagged_words(Doc doc, str text, attr_id_t flag):

@@ -79,7 +79,7 @@ class FieldTokens:
         self.doc = doc
         self.kept = kept  # doc positions of the non-space tokens, None when every token is one
         self.orths = orths  # the hash of each (non-space) token
-        self._words: list[int] | None = None
+        self._words: np.ndarray | None = None
 
     def _token(self, i: int) -> Token:
         return self.doc[i if self.kept is None else int(self.kept[i])]
@@ -99,7 +99,7 @@ class FieldTokens:
         words = self._words
         if words is None:
             words = self._words = word_numbers(self.doc, self.kept)
-        return words[token]
+        return int(words[token])
 
     def flagged(self, flag: int) -> FlaggedWords:
         """The positions and texts of the tokens whose lexeme has ``flag``: read only when asked."""
