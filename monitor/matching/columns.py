@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
+from collections.abc import Callable
+from operator import eq
 from types import ModuleType
+from typing import TypeVar
 
 import numpy as np
 from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, ORTH
@@ -22,6 +26,7 @@ from spacy.strings import get_string_id
 from spacy.tokens import Doc
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Columns = tuple[np.ndarray, np.ndarray | None, np.ndarray]  # orths, kept positions or None, starting
 FlaggedWords = tuple[list[int], list[str]]  # positions among the non-space tokens, their texts
@@ -95,11 +100,26 @@ def _load_compiled() -> ModuleType | None:
 
 
 _compiled = _load_compiled()
-_checked = _checked_words = _checked_spans = 0  # the compiled answers compared so far, of each kind
-_DISAGREES = (
-    "compiled token scan disagrees with spaCy's own arrays (built against another spaCy?):"
-    " reading token columns through numpy; reinstall news-monitor to rebuild it"
-)
+_checked: Counter[str] = Counter()  # the compiled answers compared with numpy's, by function
+
+
+def _verified(name: str, found: T, expected: Callable[[], T], same: Callable[[T, T], bool] = eq) -> T:
+    """The compiled module's answer ``found``, compared with numpy's (``expected()``) for the
+    first CHECKED_CALLS calls of each function: at the first difference the module is dropped,
+    with a warning, and numpy answers from then on."""
+    global _compiled
+    if _checked[name] >= CHECKED_CALLS:
+        return found
+    _checked[name] += 1
+    answer = expected()
+    if same(found, answer):
+        return found
+    _compiled = None
+    log.warning(
+        "compiled token scan disagrees with spaCy's own arrays (built against another spaCy?):"
+        " reading token columns through numpy; reinstall news-monitor to rebuild it"
+    )
+    return answer
 
 
 def compiled() -> bool:
@@ -109,38 +129,22 @@ def compiled() -> bool:
 
 def word_columns(doc: Doc, text: str, start: int) -> Columns:
     """The columns of ``doc``, the tokens of the folded ``text``."""
-    global _compiled, _checked
     module = _compiled
     if module is None:
         return numpy_columns(doc, text, start)
     found: Columns = module.word_columns(doc, start)
-    if _checked < CHECKED_CALLS:
-        _checked += 1
-        expected = numpy_columns(doc, text, start)
-        if not _same(found, expected):
-            _compiled = None
-            log.warning(_DISAGREES)
-            return expected
-    return found
+    return _verified("word_columns", found, lambda: numpy_columns(doc, text, start), _same)
 
 
 def flagged_words(doc: Doc, text: str, kept: np.ndarray | None, flag: int) -> FlaggedWords:
     """The positions, among the non-space tokens (``kept``), of those whose lexeme has ``flag``,
     and their texts in ``text`` (the doc's): cut from it, since a string store look-up of each
     token's text costs half a microsecond inside a memory zone."""
-    global _compiled, _checked_words
     module = _compiled
     if module is None:
         return numpy_flagged_words(doc, text, kept, flag)
     found: FlaggedWords = module.flagged_words(doc, text, flag)
-    if _checked_words < CHECKED_CALLS:
-        _checked_words += 1
-        expected = numpy_flagged_words(doc, text, kept, flag)
-        if found != expected:
-            _compiled = None
-            log.warning(_DISAGREES)
-            return expected
-    return found
+    return _verified("flagged_words", found, lambda: numpy_flagged_words(doc, text, kept, flag))
 
 
 def phrase_spans(orths: np.ndarray, forms: Forms) -> Spans:
@@ -150,19 +154,11 @@ def phrase_spans(orths: np.ndarray, forms: Forms) -> Spans:
     Compiled, one pass over the hashes per form, a microsecond where numpy and the check of
     each candidate took 4 to 40 (a phrase whose first word is common).
     """
-    global _compiled, _checked_spans
     module = _compiled
     if module is None:
         return numpy_phrase_spans(orths, forms)
     found: Spans = module.phrase_spans(orths, forms)
-    if _checked_spans < CHECKED_CALLS:
-        _checked_spans += 1
-        expected = numpy_phrase_spans(orths, forms)
-        if found != expected:
-            _compiled = None
-            log.warning(_DISAGREES)
-            return expected
-    return found
+    return _verified("phrase_spans", found, lambda: numpy_phrase_spans(orths, forms))
 
 
 def word_numbers(doc: Doc, kept: np.ndarray | None) -> np.ndarray:

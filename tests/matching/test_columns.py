@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections import Counter
 from types import SimpleNamespace
 
 import numpy as np
@@ -95,7 +96,7 @@ def test_a_compiled_scan_that_disagrees_with_spacy_is_dropped_with_a_warning(
         return np.zeros(3, dtype=np.uint64), None, np.zeros(0, dtype=np.intp)
 
     monkeypatch.setattr(columns, "_compiled", SimpleNamespace(word_columns=built_against_another_spacy))
-    monkeypatch.setattr(columns, "_checked", 0)
+    monkeypatch.setattr(columns, "_checked", Counter())
     text = fold("Il vertice NATO  di  Helsinki").text
     doc = nlp.tokenizer(text)
     with caplog.at_level(logging.WARNING, logger="monitor.matching.columns"):
@@ -112,7 +113,7 @@ def test_a_compiled_flagged_word_reader_that_disagrees_is_dropped_with_a_warning
         return [0], ["il"]
 
     monkeypatch.setattr(columns, "_compiled", SimpleNamespace(flagged_words=built_against_another_spacy))
-    monkeypatch.setattr(columns, "_checked_words", 0)
+    monkeypatch.setattr(columns, "_checked", Counter())
     text = fold("Il vertice NATO  di  Helsinki").text
     doc = nlp.tokenizer(text)
     kept = np.array([i for i, token in enumerate(doc) if not token.is_space])
