@@ -247,7 +247,7 @@ def dry_run(
         except (ArticleParseError, OSError) as exc:
             outcome.failures.append(f"{path}: {exc}")
             continue
-        articles = [guesser.ensure(a) for a in articles]
+        articles = guesser.ensure_all(articles)
         for article, matches in zip(articles, matcher.match_many(articles), strict=True):
             explained = explain_article(index, article) if explain else None
             outcome.results.append(DryRunResult(path, article, matches, explained))

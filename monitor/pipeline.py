@@ -143,7 +143,7 @@ class Pipeline:
 
     def process(self, articles: Sequence[Article], files: Sequence[FileRecord] = ()) -> BatchResult:
         """Match the new articles among ``articles`` and record them with their alerts, atomically."""
-        fresh = [self.guesser.ensure(a) for a in self.store.unseen(articles)]
+        fresh = self.guesser.ensure_all(self.store.unseen(articles))
         now = utcnow()
         routed = [
             Routed(article, [(m, self.route(m, article)) for m in matches], *self.stories.place(article, now))

@@ -70,6 +70,25 @@ def test_language_guesser_keeps_declared_language_and_defaults_on_empty_text() -
     assert guesser.guess("   ") == "it"
 
 
+def test_language_guesser_detects_a_batch_as_it_detects_each_article() -> None:
+    guesser = LanguageGuesser(["it", "en", "de", "fr"], default="it")
+    texts = [
+        "Il presidente russo ha minacciato altri Paesi, tra tutti la Finlandia.",
+        "",
+        "Finland joined the alliance on Tuesday, ending decades of neutrality.",
+        "Die Regierung in Helsinki beantragt den Beitritt zur Nato.",
+        " \n\t ",
+        "Le gouvernement finlandais a demandé l'adhésion à l'Otan.",
+        "NATO",
+    ]
+    articles = [make_article(title="", body=t, source="t", origin=str(i)) for i, t in enumerate(texts)]
+    articles.append(make_article(title="Finland joins NATO", source="t", origin="d", language="de"))
+    batch = guesser.ensure_all(articles)
+    assert [a.language for a in batch] == [guesser.ensure(a).language for a in articles]
+    assert [a.language for a in batch][:6] == ["it", "it", "en", "de", "it", "fr"]
+    assert batch[-1].language == "de"
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(alphabet=TERM_CHARS, min_size=1, max_size=8), max_size=3))
 def test_pattern_shortcut_cuts_terms_as_the_tokenizer_does(words: list[str]) -> None:
