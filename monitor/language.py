@@ -4,7 +4,8 @@ lingua is accurate on short news text; its models are loaded lazily and only
 for the configured languages (all models preloaded cost ≈250 MB, DESIGN.md).
 Detection reads the first 1,000 characters: as accurate for news, 4× cheaper.
 A batch's articles are detected together on every core (lingua's own threads):
-the same answers as one by one, in half the time on two cores.
+the same answers as one by one, in half the wall-clock time on two cores (the same
+CPU time; RAYON_NUM_THREADS=1 keeps it to one thread).
 """
 
 from __future__ import annotations
