@@ -160,7 +160,7 @@ class Evaluation:
             if node.field is None:
                 return self.found.has(self.keys[id(node)])
             field = node.field
-            for occurrence in self.found.get(self.keys[id(node)]) or ():  # noqa: SIM110 (see above)
+            for occurrence in self.found.get(self.keys[id(node)]) or ():  # noqa: SIM110
                 if occurrence.field == field:
                     return True
             return False
