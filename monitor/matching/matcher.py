@@ -255,7 +255,8 @@ def rule_fires(rule: CompiledRule, evaluation: Evaluation) -> Mentions | None:
     spec = rule.spec
     if spec.languages and evaluation.facts.lang not in spec.languages:
         return None
-    if not evaluation.holds(spec.expr):
+    flat = rule.flat
+    if not (evaluation.holds(spec.expr) if flat is None else flat.holds(evaluation.found)):
         return None
     mentions = evaluation.mentions(rule.positive_terms)
     if len(mentions) < spec.min_mentions:
