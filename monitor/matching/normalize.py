@@ -12,6 +12,7 @@ operations.  Pure: no spaCy, no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from bisect import bisect_right
@@ -141,10 +142,50 @@ def _is_letter(char: str) -> bool:
     return char.isalnum() and not char.isdecimal() and char != "_"
 
 
+_UNMAPPED = 0xFFFF  # in the code unit table: a character folding cannot map to one character alone
+
+
+@functools.cache
+def _code_unit_table() -> np.ndarray:
+    """What folding makes of each UTF-16 code unit, where it makes one character of it.
+
+    ``_UNMAPPED`` marks the rest, which the general path folds: characters dropped (their
+    removal shifts offsets), lowered to two characters (İ), lowered by context (Σ, whose
+    lowercase depends on whether it ends a word), surrogates (beyond the BMP) and U+FFFF itself.
+    """
+    table = np.full(0x10000, _UNMAPPED, dtype=np.uint16)
+    for code in range(0x10000):
+        char = chr(code)
+        lowered = char.lower()
+        if len(lowered) != 1 or char == "\u03a3" or char in _DROPPED_CHARS or 0xD800 <= code < 0xE000:
+            continue
+        folded = _TABLE.get(ord(lowered), lowered) if ord(lowered) > 0x7F else lowered  # as _fold_non_ascii
+        table[code] = 0x20 if folded in _ASCII_SPACES else ord(folded)
+    table[_UNMAPPED] = _UNMAPPED
+    return table
+
+
+def _fold_code_units(text: str) -> str | None:
+    """Lowering and folding ``text`` by one look-up of each UTF-16 code unit in numpy, before
+    hyphens are split; None when one character needs the general path.
+
+    Lowering a non-ASCII text costs Python about 4 ns a character and finding its distinct
+    characters as much again: a 5,400-character Italian article took 70 µs, this 15.
+    """
+    units = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
+    folded = _code_unit_table().take(units)
+    if folded.max(initial=0) == _UNMAPPED:  # the largest code unit there is
+        return None
+    return folded.tobytes().decode("utf-16-le")
+
+
 def fold(text: str) -> FoldedText:
     """Lowercase, strip accents, unify quotes and dashes, split hyphenated words, whitespace to spaces."""
     if text.isascii():
         return FoldedText(_fold_lowered(text.lower()))
+    mapped = _fold_code_units(text)
+    if mapped is not None:
+        return FoldedText(_split_hyphenated(mapped) if "-" in mapped else mapped)
     # Lowering makes no character dropped nor drops one (only 'İ' gains a combining dot, and
     # _lower keeps it whole), so the lowered text's distinct characters, needed to fold it,
     # also tell whether anything is dropped: one count of them instead of two.

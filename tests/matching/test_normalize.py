@@ -31,3 +31,45 @@ def test_lowering_neither_makes_nor_unmakes_a_dropped_character() -> None:
         lowered = char.lower()
         if len(lowered) == 1:  # longer lowerings (İ) are kept whole by fold
             assert (char in _DROPPED_CHARS) == (lowered in _DROPPED_CHARS), hex(code)
+
+
+def _fold_by_the_general_path(text: str) -> str:
+    from monitor.matching.normalize import _fold_lowered, _lower
+
+    return _fold_lowered(_lower(text))
+
+
+@settings(max_examples=max(300, settings.default.max_examples), deadline=None)
+@given(st.text(st.sampled_from(NEWS_CHARS + "abc XYZ'-`\t\nΣσςİı\u0301\u00ad\U0001f600")) | st.text())
+@example("ΟΔΟΣ Σ ΣΑ: the capital sigma lowers by its place in the word")
+@example("İstanbul lowers to two characters")
+@example("lone \ud800 surrogate and \U0001f600 beyond the BMP")
+@example("\uffff is no character")
+def test_normalize_fold_by_code_units_agrees_with_the_general_path(text: str) -> None:
+    from monitor.matching.normalize import _DROPPED_CHARS, _fold_code_units, _split_hyphenated, fold
+
+    mapped = _fold_code_units(text)  # hyphens between letters are split after it
+    if mapped is not None:
+        assert _split_hyphenated(mapped) == _fold_by_the_general_path(text)
+    if not (set(text) & _DROPPED_CHARS):  # else offsets shift, and fold keeps breakpoints
+        assert fold(text).text == _fold_by_the_general_path(text)
+
+
+def test_normalize_fold_by_code_units_takes_italian_news() -> None:
+    from monitor.matching.normalize import _fold_code_units
+
+    assert _fold_code_units("L’Ucraina chiede il «cessate il fuoco»: è l’ora") == (
+        "l'ucraina chiede il «cessate il fuoco»: e l'ora"
+    )
+
+
+def test_normalize_fold_by_code_units_agrees_on_every_character_it_maps() -> None:
+    from monitor.matching.normalize import _UNMAPPED, _code_unit_table, _fold_code_units, _split_hyphenated
+
+    table = _code_unit_table()
+    mapped = [chr(code) for code in range(0x10000) if table[code] != _UNMAPPED]
+    assert len(mapped) > 60_000 and "\u03a3" not in mapped and "\u0130" not in mapped
+    text = "è " + " ".join(mapped)  # spaces apart: a hyphen between letters is split, not mapped
+    folded = _fold_code_units(text)
+    assert folded is not None
+    assert _split_hyphenated(folded) == _fold_by_the_general_path(text)
