@@ -30,7 +30,6 @@ from spacy.language import Language
 from spacy.strings import StringStore, get_string_id
 from spacy.vocab import Vocab
 
-from monitor.matching.evaluate import FlatQuery, flat_query
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
 from monitor.matching.normalize import fold_plain
@@ -66,7 +65,6 @@ class CompiledRule:
     keys: dict[int, int]  # id() of every Term node of the query → its key id (no dataclass hashing)
     positive: frozenset[int]  # keys whose occurrence can make the rule true
     positive_terms: tuple[Term, ...]  # the Term nodes that can make it true, in query order
-    flat: FlatQuery | None  # the query as two loops over keys, when it is that simple
 
 
 Phrases = list[tuple[tuple[int, ...], int]]  # (the tokens after the first, term key) of each phrase
@@ -323,8 +321,7 @@ class RuleIndex:
                     positive.add(key)
             index = len(self.rules)
             positive_terms = tuple(t for t, is_positive in terms(spec.expr) if is_positive)
-            flat = flat_query(spec.expr, keys)
-            self.rules.append(CompiledRule(spec, keys, frozenset(positive), positive_terms, flat))
+            self.rules.append(CompiledRule(spec, keys, frozenset(positive), positive_terms))
             for key in _anchors(spec.expr, keys) or positive:
                 self.rules_by_key[key].append(index)
         self._languages: dict[str, LanguageIndex] = {}

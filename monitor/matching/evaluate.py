@@ -142,64 +142,6 @@ def _gap(choice: Sequence[_Placed]) -> int | None:
     return max(end for _, end, _ in ordered) - ordered[0][0] - covered
 
 
-class FlatQuery(NamedTuple):
-    """A query that is an AND of alternatives of plain terms, with NOTs of them: most watch
-    rules (``Nato``, ``"cessate il fuoco" AND (Gaza OR Israele) NOT calcio``), decided with two
-    loops over term keys instead of a walk of the query's nodes (a third of deciding them)."""
-
-    groups: tuple[tuple[int, ...], ...]  # a key of each group must occur
-    absent: tuple[int, ...]  # no key of these may occur
-
-    def holds(self, found: Found) -> bool:
-        has = found.has
-        for group in self.groups:
-            for key in group:
-                if has(key):
-                    break
-            else:
-                return False
-        for key in self.absent:  # noqa: SIM110
-            if has(key):
-                return False
-        return True
-
-
-def flat_query(node: Node, keys: dict[int, int]) -> FlatQuery | None:
-    """``node`` as a FlatQuery when it is one (terms without a field only), else None."""
-    groups: list[tuple[int, ...]] = []
-    absent: list[int] = []
-    for item in _conjuncts(node):
-        negated = isinstance(item, Not)
-        alternatives = _plain_keys(item.item if isinstance(item, Not) else item, keys)
-        if alternatives is None:
-            return None
-        if negated:
-            absent += alternatives
-        else:
-            groups.append(alternatives)
-    return FlatQuery(tuple(groups), tuple(absent)) if groups else None
-
-
-def _conjuncts(node: Node) -> Iterator[Node]:
-    """The items of an AND, of the ANDs within it too (``a b NOT c`` parses as ``(a AND b) AND NOT c``)."""
-    if isinstance(node, And):
-        for item in node.items:
-            yield from _conjuncts(item)
-    else:
-        yield node
-
-
-def _plain_keys(node: Node, keys: dict[int, int]) -> tuple[int, ...] | None:
-    """The keys of a term without a field, or of an OR of such terms; else None."""
-    alternatives = node.items if isinstance(node, Or) else (node,)
-    found = []
-    for item in alternatives:
-        if not isinstance(item, Term) or item.field is not None:
-            return None
-        found.append(keys[id(item)])
-    return tuple(found)
-
-
 @dataclass(slots=True)
 class Evaluation:
     """Decides one rule's nodes; ``keys`` maps id() of each Term node to its term key."""

@@ -255,8 +255,7 @@ def rule_fires(rule: CompiledRule, evaluation: Evaluation) -> Mentions | None:
     spec = rule.spec
     if spec.languages and evaluation.facts.lang not in spec.languages:
         return None
-    flat = rule.flat
-    if not (evaluation.holds(spec.expr) if flat is None else flat.holds(evaluation.found)):
+    if not evaluation.holds(spec.expr):
         return None
     mentions = evaluation.mentions(rule.positive_terms)
     if len(mentions) < spec.min_mentions:
