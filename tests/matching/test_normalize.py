@@ -5,7 +5,20 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from monitor.matching.normalize import _NON_ASCII, _fold_non_ascii, _translate_run, distinct_non_ascii
+from monitor.matching.normalize import (
+    _DROPPED_CHARS,
+    _NON_ASCII,
+    _UNMAPPED,
+    _code_unit_table,
+    _fold_code_units,
+    _fold_lowered,
+    _fold_non_ascii,
+    _lower,
+    _split_hyphenated,
+    _translate_run,
+    distinct_non_ascii,
+    fold,
+)
 
 NEWS_CHARS = "àèéìòùçñüößæøœł’‘“”«»–—…\u00a0\u2009\u200bÆǝɛΓγπυ−｀ｅ"
 
@@ -24,8 +37,6 @@ def test_normalizedistinct_non_ascii_are_the_characters_beyond_ascii(text: str) 
 
 def test_lowering_neither_makes_nor_unmakes_a_dropped_character() -> None:
     # fold() asks the lowered text whether anything must be dropped: true for every code point
-    from monitor.matching.normalize import _DROPPED_CHARS
-
     for code in range(0x110000):
         char = chr(code)
         lowered = char.lower()
@@ -34,8 +45,6 @@ def test_lowering_neither_makes_nor_unmakes_a_dropped_character() -> None:
 
 
 def _fold_by_the_general_path(text: str) -> str:
-    from monitor.matching.normalize import _fold_lowered, _lower
-
     return _fold_lowered(_lower(text))
 
 
@@ -46,8 +55,6 @@ def _fold_by_the_general_path(text: str) -> str:
 @example("lone \ud800 surrogate and \U0001f600 beyond the BMP")
 @example("\uffff is no character")
 def test_normalize_fold_by_code_units_agrees_with_the_general_path(text: str) -> None:
-    from monitor.matching.normalize import _DROPPED_CHARS, _fold_code_units, _split_hyphenated, fold
-
     mapped = _fold_code_units(text)  # hyphens between letters are split after it
     if mapped is not None:
         assert _split_hyphenated(mapped) == _fold_by_the_general_path(text)
@@ -56,16 +63,12 @@ def test_normalize_fold_by_code_units_agrees_with_the_general_path(text: str) ->
 
 
 def test_normalize_fold_by_code_units_takes_italian_news() -> None:
-    from monitor.matching.normalize import _fold_code_units
-
     assert _fold_code_units("L’Ucraina chiede il «cessate il fuoco»: è l’ora") == (
         "l'ucraina chiede il «cessate il fuoco»: e l'ora"
     )
 
 
 def test_normalize_fold_by_code_units_agrees_on_every_character_it_maps() -> None:
-    from monitor.matching.normalize import _UNMAPPED, _code_unit_table, _fold_code_units, _split_hyphenated
-
     table = _code_unit_table()
     mapped = [chr(code) for code in range(0x10000) if table[code] != _UNMAPPED]
     assert len(mapped) > 60_000 and "\u03a3" not in mapped and "\u0130" not in mapped
