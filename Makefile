@@ -11,11 +11,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py monitor/matching/_columns.pyx | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py monitor/matching/_columns.pyx monitor/matching/_sentences.pyx | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[postgres]'
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml setup.py monitor/matching/_columns.pyx | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml setup.py monitor/matching/_columns.pyx monitor/matching/_sentences.pyx | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 

@@ -1,7 +1,9 @@
-"""The one compiled module, monitor/matching/_columns.pyx; everything else is in pyproject.toml.
+"""The compiled modules, monitor/matching/_columns.pyx and _sentences.pyx; everything else is in
+pyproject.toml.
 
-Optional: without a C++ compiler the install goes on without it, and the scan reads the same
-columns through numpy (monitor/matching/columns.py).
+Optional: without a C/C++ compiler the install goes on without them, and the scan reads the
+same columns through numpy (monitor/matching/columns.py), the snippets find the same sentences
+through regular expressions (monitor/matching/snippet.py).
 """
 
 import numpy
@@ -15,6 +17,7 @@ setup(
             language="c++",  # spaCy's headers declare C++ containers
             include_dirs=[numpy.get_include()],  # spaCy's headers cimport numpy
             optional=True,
-        )
+        ),
+        Extension("monitor.matching._sentences", ["monitor/matching/_sentences.pyx"], optional=True),
     ]
 )

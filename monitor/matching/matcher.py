@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, count
-from typing import NamedTuple
 
 import numpy as np
 from spacy.strings import get_string_id
@@ -270,47 +269,120 @@ def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: Found) 
     by_key = index.rules_by_key
     candidates = sorted(set().union(*map(by_key.__getitem__, by_key.keys() & set(found))))
     evaluation = Evaluation({}, found, facts_of(article, lang))
+    evidence = _Evidence(article, found)  # rules firing on the same words share their hits and snippet
     matches = []
-    shared = _Shared({}, {})  # rules firing on the same words share their hits and snippet
     for i in candidates:
         rule = index.rules[i]
+        spec = rule.spec
+        if spec.languages and lang not in spec.languages:
+            continue
         evaluation.keys = rule.keys  # one Evaluation for the article, pointed at each rule in turn
-        mentions = rule_fires(rule, evaluation)
-        if mentions is not None:
-            matches.append(_to_match(rule, article, mentions, shared))
+        if not evaluation.holds(spec.expr):
+            continue
+        fired = evidence.of(rule, evaluation)
+        if fired is not None:
+            matches.append(Match(spec.id, spec.name, fired[0], fired[1], spec.notify, spec.tags))
     return matches
 
 
-class _Shared(NamedTuple):
-    """What the rules that fire on one article share: term hits and snippets, by place."""
-
-    hits: dict[tuple[str, str, int, int], TermHit]
-    snippets: dict[tuple[str, int, int], str]
+Place = tuple[str, int, int]  # field, start and end in the original text
 
 
-def _to_match(rule: CompiledRule, article: Article, mentions: Mentions, shared: _Shared) -> Match:
-    if len(mentions) > 1:
-        mentions.sort(key=_reading_order)
-    hits = []
-    known = shared.hits
-    for term, o in mentions[:MAX_HITS_PER_RULE]:
-        place = (term.text, o.field, o.start, o.end)
-        hit = known.get(place)
-        if hit is None:
-            hit = known[place] = _hit(article, term, o)
-        hits.append(hit)
-    # the snippet frames the first hit in the body, else in the summary, else in the title
-    snippet = ""
-    if hits:
+@dataclass(slots=True)
+class _TermEvidence:
+    """One term's mentions in one article, ready for every rule that fires on it alone."""
+
+    hits: tuple[TermHit, ...]  # in reading order, at most MAX_HITS_PER_RULE
+    count: int  # all the mentions, for min_mentions
+    in_title: bool
+    snippet: str
+
+
+class _Evidence:
+    """The hits and snippets of one article's matches, each made once.
+
+    Most rules that fire on an article fire on one of its terms alone (an OR of names, one of
+    which occurs): at 100,000 generated rules, 35 rules fire an article on 12 places. Those
+    rules share one ``_TermEvidence`` per term, so their match is one look-up; a rule that
+    fires on several terms gathers its mentions, sharing each hit and snippet by place.
+    """
+
+    __slots__ = ("_article", "_found", "_hits", "_snippets", "_terms")
+
+    def __init__(self, article: Article, found: Found) -> None:
+        self._article = article
+        self._found = found
+        self._hits: dict[tuple[str, str, int, int], TermHit] = {}
+        self._snippets: dict[Place, str] = {}
+        self._terms: dict[tuple[int, str], _TermEvidence] = {}
+
+    def of(self, rule: CompiledRule, evaluation: Evaluation) -> tuple[tuple[TermHit, ...], str] | None:
+        """The hits and snippet of a rule whose query holds, or None when its prominence does not."""
+        spec = rule.spec
+        lone = _lone_term(rule, self._found)
+        if lone is not None:
+            key = rule.keys[id(lone)]
+            term = self._terms.get((key, lone.text))
+            if term is None:
+                term = self._terms[key, lone.text] = self._term(lone, self._found.get(key) or [])
+            if term.count < spec.min_mentions or (spec.in_title and not term.in_title):
+                return None
+            return term.hits, term.snippet
+        mentions = evaluation.mentions(rule.positive_terms)
+        if len(mentions) < spec.min_mentions:
+            return None
+        if spec.in_title and not any(o.field == "title" for _, o in mentions):
+            return None
+        hits = self._hits_of(mentions)
+        return hits, self._snippet(hits)
+
+    def _term(self, term: Term, occurrences: list[Occurrence]) -> _TermEvidence:
+        places: dict[Place, Occurrence] = {}
+        for o in occurrences:
+            places.setdefault((o.field, o.start, o.end), o)
+        in_title = any(field == "title" for field, _, _ in places)
+        mentions = [(term, o) for o in places.values()]
+        hits = self._hits_of(mentions)
+        return _TermEvidence(hits, len(mentions), in_title, self._snippet(hits))
+
+    def _hits_of(self, mentions: Mentions) -> tuple[TermHit, ...]:
+        if len(mentions) > 1:
+            mentions.sort(key=_reading_order)
+        hits = []
+        known = self._hits
+        for term, o in mentions[:MAX_HITS_PER_RULE]:
+            place = (term.text, o.field, o.start, o.end)
+            hit = known.get(place)
+            if hit is None:
+                hit = known[place] = _hit(self._article, term, o)
+            hits.append(hit)
+        return tuple(hits)
+
+    def _snippet(self, hits: Sequence[TermHit]) -> str:
+        """The sentence around the first hit in the body, else in the summary, else in the title."""
+        if not hits:
+            return ""
         first = min(hits, key=_snippet_preference)
         where = (first.field, first.start, first.end)
-        snippet = shared.snippets.get(where) or ""
-        if not snippet:
-            snippet = shared.snippets[where] = make_snippet(
-                getattr(article, first.field), first.start, first.end
+        snippet = self._snippets.get(where)
+        if snippet is None:
+            snippet = self._snippets[where] = make_snippet(
+                getattr(self._article, first.field), first.start, first.end
             )
-    spec = rule.spec
-    return Match(spec.id, spec.name, tuple(hits), snippet, spec.notify, spec.tags)
+        return snippet
+
+
+def _lone_term(rule: CompiledRule, found: Found) -> Term | None:
+    """The rule's one positive term that occurred, when only one did and it is not scoped to a
+    field: then its mentions are that term's, whichever rule asks."""
+    lone = None
+    keys, has = rule.keys, found.has
+    for term in rule.positive_terms:
+        if has(keys[id(term)]):
+            if lone is not None or term.field is not None:
+                return None
+            lone = term
+    return lone
 
 
 _FIELD_RANK = {field: rank for rank, field in enumerate(FIELDS)}

@@ -126,18 +126,22 @@ class Reference:
         assert isinstance(node, Or)
         return any(self.holds(item) for item in node.items)
 
+    def mentions(self) -> set[tuple[str, int, int]]:
+        """The places (field, first and end token) of the rule's positive terms, each once."""
+        return {
+            (p.field, p.first_token, p.end_token)
+            for t, positive in terms(self.spec.expr)
+            if positive
+            for p in self.places(t)
+        }
+
     def fires(self) -> bool:
         spec = self.spec
         if spec.languages and self.doc.lang not in spec.languages:
             return False
         if not self.holds(spec.expr):
             return False
-        mentions = {
-            (p.field, p.first_token, p.end_token)
-            for t, positive in terms(spec.expr)
-            if positive
-            for p in self.places(t)
-        }
+        mentions = self.mentions()
         if len(mentions) < spec.min_mentions:
             return False
         return not spec.in_title or any(field == "title" for field, _, _ in mentions)

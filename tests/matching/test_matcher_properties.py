@@ -108,7 +108,13 @@ def test_matcher_agrees_with_reference_evaluator(
 ) -> None:
     matcher = ArticleMatcher(RuleIndex(rules, PIPELINES))
     article = make_article(title=title, body=body, source="t", origin="t", language=lang)
-    fired = {m.rule_id for m in matcher.match(article)}
+    matches = matcher.match(article)
     doc = Doc({"title": article.title, "summary": article.summary, "body": article.body}, lang)
-    expected = {spec.id for spec in rules if Reference(PIPELINES, spec, doc).fires()}
-    assert fired == expected
+    references = {spec.id: Reference(PIPELINES, spec, doc) for spec in rules}
+    assert {m.rule_id for m in matches} == {i for i, reference in references.items() if reference.fires()}
+    for match in matches:  # every mention once, in reading order, whichever rule shares it
+        mentions = references[match.rule_id].mentions()
+        assert len(match.terms) == len(mentions)
+        assert sorted(hit.field for hit in match.terms) == sorted(field for field, _, _ in mentions)
+        order = [(("title", "summary", "body").index(hit.field), hit.start) for hit in match.terms]
+        assert order == sorted(order)
