@@ -63,8 +63,18 @@ def term_key(term: Term, lemmas: bool = False) -> str:
 class CompiledRule:
     spec: RuleSpec
     keys: dict[int, int]  # id() of every Term node of the query → its key id (no dataclass hashing)
-    positive: frozenset[int]  # keys whose occurrence can make the rule true
     positive_terms: tuple[Term, ...]  # the Term nodes that can make it true, in query order
+    positive_keys: tuple[int, ...]  # their keys
+    # the query is one term or an OR of terms, none scoped to a field: it holds when one of them
+    # occurred, which the matcher learns while gathering the mentions (most rules of a desk are)
+    any_of: bool
+
+
+def is_any_of(node: Node) -> bool:
+    """Whether ``node`` is a term, or ORs of terms, none scoped to a field."""
+    if isinstance(node, Term):
+        return node.field is None
+    return isinstance(node, Or) and all(is_any_of(item) for item in node.items)
 
 
 Phrases = list[tuple[tuple[int, ...], int]]  # (the tokens after the first, term key) of each phrase
@@ -321,7 +331,9 @@ class RuleIndex:
                     positive.add(key)
             index = len(self.rules)
             positive_terms = tuple(t for t, is_positive in terms(spec.expr) if is_positive)
-            self.rules.append(CompiledRule(spec, keys, frozenset(positive), positive_terms))
+            positive_keys = tuple(keys[id(t)] for t in positive_terms)
+            any_of = is_any_of(spec.expr)
+            self.rules.append(CompiledRule(spec, keys, positive_terms, positive_keys, any_of))
             for key in _anchors(spec.expr, keys) or positive:
                 self.rules_by_key[key].append(index)
         self._languages: dict[str, LanguageIndex] = {}

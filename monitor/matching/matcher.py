@@ -270,19 +270,46 @@ def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: Found) 
     candidates = sorted(set().union(*map(by_key.__getitem__, by_key.keys() & set(found))))
     evaluation = Evaluation({}, found, facts_of(article, lang))
     evidence = _Evidence(article, found)  # rules firing on the same words share their hits and snippet
+    rules = index.rules
     matches = []
     for i in candidates:
-        rule = index.rules[i]
+        rule = rules[i]
         spec = rule.spec
         if spec.languages and lang not in spec.languages:
             continue
         evaluation.keys = rule.keys  # one Evaluation for the article, pointed at each rule in turn
-        if not evaluation.holds(spec.expr):
+        if rule.any_of:  # it holds when one of its terms occurred: finding which decides it
+            lone = _lone_term(rule, found)
+            if lone == _NO_TERM:
+                continue
+        elif evaluation.holds(spec.expr):
+            lone = _lone_term(rule, found)
+        else:
             continue
-        fired = evidence.of(rule, evaluation)
+        fired = evidence.of(rule, evaluation, lone)
         if fired is not None:
             matches.append(Match(spec.id, spec.name, fired[0], fired[1], spec.notify, spec.tags))
     return matches
+
+
+_NO_TERM = -1  # none of a rule's positive terms occurred
+_GATHER = -2  # several did, or one scoped to a field: its mentions are gathered term by term
+
+
+def _lone_term(rule: CompiledRule, found: Found) -> int:
+    """The position among the rule's positive terms of the one that occurred, when only one
+    did and it is not scoped to a field (then its mentions are that term's, whichever rule
+    asks); else _NO_TERM or _GATHER."""
+    lone = _NO_TERM
+    has = found.has
+    for position, key in enumerate(rule.positive_keys):
+        if has(key):
+            if lone != _NO_TERM:
+                return _GATHER
+            lone = position
+    if lone != _NO_TERM and rule.positive_terms[lone].field is not None:
+        return _GATHER
+    return lone
 
 
 Place = tuple[str, int, int]  # field, start and end in the original text
@@ -316,18 +343,21 @@ class _Evidence:
         self._snippets: dict[Place, str] = {}
         self._terms: dict[tuple[int, str], _TermEvidence] = {}
 
-    def of(self, rule: CompiledRule, evaluation: Evaluation) -> tuple[tuple[TermHit, ...], str] | None:
-        """The hits and snippet of a rule whose query holds, or None when its prominence does not."""
+    def of(
+        self, rule: CompiledRule, evaluation: Evaluation, lone: int
+    ) -> tuple[tuple[TermHit, ...], str] | None:
+        """The hits and snippet of a rule whose query holds, or None when its prominence does not.
+
+        ``lone`` is what ``_lone_term`` said of the rule."""
         spec = rule.spec
-        lone = _lone_term(rule, self._found)
-        if lone is not None:
-            key = rule.keys[id(lone)]
-            term = self._terms.get((key, lone.text))
-            if term is None:
-                term = self._terms[key, lone.text] = self._term(lone, self._found.get(key) or [])
-            if term.count < spec.min_mentions or (spec.in_title and not term.in_title):
+        if lone >= 0:
+            term, key = rule.positive_terms[lone], rule.positive_keys[lone]
+            evidence = self._terms.get((key, term.text))
+            if evidence is None:
+                evidence = self._terms[key, term.text] = self._term(term, self._found.get(key) or [])
+            if evidence.count < spec.min_mentions or (spec.in_title and not evidence.in_title):
                 return None
-            return term.hits, term.snippet
+            return evidence.hits, evidence.snippet
         mentions = evaluation.mentions(rule.positive_terms)
         if len(mentions) < spec.min_mentions:
             return None
@@ -370,19 +400,6 @@ class _Evidence:
                 getattr(self._article, first.field), first.start, first.end
             )
         return snippet
-
-
-def _lone_term(rule: CompiledRule, found: Found) -> Term | None:
-    """The rule's one positive term that occurred, when only one did and it is not scoped to a
-    field: then its mentions are that term's, whichever rule asks."""
-    lone = None
-    keys, has = rule.keys, found.has
-    for term in rule.positive_terms:
-        if has(keys[id(term)]):
-            if lone is not None or term.field is not None:
-                return None
-            lone = term
-    return lone
 
 
 _FIELD_RANK = {field: rank for rank, field in enumerate(FIELDS)}
