@@ -111,3 +111,29 @@ def phrase_spans(const attr_t[:] orths, list forms):
     if len(forms) > 1:
         spans.sort()
     return spans
+
+
+def prefixed_words(Doc doc, str text, attr_id_t flag, str prefix):
+    """The positions among the non-space tokens of those whose lexeme has ``flag`` and whose
+    text in ``text`` (the doc's) starts with ``prefix``: one deferred wildcard's words, compared
+    in place rather than cut out of the text."""
+    cdef int n = doc.length
+    cdef int i
+    cdef int k = 0
+    cdef Py_ssize_t j, at
+    cdef Py_ssize_t m = len(prefix)
+    cdef const LexemeC* lex
+    positions = []
+    for i in range(n):
+        lex = doc.c[i].lex
+        if Lexeme.c_check_flag(lex, IS_SPACE):
+            continue
+        if lex.length >= m and Lexeme.c_check_flag(lex, flag):
+            at = doc.c[i].idx
+            for j in range(m):
+                if text[at + j] != prefix[j]:
+                    break
+            else:
+                positions.append(k)
+        k += 1
+    return positions

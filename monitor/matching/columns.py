@@ -65,6 +65,11 @@ def numpy_flagged_words(doc: Doc, text: str, kept: np.ndarray | None, flag: int)
     return positions.tolist(), [text[at : at + n] for at, n in zip(starts, lengths, strict=True)]
 
 
+def numpy_prefixed_words(doc: Doc, text: str, kept: np.ndarray | None, flag: int, prefix: str) -> list[int]:
+    positions, words = numpy_flagged_words(doc, text, kept, flag)
+    return [at for at, word in zip(positions, words, strict=True) if word.startswith(prefix)]
+
+
 def numpy_phrase_spans(orths: np.ndarray, forms: Forms) -> Spans:
     """One comparison of the field's hashes in C per form, then a check of each candidate's
     following tokens in Python."""
@@ -145,6 +150,20 @@ def flagged_words(doc: Doc, text: str, kept: np.ndarray | None, flag: int) -> Fl
         return numpy_flagged_words(doc, text, kept, flag)
     found: FlaggedWords = module.flagged_words(doc, text, flag)
     return _verified("flagged_words", found, lambda: numpy_flagged_words(doc, text, kept, flag))
+
+
+def prefixed_words(doc: Doc, text: str, kept: np.ndarray | None, flag: int, prefix: str) -> list[int]:
+    """The positions, among the non-space tokens, of those whose lexeme has ``flag`` and whose
+    text starts with ``prefix``: where a woken rule's deferred wildcard ``prefix*`` occurs.
+
+    Compiled, 3 µs for an 800-token body with a few hundred flagged words (at 100,000 rules a
+    body's words match some prefix by the hundred), where cutting their texts out and testing
+    each took about fifty."""
+    module = _compiled
+    if module is None:
+        return numpy_prefixed_words(doc, text, kept, flag, prefix)
+    found: list[int] = module.prefixed_words(doc, text, flag, prefix)
+    return _verified("prefixed_words", found, lambda: numpy_prefixed_words(doc, text, kept, flag, prefix))
 
 
 def phrase_spans(orths: np.ndarray, forms: Forms) -> Spans:

@@ -171,6 +171,11 @@ class WildcardSet:
             return [i for i, word in enumerate(words) if word.startswith(term)]
         return [i for i, word in enumerate(words) if term.fullmatch(word)]
 
+    def prefix_of(self, key: int) -> str | None:
+        """The prefix of a ``prefix*`` term, None for a pattern (``?ato``, ``att*co``)."""
+        term = self.term_of[key]
+        return term if isinstance(term, str) else None
+
     def learnt_keys(self, orth: int, strings: StringStore) -> tuple[int, ...]:
         """The keys of a word that ``matches`` said yes to."""
         found = self.learnt.get(orth)

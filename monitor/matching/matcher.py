@@ -24,6 +24,7 @@ from monitor.matching.columns import (
     Spans,
     flagged_words,
     phrase_spans,
+    prefixed_words,
     word_columns,
     word_numbers,
 )
@@ -104,6 +105,10 @@ class FieldTokens:
         """The positions and texts of the tokens whose lexeme has ``flag``: read only when asked."""
         return flagged_words(self.doc, self.folded.text, self.kept, flag)
 
+    def prefixed(self, flag: int, prefix: str) -> list[int]:
+        """The positions of the tokens whose lexeme has ``flag`` and whose text starts with ``prefix``."""
+        return prefixed_words(self.doc, self.folded.text, self.kept, flag, prefix)
+
     def phrase_spans(self, forms: Forms) -> Spans:
         """Token spans (end exclusive) where one of a term's forms occurs, in reading order."""
         return phrase_spans(self.orths, forms)
@@ -170,7 +175,15 @@ class ArticleOccurrences:
                 if spans:
                     self.raw[key].extend((tokens, first, end) for first, end in spans)
             return
-        matching = self._table.deferred_wildcards.matching
+        wildcards = self._table.deferred_wildcards
+        prefix = wildcards.prefix_of(key)
+        if prefix is not None:  # the common kind, prefix*: its words are compared in place
+            for tokens in self.fields:
+                positions = tokens.prefixed(WILD, prefix)
+                if positions:
+                    self.raw[key].extend((tokens, j, j + 1) for j in positions)
+            return
+        matching = wildcards.matching
         for tokens, positions, words in self._wildcard_words():
             hits = [(tokens, positions[j], positions[j] + 1) for j in matching(key, words)]
             if hits:

@@ -87,6 +87,11 @@ def test_compiled_and_numpy_columns_agree_on_any_spacing(
     assert compiled.phrase_spans(numpy_orths, forms) == columns.numpy_phrase_spans(numpy_orths, forms)
     for first, end in compiled.phrase_spans(orths, forms):
         assert (hashes[first], tuple(hashes[first + 1 : end])) in forms
+    texts = [t.text for t in doc if not t.is_space]
+    for prefix in ("", "n", "nat", "nato", "natoo", "citta", "l'", "-", "\u00a0"):  # and past a word's end
+        expected = [i for i, word in enumerate(texts) if word in STARTS and word.startswith(prefix)]
+        assert compiled.prefixed_words(doc, text, FLAG63, prefix) == expected
+        assert columns.numpy_prefixed_words(doc, text, kept, FLAG63, prefix) == expected
 
 
 def test_a_compiled_scan_that_disagrees_with_spacy_is_dropped_with_a_warning(
