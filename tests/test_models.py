@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import asdict
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,4 +33,5 @@ def test_content_fingerprint_reads_whitespace_as_the_regex_would(text: str) -> N
 
 def test_a_term_hit_is_stored_with_every_field() -> None:
     hit = TermHit("Nato", "NATO", "body", 10, 14)
-    assert hit.as_dict() == asdict(hit)
+    assert hit.as_dict() == hit._asdict()
+    assert hit.as_dict() == {"term": "Nato", "text": "NATO", "field": "body", "start": 10, "end": 14}
