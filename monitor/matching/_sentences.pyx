@@ -4,7 +4,7 @@
 The same boundaries as ``snippet._SENTENCE_END`` finds (end punctuation, closing marks, then
 whitespace; or a blank line) by the left-to-right scan the regular expression engine makes,
 without its per-position overhead, and looking back from the hit only as far as the last
-boundary: a microsecond where the regex searches took about six, and a fired rule's snippet
+boundary: under a microsecond where the regex searches took about eight, and a fired rule's snippet
 was the largest part of building its match.
 """
 
