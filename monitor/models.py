@@ -153,8 +153,8 @@ def normalise_language(code: str | None) -> str | None:
 class TermHit(NamedTuple):
     """One occurrence of a rule term: where it is and how it is written there.
 
-    A NamedTuple, as ``Match``: immutable and made in a fifth of the time a frozen dataclass
-    takes (0.3 µs against 1.4), and at 100,000 rules an article makes a dozen hits and 35
+    A NamedTuple, as ``Match``: immutable and made in a quarter of the time a frozen dataclass
+    takes (0.36 µs against 1.4), and at 100,000 rules an article makes a dozen hits and 35
     matches.
     """
 
@@ -166,13 +166,7 @@ class TermHit(NamedTuple):
 
     def as_dict(self) -> dict[str, str | int]:
         """The hit as it is stored and printed."""
-        return {
-            "term": self.term,
-            "text": self.text,
-            "field": self.field,
-            "start": self.start,
-            "end": self.end,
-        }
+        return self._asdict()
 
 
 class Match(NamedTuple):
