@@ -32,8 +32,8 @@ from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import common_vocabularies
-from monitor.export import ARTICLE_FIELDS, article_record, csv_lines
 from monitor.models import Article, Match, TermHit, make_article
+from monitor.pipeline.export import ARTICLE_FIELDS, article_record, csv_lines
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import Routed, Store
 from monitor.store.retention import Cutoffs, Retention

@@ -26,11 +26,11 @@ from itertools import accumulate
 from pathlib import Path
 
 from monitor.config import load_settings
-from monitor.language import LanguageGuesser
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.query import And, Near, Node, Not, Or, Term
 from monitor.matching.rulefile import RuleSpec
 from monitor.pipeline import IngestReport, Pipeline
+from monitor.sources.language import LanguageGuesser
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import Store
 

@@ -1,8 +1,8 @@
 """Log output in three shapes: for a person, for a log shipper (JSON lines), for journald.
 
-- ``human``: ``2024-05-01 10:00:00,123 INFO    monitor.daemon: message``.
+- ``human``: ``2024-05-01 10:00:00,123 INFO    monitor.service.daemon: message``.
 - ``json``: one object per line (``ts``, ``level``, ``logger``, ``message``, ``exc``).
-- ``journal``: ``<6>monitor.daemon: message``: the sd-daemon(3) level prefix that
+- ``journal``: ``<6>monitor.service.daemon: message``: the sd-daemon(3) level prefix that
   journald turns into the entry's priority, and no timestamp, which journald adds.
   ``auto`` picks it when ``$JOURNAL_STREAM`` names our stderr, i.e. under systemd.
 

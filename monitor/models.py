@@ -220,3 +220,17 @@ class Alert:
     def is_summary(self) -> bool:
         """A digest or summary: its ``snippet`` is a listing, one line per rule or article."""
         return self.rule_id == SUMMARY_RULE
+
+
+class StoredSignature(NamedTuple):
+    """One article as the store keeps it, to rebuild an index after a restart.
+
+    ``first_id`` is the group the article was put in when it was added; when
+    given it is trusted, so a restart with a changed threshold does not
+    regroup the past.
+    """
+
+    article_id: int | str
+    signature: bytes
+    at: datetime | None = None
+    first_id: int | str | None = None

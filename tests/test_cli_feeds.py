@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor.app import open_store
 from monitor.cli import main
 from monitor.config import load_settings
+from monitor.service.wiring import open_store
 from monitor.sources.feedstate import FeedState
 from monitor.sources.opml import parse_opml
 from tests.conftest import REPO

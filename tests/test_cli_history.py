@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.app import build_pipeline
 from monitor.config import load_settings
-from monitor.daemon import Daemon
-from monitor.export import ARTICLE_FIELDS, HIT_FIELDS, csv_lines, safe_cell
 from monitor.matching.nlp import LanguagePipelines
 from monitor.models import make_article
+from monitor.pipeline.export import ARTICLE_FIELDS, HIT_FIELDS, csv_lines, safe_cell
+from monitor.service.daemon import Daemon
+from monitor.service.wiring import build_pipeline
 from monitor.store.repo import Routed
 from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
 from tests.test_cli import invoke
@@ -157,7 +157,7 @@ def test_export_csv_cells_are_defused_and_lists_joined() -> None:
 @pytest.fixture
 def shared_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
     pipelines = LanguagePipelines({"it": "blank", "en": "blank"}, "it")
-    monkeypatch.setattr("monitor.app.make_pipelines", lambda settings: pipelines)
+    monkeypatch.setattr("monitor.service.wiring.make_pipelines", lambda settings: pipelines)
 
 
 @pytest.mark.usefixtures("shared_pipelines")

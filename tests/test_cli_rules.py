@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from monitor.app import open_store
 from monitor.cli import main
 from monitor.config import load_settings
-from monitor.dryrun import marked_sentence
 from monitor.matching.rulefile import RULE_SUFFIXES, SCHEMA_URL, RuleFile, RuleModel
 from monitor.models import make_article
+from monitor.pipeline.dryrun import marked_sentence
+from monitor.service.wiring import open_store
 from monitor.sources.files import read_article_file
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import Routed, Store

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.dedup import (
+from monitor.models import StoredSignature, make_article
+from monitor.stories.nearduplicate import (
     NearDuplicateIndex,
     NearDuplicateSettings,
-    StoredSignature,
     article_text,
     choose_bands,
     estimate_similarity,
@@ -25,7 +25,6 @@ from monitor.dedup import (
     min_hashes,
     shingle_hashes,
 )
-from monitor.models import make_article
 
 CORPUS = Path(__file__).parent / "data" / "near_duplicates"
 SAME = sorted(p for p in (CORPUS / "same").iterdir() if p.is_dir())
@@ -223,7 +222,7 @@ def test_dedup_rebuild_skips_signatures_made_with_other_settings(caplog: pytest.
     text = read(story_files(CORPUS / "same" / "en-ecb-rates")[0])
     signature = old.signature(text)
     assert signature is not None
-    with caplog.at_level(logging.INFO, logger="monitor.dedup"):
+    with caplog.at_level(logging.INFO, logger="monitor.stories.nearduplicate"):
         rebuilt = NearDuplicateIndex.from_signatures([StoredSignature("old", signature)])
     assert len(rebuilt) == 0 and "skipped=1" in caplog.text
     with pytest.raises(ValueError, match="other settings"):

@@ -221,7 +221,7 @@ def test_unit_security_exposure_is_low(tmp_path: Path) -> None:
 
 
 def test_unit_runs_the_packaged_daemon_with_its_lifecycle() -> None:
-    assert unit_values("Type") == ["notify"]  # READY=1 from the daemon (monitor/systemd.py)
+    assert unit_values("Type") == ["notify"]  # READY=1 from the daemon (monitor/service/systemd.py)
     assert unit_values("NotifyAccess") == ["main"]
     assert unit_values("ExecStart") == [f"{PACKAGED_MONITOR} --config /etc/news-monitor/monitor.yaml run"]
     assert unit_values("ExecReload") == ["/bin/kill -HUP $MAINPID"]  # SIGHUP reloads the rules
@@ -233,7 +233,7 @@ def test_unit_runs_the_packaged_daemon_with_its_lifecycle() -> None:
 
 def test_unit_watchdog_leaves_room_for_the_daemon_heartbeat() -> None:
     """The daemon pings every min(HEARTBEAT_S, WatchdogSec/2): at least two pings per deadline."""
-    from monitor.daemon import HEARTBEAT_S, STOP_TIMEOUT_S
+    from monitor.service.daemon import HEARTBEAT_S, STOP_TIMEOUT_S
 
     [watchdog] = unit_values("WatchdogSec")
     assert float(watchdog) >= 2 * HEARTBEAT_S
@@ -372,7 +372,7 @@ async def test_dockerfile_healthcheck_command_passes_on_a_live_endpoint_and_fail
     """The HEALTHCHECK's Python line run for real: exit 0 against /healthz, non-zero when refused."""
     import asyncio
 
-    from monitor.server import OpsEndpoint, OpsServer
+    from monitor.service.ops import OpsEndpoint, OpsServer
 
     async def never_ready() -> list[Any]:
         return []

@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from monitor.app import build_pipeline
 from monitor.config import FeedSource, Settings, load_settings
 from monitor.matching.nlp import LanguagePipelines
 from monitor.pipeline import IngestReport, Pipeline
+from monitor.service.wiring import build_pipeline
 from monitor.sources.feeds import FeedFetcher
 from monitor.sources.feedstate import FeedState
 from monitor.sources.netguard import AddressGuard, GuardedClient
@@ -72,7 +72,7 @@ def language_pipelines() -> LanguagePipelines:
 @pytest.fixture(autouse=True)
 def shared_pipelines(language_pipelines: LanguagePipelines, monkeypatch: pytest.MonkeyPatch) -> None:
     """spaCy's blank pipelines are built once for the module: building them is most of a test's time."""
-    monkeypatch.setattr("monitor.app.make_pipelines", lambda settings: language_pipelines)
+    monkeypatch.setattr("monitor.service.wiring.make_pipelines", lambda settings: language_pipelines)
 
 
 def write_settings(tmp_path: Path, feeds: list[dict[str, Any]], extra: str = "") -> Settings:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.app import build_pipeline
 from monitor.config import load_settings
-from monitor.daemon import Daemon
+from monitor.service.daemon import Daemon
+from monitor.service.wiring import build_pipeline
 from tests.notify.receivers import WebhookReceiver
 from tests.sources.feedserver import LiveServer, serve
 from tests.test_daemon import RunningDaemon, wait_for

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from monitor.app import build_pipeline
 from monitor.config import load_settings
-from monitor.daemon import Daemon
+from monitor.service.daemon import Daemon
+from monitor.service.wiring import build_pipeline
 from monitor.store.tables import FeedRow
 from tests.notify.receivers import WebhookReceiver
 from tests.sources.feedserver import ROUTES, Route

@@ -68,10 +68,10 @@ def test_a_digest_names_the_other_outlets_that_carried_a_story(tmp_path: Path) -
     """A near duplicate alerts no more; the digest that holds its story's alert lists its outlet."""
     from datetime import UTC, datetime, timedelta
 
-    from monitor.app import open_store
     from monitor.config import Settings
     from monitor.models import Match, TermHit, make_article
     from monitor.notify.flood import summary_text
+    from monitor.service.wiring import open_store
     from monitor.store.repo import Routed
 
     now = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

@@ -32,21 +32,21 @@ def record(message: str, *args: object, level: int = logging.INFO, exc: bool = F
             raise RuntimeError("boom at https://hooks.example.org/T0SECRET")
         except RuntimeError:
             exc_info = sys.exc_info()
-    return logging.LogRecord("monitor.daemon", level, __file__, 1, message, args, exc_info)
+    return logging.LogRecord("monitor.service.daemon", level, __file__, 1, message, args, exc_info)
 
 
 def test_human_formatter_has_time_level_and_logger() -> None:
     line = HumanFormatter().format(record("feed=%s failed", "Esteri", level=logging.WARNING))
-    assert line.endswith("WARNING monitor.daemon: feed=Esteri failed")
+    assert line.endswith("WARNING monitor.service.daemon: feed=Esteri failed")
     assert line[:4].isdigit()  # a timestamp first
 
 
 def test_journal_formatter_prefixes_every_line_with_its_priority_and_no_time() -> None:
     formatter = JournalFormatter()
-    assert formatter.format(record("x", level=logging.ERROR)) == "<3>monitor.daemon: x"
-    assert formatter.format(record("x", level=logging.WARNING)) == "<4>monitor.daemon: x"
-    assert formatter.format(record("x", level=logging.INFO)) == "<6>monitor.daemon: x"
-    assert formatter.format(record("x", level=logging.DEBUG)) == "<7>monitor.daemon: x"
+    assert formatter.format(record("x", level=logging.ERROR)) == "<3>monitor.service.daemon: x"
+    assert formatter.format(record("x", level=logging.WARNING)) == "<4>monitor.service.daemon: x"
+    assert formatter.format(record("x", level=logging.INFO)) == "<6>monitor.service.daemon: x"
+    assert formatter.format(record("x", level=logging.DEBUG)) == "<7>monitor.service.daemon: x"
     lines = formatter.format(record("failed", level=logging.ERROR, exc=True)).splitlines()
     assert len(lines) > 3 and all(line.startswith("<3>") for line in lines)  # the traceback too
 
@@ -55,7 +55,7 @@ def test_json_formatter_one_object_per_line_with_exception() -> None:
     line = JsonFormatter().format(record("hit rule=%s", "nato", level=logging.ERROR, exc=True))
     assert "\n" not in line
     entry = json.loads(line)
-    assert entry["level"] == "ERROR" and entry["logger"] == "monitor.daemon"
+    assert entry["level"] == "ERROR" and entry["logger"] == "monitor.service.daemon"
     assert entry["message"] == "hit rule=nato"
     assert "RuntimeError: boom" in entry["exc"]
     assert entry["ts"].endswith("+00:00")

@@ -9,11 +9,11 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.app import build_pipeline
 from monitor.config import load_settings
-from monitor.daemon import Daemon
 from monitor.metrics import Metrics
-from monitor.server import Check
+from monitor.service.daemon import Daemon
+from monitor.service.ops import Check
+from monitor.service.wiring import build_pipeline
 from tests.conftest import REPO
 
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")

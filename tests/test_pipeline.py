@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import monitor.pipeline as pipeline_module
-from monitor.app import build_pipeline
 from monitor.config import FolderSource, load_settings
 from monitor.pipeline import Pipeline
+from monitor.service.wiring import build_pipeline
 from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
 
 
@@ -114,8 +114,8 @@ def test_daemon_scans_a_large_folder_in_chunks(
 ) -> None:
     import asyncio
 
-    import monitor.daemon as daemon_module
-    from monitor.daemon import Daemon
+    import monitor.service.daemon as daemon_module
+    from monitor.service.daemon import Daemon
 
     monkeypatch.setattr(daemon_module, "SCAN_CHUNK_FILES", 2)
     inbox = tmp_path / "inbox"

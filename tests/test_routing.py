@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.app import build_pipeline
 from monitor.config import FolderSource, load_settings
+from monitor.service.wiring import build_pipeline
 
 CONFIG = """
 database: sqlite:///{tmp}/monitor.db

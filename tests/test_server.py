@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.server import Check, OpsEndpoint, OpsServer
+from monitor.service.ops import Check, OpsEndpoint, OpsServer
 from tests.notify.receivers import WebhookReceiver
 from tests.ops_support import BASE_CONFIG, Daemon, make_workdir, wait_for
 from tests.sources.feedserver import serve

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.app import build_pipeline
 from monitor.config import FolderSource, load_settings
 from monitor.pipeline import Pipeline
+from monitor.service.wiring import build_pipeline
 
 CORPUS = Path(__file__).parent / "data" / "near_duplicates"
 RULES = """rules:

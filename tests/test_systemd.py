@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import service_environment
-from monitor.systemd import SystemdNotifier, notify_address
+from monitor.service.systemd import SystemdNotifier, notify_address
 from tests.notify.receivers import WebhookReceiver
 from tests.ops_support import Daemon, make_workdir, wait_for
 

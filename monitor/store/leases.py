@@ -9,7 +9,7 @@ other; the holder renews its leases while it works (the daemon's heartbeat)
 and ends them when done or when it stops.  A replica killed with SIGKILL
 renews nothing: its leases expire and the others take the work over.
 
-On SQLite one process does all the work (the run lock, monitor/runlock.py), so
+On SQLite one process does all the work (the run lock, monitor/service/runlock.py), so
 :class:`LocalClaims` grants every claim without touching the database.
 """
 

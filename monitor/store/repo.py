@@ -19,9 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import Session, col
 
-from monitor.dedup import StoredSignature
 from monitor.errors import StoreError
-from monitor.models import SUMMARY_RULE, Alert, Article, Match, TermHit, make_article
+from monitor.models import SUMMARY_RULE, Alert, Article, Match, StoredSignature, TermHit, make_article
 from monitor.sources.feedstate import FeedState, HealthEvent
 from monitor.store.tables import ArticleRow, DeliveryRow, FeedRow, FileRow, HitRow
 

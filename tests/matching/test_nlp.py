@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import ConfigError
-from monitor.language import LanguageGuesser
 from monitor.matching.nlp import LanguagePipelines, load_model
 from monitor.models import make_article
+from monitor.sources.language import LanguageGuesser
 
 TERM_CHARS = string.ascii_lowercase + string.digits + "'-."
 PATTERN_PIPELINES = LanguagePipelines({"it": "blank", "en": "blank"}, "it")

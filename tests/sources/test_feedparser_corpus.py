@@ -20,10 +20,10 @@ from types import ModuleType
 
 import pytest
 
-from monitor.app import build_pipeline
 from monitor.config import load_settings
 from monitor.errors import ArticleParseError
 from monitor.models import Article
+from monitor.service.wiring import build_pipeline
 from monitor.sources.parse import parse_feed
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ SIGTERM/SIGINT stop taking new work and let running jobs finish (bounded by a
 timeout); SIGHUP reloads the configuration and the rules, keeping the old ones
 if the new are broken.  Every job run is bounded by ``jobs.timeout``, a
 heartbeat job pings systemd's watchdog (a stuck loop stops the pings), and the
-optional operations endpoint (monitor/server.py) reports on all of it.
+optional operations endpoint (monitor/service/ops.py) reports on all of it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.app import build_index, http_client, index_build_seconds, load_rule_set
 from monitor.config import (
     AtomChannel,
     FeedSource,
@@ -45,13 +44,14 @@ from monitor.matching.rulefile import RuleSet, rule_files
 from monitor.metrics import CONTENT_TYPE, Metrics
 from monitor.notify.base import Notifier, build_notifiers
 from monitor.pipeline import IngestReport, Pipeline
-from monitor.server import Check, OpsEndpoint, OpsServer
+from monitor.service.ops import Check, OpsEndpoint, OpsServer
+from monitor.service.systemd import SystemdNotifier
+from monitor.service.wiring import build_index, http_client, index_build_seconds, load_rule_set
 from monitor.sources.feeds import FeedFetcher
 from monitor.sources.netguard import AddressGuard, GuardedClient
 from monitor.sources.parsepool import FeedParsers, parse_processes_for
 from monitor.sources.watch import FolderWatcher
 from monitor.store.retention import PruneReport, Retention, cutoffs
-from monitor.systemd import SystemdNotifier
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -15,7 +15,6 @@ from typing import Any
 
 from monitor.config import FolderSource, Settings
 from monitor.errors import ArticleParseError, RuleProblem
-from monitor.language import LanguageGuesser
 from monitor.matching.compiler import RuleIndex
 from monitor.matching.evaluate import Explanation, Occurrence
 from monitor.matching.matcher import ArticleMatcher, RuleExplanation, explain_article
@@ -24,6 +23,7 @@ from monitor.matching.rulefile import load_rules
 from monitor.matching.snippet import mark, sentence_bounds
 from monitor.models import Article, Match
 from monitor.sources.files import iter_folder, read_article_file
+from monitor.sources.language import LanguageGuesser
 
 FIELD_ORDER = ("title", "summary", "body")
 MAX_SENTENCES = 10  # per rule and article in the text output; --json carries every occurrence

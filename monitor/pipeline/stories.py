@@ -1,6 +1,6 @@
 """One story, one alert: which earlier article a new one republishes.
 
-The pure comparison lives in :mod:`monitor.dedup`; this is its use by the
+The pure comparison lives in :mod:`monitor.stories.nearduplicate`; this is its use by the
 pipeline: the index of recent signatures is rebuilt from the store on first
 use (so a restart forgets nothing inside the window), new articles are placed
 in order, and what left the window is dropped.  An article that repeats an
@@ -15,9 +15,13 @@ import logging
 from datetime import datetime, timedelta
 
 from monitor.config import DedupSettings
-from monitor.dedup import NearDuplicateIndex, NearDuplicateSettings, StoredSignature, article_text
-from monitor.models import Article
+from monitor.models import Article, StoredSignature
 from monitor.store.repo import Store
+from monitor.stories.nearduplicate import (
+    NearDuplicateIndex,
+    NearDuplicateSettings,
+    article_text,
+)
 
 log = logging.getLogger(__name__)
 FORGET_EVERY = timedelta(minutes=1)

@@ -32,7 +32,6 @@ from monitor.errors import (
     SourceError,
     StoreError,
 )
-from monitor.language import LanguageGuesser
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.rulefile import RuleSpec
 from monitor.metrics import Metrics
@@ -40,15 +39,16 @@ from monitor.models import Alert, Article, Match, clean_text, content_fingerprin
 from monitor.notify.base import Notifier
 from monitor.notify.flood import Hold, hold_until, summary_text, window
 from monitor.notify.retry import next_attempt
+from monitor.pipeline.stories import StoryGrouper
 from monitor.sources.feeds import FeedFetch, FeedFetcher
 from monitor.sources.feedstate import FeedState, Polled, after_poll
 from monitor.sources.files import iter_folder, read_article_file
+from monitor.sources.language import LanguageGuesser
 from monitor.sources.parse import parse_feed
 from monitor.sources.parsepool import FeedParsers
 from monitor.sources.text import charset_of, decode_bytes, extract_html_article
 from monitor.store.leases import claims_for
 from monitor.store.repo import BatchResult, FileRecord, Routed, Store
-from monitor.stories import StoryGrouper
 
 log = logging.getLogger(__name__)
 BATCH_ARTICLES = 200

@@ -31,7 +31,7 @@ from monitor.config import (
 )
 from monitor.errors import ArticleParseError, ConfigError, MonitorError, StoreError
 from monitor.logs import configure_logging
-from monitor.runlock import AlreadyRunning, RunLock
+from monitor.service.runlock import AlreadyRunning, RunLock
 from monitor.sources.feedstate import FeedState
 
 if TYPE_CHECKING:  # imported by the commands that need them: --help stays fast
@@ -129,8 +129,8 @@ def run(ctx: Context, once: bool) -> None:
 
     Example: monitor --config monitor.yaml run
     """
-    from monitor.app import build_pipeline
-    from monitor.daemon import Daemon
+    from monitor.service.daemon import Daemon
+    from monitor.service.wiring import build_pipeline
 
     settings = ctx.settings
     with friendly_errors():
@@ -148,7 +148,13 @@ def check(ctx: Context) -> None:
     Exit 0 when healthy, 1 when rules are invalid, 2 when config or database are unusable.
     Used as the Docker HEALTHCHECK.  Example: monitor check
     """
-    from monitor.app import check_channels, load_rule_set, make_pipelines, open_store, orphaned_alerts
+    from monitor.service.wiring import (
+        check_channels,
+        load_rule_set,
+        make_pipelines,
+        open_store,
+        orphaned_alerts,
+    )
 
     settings = ctx.settings
     with friendly_errors():
@@ -245,8 +251,8 @@ def rules_check(ctx: Context, paths: tuple[Path, ...]) -> None:
     problems = list(result.problems)
     examples = sum(len(spec.examples) for spec in result.rules)
     if examples:
-        from monitor.app import build_guesser, build_index, make_pipelines
         from monitor.matching.examples import check_examples
+        from monitor.service.wiring import build_guesser, build_index, make_pipelines
 
         with friendly_errors():
             index = build_index(result, make_pipelines(settings), settings)
@@ -288,8 +294,8 @@ def rules_test(
     Example: monitor rules test --rules rules/esteri.yaml seeds/*.txt --json
     Example: monitor rules test --explain seeds/*.txt   (why each rule fired or not)
     """
-    from monitor.app import build_guesser, make_pipelines
-    from monitor.dryrun import dry_run
+    from monitor.pipeline.dryrun import dry_run
+    from monitor.service.wiring import build_guesser, make_pipelines
 
     settings = ctx.settings
     if rule_paths:
@@ -319,7 +325,7 @@ def rules_schema() -> None:
 
     Example: monitor rules schema > schema/rules.schema.json
     """
-    from monitor.ruleschema import rule_file_schema_text
+    from monitor.matching.schema import rule_file_schema_text
 
     click.echo(rule_file_schema_text())
 
@@ -352,9 +358,9 @@ def rules_backtest(
 
     Example: monitor rules backtest rules/new.yaml --since 7d
     """
-    from monitor.app import build_index, make_pipelines, open_store
-    from monitor.backtest import Backtest, load_candidates
     from monitor.matching.matcher import ArticleMatcher
+    from monitor.pipeline.backtest import Backtest, load_candidates
+    from monitor.service.wiring import build_index, make_pipelines, open_store
 
     settings = ctx.settings
     with friendly_errors():
@@ -393,9 +399,9 @@ def scan(ctx: Context, paths: tuple[Path, ...], source: str | None, language: st
 
     Example: monitor scan ~/archive/2024/
     """
-    from monitor.app import build_pipeline
-    from monitor.daemon import Daemon
     from monitor.pipeline import IngestReport
+    from monitor.service.daemon import Daemon
+    from monitor.service.wiring import build_pipeline
     from monitor.sources.files import iter_folder
 
     settings = ctx.settings
@@ -467,7 +473,7 @@ def emit(
     text_line: Callable[[R], str],
 ) -> int:
     """Print ``items`` as they come in the chosen format; how many there were."""
-    from monitor.export import csv_lines, jsonl_lines
+    from monitor.pipeline.export import csv_lines, jsonl_lines
 
     count = 0
 
@@ -518,8 +524,8 @@ def hits(
     Example: monitor hits --search '"cessate il fuoco" OR tregua' --since 30d
     Example: monitor hits --limit 0 --format csv > hits.csv   (the whole history)
     """
-    from monitor.app import open_store
-    from monitor.export import HIT_FIELDS, hit_record
+    from monitor.pipeline.export import HIT_FIELDS, hit_record
+    from monitor.service.wiring import open_store
     from monitor.store.search import History, HitFilter
 
     settings = ctx.settings
@@ -572,8 +578,8 @@ def articles(
     Example: monitor articles --search 'Finlandia NATO' --without-hits
     Example: monitor articles --since 7d --source ANSA --format csv > ansa.csv
     """
-    from monitor.app import open_store
-    from monitor.export import ARTICLE_FIELDS, article_record
+    from monitor.pipeline.export import ARTICLE_FIELDS, article_record
+    from monitor.service.wiring import open_store
     from monitor.store.search import ArticleFilter, History
 
     settings = ctx.settings
@@ -620,7 +626,7 @@ def deliveries(
     """
     if click_ctx.invoked_subcommand is not None:
         return
-    from monitor.app import open_store
+    from monitor.service.wiring import open_store
 
     ctx = click_ctx.find_object(Context)
     assert ctx is not None  # main() always sets it
@@ -666,7 +672,7 @@ def deliveries_retry(ctx: Context, ids: tuple[int, ...], all_failed: bool) -> No
 
     Sent deliveries are never re-sent. Example: monitor deliveries retry --all-failed
     """
-    from monitor.app import open_store
+    from monitor.service.wiring import open_store
 
     if not ids and not all_failed:
         click.echo(
@@ -700,8 +706,8 @@ def notify_test(ctx: Context, channels: tuple[str, ...]) -> None:
     """
     import asyncio
 
-    from monitor.app import test_channels
     from monitor.pipeline import utcnow
+    from monitor.service.wiring import test_channels
 
     settings = ctx.settings
     with friendly_errors():
@@ -721,7 +727,7 @@ def feeds(click_ctx: click.Context, as_json: bool) -> None:
     """
     if click_ctx.invoked_subcommand is not None:
         return
-    from monitor.app import open_store
+    from monitor.service.wiring import open_store
 
     ctx = click_ctx.find_object(Context)
     assert ctx is not None  # main() always sets it
@@ -816,7 +822,7 @@ def feeds_enable(ctx: Context, url: str) -> None:
 
     Example: monitor feeds enable https://www.ansa.it/sito/ansait_rss.xml
     """
-    from monitor.app import open_store
+    from monitor.service.wiring import open_store
 
     settings = ctx.settings
     if url not in {feed.url for feed in settings.sources.feeds}:
@@ -838,7 +844,7 @@ def db_prune(ctx: Context, dry_run: bool) -> None:
     Empties old article bodies and deletes old rows in small transactions; an
     alert still pending or held is never removed.  Example: monitor db prune --dry-run
     """
-    from monitor.app import open_store
+    from monitor.service.wiring import open_store
     from monitor.store.retention import Retention, cutoffs
 
     settings = ctx.settings

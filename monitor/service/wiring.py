@@ -17,7 +17,6 @@ import httpx
 
 from monitor.config import Settings
 from monitor.errors import ConfigError
-from monitor.language import LanguageGuesser
 from monitor.matching.compiler import RuleIndex
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.nlp import LanguagePipelines
@@ -25,6 +24,7 @@ from monitor.matching.rulefile import RuleSet, load_rules
 from monitor.notify.base import build_notifiers
 from monitor.notify.sample import TestOutcome, sample_alert, send_test
 from monitor.pipeline import Pipeline
+from monitor.sources.language import LanguageGuesser
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import Store
 

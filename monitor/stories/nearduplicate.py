@@ -72,14 +72,14 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from datasketch import MinHash
 
 from monitor.matching.normalize import distinct_non_ascii, fold_plain
-from monitor.models import Article
+from monitor.models import Article, StoredSignature
 
 log = logging.getLogger(__name__)
 _U = TypeVar("_U", np.uint32, np.uint64)
@@ -237,20 +237,6 @@ def estimate_similarity(a: bytes, b: bytes) -> float:
     va = np.frombuffer(a, dtype="<u4", offset=_HEADER.size)
     vb = np.frombuffer(b, dtype="<u4", offset=_HEADER.size)
     return float(np.count_nonzero(va == vb)) / len(va)
-
-
-class StoredSignature(NamedTuple):
-    """One article as the store keeps it, to rebuild an index after a restart.
-
-    ``first_id`` is the group the article was put in when it was added; when
-    given it is trusted, so a restart with a changed threshold does not
-    regroup the past.
-    """
-
-    article_id: int | str
-    signature: bytes
-    at: datetime | None = None
-    first_id: int | str | None = None
 
 
 @dataclass(slots=True)
