@@ -6,6 +6,7 @@ traceback to fix their setup::
 
     MonitorError
      ├── ConfigError            monitor.yaml or the environment is invalid
+     ├── UsageError             a command was given a value it cannot use (--since, --search)
      ├── RuleError              one or more rule files are invalid (carries RuleProblem list)
      ├── SourceError            a source could not be read
      │    ├── ArticleParseError   a file or feed entry is not an article we can read
@@ -30,6 +31,10 @@ class MonitorError(Exception):
 
 class ConfigError(MonitorError):
     """The configuration cannot be used as written."""
+
+
+class UsageError(MonitorError):
+    """A command-line value that cannot be used: the person typing it fixes it, not the config."""
 
 
 @dataclass(frozen=True)

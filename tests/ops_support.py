@@ -61,7 +61,7 @@ def make_workdir(tmp_path: Path, config: str = BASE_CONFIG, rules: str | None = 
     return tmp_path
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+def wait_for(condition: Callable[[], bool], timeout: float = 90.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

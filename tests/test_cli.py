@@ -131,12 +131,12 @@ def test_cli_check_fails_on_a_channel_template_that_cannot_render(config: Path) 
     text = config.read_text(encoding="utf-8")
     config.write_text(text + "channels:\n  c: {type: console, templates: {text: '{{ rule.nmae }}'}}\n")
     code, _, err = invoke(config, "check")
-    assert code == 2 and "channel 'c': template 'text'" in err and "nmae" in err
+    assert code == 3 and "channel 'c': template 'text'" in err and "nmae" in err
 
 
 def test_cli_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     code, _, err = invoke(tmp_path / "nope.yaml", "check")
-    assert code == 2 and "config file not found" in err
+    assert code == 3 and "config file not found" in err
 
 
 def every_command(group: click.Group = main, prefix: tuple[str, ...] = ()) -> list[list[str]]:
@@ -180,3 +180,47 @@ def test_cli_check_warns_about_alerts_for_a_channel_no_longer_configured(tmp_pat
     code, out, _ = invoke(config, "check")
     assert code == 0
     assert f"warning: {SHIPPED} alert(s) pending for channel 'hook', which is not configured" in out
+
+
+def bare(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_config_after_the_command_name_is_accepted(config: Path, tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    code, out, err = bare("rules", "check", "--config", str(config))
+    assert code == 0, err
+    assert out.startswith(f"ok: {SHIPPED} rule(s)")
+    code, _, err = bare("db", "upgrade", "-c", str(config), "--log-level", "DEBUG", "--log-format", "json")
+    assert code == 0, err
+    code, out, err = bare("hits", "--json", "--config", str(config))
+    assert code == 0 and out == "" and "no hits" not in err
+
+
+def test_cli_config_after_the_command_wins_over_the_one_before(config: Path, tmp_path: Path) -> None:
+    code, _, err = bare("--config", str(tmp_path / "nope.yaml"), "check", "--config", str(config))
+    assert "config file not found" not in err
+    code, _, err = bare("--config", str(config), "check", "--config", str(tmp_path / "nope.yaml"))
+    assert code == 3 and "config file not found" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("hits", "--no-such-option"), 2),  # usage error: click's own code
+        (("rules", "test"), 2),  # a missing argument
+        (("hits", "--since", "last week"), 2),  # a value the command cannot use
+    ],
+)
+def test_cli_usage_errors_exit_2(config: Path, args: tuple[str, ...], code: int) -> None:
+    assert invoke(config, *args)[0] == code
+
+
+def test_cli_unusable_config_exits_3_distinct_from_usage_errors(tmp_path: Path) -> None:
+    broken = tmp_path / "monitor.yaml"
+    broken.write_text("sources: {folders: [{path: in/, intervall: 1s}]}\n", encoding="utf-8")
+    code, _, err = bare("check", "--config", str(broken))
+    assert code == 3 and "intervall: unknown setting" in err

@@ -58,6 +58,7 @@ def test_deliveries_failed_lists_dead_alerts_and_retry_sends_them_once_with_the_
 
         code, _, err = invoke(config, "deliveries", "retry", str(dead["id"]))  # sent: never twice
         assert code == 1 and err.startswith("0 delivery(ies)")
+        assert f"not queued: {dead['id']}: already sent" in err
         invoke(config, "run", "--once")
         assert len(hook.received) == 2
 
@@ -66,3 +67,12 @@ def test_deliveries_retry_without_ids_says_what_to_pass(tmp_path: Path) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:9/hook")
     code, _, err = invoke(config, "deliveries", "retry")
     assert code == 2 and "--all-failed" in err
+
+
+def test_deliveries_retry_names_unknown_ids_and_exits_1(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/hook")
+    assert invoke(config, "db", "upgrade")[0] == 0
+    code, _, err = invoke(config, "deliveries", "retry", "4242", "4243")
+    assert code == 1
+    assert err.startswith("0 delivery(ies) queued again")
+    assert "not queued: 4242: no such delivery" in err and "not queued: 4243: no such delivery" in err

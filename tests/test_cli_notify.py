@@ -66,5 +66,5 @@ def test_notify_test_receiver_down_says_it_may_pass(tmp_path: Path) -> None:
 def test_notify_test_unknown_channel_is_named_with_the_configured_ones(tmp_path: Path) -> None:
     with refused_url() as down:
         code, _, err = invoke(tmp_path, down, down, "slak")
-        assert code == 2
+        assert code == 3
         assert "'slak'" in err and "hook, slack, console" in err

@@ -353,7 +353,7 @@ def test_rules_backtest_unusable_config_or_database_exits_2(tmp_path: Path) -> N
     if os.environ.get("MONITOR_DATABASE_URL"):
         pytest.skip("MONITOR_DATABASE_URL overrides the database of the config")
     code, _, err = invoke(config, "rules", "backtest", str(new_rules))
-    assert code == 2 and err.startswith("error: database unreachable or unusable")
+    assert code == 3 and err.startswith("error: database unreachable or unusable")
     code, _, err = invoke(config, "rules", "backtest", "--since", "last week", str(new_rules))
     assert code == 2 and "--since" in err
 

@@ -283,12 +283,12 @@ def test_run_daemon_reloads_rules_when_a_rule_file_changes(workdir: Path) -> Non
     assert code == 0, daemon.log
 
 
-def test_run_once_invalid_config_exits_2_with_message(workdir: Path) -> None:
+def test_run_once_invalid_config_exits_3_with_message(workdir: Path) -> None:
     (workdir / "monitor.yaml").write_text(
         "sources:\n  folders:\n    - {path: inbox/, intervall: 1s}\n", encoding="utf-8"
     )
     result = monitor(workdir, "run", "--once")
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "monitor.yaml:3: sources.folders.0.intervall: unknown setting" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -303,7 +303,7 @@ def test_run_once_missing_env_secret_names_the_variable(workdir: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "channels.hook.url: environment variable HOOK_URL (or HOOK_URL_FILE) is not set" in result.stderr
 
 
@@ -328,7 +328,7 @@ def test_run_a_second_monitor_on_the_same_sqlite_file_is_refused(workdir: Path) 
         try:
             assert wait_for(lambda: len(hook.received) == 1), daemon.log
             second = monitor(workdir, "run", "--once", env=env)
-            assert second.returncode == 2
+            assert second.returncode == 4  # another monitor holds the outbox
             assert f"another monitor (pid {daemon.process.pid}) is already sending alerts" in second.stderr
             # a backfill while the daemon runs: recorded here, sent once, by the daemon
             archive = workdir / "archive"

@@ -170,6 +170,6 @@ def test_cli_run_refuses_a_newer_schema_with_a_clear_message(empty_engine: Engin
     with empty_engine.begin() as db:
         db.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
     code, _out, err = cli(tmp_path, url, "run", "--once")
-    assert code == 2
+    assert code == 3  # the database cannot be used
     assert "newer than this news-monitor knows" in err and "upgrade news-monitor" in err
     assert "Traceback" not in err

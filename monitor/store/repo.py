@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -102,6 +102,24 @@ class DeliveryView:
     rule_id: str
     title: str
     source: str
+
+
+class RetryOutcome(NamedTuple):
+    """How many deliveries were queued again, and why each named id that was not, was not."""
+
+    queued: int
+    refused: dict[int, str]
+
+
+RETRYABLE = ("dead", "pending")
+
+
+def _not_retried(status: str | None) -> str:
+    if status is None:
+        return "no such delivery"
+    if status == "sent":
+        return "already sent; a sent alert is never sent twice"
+    return f"it is {status}, not dead or pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,20 +479,29 @@ class Store:
             for d, h, a in rows
         ]
 
-    def retry_deliveries(self, now: datetime, ids: Sequence[int] = (), *, all_dead: bool = False) -> int:
-        """Put dead (or backing-off) deliveries back in the queue, due now; returns how many.
+    def retry_deliveries(
+        self, now: datetime, ids: Sequence[int] = (), *, all_dead: bool = False
+    ) -> RetryOutcome:
+        """Put dead (or backing-off) deliveries back in the queue, due now.
 
         A sent delivery is never re-queued: it would reach the receiver twice.
         The idempotency key is kept, so a receiver that did get it can drop it.
+        Each named id that could not be queued comes back with the reason.
         """
-        query = update(DeliveryRow).where(col(DeliveryRow.status).in_(["dead", "pending"]))
+        query = update(DeliveryRow).where(col(DeliveryRow.status).in_(RETRYABLE))
         if all_dead:
             query = query.where(col(DeliveryRow.status) == "dead")
         else:
             query = query.where(col(DeliveryRow.id).in_(list(ids)))
         with self._guard(), self._session() as session, session.begin():
+            named = col(DeliveryRow.id).in_(list(ids))
+            found = select(col(DeliveryRow.id), col(DeliveryRow.status)).where(named)
+            statuses: dict[int, str] = {row[0]: row[1] for row in session.execute(found)}
             result = session.execute(query.values(status="pending", attempts=0, next_attempt_at=now))
-            return int(getattr(result, "rowcount", 0) or 0)
+        refused = {
+            i: _not_retried(statuses.get(i)) for i in dict.fromkeys(ids) if statuses.get(i) not in RETRYABLE
+        }
+        return RetryOutcome(int(getattr(result, "rowcount", 0) or 0), refused)
 
     def pending_by_channel(self) -> dict[str, int]:
         """Alerts waiting in the outbox, per channel name."""

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
-from monitor.errors import ConfigError
+from monitor.errors import UsageError
 from monitor.store.ftsquery import fts5_query
 from monitor.store.repo import HitView, Store, _StoreGuard
 from monitor.store.searchindex import PG_BODY_INDEXED, PG_CONFIGS, PG_OTHER_CONFIG, pg_config
@@ -107,7 +107,7 @@ class _Match:
         search = _CONTROL.sub(" ", search)  # PostgreSQL refuses NUL; no control character is a word
         expression = fts5_query(search)  # the same text is read by websearch_to_tsquery on PostgreSQL
         if expression is None:
-            raise ConfigError(f'search {search!r}: no words to look for (words, "a phrase", OR, -word)')
+            raise UsageError(f'search {search!r}: no words to look for (words, "a phrase", OR, -word)')
         if dialect == "sqlite":
             self.query: ColumnElement[Any] = bindparam("search", expression)
             self.where: ColumnElement[Any] = literal_column("articles_fts").op("MATCH")(self.query)
