@@ -18,6 +18,7 @@ from monitor.models import StoredSignature, make_article
 from monitor.stories.nearduplicate import (
     NearDuplicateIndex,
     NearDuplicateSettings,
+    affine_permutations,
     article_text,
     choose_bands,
     estimate_similarity,
@@ -361,13 +362,49 @@ def test_joined_words_are_the_regex_words_joined(text: str) -> None:
     assert joined_words(text) == (" ".join(words).encode("utf-8", "surrogatepass"), len(words))
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.sets(st.integers(0, 2**32 - 1), max_size=2000), st.sampled_from([16, 256, 1024]))
-def test_min_hashes_are_what_datasketch_keeps(hashes: set[int], num_perm: int) -> None:
-    from datasketch import MinHash
+# The permutations datasketch 2.0.0's MinHash(num_perm=n, seed=1, scheme="affine32") drew, which made
+# every signature stored so far: their SHA-256 and first values.  A change here orphans them all.
+DATASKETCH_PERMUTATIONS = {
+    16: "5b27ff3cf2e243c7fe19bc07632a0a710dd856a7e9da31e6e1aee69f24b01751",
+    256: "09072e054d315a8472068a356bd99eb069b8f9835aee5fe2b7634f0717c84288",
+    1024: "da503e0425501b12c48c8ba3a6790edc4b0d151b8216ac49f0623fa88cb99144",
+}
+FIRST_B = {
+    16: [1704103302, 4018109721, 2314200242],
+    256: [533320336, 1003401116, 1199084778],
+    1024: [244660247, 1183135446, 982747242],
+}
 
-    reference = MinHash(num_perm=num_perm, seed=1, hashfunc=int, scheme="affine32")
-    reference.update_batch(list(hashes))
-    values = min_hashes(np.array(sorted(hashes), dtype=np.uint64), reference.permutations)
+
+@pytest.mark.parametrize("num_perm", sorted(DATASKETCH_PERMUTATIONS))
+def test_affine_permutations_are_the_ones_stored_signatures_were_made_with(num_perm: int) -> None:
+    permutations = affine_permutations(num_perm, seed=1)
+    assert permutations.dtype == np.uint32 and permutations.shape == (2, num_perm)
+    assert permutations[0, :3].tolist() == [3582191691, 4270784983, 1892572953]
+    assert permutations[1, :3].tolist() == FIRST_B[num_perm]
+    assert hashlib.sha256(permutations.tobytes()).hexdigest() == DATASKETCH_PERMUTATIONS[num_perm]
+
+
+def fmix32(h: int) -> int:
+    """MurmurHash3's 32-bit finaliser, as its reference C code writes it."""
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) % 2**32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) % 2**32
+    return h ^ (h >> 16)
+
+
+def reference_min_hashes(hashes: set[int], permutations: np.ndarray) -> list[int]:
+    """MinHash by its definition: per permutation, the least permuted (premixed) hash."""
+    mixed = [fmix32(h) for h in hashes]
+    pairs = zip(permutations[0].tolist(), permutations[1].tolist(), strict=True)
+    return [min(((a * h + b) % 2**32 for h in mixed), default=2**32 - 1) for a, b in pairs]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sets(st.integers(0, 2**32 - 1), max_size=300), st.sampled_from([16, 256]))
+def test_min_hashes_are_the_least_permuted_hashes(hashes: set[int], num_perm: int) -> None:
+    permutations = affine_permutations(num_perm, seed=1)
+    values = min_hashes(np.array(sorted(hashes), dtype=np.uint64), permutations)
     assert values.dtype == np.uint32
-    assert values.tolist() == reference.hashvalues.tolist()
+    assert values.tolist() == reference_min_hashes(hashes, permutations)

@@ -76,7 +76,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from datasketch import MinHash
 
 from monitor.matching.normalize import distinct_non_ascii, fold_plain
 from monitor.models import Article, StoredSignature
@@ -93,7 +92,6 @@ _ASCII_NON_WORD_TO_SPACE = bytes(
 _FORMAT_VERSION = 2  # 1: CRC-32 of each shingle's text
 _HEADER = struct.Struct("<BBHI")
 _SEED = 1
-_SCHEME = "affine32"
 # How often an article exactly at the threshold must reach the verification step.
 _CANDIDATE_RECALL = 0.95
 # Banding uses at most this many values: more would add bucket entries (memory)
@@ -135,6 +133,20 @@ def shingle_hashes(words: list[str], size: int) -> set[int]:
     """
     joined = " ".join(words).encode("utf-8", "surrogatepass")
     return set(joined_shingle_hashes(joined, len(words), size).tolist())
+
+
+def affine_permutations(num_perm: int, seed: int) -> npt.NDArray[np.uint32]:
+    """The ``(a, b)`` pairs of the 32-bit affine permutations ``h -> a*h + b mod 2**32``.
+
+    The same numbers, drawn the same way from the same seeded ``RandomState``, as
+    datasketch's MinHash ``affine32`` scheme, which made the signatures already stored:
+    an odd ``a`` keeps each map a bijection.  Drawing them here spares the install
+    datasketch and the scipy it pulls in.
+    """
+    draw = np.random.RandomState(seed)
+    a = draw.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = draw.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return np.array([a, b])
 
 
 def min_hashes(hashes: npt.NDArray[np.uint64], permutations: npt.NDArray[np.uint32]) -> Signature:
@@ -284,9 +296,8 @@ class NearDuplicateIndex:
     def __init__(self, settings: NearDuplicateSettings | None = None) -> None:
         self.settings = settings = settings or NearDuplicateSettings()
         self._header = _HEADER.pack(_FORMAT_VERSION, settings.shingle_size, settings.num_perm, _SEED)
-        # Generated once: datasketch draws them from a seeded RandomState, which
-        # costs more than hashing an article.
-        self._permutations = MinHash(num_perm=settings.num_perm, seed=_SEED, scheme=_SCHEME).permutations
+        # Generated once: drawing them costs more than hashing an article.
+        self._permutations = affine_permutations(settings.num_perm, _SEED)
         self._bands, self._rows = choose_bands(settings.threshold, min(settings.num_perm, _MAX_BANDED_VALUES))
         self._needed = math.ceil(settings.threshold * settings.num_perm - 1e-9)  # equal values to match
         # Band hashes use Python's per-process hash(): buckets are never stored.
