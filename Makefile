@@ -15,8 +15,11 @@ $(VENV)/.installed: pyproject.toml setup.py monitor/matching/_columns.pyx monito
 	$(BIN)/python -m pip install --quiet -e '.[postgres]'
 	touch $@
 
+# The tests also build the optional compiled scan (Cython is in the test extra), to hold it to the
+# pure path; `make run` needs neither it nor a compiler.
 $(VENV)/.installed-test: pyproject.toml setup.py monitor/matching/_columns.pyx monitor/matching/_sentences.pyx | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e .
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
