@@ -57,7 +57,7 @@ import httpx  # noqa: E402
 from monitor.config import Settings, load_settings  # noqa: E402
 from monitor.models import Alert, Match, TermHit, make_article  # noqa: E402
 from monitor.notify.base import Notifier, build_notifiers  # noqa: E402
-from monitor.pipeline import Pipeline  # noqa: E402
+from monitor.pipeline.ingest import Pipeline  # noqa: E402
 from monitor.service.wiring import build_pipeline  # noqa: E402
 from monitor.store.repo import Routed, Store  # noqa: E402
 

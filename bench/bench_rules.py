@@ -61,7 +61,7 @@ from monitor.matching.normalize import fold  # noqa: E402
 from monitor.matching.query import Meta, Near, Node, Term, evaluate, near_alternatives, parse_query, terms  # noqa: E402
 from monitor.matching.rulefile import RuleSpec  # noqa: E402
 from monitor.models import Article, make_article  # noqa: E402
-from monitor.pipeline import BATCH_ARTICLES  # noqa: E402
+from monitor.pipeline.ingest import BATCH_ARTICLES  # noqa: E402
 
 LANGUAGES = ("it", "en")
 BATCH = 200  # articles per match_many call, as the pipeline and backtest do

@@ -29,7 +29,7 @@ from monitor.config import load_settings
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.query import And, Near, Node, Not, Or, Term
 from monitor.matching.rulefile import RuleSpec
-from monitor.pipeline import IngestReport, Pipeline
+from monitor.pipeline.ingest import IngestReport, Pipeline
 from monitor.sources.language import LanguageGuesser
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import Store

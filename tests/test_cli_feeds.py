@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.config import load_settings
-from monitor.service.wiring import open_store
 from monitor.sources.feedstate import FeedState
 from monitor.sources.opml import parse_opml
+from monitor.store.engine import open_store
 from tests.conftest import REPO
 
 ANSA = "https://www.ansa.it/sito/notizie/mondo/mondo_rss.xml"
@@ -99,7 +99,7 @@ def test_feeds_export_round_trips_through_opml(config: Path, tmp_path: Path) -> 
 def test_feeds_shows_each_feeds_state_and_enable_clears_a_disabled_feed(config: Path, tmp_path: Path) -> None:
     (tmp_path / "feeds.opml").write_text(OPML, encoding="utf-8")
     invoke(config, "feeds", "import", str(tmp_path / "feeds.opml"))
-    store = open_store(load_settings(str(config), env={}))
+    store = open_store(load_settings(str(config), env={}).database)
     now = datetime.now(UTC)
     store.save_feed_state(
         FeedState(ANSA, last_fetch_at=now - timedelta(minutes=5), last_status=410, disabled="HTTP 410 Gone")

@@ -19,9 +19,8 @@ from monitor.config import load_settings
 from monitor.matching.rulefile import RULE_SUFFIXES, SCHEMA_URL, RuleFile, RuleModel
 from monitor.models import make_article
 from monitor.pipeline.dryrun import marked_sentence
-from monitor.service.wiring import open_store
 from monitor.sources.files import read_article_file
-from monitor.store.engine import make_engine, prepare_schema
+from monitor.store.engine import make_engine, open_store, prepare_schema
 from monitor.store.repo import Routed, Store
 from monitor.store.tables import ArticleRow, DeliveryRow, HitRow
 from monitor.yamlfile import load_yaml, to_plain
@@ -229,7 +228,7 @@ def test_rules_test_explain_cuts_a_long_sentence_around_its_terms() -> None:
 
 
 def table_counts(config: Path) -> dict[str, int]:
-    store = open_store(load_settings(str(config)))
+    store = open_store(load_settings(str(config)).database)
     with Session(store.engine) as session:
         counts = {
             table.__tablename__: session.execute(select(func.count()).select_from(table)).scalar_one()

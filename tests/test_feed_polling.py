@@ -24,7 +24,7 @@ import pytest
 
 from monitor.config import FeedSource, Settings, load_settings
 from monitor.matching.nlp import LanguagePipelines
-from monitor.pipeline import IngestReport, Pipeline
+from monitor.pipeline.ingest import IngestReport, Pipeline
 from monitor.service.wiring import build_pipeline
 from monitor.sources.feeds import FeedFetcher
 from monitor.sources.feedstate import FeedState

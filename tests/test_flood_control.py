@@ -71,11 +71,11 @@ def test_a_digest_names_the_other_outlets_that_carried_a_story(tmp_path: Path) -
     from monitor.config import Settings
     from monitor.models import Match, TermHit, make_article
     from monitor.notify.flood import summary_text
-    from monitor.service.wiring import open_store
+    from monitor.store.engine import open_store
     from monitor.store.repo import Routed
 
     now = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-    store = open_store(Settings(database=f"sqlite:///{tmp_path / 'monitor.db'}"))
+    store = open_store(Settings(database=f"sqlite:///{tmp_path / 'monitor.db'}").database)
     first = make_article(title="Vertice NATO a Vilnius", body="La NATO…", source="ANSA", origin="a.txt")
     retold = make_article(title="Vertice NATO, Vilnius", body="La NATO…!", source="Rai", origin="b.txt")
     match = Match("nato", "NATO", (TermHit("NATO", "NATO", "body", 3, 7),), "La NATO…")

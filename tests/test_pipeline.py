@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import monitor.pipeline as pipeline_module
+import monitor.pipeline.ingest as pipeline_module
 from monitor.config import FolderSource, load_settings
-from monitor.pipeline import Pipeline
+from monitor.pipeline.ingest import Pipeline
 from monitor.service.wiring import build_pipeline
 from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
 

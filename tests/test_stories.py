@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import FolderSource, load_settings
-from monitor.pipeline import Pipeline
+from monitor.pipeline.ingest import Pipeline
 from monitor.service.wiring import build_pipeline
 
 CORPUS = Path(__file__).parent / "data" / "near_duplicates"

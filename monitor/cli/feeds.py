@@ -26,13 +26,13 @@ def feeds(click_ctx: click.Context, as_json: bool) -> None:
     """
     if click_ctx.invoked_subcommand is not None:
         return
-    from monitor.service.wiring import open_store
+    from monitor.store.engine import open_store
 
     ctx = click_ctx.find_object(Context)
     assert ctx is not None  # main() always sets it
     settings = ctx.settings
     with friendly_errors():
-        states = open_store(settings).feed_states()
+        states = open_store(settings.database).feed_states()
     configured = settings.sources.feeds
     if not configured and not as_json:
         click.echo("no feeds configured (sources.feeds in the config)", err=True)
@@ -121,14 +121,14 @@ def feeds_enable(ctx: Context, url: str) -> None:
 
     Example: monitor feeds enable https://www.ansa.it/sito/ansait_rss.xml
     """
-    from monitor.service.wiring import open_store
+    from monitor.store.engine import open_store
 
     settings = ctx.settings
     if url not in {feed.url for feed in settings.sources.feeds}:
         click.echo(f"error: {url} is not among the configured feeds", err=True)
         sys.exit(1)
     with friendly_errors():
-        store = open_store(settings)
+        store = open_store(settings.database)
         state = store.feed_state(url)
         store.save_feed_state(replace(state, disabled=None, error_streak=0, next_fetch_at=None))
     click.echo(f"{url}: enabled; polled on its next run", err=True)

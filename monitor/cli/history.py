@@ -50,7 +50,7 @@ def hits(
     Example: monitor hits --limit 0 --format csv > hits.csv   (the whole history)
     """
     from monitor.pipeline.export import HIT_FIELDS, hit_record
-    from monitor.service.wiring import open_store
+    from monitor.store.engine import open_store
     from monitor.store.search import History, HitFilter
 
     settings = ctx.settings
@@ -58,7 +58,7 @@ def hits(
     with friendly_errors():
         cutoff = parse_since(since) if since else None
         wanted = HitFilter(rule=rule, since=cutoff, search=search, limit=limit or None)
-        found = History(open_store(settings)).hits(wanted)
+        found = History(open_store(settings.database)).hits(wanted)
         count = emit(found, chosen, hit_record, HIT_FIELDS, _hit_line)
     if not count and chosen == "text":
         click.echo("no hits", err=True)
@@ -104,7 +104,7 @@ def articles(
     Example: monitor articles --since 7d --source ANSA --format csv > ansa.csv
     """
     from monitor.pipeline.export import ARTICLE_FIELDS, article_record
-    from monitor.service.wiring import open_store
+    from monitor.store.engine import open_store
     from monitor.store.search import ArticleFilter, History
 
     settings = ctx.settings
@@ -119,7 +119,7 @@ def articles(
             without_hits=without_hits,
             limit=limit or None,
         )
-        found = History(open_store(settings)).articles(wanted)
+        found = History(open_store(settings.database)).articles(wanted)
         count = emit(found, chosen, article_record, ARTICLE_FIELDS, _article_line)
     if not count and chosen == "text":
         click.echo("no articles", err=True)

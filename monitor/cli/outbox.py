@@ -28,12 +28,12 @@ def deliveries(
     """
     if click_ctx.invoked_subcommand is not None:
         return
-    from monitor.service.wiring import open_store
+    from monitor.store.engine import open_store
 
     ctx = click_ctx.find_object(Context)
     assert ctx is not None  # main() always sets it
     with friendly_errors():
-        rows = open_store(ctx.settings).deliveries(status=status, channel=channel, limit=limit)
+        rows = open_store(ctx.settings.database).deliveries(status=status, channel=channel, limit=limit)
     for row in rows:
         if as_json:
             click.echo(
@@ -74,12 +74,14 @@ def deliveries_retry(ctx: Context, ids: tuple[int, ...], all_failed: bool) -> No
 
     Sent deliveries are never re-sent. Example: monitor deliveries retry --all-failed
     """
-    from monitor.service.wiring import open_store
+    from monitor.store.engine import open_store
 
     if not ids and not all_failed:
         fail("name delivery ids (monitor deliveries --failed lists them) or --all-failed", ExitCode.USAGE)
     with friendly_errors():
-        outcome = open_store(ctx.settings).retry_deliveries(datetime.now(UTC), ids, all_dead=all_failed)
+        outcome = open_store(ctx.settings.database).retry_deliveries(
+            datetime.now(UTC), ids, all_dead=all_failed
+        )
     click.echo(
         f"{outcome.queued} delivery(ies) queued again; the running daemon (or the next run) sends them",
         err=True,
@@ -108,7 +110,7 @@ def notify_test(ctx: Context, channels: tuple[str, ...]) -> None:
     """
     import asyncio
 
-    from monitor.pipeline import utcnow
+    from monitor.pipeline.ingest import utcnow
     from monitor.service.wiring import test_channels
 
     settings = ctx.settings

@@ -141,7 +141,8 @@ def rules_backtest(
     """
     from monitor.matching.matcher import ArticleMatcher
     from monitor.pipeline.backtest import Backtest, load_candidates
-    from monitor.service.wiring import build_index, make_pipelines, open_store
+    from monitor.service.wiring import build_index, make_pipelines
+    from monitor.store.engine import open_store
 
     settings = ctx.settings
     with friendly_errors():
@@ -153,7 +154,7 @@ def rules_backtest(
         click.echo(f"no rules to backtest in {', '.join(str(p) for p in rule_files)}", err=True)
         sys.exit(1)
     with friendly_errors():
-        store = open_store(settings)
+        store = open_store(settings.database)
         matcher = ArticleMatcher(build_index(candidates, make_pipelines(settings), settings))
         backtest = Backtest(candidates.rules)
         at_most = f", at most {limit}" if limit else ""

@@ -44,14 +44,14 @@ def check(ctx: Context) -> None:
         check_channels,
         load_rule_set,
         make_pipelines,
-        open_store,
         orphaned_alerts,
     )
+    from monitor.store.engine import open_store
 
     settings = ctx.settings
     with friendly_errors():
         check_channels(settings)
-        store = open_store(settings)
+        store = open_store(settings.database)
         counts = store.delivery_counts()
         orphans = orphaned_alerts(settings, store)
         store.engine.dispose()
@@ -76,7 +76,7 @@ def scan(ctx: Context, paths: tuple[Path, ...], source: str | None, language: st
 
     Example: monitor scan ~/archive/2024/
     """
-    from monitor.pipeline import IngestReport
+    from monitor.pipeline.ingest import IngestReport
     from monitor.service.daemon import Daemon
     from monitor.service.wiring import build_pipeline
     from monitor.sources.files import iter_folder

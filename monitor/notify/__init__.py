@@ -2,11 +2,5 @@
 
 Channels never import each other; each takes the ``httpx.AsyncClient`` its
 caller owns, so connection pools, limits and shutdown live in one place.
+Nothing is imported here: a command that needs one module does not pay for the others.
 """
-
-from monitor.notify.base import Notifier, build_notifiers
-from monitor.notify.console import ConsoleNotifier
-from monitor.notify.slack import SlackNotifier
-from monitor.notify.webhook import WebhookNotifier
-
-__all__ = ["ConsoleNotifier", "Notifier", "SlackNotifier", "WebhookNotifier", "build_notifiers"]

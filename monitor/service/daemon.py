@@ -43,7 +43,7 @@ from monitor.errors import ConfigError, MonitorError, SourceError
 from monitor.matching.rulefile import RuleSet, rule_files
 from monitor.metrics import CONTENT_TYPE, Metrics
 from monitor.notify.base import Notifier, build_notifiers
-from monitor.pipeline import IngestReport, Pipeline
+from monitor.pipeline.ingest import IngestReport, Pipeline
 from monitor.service.ops import Check, OpsEndpoint, OpsServer
 from monitor.service.systemd import SystemdNotifier
 from monitor.service.wiring import build_index, http_client, index_build_seconds, load_rule_set

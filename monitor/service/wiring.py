@@ -23,9 +23,9 @@ from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.rulefile import RuleSet, load_rules
 from monitor.notify.base import build_notifiers
 from monitor.notify.sample import TestOutcome, sample_alert, send_test
-from monitor.pipeline import Pipeline
+from monitor.pipeline.ingest import Pipeline
 from monitor.sources.language import LanguageGuesser
-from monitor.store.engine import make_engine, prepare_schema
+from monitor.store.engine import open_store
 from monitor.store.repo import Store
 
 log = logging.getLogger(__name__)
@@ -75,17 +75,6 @@ def index_build_seconds(index: RuleIndex) -> float:
     return _BUILD_SECONDS.get(index, 0.0)
 
 
-def open_store(settings: Settings) -> Store:
-    """The store, its schema checked (a new database is created); refused schemas close the engine."""
-    engine = make_engine(settings.database)
-    try:
-        prepare_schema(engine)
-    except BaseException:
-        engine.dispose()
-        raise
-    return Store(engine)
-
-
 def build_guesser(settings: Settings) -> LanguageGuesser:
     return LanguageGuesser(settings.language_models.keys(), settings.default_language)
 
@@ -98,7 +87,7 @@ def orphaned_alerts(settings: Settings, store: Store) -> dict[str, int]:
 
 def build_pipeline(settings: Settings) -> Pipeline:
     """Everything the daemon and ``monitor scan`` need, validated now rather than mid-run."""
-    store = open_store(settings)
+    store = open_store(settings.database)
     for channel, count in orphaned_alerts(settings, store).items():
         log.warning(
             "%d alert(s) wait for channel %r, which is no longer configured: they stay in the "

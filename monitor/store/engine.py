@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from monitor.errors import StoreError
+from monitor.store.repo import Store
 from monitor.store.schema import ensure_schema
 
 BUSY_TIMEOUT_S = 30
@@ -59,3 +60,15 @@ def prepare_schema(engine: Engine) -> None:
     upgrade``) or newer (upgrade news-monitor); see :mod:`monitor.store.schema`.
     """
     ensure_schema(engine)
+
+
+def open_store(url: str) -> Store:
+    """The store at ``url``, its schema checked (a new database is created); a refused schema
+    closes the engine."""
+    engine = make_engine(url)
+    try:
+        prepare_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine)

@@ -11,13 +11,10 @@ from pydantic import SecretStr
 
 from monitor.config import ConsoleChannel, SlackChannel, WebhookChannel
 from monitor.models import Alert
-from monitor.notify import (
-    ConsoleNotifier,
-    Notifier,
-    SlackNotifier,
-    WebhookNotifier,
-    build_notifiers,
-)
+from monitor.notify.base import Notifier, build_notifiers
+from monitor.notify.console import ConsoleNotifier
+from monitor.notify.slack import SlackNotifier
+from monitor.notify.webhook import WebhookNotifier
 from tests.notify.receivers import SlackReceiver, WebhookReceiver
 
 
