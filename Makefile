@@ -42,9 +42,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Benchmarks (not tests): `make bench` takes about 8 minutes; `make bench BENCH_ARGS=` runs the full
-# bench_rules (100,000-article memory run, 1,000 articles per rule count: about 25 minutes) and
-# `make bench BENCH_FEEDS_ARGS=` the full bench_feeds (1,000 feeds, 200 files: about 5 minutes).
+# Benchmarks (not tests): `make bench` runs the quick versions; `make bench BENCH_ARGS=` runs the full
+# bench_rules (100,000-article memory run, 1,000 articles per rule count) and
+# `make bench BENCH_FEEDS_ARGS=` the full bench_feeds (1,000 feeds, 200 files).
+# bench/RESULTS.md: how long each takes, every script's flags, and the current figures.
 BENCH_ARGS ?= --quick
 BENCH_FEEDS_ARGS ?= --quick
 bench: $(VENV)/.installed

@@ -58,7 +58,7 @@ def _digest(*parts: str) -> str:
 
 def clean_text(text: str) -> str:
     """Text a database can store: no control characters, no lone surrogates (from JSON escapes)."""
-    text = _CONTROLS.sub("", text).strip()  # a regex: str.translate with a dict is 10x slower
+    text = _CONTROLS.sub("", text).strip()  # a regex: str.translate with a dict is much slower
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -70,7 +70,7 @@ def content_fingerprint(title: str, summary: str, body: str) -> str:
     """Hash of what an article says, blind to case, spacing and Unicode form."""
 
     def norm(text: str) -> str:
-        # split() and the regex \s+ know the same whitespace; split() is three times faster
+        # split() and the regex \s+ know the same whitespace; split() is faster
         return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
 
     return _digest(norm(title), norm(summary), norm(body))
@@ -153,9 +153,8 @@ def normalise_language(code: str | None) -> str | None:
 class TermHit(NamedTuple):
     """One occurrence of a rule term: where it is and how it is written there.
 
-    A NamedTuple, as ``Match``: immutable and made in a quarter of the time a frozen dataclass
-    takes (0.36 µs against 1.4), and at 100,000 rules an article makes a dozen hits and 35
-    matches.
+    A NamedTuple, as ``Match``: immutable and much cheaper to make than a frozen dataclass,
+    which counts when a large rule set fires many rules on an article.
     """
 
     term: str

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
+from tests.docs_support import readme_commands
 
 SHIPPED = len(SHIPPED_RULE_IDS)
 
@@ -154,8 +155,7 @@ def every_command(group: click.Group = main, prefix: tuple[str, ...] = ()) -> li
 def test_cli_every_command_has_help_with_an_example(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Example" in result.output
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert f"monitor {' '.join(command)}" in readme
+    assert " ".join(command) in readme_commands(), "every command has a row in the README's table"
 
 
 def test_cli_rules_test_reports_invalid_rules_on_stderr_and_exits_1(config: Path, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from monitor.service.daemon import Daemon
 from monitor.service.wiring import build_pipeline
 from monitor.store.repo import Routed
 from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
+from tests.docs_support import readme_commands
 from tests.test_cli import invoke
 
 SEED = next(SEEDS.glob("*.txt"))
@@ -204,4 +205,4 @@ def test_cli_history_commands_have_help_with_an_example(command: list[str]) -> N
 
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Example" in result.output
-    assert f"monitor {' '.join(command)}" in (REPO / "README.md").read_text(encoding="utf-8")
+    assert " ".join(command) in readme_commands()

@@ -104,7 +104,7 @@ def notify_test(ctx: Context, channels: tuple[str, ...]) -> None:
     """Send one sample alert to each CHANNEL and report what its receiver really answered.
 
     A 404, an error body or a refused connection is a failure, never "sent".
-    Exit 0 when every channel accepted the sample, 1 otherwise, 2 for an
+    Exit 0 when every channel accepted the sample, 1 otherwise, 3 for an
     unknown channel or a channel that cannot be built.
     Example: monitor notify test slack-esteri
     """

@@ -37,8 +37,8 @@ def run(ctx: Context, once: bool) -> None:
 def check(ctx: Context) -> None:
     """Check that the service can run: config valid, database reachable, rules and channels valid.
 
-    Exit 0 when healthy, 1 when rules are invalid, 2 when config or database are unusable.
-    Used as the Docker HEALTHCHECK.  Example: monitor check
+    Exit 0 when healthy, 1 when rules are invalid, 3 when config or database are unusable.
+    For scripts; a running daemon answers /readyz.  Example: monitor check
     """
     from monitor.service.wiring import (
         check_channels,

@@ -2,9 +2,9 @@
 doc, and which of them start an anchor (the START lexeme flag).
 
 Read in one pass over spaCy's token array by a small compiled module (``_columns.pyx``, built
-at install when a C++ compiler is there): 3 µs for an 800-token article body, where
-``Doc.to_array`` and the numpy that follows take about 60 µs, a quarter of what matching adds
-to tokenization at 10,000 rules.  Without it the same columns come from ``Doc.to_array``.
+at install when a C++ compiler is there), far cheaper than ``Doc.to_array`` and the numpy that
+follows, which would be a large share of what matching adds to tokenization (its figure is in
+bench/RESULTS.md).  Without it the same columns come from ``Doc.to_array``.
 The compiled module reads spaCy's structs as the spaCy it was built against laid them out, so
 its first answers are checked against the numpy ones, and it is dropped (with a warning) at
 the first difference rather than trusted.  ``MONITOR_COMPILED_SCAN=0`` turns it off.
@@ -52,7 +52,7 @@ def numpy_columns(doc: Doc, text: str, start: int) -> Columns:
         words = columns[:, 2] == 0 if long_runs else columns[:, 0] != ONE_SPACE
         if not words.all():
             kept = np.flatnonzero(words)
-            columns = columns.take(kept, axis=0)  # ten times faster than columns[words] here
+            columns = columns.take(kept, axis=0)  # much faster than columns[words] here
     return columns[:, 0], kept, np.flatnonzero(columns[:, 1])
 
 
@@ -156,9 +156,9 @@ def prefixed_words(doc: Doc, text: str, kept: np.ndarray | None, flag: int, pref
     """The positions, among the non-space tokens, of those whose lexeme has ``flag`` and whose
     text starts with ``prefix``: where a woken rule's deferred wildcard ``prefix*`` occurs.
 
-    Compiled, 3 µs for an 800-token body with a few hundred flagged words (at 100,000 rules a
-    body's words match some prefix by the hundred), where cutting their texts out and testing
-    each took about fifty."""
+    Compiled, the flagged words' text is compared with the prefix in place: at 100,000 rules a
+    body's words match some prefix by the hundred, and cutting each text out to test it cost
+    far more."""
     module = _compiled
     if module is None:
         return numpy_prefixed_words(doc, text, kept, flag, prefix)
@@ -170,8 +170,8 @@ def phrase_spans(orths: np.ndarray, forms: Forms) -> Spans:
     """Token spans (end exclusive) where one of a term's ``forms`` occurs among a field's token
     hashes, in reading order: what a woken rule asks of a term the scan does not look for.
 
-    Compiled, one pass over the hashes per form, a microsecond where numpy and the check of
-    each candidate took 4 to 40 (a phrase whose first word is common).
+    Compiled, one pass over the hashes per form, instead of numpy followed by a check of each
+    candidate in Python, which is slow when the phrase's first word is common.
     """
     module = _compiled
     if module is None:
@@ -183,8 +183,8 @@ def phrase_spans(orths: np.ndarray, forms: Forms) -> Spans:
 def word_numbers(doc: Doc, kept: np.ndarray | None) -> np.ndarray:
     """Each non-space token's word number (punctuation does not count), then the field's word count.
 
-    An array, not a list: a proximity rule asks for a few of a field's numbers, and a list of
-    800 Python integers cost more (28 µs) than the rest of deciding it."""
+    An array, not a list: a proximity rule asks for a few of a field's numbers, and building a
+    list of a whole body's Python integers cost more than the rest of deciding it."""
     module = _compiled
     return numpy_word_numbers(doc, kept) if module is None else module.word_numbers(doc)
 

@@ -9,10 +9,10 @@ The table maps the hash of a phrase's first token (spaCy's ORTH, the murmur
 hash of the folded text) to the phrases starting with it.  Whether a word
 starts anything is decided once per word, when spaCy creates its lexeme, and
 kept in one of the lexeme's flag bits: the scan of a field reads that column
-in C and touches in Python only the tokens that start something.  Measured
-against a PhraseMatcher over the same phrases it scans as fast and builds
-about 20 times faster (no pattern Docs, no lexemes for rule terms), which is
-what lets a reload of 10,000 rules finish in well under a second.
+in C and touches in Python only the tokens that start something.  Against a
+PhraseMatcher over the same phrases it scans as fast and builds far faster (no
+pattern Docs, no lexemes for rule terms), which is what keeps a reload of a
+large rule set short.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from monitor.matching.rulefile import RuleSpec
 
 _WORD = re.compile(r"[^\W_]+")
 _PLAIN = re.compile(r"[a-z]+|[0-9]+")
-# Words remembered that wildcards match, per generation (see WildcardSet.remember): about 2 MB each.
+# Words remembered that wildcards match, per generation (see WildcardSet.remember): bounds its memory.
 TOKEN_CACHE_LIMIT = 10_000
 
 
@@ -192,7 +192,7 @@ class WildcardSet:
 
         News brings new words in every article (names, typos), each remembered when spaCy makes
         it; a cache that simply started over when full then had to work out again the keys of
-        every common word, 4 µs each at 100,000 rules, 24 words an article.
+        every common word, over and over in a large index.
         """
         learnt = self.learnt
         if len(learnt) >= TOKEN_CACHE_LIMIT:

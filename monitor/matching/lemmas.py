@@ -3,9 +3,9 @@
 A rule that opts into lemmas (``attacco aereo`` finds ``attacchi aerei``) is
 expanded here, once, into every form the table knows for each word; the
 article side then costs nothing (DESIGN.md: lemmatising every article with the
-lookup lemmatizer more than doubles tokenization time).  Tables are read
-lazily, once per language and process: about a second and some tens of MB for
-Italian, paid only when a rule asks for lemmas.
+lookup lemmatizer would cost more than tokenizing it).  Tables are read
+lazily, once per language and process: a large table such as Italian's takes a
+noticeable moment and memory, paid only when a rule asks for lemmas.
 """
 
 from __future__ import annotations

@@ -468,7 +468,8 @@ def explain_article(index: RuleIndex, article: Article) -> list[RuleExplanation]
 
 WARMUP_ARTICLES = 500
 # Words met inside memory zones (counted again at each sighting) after which a language's article
-# pipeline is replaced by a fresh one: about 15 MB of spaCy hash tables, a day or two of news.
+# pipeline is replaced by a fresh one: it bounds the growth of spaCy's hash tables, while real news,
+# with few new words an article, reaches it seldom (bench/RESULTS.md: memory over a long run).
 RENEW_AFTER_WORDS = 500_000
 
 

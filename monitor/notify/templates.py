@@ -75,7 +75,7 @@ def _iso(moment: datetime | None) -> str:
 
 
 def template_context(alert: Alert) -> dict[str, Any]:
-    """The variables a template sees (documented in the README); plain data only."""
+    """The variables a template sees (documented in docs/alerts.md); plain data only."""
     return {
         "rule": {"id": alert.rule_id, "name": alert.rule_name, "tags": list(alert.rule_tags)},
         "article": {

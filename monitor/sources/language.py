@@ -1,11 +1,11 @@
 """Which language an article is in, when its source does not say.
 
 lingua is accurate on short news text; its models are loaded lazily and only
-for the configured languages (all models preloaded cost ≈250 MB, DESIGN.md).
-Detection reads the first 1,000 characters: as accurate for news, 4× cheaper.
-A batch's articles are detected together on every core (lingua's own threads):
-the same answers as one by one, in half the wall-clock time on two cores (the same
-CPU time; RAYON_NUM_THREADS=1 keeps it to one thread).
+for the configured languages (preloading every model costs much memory, DESIGN.md).
+Detection reads the first 1,000 characters: as accurate for news, and much cheaper
+than the whole text.  A batch's articles are detected together on every core
+(lingua's own threads): the same answers as one by one, in less wall-clock time
+(the same CPU time; RAYON_NUM_THREADS=1 keeps it to one thread).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ timeouts and size limits, and parsing bytes keeps this module testable
 without a server.
 
 HTML sanitising and relative-URI resolution are turned off: every HTML value
-is flattened to text here anyway, and the two account for about 40% of
+is flattened to text here anyway, and the two are a large share of
 feedparser's time on feeds with full content (DESIGN.md).  Entry links are
 still resolved against ``xml:base``, then against the URL fetched (our own
 ``Content-Location``), and kept only as absolute http(s) URLs.

@@ -1,8 +1,8 @@
 """Feed parsing in worker processes, so that a round of a thousand feeds uses every core.
 
-feedparser is pure Python: a 50-entry feed with full content costs about
-45 ms of CPU, nearly all of it holding the GIL, so threads cannot parse two
-feeds at once and one core caps a polling round (1,000 such feeds: 45 s).
+feedparser is pure Python: parsing a feed holds the GIL nearly all the time,
+so threads cannot parse two feeds at once and one core caps a polling round
+(bench/RESULTS.md has the figures).
 :class:`FeedParsers` runs :func:`~monitor.sources.parse.parse_feed` in a pool
 of processes instead; what crosses is the fetched bytes one way and the
 Articles (plain frozen dataclasses) the other.

@@ -8,8 +8,8 @@ parser; expat ≥ 2.4 also caps amplification at 100×), and before parsing
 it rewrites the DOCTYPE with regular expressions, keeping only entities
 whose value holds no ``&``.  That rewrite has gaps, measured on 6.0.14: a
 "safe" entity may be of any size and the loose parser expands every
-reference (a 100 kB entity referenced 2,000 times: 600 MB and 3 s; 10,000
-times: 3 GB and 19 s), and text before the DOCTYPE, a DOCTYPE inside a
+reference (a 100 kB entity referenced 2,000 times expands to 600 MB, 10,000
+times to 3 GB), and text before the DOCTYPE, a DOCTYPE inside a
 comment, a UTF-16 or UTF-7 document, or a ``<`` inside an entity value
 slips declarations past it.
 
@@ -27,8 +27,8 @@ in a warning; references to them stay as literal text.  A prolog that
 never ends raises :class:`ArticleParseError`.  Whichever XML parser
 feedparser picks (expat, or libxml2 when installed), it never sees a DTD
 that can read anything or grow.  Other pathological input (say 200,000
-nested elements) costs feedparser time in proportion to its size (about
-25 µs an element), which ``feeds.py``'s size limit bounds.
+nested elements) costs feedparser time in proportion to its size, which
+``feeds.py``'s size limit bounds.
 """
 
 from __future__ import annotations

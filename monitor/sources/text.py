@@ -6,9 +6,8 @@ plain Unicode text first, with paragraph breaks kept so that snippets read well
 and with scripts, styles and navigation dropped so that a menu entry called
 "NATO" does not fire a rule on every page of a site.
 
-trafilatura is imported eagerly: it costs ≈0.2 s once per process (measured on
-the project VM), well under the 0.3 s that would make laziness worth its
-complexity.
+trafilatura is imported eagerly: the import is paid once per process, too
+little to be worth the complexity of importing it lazily.
 """
 
 from __future__ import annotations
@@ -263,8 +262,8 @@ def html_to_text(html: str) -> str:
     """Readable text of an HTML fragment or page, one blank line between blocks.
 
     Written on the standard library parser rather than trafilatura because it
-    runs on every feed summary (trafilatura needs ≈8 ms and a whole page to be
-    useful) and must never drop a short summary as "boilerplate".  Text with
+    runs on every feed summary (trafilatura is far slower and needs a whole
+    page to be useful) and must never drop a short summary as "boilerplate".  Text with
     no markup and no character reference (most feed summaries, though typed
     HTML) comes out as the parser would give it, without the parser.
     """

@@ -21,34 +21,30 @@ How, and why so:
   5-word shingles make each edited word cost more.  Hence 4, and a default
   ``threshold`` of 0.5, the middle of that gap.
 - **MinHash from datasketch** (its ``affine32`` scheme) over 32-bit shingle
-  hashes computed for the whole text at once in numpy (:func:`shingle_hashes`):
-  a third of the cost of hashing each shingle's text in Python.  The scheme's
+  hashes computed for the whole text at once in numpy (:func:`shingle_hashes`),
+  far cheaper than hashing each shingle's text in Python.  The scheme's
   documented step (the MurmurHash3 premix, then ``a·h + b`` in uint32 for each
   of datasketch's own permutations, then the minimum) is applied to that array
   directly (:func:`min_hashes`), since ``MinHash.update_batch`` takes a Python
   sequence and calls a hash function per value; a test holds the two equal.
   256 values estimate Jaccard with a standard error of ≤ 0.03.  With 128, one
   corpus pair at 0.62 was estimated at 0.45 and split from its story; 256 cost
-  0.02 ms and 5 MB per 10,000 articles more.  The signature is bytes with a
+  little more.  The signature is bytes with a
   small header, so the store can keep it (1 KB) and a restart can rebuild the
   index (:meth:`NearDuplicateIndex.from_signatures`); a signature made with
   other settings is recognised and skipped rather than compared wrongly.
 - **Banding (LSH) of our own over those signatures**: one dict per band from
   the band's hash to the articles sharing it; the candidates it finds are then
   verified on the whole signature.  datasketch's ``MinHashLSH`` does the same
-  with a Python set per bucket: at 10,000 articles and the band shape we need
-  it held 61 MB and inserted in 0.12 ms, against 25 MB and 0.04 ms here.  The
+  with a Python set per bucket: at the band shape we need it held more than
+  twice the memory and inserted several times slower.  The
   shape comes from the threshold (:func:`choose_bands`), over the first 128
   values at most, so that an article exactly at the threshold is a candidate
   95 % of the time (one at 0.6, 99.6 %).
-- **Cost** (one core of the project VM, 300-word articles): 0.26 ms to add an
-  article to an index of up to 10,000 (shingling 0.14 ms, MinHash 0.1 ms), and
-  28 MB per 10,000 articles held.  On 700-word articles, hashing the shingles
-  in numpy took a signature from 0.67 ms to 0.49 ms (words 0.14, hashes 0.07,
-  datasketch's MinHash 0.21); it had been 13 % of ``monitor scan``.  Then words
-  read by ``bytes.translate`` (:func:`joined_words`), distinct hashes by a sort,
-  and the scheme applied to the array took it from 0.69 to 0.35 ms (fold 0.04,
-  words 0.05, hashes 0.08, MinHash 0.17).
+- **Cost**: a signature is a noticeable part of ``monitor scan``, so every step
+  works on arrays: words read by ``bytes.translate`` (:func:`joined_words`),
+  shingle hashes from one prefix sum, distinct hashes by a sort, and the MinHash
+  scheme applied to the whole array.  The figures are in bench/RESULTS.md.
 - **Short texts are never grouped**: below ``min_shingles`` shingles (about
   30 words) a text has no signature.  A two-sentence summary from a templated
   story ("Borsa: Milano apre in rialzo …") is too small a sample to tell a
@@ -110,8 +106,8 @@ def joined_words(text: str) -> tuple[bytes, int]:
     """The words (``\\w+``) of ``text`` joined by one space, in UTF-8, and how many there are.
 
     What ``re.findall(r"\\w+", text)`` and a join give, read with bytes.translate and split after the few
-    distinct non-ASCII characters that are no word characters became spaces: on a
-    5,000-character article 150 µs become about 50.  ``\\w`` is exactly ``str.isalnum()`` or
+    distinct non-ASCII characters that are no word characters became spaces, a few times
+    faster than the regex.  ``\\w`` is exactly ``str.isalnum()`` or
     the underscore (tests/test_dedup.py holds the two ways equal on any text).
     """
     if not text.isascii():
@@ -129,7 +125,7 @@ def shingle_hashes(words: list[str], size: int) -> set[int]:
     H = Σ c_j · B^(end-1-j) over its bytes c_j, modulo 2**64, then mixed by MurmurHash3's
     finaliser.  All runs at once, in numpy: with S[i] = Σ_{j<i} c_j · B^-j, a run over bytes
     [a, e) is (S[e] - S[a]) · B^(e-1).  Hashing each run's text in Python (a join, an encode
-    and a CRC-32 per shingle) cost twice the rest of an article's signature.
+    and a CRC-32 per shingle) cost more than the rest of an article's signature.
     """
     joined = " ".join(words).encode("utf-8", "surrogatepass")
     return set(joined_shingle_hashes(joined, len(words), size).tolist())
@@ -155,8 +151,8 @@ def min_hashes(hashes: npt.NDArray[np.uint64], permutations: npt.NDArray[np.uint
     a, b = permutations
     premixed = _fmix(hashes.astype(np.uint32), _FMIX32)
     # uint32 arithmetic wraps around: the products and sums are modulo 2**32, as the scheme says.
-    # The sum is added in place: with a second temporary of this size (700 shingles × 256
-    # values) the step took 0.9 ms instead of 0.15, measured alone.
+    # The sum is added in place: a second temporary of this size (shingles × permutations
+    # values) made the step several times slower.
     permuted = premixed[:, np.newaxis] * a
     permuted += b
     values: Signature = permuted.min(axis=0, initial=np.iinfo(np.uint32).max)
@@ -178,7 +174,7 @@ def joined_shingle_hashes(joined: bytes, count: int, size: int) -> npt.NDArray[n
     ends = np.concatenate((spaces, [n]))[size - 1 :]
     scale = powers[ends - 1]  # B^(e-1)
     hashes = np.sort(_fmix((prefix[ends] - prefix[starts]) * scale, _FMIX64) >> np.uint64(32))
-    # the distinct ones: a sort and a mask take 12 µs here, np.unique 60 (numpy 2.4)
+    # the distinct ones: a sort and a mask, cheaper here than np.unique
     return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))]
 
 
