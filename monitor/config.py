@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from monitor.errors import ConfigError
+from monitor.identity import user_agent
 from monitor.yamlfile import YamlSyntaxError, load_yaml, locate, to_plain
 
 DEFAULT_CONFIG = Path("monitor.yaml")
@@ -354,8 +355,6 @@ class HttpSettings(_Model):
 
 
 def _agent_for(contact: str | None) -> str:
-    from monitor.sources.feeds import user_agent  # here: the sources package imports config
-
     return user_agent(contact)
 
 

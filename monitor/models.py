@@ -12,7 +12,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -233,3 +233,56 @@ class StoredSignature(NamedTuple):
     signature: bytes
     at: datetime | None = None
     first_id: int | str | None = None
+
+
+DUE_SLACK = 0.5  # a poll is due from half an interval before next_fetch_at: the job's own jitter
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the store keeps per configured feed URL."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_fetch_at: datetime | None = None
+    last_status: int | None = None
+    error_streak: int = 0
+    last_error: str | None = None
+    entries_seen: int = 0
+    fetch_url: str | None = None
+    next_fetch_at: datetime | None = None
+    disabled: str | None = None
+    failing_since: datetime | None = None
+    last_new: int = 0
+    last_new_at: datetime | None = None
+    usual_gap: float | None = None
+    health_alerted: str | None = None
+
+    @property
+    def current_url(self) -> str:
+        """Where to fetch: the configured URL, or where it permanently moved."""
+        return self.fetch_url or self.url
+
+    def due(self, now: datetime, interval: float) -> bool:
+        """Whether to poll now: not when disabled, nor while backing off or asked to wait.
+
+        A healthy feed is polled whenever its job runs (the schedule's interval
+        and jitter, or ``run --once``): ``next_fetch_at`` only holds back a
+        failing one.
+        """
+        if self.disabled:
+            return False
+        if self.error_streak == 0 or self.next_fetch_at is None:
+            return True
+        if self.last_status in (429, 503):  # the server named a time: never sooner
+            return now >= self.next_fetch_at
+        return now >= self.next_fetch_at - timedelta(seconds=interval * DUE_SLACK)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthEvent:
+    """A change in a feed's health a person should hear about."""
+
+    kind: str  # failing | disabled | stale | recovered
+    message: str

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.config import load_settings
-from monitor.sources.feedstate import FeedState
+from monitor.models import FeedState
 from monitor.sources.opml import parse_opml
 from monitor.store.engine import open_store
 from tests.conftest import REPO

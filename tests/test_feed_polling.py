@@ -24,10 +24,10 @@ import pytest
 
 from monitor.config import FeedSource, Settings, load_settings
 from monitor.matching.nlp import LanguagePipelines
+from monitor.models import FeedState
 from monitor.pipeline.ingest import IngestReport, Pipeline
 from monitor.service.wiring import build_pipeline
 from monitor.sources.feeds import FeedFetcher
-from monitor.sources.feedstate import FeedState
 from monitor.sources.netguard import AddressGuard, GuardedClient
 from monitor.store.repo import HEALTH_RULE
 from tests.sources.feedserver import ESTERI, ROUTES, Route

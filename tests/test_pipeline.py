@@ -12,6 +12,7 @@ import monitor.pipeline.ingest as pipeline_module
 from monitor.config import FolderSource, load_settings
 from monitor.pipeline.ingest import Pipeline
 from monitor.service.wiring import build_pipeline
+from monitor.store.search import recent_hits
 from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
 
 
@@ -86,7 +87,7 @@ def test_pipeline_text_a_database_cannot_store_is_cleaned(pipeline: Pipeline, tm
     )
     report = pipeline.scan_folder(FolderSource(path=inbox))
     assert (report.failed, report.articles, report.hits) == (0, 1, 1)
-    [hit] = pipeline.store.hits()
+    [hit] = recent_hits(pipeline.store)
     assert hit.title == "Nato al vertice ?"
 
 
@@ -104,7 +105,7 @@ def test_pipeline_a_row_the_database_refuses_fails_only_its_file(pipeline: Pipel
     report = pipeline.scan_folder(FolderSource(path=inbox))
     assert (report.articles, report.failed) == (2, 1)
     assert "b.txt" in report.failures[0] and "poison article refused" in report.failures[0]
-    assert {h.title for h in pipeline.store.hits()} == {"La Nato a Vilnius", "Tregua a Gaza"}
+    assert {h.title for h in recent_hits(pipeline.store)} == {"La Nato a Vilnius", "Tregua a Gaza"}
     again = pipeline.scan_folder(FolderSource(path=inbox))
     assert (again.failed, again.skipped) == (0, 3)  # the culprit is reported once, like any bad file
 
@@ -140,7 +141,7 @@ def test_daemon_scans_a_large_folder_in_chunks(
     daemon = Daemon(settings, pipeline)
     assert asyncio.run(daemon.run_once()) == 0
     assert chunks == [2, 2, 1]
-    assert len(pipeline.store.hits(rule="nato")) == 5
+    assert len(recent_hits(pipeline.store, rule="nato")) == 5
 
 
 def test_pipeline_checks_file_contents_against_the_store_once_per_group_of_files(

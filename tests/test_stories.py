@@ -11,6 +11,7 @@ import pytest
 from monitor.config import FolderSource, load_settings
 from monitor.pipeline.ingest import Pipeline
 from monitor.service.wiring import build_pipeline
+from monitor.store.search import recent_hits
 
 CORPUS = Path(__file__).parent / "data" / "near_duplicates"
 RULES = """rules:
@@ -99,5 +100,5 @@ def test_hits_name_the_other_outlets_that_carried_the_story(tmp_path: Path, repu
     pipeline = make_pipeline(tmp_path)
     pipeline.scan_folder(drop(republished[:1], tmp_path / "ansa").model_copy(update={"name": "ANSA"}))
     pipeline.scan_folder(drop(republished[1:2], tmp_path / "rai").model_copy(update={"name": "Rai News"}))
-    by_source = {h.source: h.also_reported_by for h in pipeline.store.hits()}
+    by_source = {h.source: h.also_reported_by for h in recent_hits(pipeline.store)}
     assert by_source == {"ANSA": ("Rai News",), "Rai News": ("ANSA",)}

@@ -13,7 +13,7 @@ import click
 
 from monitor.cli.base import Context, ago, friendly_errors, pass_ctx
 from monitor.config import FeedSource
-from monitor.sources.feedstate import FeedState
+from monitor.models import FeedState
 
 
 @click.group("feeds", invoke_without_command=True)

@@ -35,13 +35,13 @@ from monitor.errors import (
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.rulefile import RuleSpec
 from monitor.metrics import Metrics
-from monitor.models import Alert, Article, Match, clean_text, content_fingerprint
+from monitor.models import Alert, Article, FeedState, Match, clean_text, content_fingerprint
 from monitor.notify.base import Notifier
 from monitor.notify.flood import Hold, hold_until, summary_text, window
 from monitor.notify.retry import next_attempt
 from monitor.pipeline.stories import StoryGrouper
 from monitor.sources.feeds import FeedFetch, FeedFetcher
-from monitor.sources.feedstate import FeedState, Polled, after_poll
+from monitor.sources.feedstate import Polled, after_poll
 from monitor.sources.files import iter_folder, read_article_file
 from monitor.sources.language import LanguageGuesser
 from monitor.sources.parse import parse_feed

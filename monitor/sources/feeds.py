@@ -36,12 +36,12 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, Protocol
 
 import httpx
 
 from monitor.errors import BlockedAddress, FeedFetchError
+from monitor.identity import user_agent
 from monitor.retryafter import parse_retry_after
 from monitor.sources.feedpolicy import clamp_retry_after
 from monitor.sources.netguard import GuardedClient
@@ -52,18 +52,15 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "MAX_REDIRECTS",
     "PAGE_ACCEPT",
-    "PROJECT_URL",
     "FeedFetch",
     "FeedFetcher",
     "fetch_feed",
-    "user_agent",
 ]
 
 log = logging.getLogger(__name__)
 
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.8"
-PROJECT_URL = "https://github.com/news-monitor/news-monitor"
 DEFAULT_MAX_BYTES = 20_000_000
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -88,29 +85,6 @@ def _bounded_brotli() -> Any:
 
 _BROTLI = _bounded_brotli()
 ACCEPT_ENCODING = "gzip, deflate, br" if _BROTLI is not None else "gzip, deflate"
-
-
-@cache
-def _version() -> str:
-    try:
-        return importlib.metadata.version("news-monitor")
-    except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
-
-
-def user_agent(contact: str | None = None) -> str:
-    """``news-monitor/<version> (+<contact>)``: who we are and where to complain, in every request.
-
-    ``contact`` is a URL (or ``mailto:``) of whoever runs this instance; the
-    default points at the project.  It must be printable ASCII without
-    parentheses, as it goes verbatim into a header comment.
-    """
-    where = PROJECT_URL if contact is None else contact.strip()
-    if not where or not where.isascii() or not where.isprintable() or any(c in where for c in "()"):
-        raise ValueError(
-            f"a User-Agent contact must be a printable ASCII URL without parentheses: {contact!r}"
-        )
-    return f"news-monitor/{_version()} (+{where})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,17 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError, Programm
 from sqlmodel import Session, col
 
 from monitor.errors import StoreError
-from monitor.models import SUMMARY_RULE, Alert, Article, Match, StoredSignature, TermHit, make_article
-from monitor.sources.feedstate import FeedState, HealthEvent
+from monitor.models import (
+    SUMMARY_RULE,
+    Alert,
+    Article,
+    FeedState,
+    HealthEvent,
+    Match,
+    StoredSignature,
+    TermHit,
+    make_article,
+)
 from monitor.store.tables import ArticleRow, DeliveryRow, FeedRow, FileRow, HitRow
 
 Summarize = Callable[[Sequence[Alert], str, Mapping[str, Sequence[str]]], tuple[str, str, tuple[str, ...]]]
@@ -565,12 +574,6 @@ class Store:
         return self.record([Routed(article, [(match, [channel] if channel else [])])], [], now).deliveries
 
     # -- history -------------------------------------------------------------------------
-    def hits(self, rule: str | None = None, since: datetime | None = None, limit: int = 100) -> list[HitView]:
-        """The newest hits: :meth:`monitor.store.search.History.hits` without a search, as a list."""
-        from monitor.store.search import History, HitFilter  # search builds on this module
-
-        return [found.hit for found in History(self).hits(HitFilter(rule=rule, since=since, limit=limit))]
-
     def recent_signatures(self, since: datetime, limit: int) -> list[StoredSignature]:
         """The newest articles' near-duplicate signatures, oldest first, to rebuild the index at start."""
         query = (

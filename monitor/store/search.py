@@ -265,3 +265,10 @@ class History:
         with _StoreGuard(self.engine), Session(self.engine) as session:
             result = session.execute(query, execution_options={"yield_per": self.chunk})
             yield from result.partitions()
+
+
+def recent_hits(
+    store: Store, rule: str | None = None, since: datetime | None = None, limit: int = 100
+) -> list[HitView]:
+    """The newest hits, as a list: :meth:`History.hits` without a search."""
+    return [found.hit for found in History(store).hits(HitFilter(rule=rule, since=since, limit=limit))]

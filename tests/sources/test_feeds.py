@@ -19,9 +19,11 @@ from typing import ClassVar
 import httpx
 import pytest
 
+from monitor import identity
 from monitor.errors import ArticleParseError, FeedFetchError
+from monitor.identity import user_agent
 from monitor.sources import feeds
-from monitor.sources.feeds import ACCEPT_ENCODING, FeedFetch, FeedFetcher, fetch_feed, user_agent
+from monitor.sources.feeds import ACCEPT_ENCODING, FeedFetch, FeedFetcher, fetch_feed
 from monitor.sources.parse import parse_feed
 from tests.sources.feedserver import (
     ATOM_ETAG,
@@ -267,11 +269,11 @@ def test_user_agent_without_installed_metadata_still_names_a_version(monkeypatch
         raise importlib.metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(importlib.metadata, "version", missing)
-    feeds._version.cache_clear()
+    identity._version.cache_clear()
     try:
         assert user_agent().startswith("news-monitor/0+unknown (+")
     finally:
-        feeds._version.cache_clear()
+        identity._version.cache_clear()
 
 
 async def test_feed_fetcher_sends_its_user_agent_over_the_clients(

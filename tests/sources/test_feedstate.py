@@ -9,8 +9,9 @@ import pytest
 
 from monitor.config import FeedSource, HealthSettings
 from monitor.errors import ArticleParseError, FeedFetchError
+from monitor.models import FeedState, HealthEvent
 from monitor.sources.feedpolicy import MAX_RETRY_AFTER
-from monitor.sources.feedstate import FeedState, HealthEvent, Polled, after_poll
+from monitor.sources.feedstate import Polled, after_poll
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 URL = "https://news.example/feed.xml"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from monitor.sources.feedstate import FeedState
+from monitor.models import FeedState
 from monitor.store.leases import FEED_REUSE, LocalClaims, SharedClaims, claims_for
 from monitor.store.repo import Store
 from tests.store.test_repo import sample

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import StoreError
-from monitor.models import Match, TermHit, make_article
-from monitor.sources.feedstate import FeedState
+from monitor.models import FeedState, Match, TermHit, make_article
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import FileRecord, Routed, Store, delivery_key
+from monitor.store.search import recent_hits
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 URL = "https://example.org/esteri/storia"
@@ -61,7 +61,7 @@ def test_repo_record_a_story_twice_in_one_batch_stores_it_and_its_alerts_once(st
     assert retold.uid == first.article.uid and retold.fingerprint != first.article.fingerprint
     result = store.record([first, Routed(retold, [(other_rule, ["console"])])], [], NOW)
     assert (result.articles, result.duplicates, result.hits, result.deliveries) == (1, 1, 1, 2)
-    assert {h.rule_id for h in store.hits()} == {"nato"}
+    assert {h.rule_id for h in recent_hits(store)} == {"nato"}
 
 
 def test_repo_unseen_filters_by_story_and_by_content(store: Store) -> None:
@@ -149,10 +149,10 @@ def test_repo_feed_state_round_trips_every_field(store: Store) -> None:
 def test_repo_hits_filter_by_rule_and_time(store: Store) -> None:
     store.record([sample(1)], [], NOW - timedelta(days=2))
     store.record([sample(2, body="Finlandia Nato e altro")], [], NOW)
-    assert len(store.hits()) == 2
-    assert [h.title for h in store.hits(since=NOW - timedelta(hours=1))] == ["Articolo 2"]
-    assert store.hits(rule="other") == []
-    [latest, _older] = store.hits(rule="nato")
+    assert len(recent_hits(store)) == 2
+    assert [h.title for h in recent_hits(store, since=NOW - timedelta(hours=1))] == ["Articolo 2"]
+    assert recent_hits(store, rule="other") == []
+    [latest, _older] = recent_hits(store, rule="nato")
     assert latest.terms[0]["text"] == "Nato" and latest.created_at == NOW
 
 

@@ -13,7 +13,7 @@ from monitor.config import RetentionSettings, Settings
 from monitor.models import Match, TermHit, make_article
 from monitor.store.repo import Routed, Store, delivery_key
 from monitor.store.retention import Cutoffs, PruneReport, Retention, cutoffs
-from monitor.store.search import ArticleFilter, History, HitFilter
+from monitor.store.search import ArticleFilter, History, HitFilter, recent_hits
 from monitor.store.tables import ArticleRow, DeliveryRow
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -71,7 +71,7 @@ def test_retention_empties_old_bodies_keeping_titles_hits_dedup_and_a_true_index
     report = Retention(store.engine).prune(Cutoffs(article_bodies=CUT))
     assert report == PruneReport(bodies=1)
     assert bodies(store) == {old.article.title: "", new.article.title: new.article.body}
-    assert {h.title for h in store.hits()} == {old.article.title, new.article.title}
+    assert {h.title for h in recent_hits(store)} == {old.article.title, new.article.title}
     assert store.unseen([old.article]) == []  # the same story is still known
     assert [s.article_id for s in store.recent_signatures(OLD, 10)] == [old.article.uid, new.article.uid]
     history = History(store)
@@ -110,7 +110,7 @@ def test_retention_deletes_old_hits_unless_an_alert_still_waits(store: Store) ->
     cut = Cutoffs(hits=CUT)
     assert retention.count(cut) == PruneReport(hits=1)
     assert retention.prune(cut) == PruneReport(hits=1)
-    assert {h.title for h in store.hits()} == {waiting.article.title, recent.article.title}
+    assert {h.title for h in recent_hits(store)} == {waiting.article.title, recent.article.title}
     assert statuses(store) == ["pending", "pending"]
     assert len(bodies(store)) == 3  # articles are kept (retention.articles is not set)
 

@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 
 from monitor.errors import StoreError
-from monitor.models import make_article
-from monitor.sources.feedstate import FeedState
+from monitor.models import FeedState, make_article
 from monitor.store.engine import prepare_schema
 from monitor.store.repo import Routed, Store
 from monitor.store.schema import head_revision, schema_state, upgrade_schema
