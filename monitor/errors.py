@@ -7,6 +7,7 @@ traceback to fix their setup::
     MonitorError
      ├── ConfigError            monitor.yaml or the environment is invalid
      ├── UsageError             a command was given a value it cannot use (--since, --search)
+     │    └── SearchError         a search text cannot be read (carries the column)
      ├── RuleError              one or more rule files are invalid (carries RuleProblem list)
      ├── SourceError            a source could not be read
      │    ├── ArticleParseError   a file or feed entry is not an article we can read
@@ -35,6 +36,18 @@ class ConfigError(MonitorError):
 
 class UsageError(MonitorError):
     """A command-line value that cannot be used: the person typing it fixes it, not the config."""
+
+
+class SearchError(UsageError):
+    """A search text that cannot be run, said in plain words; ``column`` is 0-based in that text.
+
+    The person typing it fixes it (a web page answers it with 400 and the
+    column to point at).
+    """
+
+    def __init__(self, message: str, column: int | None = None) -> None:
+        super().__init__(message)
+        self.column = column
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,57 @@ def test_cli_hits_search_with_nothing_to_look_for_exits_2(config: Path) -> None:
     assert code == 2 and "no words to look for" in err
 
 
+@pytest.fixture
+def finland_archive(tmp_path: Path) -> Path:
+    """Finlandia with Nato; Finlandia with "and" but no Nato; Nato with "and" but no Finlandia."""
+    folder = tmp_path / "finland"
+    folder.mkdir()
+    texts = {
+        "both.txt": "La Finlandia entra nella Nato\n\nHelsinki firma l'adesione all'Alleanza atlantica.\n",
+        "finlandia.txt": "Finlandia and Sibelius\n\nFinlandia and the Finnish choirs: a concert.\n",
+        "nato.txt": "NATO and its allies\n\nNATO and its allies met in Brussels on Tuesday.\n",
+    }
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_cli_hits_search_reads_operators_and_groups(config: Path, finland_archive: Path) -> None:
+    code, _, _ = invoke(config, "scan", str(finland_archive))
+    assert code == 0
+    code, out, _ = invoke(config, "hits", "--search", "Finlandia AND NATO", "--json")
+    assert code == 0
+    assert {json.loads(line)["title"] for line in out.splitlines()} == {"La Finlandia entra nella Nato"}
+    code, out, _ = invoke(config, "hits", "--search", "(Finlandia OR Sibelius) -NATO", "--json")
+    assert {json.loads(line)["title"] for line in out.splitlines()} == {"Finlandia and Sibelius"}
+    code, out, _ = invoke(config, "articles", "--search", "title:(allies OR Sibelius)", "--json")
+    assert code == 0
+    assert {json.loads(line)["title"] for line in out.splitlines()} == {
+        "NATO and its allies",
+        "Finlandia and Sibelius",
+    }
+
+
+@pytest.mark.parametrize(
+    ("search", "says"),
+    [
+        ("Finlandia and NATO", "'and' is read as a word: write AND in capitals"),
+        ('"Finlandia Nato"~5', "proximity"),
+        ("Finlandia NEAR/5 Nato", "proximity (NEAR/5) is not supported"),
+        ("source:ANSA", "unknown field 'source'"),
+        ("(Finlandia OR Finland", "a '(' is never closed"),
+        ("NOT nato", "needs a word to look for"),
+    ],
+)
+def test_cli_hits_search_that_cannot_be_read_says_why_and_exits_2(
+    config: Path, search: str, says: str
+) -> None:
+    code, out, err = invoke(config, "hits", "--search", search)
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: search {search!r}: ") and says in err  # before the database is opened
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
 def test_cli_hits_csv_has_a_header_every_hit_and_no_live_formula(config: Path, archive: Path) -> None:
     invoke(config, "scan", str(archive))
     code, out, _ = invoke(config, "hits", "--limit", "0", "--format", "csv")

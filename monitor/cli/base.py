@@ -171,8 +171,8 @@ def search_option(what: str) -> Callable[[F], F]:
     return click.option(
         "--search",
         metavar="WORDS",
-        help=f'Only {what} whose article contains these words ("a phrase", OR, -word, prefix*), '
-        "best match first.",
+        help=f"Only {what} whose article matches, best first: words (all of them), "
+        '"a phrase", AND, OR, NOT or -word, (groups), prefix*, title:word (as in rules).',
     )
 
 

@@ -1,6 +1,8 @@
 """The history: stored hits and articles, filtered, full-text searched and streamed.
 
-Full-text search is the database's own: an SQLite FTS5 index kept by triggers
+Full-text search is the database's own, fed a search read with the rules'
+grammar (``monitor.store.searchquery``) and written in each engine's query
+language (``monitor.store.ftsquery``): an SQLite FTS5 index kept by triggers
 beside the articles table (unicode61 with diacritics removed, so ``perche``
 finds ``perché`` as rule matching does), or a PostgreSQL ``tsvector`` column
 generated from the article in its language (``italian``, ``english``, else
@@ -14,11 +16,10 @@ of millions of hits keeps memory flat; bodies are never read for a listing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,13 +39,13 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
-from monitor.errors import UsageError
-from monitor.store.ftsquery import fts5_query
 from monitor.store.repo import HitView, Store, _StoreGuard
 from monitor.store.searchindex import PG_BODY_INDEXED, PG_CONFIGS, PG_OTHER_CONFIG, pg_config
 from monitor.store.tables import ArticleRow, HitRow
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+if TYPE_CHECKING:
+    from monitor.store.ftsquery import SearchQuery
+
 AnySelect = Select[*tuple[Any, ...]]
 STREAM_CHUNK = 500
 HEADLINE_MARK = "**"
@@ -53,19 +54,35 @@ SQLITE_WEIGHTS = (10.0, 4.0, 1.0)
 
 
 # -- queries --------------------------------------------------------------------------------
+def _read(search: str | None) -> SearchQuery | None:
+    """A filter's search, read when the filter is made: a typo is refused before any query runs."""
+    if search is None:
+        return None
+    from monitor.store.ftsquery import search_query  # the grammar (luqum) loads with the first search
+
+    return search_query(search)
+
+
 @dataclass(frozen=True, slots=True)
 class HitFilter:
-    """Which hits: all of them by default, newest first; by relevance with ``search``."""
+    """Which hits: all of them by default, newest first; by relevance with ``search``.
+
+    Raises SearchError when ``search`` cannot be read.
+    """
 
     rule: str | None = None
     since: datetime | None = None
     search: str | None = None
     limit: int | None = 100  # None: every one
+    written: SearchQuery | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "written", _read(self.search))
 
 
 @dataclass(frozen=True, slots=True)
 class ArticleFilter:
-    """Which stored articles, whether they had hits or not."""
+    """Which stored articles, whether they had hits or not; raises SearchError as HitFilter does."""
 
     since: datetime | None = None
     search: str | None = None
@@ -73,6 +90,10 @@ class ArticleFilter:
     language: str | None = None
     without_hits: bool = False
     limit: int | None = 100
+    written: SearchQuery | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "written", _read(self.search))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,29 +123,31 @@ class ArticleView:
 class _Match:
     """One dialect's way of finding, ranking and quoting articles for a search text."""
 
-    def __init__(self, dialect: str, search: str) -> None:
+    def __init__(self, dialect: str, written: SearchQuery) -> None:
         self.dialect = dialect
-        search = _CONTROL.sub(" ", search)  # PostgreSQL refuses NUL; no control character is a word
-        expression = fts5_query(search)  # the same text is read by websearch_to_tsquery on PostgreSQL
-        if expression is None:
-            raise UsageError(f'search {search!r}: no words to look for (words, "a phrase", OR, -word)')
         if dialect == "sqlite":
-            self.query: ColumnElement[Any] = bindparam("search", expression)
+            self.query: ColumnElement[Any] = bindparam("search", written.fts5)
             self.where: ColumnElement[Any] = literal_column("articles_fts").op("MATCH")(self.query)
             return
         # Each article is searched with the text read in its own language's configuration: one
         # query for all would let an exclusion read in English miss an Italian stop word.
-        words: ColumnElement[str] = bindparam("search", search)
+        words: ColumnElement[str] = bindparam("search", written.tsquery)
         language = col(ArticleRow.language)
         vector: ColumnElement[Any] = literal_column("articles.search")
 
         def read_as(name: str) -> ColumnElement[Any]:
-            return func.websearch_to_tsquery(literal_column(f"'{name}'::regconfig"), words)
+            return func.to_tsquery(literal_column(f"'{name}'::regconfig"), words)
+
+        def found(name: str) -> ColumnElement[Any]:
+            # "the -cat" read in English loses its stop word and would keep every article
+            # without "cat": a query left with only exclusions ('T' to querytree) finds nothing.
+            query = read_as(name)
+            return and_(vector.op("@@")(query), func.querytree(query) != "T")
 
         other = or_(language.is_(None), language.not_in(list(PG_CONFIGS)))
         self.where = or_(
-            *(and_(language == code, vector.op("@@")(read_as(name))) for code, name in PG_CONFIGS.items()),
-            and_(other, vector.op("@@")(read_as(PG_OTHER_CONFIG))),
+            *(and_(language == code, found(name)) for code, name in PG_CONFIGS.items()),
+            and_(other, found(PG_OTHER_CONFIG)),
         )
         self.query = case(
             *((language == code, read_as(name)) for code, name in PG_CONFIGS.items()),
@@ -162,12 +185,12 @@ class History:
         self.engine: Engine = store.engine
         self.chunk = chunk
 
-    def _match(self, search: str | None) -> _Match | None:
-        return _Match(self.engine.dialect.name, search) if search is not None else None
+    def _match(self, written: SearchQuery | None) -> _Match | None:
+        return _Match(self.engine.dialect.name, written) if written is not None else None
 
     def hits(self, wanted: HitFilter) -> Iterator[FoundHit]:
         """Hits, newest first (best match first when searching), streamed."""
-        match = self._match(wanted.search)
+        match = self._match(wanted.written)
         query: AnySelect = (
             select(
                 col(HitRow.id),
@@ -207,7 +230,7 @@ class History:
 
     def articles(self, wanted: ArticleFilter) -> Iterator[ArticleView]:
         """Stored articles, newest first (best match first when searching), streamed."""
-        match = self._match(wanted.search)
+        match = self._match(wanted.written)
         hit_count = select(func.count()).where(col(HitRow.article_id) == col(ArticleRow.id)).scalar_subquery()
         query: AnySelect = select(
             col(ArticleRow.id),

@@ -17,6 +17,9 @@ SQLITE_FTS_TABLE = "articles_fts"
 PG_SEARCH_COLUMN = "search"
 PG_SEARCH_INDEX = "ix_articles_search"
 PG_BODY_INDEXED = 200_000  # characters of a body PostgreSQL indexes: a tsvector is at most 1 MB
+# The parts of an article a search can be narrowed to (``title:nato``): the FTS5 table's columns,
+# and the weight each one is given in the PostgreSQL tsvector (migration 0004's COLUMNS and VECTOR).
+SEARCH_FIELDS = {"title": "A", "summary": "B", "body": "C"}
 
 # An article's language → the text search configuration it is read with: PostgreSQL's own
 # (stemmer, stop words) with accents removed first, made by migration 0004.
