@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.notify.receivers import WebhookReceiver
 from tests.ops_support import BASE_CONFIG, Daemon, make_workdir, wait_for
+from tests.test_daemon import monitor
 
 WILDCARD_RULES = """rules:
   - id: inner
@@ -62,3 +63,16 @@ def test_daemon_hostile_word_against_inner_wildcards_leaves_it_alive_and_alertin
         finally:
             code = daemon.stop(signal.SIGTERM)
     assert code == 0, daemon.log
+
+
+def test_daemon_starts_with_the_valid_rules_beside_a_query_nested_1000_deep(tmp_path: Path) -> None:
+    deep = "(" * 1_000 + "NATO" + ")" * 1_000
+    rules = f"rules:\n  - id: deep\n    query: '{deep}'\n  - id: nato\n    query: NATO\n"
+    workdir = make_workdir(tmp_path, BASE_CONFIG.replace("server: {enabled: true, port: 0}\n", ""), rules)
+    with WebhookReceiver() as hook:
+        done = monitor(workdir, "run", "--once", env={"HOOK_URL": hook.url})
+    assert done.returncode == 0, done.stderr
+    assert f"{workdir / 'rules' / 'one.yaml'}:3" in done.stderr and "rule 'deep'" in done.stderr
+    assert "nested 1000 levels deep; the limit is 50" in done.stderr
+    assert "RecursionError" not in done.stderr
+    assert [body["data"]["rule"]["id"] for _, body in hook.received] == ["nato"]

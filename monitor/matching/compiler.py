@@ -432,12 +432,14 @@ def _anchors(node: Node, keys: dict[int, int]) -> set[int] | None:
         return union
     if isinstance(node, And | Near):
         options = [a for item in node.items if (a := _anchors(item, keys)) is not None]
-        return min(options, key=lambda a: _commonness(a, node, keys)) if options else None
+        if not options:
+            return None
+        by_key = {keys[id(term)]: term for term, _ in terms(node)}  # once: an AND may hold thousands
+        return min(options, key=lambda a: _commonness(a, by_key))
     return None  # Not, Meta: their truth needs no occurrence
 
 
-def _commonness(anchors: set[int], node: Node, keys: dict[int, int]) -> float:
-    by_key = {keys[id(term)]: term for term, _ in terms(node)}
+def _commonness(anchors: set[int], by_key: dict[int, Term]) -> float:
     return sum(_term_commonness(by_key[key].text) for key in anchors if key in by_key)
 
 
