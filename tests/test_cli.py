@@ -70,6 +70,25 @@ def test_cli_rules_check_reports_every_problem_and_exits_1(config: Path, tmp_pat
         assert expected in err
 
 
+def test_cli_rules_check_names_a_query_nested_too_deep_and_checks_the_others(
+    config: Path, tmp_path: Path
+) -> None:
+    rules = tmp_path / "deep.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - id: before\n    query: 'att*co OR Finlandia'\n"
+        f"  - id: deep\n    query: '{'(' * 1000}NATO{')' * 1000}'\n"
+        "  - id: after\n    query: '(Svezia'\n",
+        encoding="utf-8",
+    )
+    code, _, err = invoke(config, "rules", "check", str(rules))
+    assert code == 1
+    assert f"{rules}:5:" in err and "rule 'deep'" in err and "nested 1000 levels deep; the limit is 50" in err
+    assert f"{rules}:7:" in err and "never closed" in err  # the rule after it was checked too
+    assert f"{rules}:3:" in err and "'att*co' is a pattern" in err and "every word of every article" in err
+    assert "2 problem(s), 1 warning(s): 1 rule(s)" in err
+
+
 def test_cli_rules_test_json_lines_have_documented_keys(config: Path) -> None:
     code, out, _ = invoke(config, "rules", "test", "--json", str(SEED))
     assert code == 0

@@ -35,6 +35,7 @@ from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
 from monitor.matching.normalize import fold_plain
 from monitor.matching.query import And, Near, Node, Or, Term, terms
 from monitor.matching.rulefile import RuleSpec
+from monitor.matching.wildcard import MAX_WILDCARD_WORD, Wildcard
 
 _WORD = re.compile(r"[^\W_]+")
 _PLAIN = re.compile(r"[a-z]+|[0-9]+")
@@ -97,7 +98,9 @@ class WildcardSet:
     """Prefix (``negozia*``) and pattern (``n?to``) terms, and the words found to match them.
 
     Whether a word matches is asked once per word (when spaCy creates its lexeme) and its keys
-    are remembered, so a scan finds them by the token's hash.
+    are remembered, so a scan finds them by the token's hash.  A prefix is one comparison; a
+    pattern is tested against every word, in time linear in the word's length (see
+    ``monitor.matching.wildcard``), and never against a word longer than MAX_WILDCARD_WORD.
     """
 
     __slots__ = (
@@ -119,20 +122,19 @@ class WildcardSet:
         self.lengths: tuple[int, ...] = ()
         self.shortest = 0
         self.heads: frozenset[str] = frozenset()  # every prefix cut to ``shortest`` characters
-        self.patterns: list[tuple[re.Pattern[str], int]] = []
+        self.patterns: list[tuple[Wildcard, int]] = []
         self.is_punct: Callable[[str], bool] = _never
         self.learnt: dict[int, tuple[int, ...]] = {}  # word hash → its keys (see ``learnt_keys``)
         self.older: dict[int, tuple[int, ...]] = {}  # the generation before ``learnt``
         self.all_keys: frozenset[int] = frozenset()
-        self.term_of: dict[int, str | re.Pattern[str]] = {}  # key → its prefix, or its pattern
+        self.term_of: dict[int, str | Wildcard] = {}  # key → its prefix, or its pattern
 
     def add(self, text: str, key: int) -> None:
         head, star, tail = text.partition("*")
         if star and not tail and "?" not in head:
             self.prefixes.setdefault(head, []).append(key)
         else:
-            regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
-            self.patterns.append((re.compile(regex), key))
+            self.patterns.append((Wildcard(text), key))
 
     def finish(self, is_punct: Callable[[str], bool]) -> None:
         self.is_punct = is_punct
@@ -169,7 +171,7 @@ class WildcardSet:
         term = self.term_of[key]
         if isinstance(term, str):
             return [i for i, word in enumerate(words) if word.startswith(term)]
-        return [i for i, word in enumerate(words) if term.fullmatch(word)]
+        return [i for i, word in enumerate(words) if len(word) <= MAX_WILDCARD_WORD and term.matches(word)]
 
     def prefix_of(self, key: int) -> str | None:
         """The prefix of a ``prefix*`` term, None for a pattern (``?ato``, ``att*co``)."""
@@ -204,7 +206,8 @@ class WildcardSet:
         if len(text) >= self.shortest and text[: self.shortest] in self.heads:
             prefixes = self.prefixes
             found = [key for n in self.lengths if len(text) >= n for key in prefixes.get(text[:n], ())]
-        found.extend(key for pattern, key in self.patterns if pattern.fullmatch(text))
+        if len(text) <= MAX_WILDCARD_WORD:
+            found.extend(key for pattern, key in self.patterns if pattern.matches(text))
         return tuple(found)
 
 
@@ -429,12 +432,14 @@ def _anchors(node: Node, keys: dict[int, int]) -> set[int] | None:
         return union
     if isinstance(node, And | Near):
         options = [a for item in node.items if (a := _anchors(item, keys)) is not None]
-        return min(options, key=lambda a: _commonness(a, node, keys)) if options else None
+        if not options:
+            return None
+        by_key = {keys[id(term)]: term for term, _ in terms(node)}  # once: an AND may hold thousands
+        return min(options, key=lambda a: _commonness(a, by_key))
     return None  # Not, Meta: their truth needs no occurrence
 
 
-def _commonness(anchors: set[int], node: Node, keys: dict[int, int]) -> float:
-    by_key = {keys[id(term)]: term for term, _ in terms(node)}
+def _commonness(anchors: set[int], by_key: dict[int, Term]) -> float:
     return sum(_term_commonness(by_key[key].text) for key in anchors if key in by_key)
 
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 
 from monitor.matching.query import Near, Node, Term, terms
+from monitor.matching.wildcard import MAX_WILDCARD_WORD
 
 WIDE_NEAR = 50
 _OPERATOR_WORDS = {"and": "AND", "or": "OR", "not": "NOT", "near": "NEAR/N"}
@@ -35,15 +36,30 @@ def _lint_term(term: Term, query: str) -> Iterator[tuple[str, int | None]]:
             term.column,
         )
     elif term.wildcard:
-        if text[0] in "*?":
-            yield (f"{text!r} starts with a wildcard: it must test every word of every article", term.column)
-        elif len(re.split(r"[*?]", text, maxsplit=1)[0]) < 3:
-            yield (f"{text!r} has a very short prefix and will match many unrelated words", term.column)
+        yield from _lint_wildcard(text, term.column)
     elif " " not in text and letters <= 2:
         yield (
             f"{text!r} is a bare {letters}-character term: it will match many unrelated words",
             term.column,
         )
+
+
+def _lint_wildcard(text: str, column: int) -> Iterator[tuple[str, int | None]]:
+    """What a wildcard costs: a prefix (``negozia*``) is one look-up per word, any other pattern
+    is tried on every word of every article, in time that grows with the word's length."""
+    head = re.split(r"[*?]", text, maxsplit=1)[0]
+    if text.endswith("*") and "?" not in text and text.count("*") == 1:
+        if len(head) < 3:
+            yield (f"{text!r} has a very short prefix and will match many unrelated words", column)
+        return
+    cost = (
+        "it is tried on every word of every article, in time that grows with the word's length "
+        f"(a word over {MAX_WILDCARD_WORD:,} characters is never matched)"
+    )
+    if not head:
+        yield (f"{text!r} starts with a wildcard: {cost}", column)
+    else:
+        yield (f"{text!r} is a pattern, not a prefix such as {head}* (one look-up a word): {cost}", column)
 
 
 def _lint_near(node: Node) -> Iterator[tuple[str, int | None]]:

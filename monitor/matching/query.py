@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from luqum import tree
 from luqum.exceptions import IllegalCharacterError, ParseError
-from luqum.parser import parser as _lucene
+
+from monitor.matching.lucene import parse_lucene
 
 TEXT_FIELDS = ("title", "summary", "body")
 META_FIELDS = ("source", "url", "lang", "tag")
@@ -106,14 +107,30 @@ _UNSUPPORTED: dict[type, str] = {
 }
 
 
+# Bounds on one query, so that no rule can stall a load or a reload, or exhaust the stack
+# of the code that walks its tree (that code recurses, one level of nesting at a time).
+# A long list of alternatives belongs in a concept, which has no such bound.
+MAX_QUERY_LENGTH = 100_000  # characters
+MAX_NESTING = 50  # parentheses, NOT, -, + and field: inside one another
+
+
 def parse_query(text: str, concepts: Mapping[str, Sequence[str]] | None = None) -> Node:
-    """Parse a rule query; raises QuerySyntaxError with a plain message and column."""
+    """Parse a rule query; raises QuerySyntaxError with a plain message and column.
+
+    The text is checked against MAX_QUERY_LENGTH and its parentheses against MAX_NESTING
+    before it is parsed, the other kinds of nesting on the parsed tree before it is read.
+    """
     if not text or not text.strip():
         raise QuerySyntaxError("the query is empty", 0)
+    if len(text) > MAX_QUERY_LENGTH:
+        raise QuerySyntaxError(
+            f"the query is {len(text):,} characters long; the limit is {MAX_QUERY_LENGTH:,} "
+            "(a long list of alternatives belongs in a concept)"
+        )
     _check_balance(text)
     rewritten = _NEAR_OPERATOR.sub(lambda m: "NEAR_" + m.group(1), text)
     try:
-        parsed = _lucene.parse(rewritten)
+        parsed = parse_lucene(rewritten)
     except IllegalCharacterError as exc:
         raise QuerySyntaxError(f"unexpected character in {_quoted(exc)}", _column(exc)) from None
     except ParseError as exc:
@@ -121,17 +138,26 @@ def parse_query(text: str, concepts: Mapping[str, Sequence[str]] | None = None) 
         if column is None and "end of expression" in str(exc):
             column = len(text.rstrip())
         raise QuerySyntaxError(_explain(exc, text), column) from None
-    return _Converter(concepts or {}).convert(parsed, None)
+    _check_nesting(parsed)
+    try:
+        return _Converter(concepts or {}).convert(parsed, None)
+    except RecursionError:  # within the bound, but called with little of the stack left
+        message = f"the query is nested too deeply to read (the limit is {MAX_NESTING} levels)"
+        raise QuerySyntaxError(message) from None
 
 
 def _check_balance(text: str) -> None:
     depth, opened, in_quote, quote_at = 0, [], False, 0
+    deepest, too_deep = 0, 0
     for i, char in enumerate(text):
         if char == '"' and (i == 0 or text[i - 1] != "\\"):
             in_quote, quote_at = not in_quote, i
         elif not in_quote and char == "(":
             depth += 1
             opened.append(i)
+            if depth > deepest:
+                deepest = depth
+                too_deep = i if depth == MAX_NESTING + 1 else too_deep
         elif not in_quote and char == ")":
             if depth == 0:
                 raise QuerySyntaxError("unbalanced parenthesis: ')' without a matching '('", i)
@@ -141,6 +167,34 @@ def _check_balance(text: str) -> None:
         raise QuerySyntaxError('unbalanced quote: a phrase opened with " is never closed', quote_at)
     if depth:
         raise QuerySyntaxError("unbalanced parenthesis: '(' is never closed", opened[-1])
+    if deepest > MAX_NESTING:
+        raise QuerySyntaxError(
+            f"parentheses nested {deepest} levels deep; the limit is {MAX_NESTING}", too_deep
+        )
+
+
+def _check_nesting(parsed: tree.Item) -> None:
+    """Refuse a tree nested deeper than MAX_NESTING (``NOT NOT … x`` has no parentheses).
+
+    Counted without recursion: each Group, NOT, -, + or field: is a level; AND, OR and
+    juxtaposition hold any number of items at one level."""
+    deepest, culprit = 0, None
+    stack: list[tuple[tree.Item, int]] = [(parsed, 0)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.children
+        if children and not isinstance(node, tree.BaseOperation):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                culprit = node if depth == MAX_NESTING + 1 else culprit
+        stack.extend((child, depth) for child in children)
+    if deepest > MAX_NESTING:
+        raise QuerySyntaxError(
+            f"the query is nested {deepest} levels deep (parentheses, NOT, -, +, field:); "
+            f"the limit is {MAX_NESTING}",
+            getattr(culprit, "pos", None),
+        )
 
 
 def _column(exc: Exception) -> int | None:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from monitor.errors import RuleProblem
 from monitor.matching.lint import lint_query
 from monitor.matching.query import (
+    MAX_NESTING,
     Meta,
     Node,
     QuerySyntaxError,
@@ -348,10 +349,15 @@ def _load_rule(
     try:
         expr = parse_query(model.query, result.concepts)
         _check_meaning(expr)
+        warnings = list(lint_query(expr, model.query))
     except QuerySyntaxError as exc:
         problems.append(locate_query.problem(exc.message, exc.column))
         return None
-    for message, column in lint_query(expr, model.query):
+    except RecursionError:  # within MAX_NESTING, but reached with little of the stack left
+        message = f"the query is nested too deeply to check (the limit is {MAX_NESTING} levels)"
+        problems.append(locate_query.problem(message, None))
+        return None
+    for message, column in warnings:
         problems.append(locate_query.problem(message, column, warning=True))
     if not model.enabled:
         return None
@@ -433,9 +439,10 @@ class _QueryLocator:
             value = self.item.get("query")
             quoted = 1 if getattr(value, "style", None) in ("'", '"') else 0
             at = position[1] + quoted + column
-        caret = (
-            f"\n    {query}\n    {' ' * column}^" if query.strip() and column is not None and one_line else ""
-        )
+        caret = ""
+        if query.strip() and column is not None and one_line:
+            shown, column = _excerpt(query, column)
+            caret = f"\n    {shown}\n    {' ' * column}^"
         return RuleProblem(
             str(self.path),
             position[0] if position else self.line,
@@ -444,6 +451,18 @@ class _QueryLocator:
             at,
             warning,
         )
+
+
+def _excerpt(query: str, column: int, width: int = 100) -> tuple[str, int]:
+    """The part of a long query around ``column`` (a query may hold thousands of characters),
+    and the column within it."""
+    if len(query) <= width:
+        return query, column
+    start = max(0, min(column - width // 2, len(query) - width))
+    shown = query[start : start + width]
+    before = "…" if start else ""
+    after = "…" if start + width < len(query) else ""
+    return f"{before}{shown}{after}", column - start + len(before)
 
 
 def _examples(item: Any, model: RuleModel) -> tuple[RuleExample, ...]:
