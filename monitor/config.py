@@ -12,12 +12,13 @@ import fnmatch
 import os
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
+from croniter import croniter
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -115,6 +116,56 @@ class Sources(_Model):
     )
 
 
+CRON_NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+"""The ``@`` shorthands a digest schedule may use, as the five fields they stand for."""
+_CRON_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or jan-dec"),
+    ("day-of-week", "0-7 or sun-sat; 0 and 7 are Sunday"),
+)
+_CRON_START = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def check_cron(value: str) -> str:
+    """``value`` as five standard cron fields (a shorthand expanded); ValueError naming the bad field.
+
+    Standard means what crontab(5) says: weekday 0 and 7 are Sunday, 1-5 is
+    Monday to Friday, names (``mon-fri``, ``jan``) are accepted.  A schedule
+    that can never fire (``0 8 31 2 *``) is refused too.
+    """
+    fields = CRON_NICKNAMES.get(value.strip().lower(), value).split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"{value!r} is not a cron schedule: it needs five fields "
+            "(minute hour day-of-month month day-of-week, e.g. '0 8 * * 1-5') or @daily, @weekly…"
+        )
+    for position, (name, allowed) in enumerate(_CRON_FIELDS):
+        probe = ["*"] * 5
+        probe[position] = fields[position]
+        try:
+            croniter(" ".join(probe), _CRON_START)
+        except ValueError:  # croniter's errors are ValueErrors
+            raise ValueError(
+                f"{value!r}: the {name} field {fields[position]!r} is not valid ({allowed})"
+            ) from None
+    expression = " ".join(fields)
+    try:
+        croniter(expression, _CRON_START).get_next(datetime)
+    except ValueError:
+        raise ValueError(f"{value!r} never fires: no date has that day and month") from None
+    return expression
+
+
 class _ChannelModel(_Model):
     """What every channel takes: which sources' alerts it wants (all by default)."""
 
@@ -126,7 +177,9 @@ class _ChannelModel(_Model):
     )
 
     digest: str | None = Field(
-        None, description="hold alerts and send one digest on this cron schedule, e.g. '0 8 * * *'"
+        None,
+        description="hold alerts and send one digest on this cron schedule (standard cron: "
+        "weekday 0 and 7 are Sunday), e.g. '0 8 * * 1-5' for 08:00 Monday to Friday",
     )
     quiet_hours: str | None = Field(
         None, description="HH:MM-HH:MM: alerts held, then sent as one summary (urgent rules still go)"
@@ -164,12 +217,7 @@ class _ChannelModel(_Model):
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                CronTrigger.from_crontab(value)
-            except ValueError as exc:
-                raise ValueError(
-                    f"digest: {value!r} is not a cron schedule (minute hour day month weekday): {exc}"
-                ) from None
+            check_cron(value)
         return value
 
     @field_validator("quiet_hours")

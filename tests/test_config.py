@@ -116,3 +116,36 @@ def test_config_env_reference_falls_back_to_a_var_file(tmp_path: Path) -> None:
     assert settings.channels["hook"].url.get_secret_value().endswith("key=filetoken")  # type: ignore[union-attr]
     with pytest.raises(ConfigError, match=r"HOOK_URL_FILE\): cannot read secret file"):
         load_settings(str(path), env={"HOOK_URL_FILE": str(tmp_path / "missing")})
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        (
+            "0 8 * * mon-fry",
+            "the day-of-week field 'mon-fry' is not valid (0-7 or sun-sat; 0 and 7 are Sunday)",
+        ),
+        ("0 8 * * 8", "the day-of-week field '8' is not valid"),
+        ("0 25 * * *", "the hour field '25' is not valid (0-23)"),
+        ("0 8 * *", "it needs five fields"),
+        ("0 8 * * 1-5 2026", "it needs five fields"),
+        ("0 8 31 2 *", "never fires"),
+    ],
+)
+def test_config_bad_digest_schedule_names_the_channel_the_line_and_the_field(
+    tmp_path: Path, schedule: str, message: str
+) -> None:
+    path = write(
+        tmp_path,
+        f"channels:\n  console: {{type: console}}\n  desk: {{type: console, digest: '{schedule}'}}\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(str(path), env={})
+    assert str(caught.value).startswith(f"{path}:3: channels.desk.digest: '{schedule}'")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("schedule", ["0 8 * * 1-5", "0 8 * * 0", "0 8 * * 7", "0 8 * * sun", "@weekly"])
+def test_config_digest_takes_standard_cron_weekdays(tmp_path: Path, schedule: str) -> None:
+    path = write(tmp_path, f"channels:\n  desk: {{type: console, digest: '{schedule}'}}\n")
+    assert load_settings(str(path), env={}).channels["desk"].digest == schedule

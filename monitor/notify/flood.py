@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
+from croniter import croniter
 
+from monitor.config import check_cron
 from monitor.models import SUMMARY_RULE, Alert
 
 __all__ = [
@@ -87,9 +88,25 @@ def hold_until(
 
 
 def next_digest(cron: str, zone: ZoneInfo, now: datetime) -> datetime:
-    fire: datetime | None = CronTrigger.from_crontab(cron, timezone=zone).get_next_fire_time(None, now)
-    assert fire is not None  # a crontab always fires again
-    return fire
+    """The first time after ``now`` that the standard cron schedule ``cron`` fires on ``zone``'s clocks.
+
+    Standard cron, as crontab(5) reads it (APScheduler 3's ``from_crontab``
+    counts weekdays from Monday, so ``1-5`` there is Tuesday to Saturday):
+    weekday 0 and 7 are Sunday.  Across a change of clocks it does what cron
+    does: a time skipped in spring fires when the clocks have jumped (02:30
+    becomes 03:00), and a time that happens twice in autumn fires once, unless
+    the minute or hour is a wildcard (an hourly digest stays hourly).
+    """
+    fields = check_cron(cron).split()
+    repeats = not (fields[0].startswith("*") or fields[1].startswith("*"))
+    after = now.astimezone(UTC)  # compared in UTC: one zone's wall-clock times ignore fold
+    schedule = croniter(" ".join(fields), after.astimezone(zone))
+    while True:
+        candidate: datetime = schedule.get_next(datetime)
+        instant = candidate.astimezone(UTC)
+        fire = instant.astimezone(zone)  # zoneinfo marks the second of a repeated time (fold=1)
+        if instant > after and not (repeats and fire.fold):
+            return fire
 
 
 def quiet_end(spec: str, zone: ZoneInfo, now: datetime) -> datetime | None:

@@ -7,8 +7,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from monitor.models import Alert
-from monitor.notify.flood import SUMMARY_RULE, TOP_ARTICLES, hold_until, quiet_end, summary_text, window
+from monitor.notify.flood import (
+    SUMMARY_RULE,
+    TOP_ARTICLES,
+    hold_until,
+    next_digest,
+    quiet_end,
+    summary_text,
+    window,
+)
 
 ROME = ZoneInfo("Europe/Rome")
 NOW = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)  # 11:30 in Rome
@@ -51,6 +61,53 @@ def test_a_digest_channel_holds_every_alert_until_its_next_scheduled_time() -> N
     hold = hold_until(alert(), policy, throttle=None, urgent=True, now=NOW, sent_since=never)
     assert hold is not None and hold.reason == "digest"
     assert hold.until == datetime(2026, 11, 26, 8, 0, tzinfo=ROME)
+
+
+def _rome(*parts: int, fold: int = 0) -> datetime:
+    return datetime(*parts, tzinfo=ROME, fold=fold)  # type: ignore[misc]
+
+
+# (schedule, now in Rome, the next digest in Rome).  2026-03-27 and 2026-10-23 are Fridays;
+# Rome's clocks go forward on Sunday 2026-03-29 (02:00 -> 03:00) and back on 2026-10-25 (03:00 -> 02:00).
+CRON_TABLE = [
+    # weekdays as crontab(5) numbers them: 1-5 is Monday to Friday, 0 and 7 are Sunday
+    ("0 8 * * 1-5", _rome(2026, 3, 27, 9, 0), _rome(2026, 3, 30, 8, 0)),  # Friday -> Monday, across DST
+    ("0 8 * * 1-5", _rome(2026, 10, 23, 9, 0), _rome(2026, 10, 26, 8, 0)),  # Friday -> Monday, back to CET
+    ("0 8 * * 1-5", _rome(2026, 3, 27, 7, 59), _rome(2026, 3, 27, 8, 0)),  # Friday is a weekday
+    ("0 8 * * mon-fri", _rome(2026, 3, 28, 12, 0), _rome(2026, 3, 30, 8, 0)),  # Saturday -> Monday
+    ("0 8 * * 0", _rome(2026, 3, 27, 9, 0), _rome(2026, 3, 29, 8, 0)),  # 0 is Sunday
+    ("0 8 * * 7", _rome(2026, 3, 27, 9, 0), _rome(2026, 3, 29, 8, 0)),  # so is 7
+    ("0 8 * * 1", _rome(2026, 3, 29, 9, 0), _rome(2026, 3, 30, 8, 0)),  # 1 is Monday
+    ("0 18 * * 5", _rome(2026, 10, 23, 18, 0), _rome(2026, 10, 30, 18, 0)),  # strictly after now
+    ("0 8 1 * 1", _rome(2026, 3, 27, 9, 0), _rome(2026, 3, 30, 8, 0)),  # day of month OR weekday, as cron
+    ("@daily", _rome(2026, 3, 28, 23, 30), _rome(2026, 3, 29, 0, 0)),
+    # a time the spring change skips fires once the clocks have jumped
+    ("30 2 * * *", _rome(2026, 3, 29, 1, 30), _rome(2026, 3, 29, 3, 0)),
+    ("30 2 * * *", _rome(2026, 3, 29, 3, 0), _rome(2026, 3, 30, 2, 30)),
+    # a time the autumn change repeats fires once, at its first occurrence...
+    ("30 2 * * *", _rome(2026, 10, 25, 1, 30), _rome(2026, 10, 25, 2, 30)),
+    ("30 2 * * *", _rome(2026, 10, 25, 2, 45), _rome(2026, 10, 26, 2, 30)),
+    ("30 2 * * *", _rome(2026, 10, 25, 2, 0, fold=1), _rome(2026, 10, 26, 2, 30)),
+    # ... unless the hour is a wildcard: an hourly digest goes every hour, the repeated one too
+    ("0 * * * *", _rome(2026, 10, 25, 2, 30), _rome(2026, 10, 25, 2, 0, fold=1)),
+]
+
+
+@pytest.mark.parametrize(("cron", "now", "expected"), CRON_TABLE)
+def test_next_digest_reads_standard_cron_in_the_channels_time_zone(
+    cron: str, now: datetime, expected: datetime
+) -> None:
+    fire = next_digest(cron, ROME, now.astimezone(UTC))
+    assert fire.astimezone(UTC) == expected.astimezone(UTC)
+    assert fire.astimezone(UTC) > now.astimezone(UTC)
+
+
+def test_a_weekday_digest_holds_a_friday_evening_alert_until_monday_morning() -> None:
+    policy = Policy(digest="0 8 * * 1-5", timezone="Europe/Rome")
+    friday_evening = _rome(2026, 10, 23, 19, 0).astimezone(UTC)
+    hold = hold_until(alert(), policy, throttle=None, urgent=False, now=friday_evening, sent_since=never)
+    assert hold is not None and hold.until == _rome(2026, 10, 26, 8, 0)
+    assert hold.until.astimezone(ROME).strftime("%A %H:%M %Z") == "Monday 08:00 CET"
 
 
 def test_quiet_hours_over_midnight_hold_until_they_end_in_the_channels_time_zone() -> None:
