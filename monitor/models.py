@@ -192,6 +192,22 @@ SUMMARY_RULE = "summary"
 
 
 @dataclass(frozen=True, slots=True)
+class HeldAlert:
+    """An alert flood control keeps back, as read when deciding whether its time has come.
+
+    ``since`` is when the alert came in (its delivery was queued); ``until`` the
+    release time forecast when it was held, under the settings of that moment.
+    """
+
+    key: str
+    channel: str
+    rule_id: str
+    reason: str  # digest | quiet hours | throttle
+    since: datetime
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     """What a channel is asked to deliver: one hit, flattened for rendering.
 

@@ -86,3 +86,24 @@ def test_a_digest_names_the_other_outlets_that_carried_a_story(tmp_path: Path) -
     assert store.release_held(now + timedelta(hours=1), summary_text) == 1
     [summary] = store.due_deliveries(now + timedelta(hours=1), 10, ["hook"])
     assert "• Vertice NATO a Vilnius (ANSA) — also reported by Rai" in summary.snippet
+
+
+def test_alerts_held_for_quiet_hours_follow_the_hours_set_after_a_reload(tmp_path: Path) -> None:
+    """Held under quiet hours ending in two hours; the channel's hours then end a minute ago: they go now."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    start, late_end, ended = now - timedelta(hours=1), now + timedelta(hours=2), now - timedelta(minutes=1)
+    with WebhookReceiver() as hook:
+        quiet = f', quiet_hours: "{start:%H:%M}-{late_end:%H:%M}"'
+        config = setup(tmp_path, hook.url, "", extra=quiet, articles=3)
+        run_once(config)
+        assert hook.received == []
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace(f"{late_end:%H:%M}", f"{ended:%H:%M}"), encoding="utf-8")
+        run_once(config)
+        [(_, body)] = hook.received
+        assert body["data"]["rule"]["id"] == "summary"
+        assert body["data"]["article"]["title"] == "After quiet hours: 3 alert(s) for 1 rule(s)"
+        run_once(config)
+        assert len(hook.received) == 1  # nothing twice

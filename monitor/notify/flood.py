@@ -7,6 +7,10 @@ schedule), when the channel is in its quiet hours and the rule is not urgent
 the channel in the current window (until the window ends).  Held alerts are
 later folded into one summary alert per channel (:func:`summary_text`), which
 is delivered like any other: once, retried, never lost.
+
+When a held alert goes is decided again at every delivery round by
+:func:`release_at`, under the settings in force then: a reload that moves
+quiet hours, a digest schedule or a throttle moves the alerts already held.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from monitor.config import check_cron
-from monitor.models import SUMMARY_RULE, Alert
+from monitor.models import SUMMARY_RULE, Alert, HeldAlert
 
 __all__ = [
     "SUMMARY_RULE",
@@ -30,6 +34,7 @@ __all__ = [
     "hold_until",
     "next_digest",
     "quiet_end",
+    "release_at",
     "summary_text",
     "window",
 ]
@@ -85,6 +90,36 @@ def hold_until(
         if sent_since(start) >= limit:
             return Hold(end, "throttle")
     return None
+
+
+def release_at(
+    held: HeldAlert,
+    channel: ChannelPolicy | None,
+    *,
+    throttle: tuple[int, float] | None,
+    urgent: bool,
+    now: datetime,
+) -> datetime | None:
+    """When ``held`` goes under the channel's and its rule's settings as they are ``now``.
+
+    Due when the result is not after ``now``; None keeps it held (its channel
+    is no longer configured: it waits, visible, for the channel to return).
+    A digest goes at the schedule's first time after the alert came in, quiet
+    hours end when ``now`` is outside the window as it is now set, a throttle
+    window is the one the alert came in, under the period set now.  A setting
+    removed, or a rule made urgent in quiet hours, lets the alert go now.
+    """
+    if channel is None:
+        return None
+    zone = ZoneInfo(channel.timezone)
+    if held.reason == "digest":
+        return next_digest(channel.digest, zone, held.since) if channel.digest else now
+    if held.reason == "quiet hours":
+        end = quiet_end(channel.quiet_hours, zone, now) if channel.quiet_hours and not urgent else None
+        return end or now
+    if held.reason == "throttle":
+        return window(throttle[1], held.since)[1] if throttle else now
+    return held.until  # a reason of another version: the time forecast when it was held
 
 
 def next_digest(cron: str, zone: ZoneInfo, now: datetime) -> datetime:

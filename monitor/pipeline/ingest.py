@@ -35,9 +35,9 @@ from monitor.errors import (
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.rulefile import RuleSpec
 from monitor.metrics import Metrics
-from monitor.models import Alert, Article, FeedState, Match, clean_text, content_fingerprint
+from monitor.models import Alert, Article, FeedState, HeldAlert, Match, clean_text, content_fingerprint
 from monitor.notify.base import Notifier
-from monitor.notify.flood import Hold, hold_until, summary_text, window
+from monitor.notify.flood import Hold, hold_until, release_at, summary_text, window
 from monitor.notify.retry import next_attempt
 from monitor.pipeline.stories import StoryGrouper
 from monitor.sources.feeds import FeedFetch, FeedFetcher
@@ -521,6 +521,17 @@ class Pipeline:
             sent_since=lambda _start: sent,
         )
 
+    def _release_at(self, held: HeldAlert, now: datetime) -> datetime | None:
+        """When a held alert goes under the settings in force now (a reload may have changed them)."""
+        spec = self._rule_specs().get(held.rule_id)
+        return release_at(
+            held,
+            self.settings.channels.get(held.channel),
+            throttle=spec.throttle if spec else None,
+            urgent=bool(spec and spec.urgent),
+            now=now,
+        )
+
     async def deliver_due(self, notifiers: dict[str, Notifier], run: RunBlocking) -> DeliveryReport:
         """Send every due alert: channels in parallel, each channel's alerts in order.
 
@@ -530,7 +541,7 @@ class Pipeline:
         report = DeliveryReport()
         if await run(self.claims.task, "summaries", utcnow()):  # one replica folds held alerts
             try:
-                await run(self.store.release_held, utcnow(), summary_text)
+                await run(self.store.release_held, utcnow(), summary_text, self._release_at)
             finally:
                 await run(self.claims.release_task, "summaries")
         alerts = await run(

@@ -26,6 +26,7 @@ from monitor.models import (
     Article,
     FeedState,
     HealthEvent,
+    HeldAlert,
     Match,
     StoredSignature,
     TermHit,
@@ -33,6 +34,8 @@ from monitor.models import (
 )
 from monitor.store.tables import ArticleRow, DeliveryRow, FeedRow, FileRow, HitRow
 
+ReleaseAt = Callable[[HeldAlert, datetime], datetime | None]
+"""(held alert, now) → when it goes under the settings in force now (None: keep it held)."""
 Summarize = Callable[[Sequence[Alert], str, Mapping[str, Sequence[str]]], tuple[str, str, tuple[str, ...]]]
 """(alerts, reason, other outlets by key) → (title, text, terms) of the summary that stands for them."""
 
@@ -385,8 +388,13 @@ class Store:
         with self._guard(), self._session() as session:
             return int(session.execute(query).scalar() or 0)
 
-    def release_held(self, now: datetime, summarize: Summarize) -> int:
+    def release_held(self, now: datetime, summarize: Summarize, release_at: ReleaseAt | None = None) -> int:
         """Fold the held alerts whose time has come into one summary alert per channel.
+
+        ``release_at(held, now)`` says when each held alert goes (None: not yet
+        known, keep it), under the settings in force now
+        (:func:`monitor.notify.flood.release_at`); without it, at the time
+        forecast when it was held.
 
         One transaction: the summary (an article of source ``news-monitor``, a hit
         of rule ``summary``, a pending delivery) is queued and the held alerts
@@ -399,9 +407,16 @@ class Store:
             select(DeliveryRow, HitRow, ArticleRow)
             .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
             .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
-            .where(col(DeliveryRow.status) == "held", col(DeliveryRow.next_attempt_at) <= now)
+            .where(col(DeliveryRow.status) == "held")
             .order_by(col(DeliveryRow.id))
         )
+        if release_at is None:
+            query = query.where(col(DeliveryRow.next_attempt_at) <= now)
+        else:
+            due = self._held_due(now, release_at)
+            if not due:
+                return 0
+            query = query.where(col(DeliveryRow.id).in_(due))
         with self._guard(), self._session() as session:
             rows = session.execute(query).all()
         by_channel: dict[str, list[tuple[DeliveryRow, HitRow, ArticleRow]]] = {}
@@ -433,6 +448,31 @@ class Store:
                 )
                 self._record_in(session, [Routed(article, [(match, [channel])])], now)
         return len(by_channel)
+
+    def _held_due(self, now: datetime, release_at: ReleaseAt) -> list[int]:
+        """Ids of the held alerts whose time has come; only the few columns the decision reads are loaded."""
+        query = (
+            select(
+                col(DeliveryRow.id),
+                col(DeliveryRow.key),
+                col(DeliveryRow.channel),
+                col(HitRow.rule_id),
+                col(DeliveryRow.last_error),
+                col(DeliveryRow.created_at),
+                col(DeliveryRow.next_attempt_at),
+            )
+            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+            .where(col(DeliveryRow.status) == "held")
+        )
+        with self._guard(), self._session() as session:
+            rows = session.execute(query).all()
+        due = []
+        for row_id, key, channel, rule_id, error, since, until in rows:
+            reason = (error or "held: summary").removeprefix("held: ")
+            when = release_at(HeldAlert(key, channel, rule_id, reason, since, until), now)
+            if when is not None and when <= now:
+                due.append(row_id)
+        return due
 
     def mark_sent(self, key: str, now: datetime) -> None:
         self._update(key, status="sent", sent_at=now, attempts=col(DeliveryRow.attempts) + 1, last_error=None)

@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.models import Alert
+from monitor.models import Alert, HeldAlert
 from monitor.notify.flood import (
     SUMMARY_RULE,
     TOP_ARTICLES,
     hold_until,
     next_digest,
     quiet_end,
+    release_at,
     summary_text,
     window,
 )
@@ -155,3 +156,59 @@ def test_summary_counts_per_rule_and_lists_the_newest_articles_first() -> None:
     assert "  … and 3 more" in lines and "GAZA: 1" in lines
     assert lines[-1] == f"Sources: ANSA ({TOP_ARTICLES + 3}), Rai (1)"
     assert terms == ("NATO",)
+
+
+def held(reason: str, since: datetime, until: datetime, rule: str = "nato") -> HeldAlert:
+    return HeldAlert(key="nm_1", channel="slack", rule_id=rule, reason=reason, since=since, until=until)
+
+
+def go(item: HeldAlert, policy: Policy | None, now: datetime, **rule: object) -> datetime | None:
+    throttle = rule.get("throttle")
+    return release_at(item, policy, throttle=throttle, urgent=bool(rule.get("urgent")), now=now)  # type: ignore[arg-type]
+
+
+def test_release_of_quiet_hours_follows_the_window_as_it_is_set_now() -> None:
+    """Held at 23:00 under 22:00-07:00; the channel is then set to 22:00-06:00, or to 22:00-08:00."""
+    item = held("quiet hours", since=_rome(2026, 11, 25, 23, 0), until=_rome(2026, 11, 26, 7, 0))
+    shorter = Policy(quiet_hours="22:00-06:00", timezone="Europe/Rome")
+    assert go(item, shorter, _rome(2026, 11, 26, 5, 59)) == _rome(2026, 11, 26, 6, 0)  # not yet
+    six = _rome(2026, 11, 26, 6, 0)
+    assert go(item, shorter, six) == six  # the new end: due, an hour before the old one
+    longer = Policy(quiet_hours="22:00-08:00", timezone="Europe/Rome")
+    assert go(item, longer, _rome(2026, 11, 26, 7, 30)) == _rome(2026, 11, 26, 8, 0)  # the old end passed
+    assert go(item, Policy(timezone="Europe/Rome"), _rome(2026, 11, 26, 1, 0)) == _rome(2026, 11, 26, 1, 0)
+    london = Policy(quiet_hours="22:00-07:00", timezone="Europe/London")  # the same hours, an hour later
+    assert go(item, london, _rome(2026, 11, 26, 7, 30)) == datetime(
+        2026, 11, 26, 7, 0, tzinfo=ZoneInfo("Europe/London")
+    )
+
+
+def test_release_of_quiet_hours_is_now_when_the_rule_became_urgent() -> None:
+    item = held("quiet hours", since=_rome(2026, 11, 25, 23, 0), until=_rome(2026, 11, 26, 7, 0))
+    policy = Policy(quiet_hours="22:00-07:00", timezone="Europe/Rome")
+    now = _rome(2026, 11, 26, 1, 0)
+    assert go(item, policy, now, urgent=True) == now
+
+
+def test_release_of_a_digest_follows_the_schedule_as_it_is_set_now() -> None:
+    """Came in Friday 19:00 for a daily 08:00 digest (Saturday); the schedule becomes weekdays only."""
+    item = held("digest", since=_rome(2026, 10, 23, 19, 0), until=_rome(2026, 10, 24, 8, 0))
+    weekdays = Policy(digest="0 8 * * 1-5", timezone="Europe/Rome")
+    assert go(item, weekdays, _rome(2026, 10, 24, 8, 30)) == _rome(2026, 10, 26, 8, 0)
+    evenings = Policy(digest="0 20 * * *", timezone="Europe/Rome")
+    assert go(item, evenings, _rome(2026, 10, 23, 20, 0)) == _rome(2026, 10, 23, 20, 0)  # earlier than 08:00
+    now = _rome(2026, 10, 23, 19, 30)
+    assert go(item, Policy(timezone="Europe/Rome"), now) == now  # digest switched off: goes now
+
+
+def test_release_of_a_throttle_follows_the_period_as_it_is_set_now() -> None:
+    since = datetime(2026, 11, 25, 10, 10, tzinfo=UTC)
+    item = held("throttle", since=since, until=datetime(2026, 11, 25, 11, 0, tzinfo=UTC))
+    quarter = datetime(2026, 11, 25, 10, 15, tzinfo=UTC)
+    assert go(item, Policy(), NOW, throttle=(5, 900)) == quarter  # 1/h became 5 per 15 minutes
+    assert go(item, Policy(), NOW, throttle=None) == NOW  # throttle removed: goes now
+
+
+def test_release_keeps_an_alert_whose_channel_is_gone_held() -> None:
+    item = held("digest", since=NOW, until=NOW)
+    assert go(item, None, NOW + timedelta(days=1)) is None
