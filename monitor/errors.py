@@ -15,6 +15,7 @@ traceback to fix their setup::
      ├── StoreError             the database is unreachable or not ours
      └── DeliveryError          an alert could not be delivered
           ├── RetryableDelivery   try again later (timeouts, 5xx, 429 with Retry-After)
+          │    └── ChannelPaused    not tried: the channel's receiver asked every sender to wait
           └── PermanentDelivery   retrying cannot help (400/404/410, revoked webhook)
 
 Adapters map their library's exceptions into this tree at the boundary; only
@@ -137,11 +138,28 @@ class DeliveryError(MonitorError):
 
 
 class RetryableDelivery(DeliveryError):
-    """Delivery failed for a reason that may pass; ``retry_after`` is the receiver's wish in seconds."""
+    """Delivery failed for a reason that may pass; ``retry_after`` is the receiver's wish in seconds.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    ``status`` is the HTTP status when a receiver answered (429 asks the whole
+    channel to slow down, with or without ``retry_after``).
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, *, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
+
+
+class ChannelPaused(RetryableDelivery):
+    """Nothing was sent: the channel is paused for ``retry_after`` seconds because its receiver said so.
+
+    Not an attempt: the alert waits for the pause to end without coming any
+    closer to its ``max_attempts``.
+    """
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, retry_after)
+        self.retry_after: float = retry_after
 
 
 class PermanentDelivery(DeliveryError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from monitor.cli import main
-from tests.notify.receivers import Reply, WebhookReceiver
+from tests.notify.receivers import Reply, Request, WebhookReceiver
 
 CONFIG = """
 database: sqlite:///{tmp}/monitor.db
@@ -146,3 +147,49 @@ def test_delivery_receiver_dripping_its_answer_is_cut_off_by_send_timeout_and_re
         _, out, _ = run(config, "deliveries", "--pending", "--json")
         [pending] = [json.loads(line) for line in out.splitlines()]
         assert pending["attempts"] == 1 and "no complete answer" in pending["last_error"]
+
+
+class ThrottlingReceiver(WebhookReceiver):
+    """A receiver whose quota is spent: for ``pause`` seconds after the first request it answers
+    ``429`` with the ``Retry-After`` left, to every request; then ``200``."""
+
+    def __init__(self, pause: float) -> None:
+        super().__init__()
+        self.pause = pause
+        self.until: float | None = None
+        self.refused: list[Request] = []
+
+    def answer(self, request: Request) -> Reply:
+        with self._lock:
+            if self.until is None:
+                self.until = request.received_at + self.pause
+            left = self.until - request.received_at
+            if left > 0:
+                self.refused.append(request)
+                return Reply(429, "quota exceeded", (("Retry-After", str(math.ceil(left))),))
+        return Reply(200, "accepted")
+
+
+def test_delivery_429_pauses_the_whole_webhook_channel_then_every_alert_goes_once(tmp_path: Path) -> None:
+    """30 alerts for a receiver over its quota: one request is refused, not 30; all go after the pause."""
+    with ThrottlingReceiver(pause=6.0) as hook:
+        config = setup(tmp_path, hook.url)
+        for n in range(1, 30):
+            (tmp_path / "inbox" / f"{n}.txt").write_text(f"NATO {n}\n\nLa NATO, notizia {n}.", "utf-8")
+        run(config, "run", "--once")
+        assert len(hook.requests) == 1 and len(hook.refused) == 1
+        _, out, _ = run(config, "deliveries", "--json")
+        waiting = [json.loads(line) for line in out.splitlines()]
+        assert len(waiting) == 30 and {row["status"] for row in waiting} == {"pending"}
+        assert sorted(row["attempts"] for row in waiting) == [0] * 29 + [1]  # a pause is not an attempt
+        for _ in range(40):  # retry_initial is 0s: only the receiver's pause holds the alerts back
+            run(config, "run", "--once")
+            if set(statuses(config)) == {"sent"}:
+                break
+            time.sleep(0.5)
+        assert len(hook.refused) == 1
+        assert hook.until is not None
+        accepted = [r for r in hook.requests if all(r is not x for x in hook.refused)]
+        assert len(accepted) == 30 and min(r.received_at for r in accepted) >= hook.until
+        assert len({r.headers["webhook-id"] for r in accepted}) == 30  # each alert once
+        assert statuses(config) == ["sent"] * 30

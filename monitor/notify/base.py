@@ -63,26 +63,28 @@ def build_notifiers(
     """One notifier per configured channel, all sharing the caller's HTTP client.
 
     ``out`` defaults to ``sys.stdout`` as it is at call time (not import time),
-    so a redirected stdout is honoured.  Slack channels share one pacer keyed
-    by webhook URL: two channels posting to one webhook keep its rate together.
+    so a redirected stdout is honoured.  HTTP channels share pacers keyed by
+    URL: two channels posting to one webhook keep its rate and its pauses
+    (429, ``Retry-After``) together.
     A channel that cannot work (a bad signing secret, an address that does not
     parse) raises :class:`~monitor.errors.ConfigError` naming it.
     """
     stream = sys.stdout if out is None else out
     slack_pacer = Pacer(SLACK_MIN_INTERVAL)
+    http_pacer = Pacer(0.0)  # no pace of its own: only the pauses receivers ask for (429, Retry-After)
     notifiers: dict[str, Notifier] = {}
     for name, channel in channels.items():
         match channel:
             case ConsoleChannel():
                 notifiers[name] = ConsoleNotifier(name, stream, channel.templates)
             case WebhookChannel():
-                notifiers[name] = WebhookNotifier(name, channel, client)
+                notifiers[name] = WebhookNotifier(name, channel, client, pacer=http_pacer)
             case SlackChannel():
                 notifiers[name] = SlackNotifier(name, channel, client, pacer=slack_pacer)
             case DiscordChannel():
-                notifiers[name] = DiscordNotifier(name, channel, client)
+                notifiers[name] = DiscordNotifier(name, channel, client, pacer=http_pacer)
             case TeamsChannel():
-                notifiers[name] = TeamsNotifier(name, channel, client)
+                notifiers[name] = TeamsNotifier(name, channel, client, pacer=http_pacer)
             case EmailChannel():
                 notifiers[name] = EmailNotifier(name, channel)
             case AppriseChannel():

@@ -222,25 +222,31 @@ class DiscordNotifier(HttpNotifier):
     async def send(self, alert: Alert) -> None:
         """POST the embed and wait for Discord to save it; raises RetryableDelivery or PermanentDelivery."""
         url = self._channel.url.get_secret_value()
-        try:
-            response = await self._client.post(
-                httpx.URL(url).copy_set_param("wait", "true"),  # keeps the URL's own thread_id
-                json=render_discord(
-                    alert,
-                    title=self._templates.render("title", alert),
-                    message=self._templates.render("message", alert),
-                ),
-                timeout=self._channel.timeout,
-                follow_redirects=False,
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise map_http_error(exc, channel=self.name, url=url) from None
-        if response.status_code == 429:
-            retry_after, is_global = _rate_limit(response)
-            if retry_after is not None:
-                scope = " (global)" if is_global else ""
-                raise RetryableDelivery(
-                    f"channel {self.name!r}: HTTP 429: rate limited{scope}, retry after {retry_after:g}s",
-                    retry_after=retry_after,
+        body = render_discord(
+            alert,
+            title=self._templates.render("title", alert),
+            message=self._templates.render("message", alert),
+        )
+
+        async def attempt() -> None:
+            try:
+                response = await self._client.post(
+                    httpx.URL(url).copy_set_param("wait", "true"),  # keeps the URL's own thread_id
+                    json=body,
+                    timeout=self._channel.timeout,
+                    follow_redirects=False,
                 )
-        check_response(response, channel=self.name, url=url, now=self._clock())
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise map_http_error(exc, channel=self.name, url=url) from None
+            if response.status_code == 429:
+                retry_after, is_global = _rate_limit(response)
+                if retry_after is not None:
+                    scope = " (global)" if is_global else ""
+                    raise RetryableDelivery(
+                        f"channel {self.name!r}: HTTP 429: rate limited{scope}, retry after {retry_after:g}s",
+                        retry_after=retry_after,
+                        status=429,
+                    )
+            check_response(response, channel=self.name, url=url, now=self._clock())
+
+        await self._paced(attempt)

@@ -6,6 +6,13 @@ The rule of thumb: if waiting could help (timeouts, refused connections,
 redirect we do not follow, a URL we cannot use) retrying would only repeat the
 refusal, so it is permanent.
 
+A receiver that answers ``Retry-After`` (or ``429`` without one) pauses its
+whole channel, not just the alert it refused: :class:`HttpNotifier` holds a
+:class:`~monitor.notify.pacing.Pacer` keyed on the URL, so the alerts queued
+behind wait out the pause (a short one asleep, a longer one back in the
+outbox as :class:`~monitor.errors.ChannelPaused`, which is not an attempt)
+instead of each being refused in turn.
+
 Channel URLs are secrets (a Slack webhook URL *is* its token), so no message
 built here ever contains one: errors name the channel, and any text that comes
 from httpx or the receiver is scrubbed of the URL before it is used.
@@ -13,20 +20,23 @@ from httpx or the receiver is scrubbed of the URL before it is used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from monitor.config import DiscordChannel, SlackChannel, TeamsChannel, WebhookChannel
-from monitor.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from monitor.errors import ChannelPaused, DeliveryError, PermanentDelivery, RetryableDelivery
+from monitor.notify.pacing import Pacer
 from monitor.notify.templates import Format, MessageTemplates
 from monitor.retryafter import parse_retry_after
 
 __all__ = [
     "EXCERPT_LENGTH",
+    "MAX_WAIT",
+    "RATE_LIMITED_PAUSE",
     "Clock",
     "HttpNotifier",
     "check_response",
@@ -36,10 +46,15 @@ __all__ = [
 ]
 
 EXCERPT_LENGTH = 200
+MAX_WAIT = 5.0
+"""Longest pause a send sleeps through before it is handed back to the outbox instead."""
+RATE_LIMITED_PAUSE = 30.0
+"""Seconds a channel pauses after a 429 that does not say how long (the default first retry delay)."""
 _RETRYABLE_STATUS = frozenset({408, 429})
 _HIDDEN = "<channel url>"
 
 Clock = Callable[[], datetime]
+_T = TypeVar("_T")
 
 
 def system_clock() -> datetime:
@@ -80,7 +95,7 @@ def check_response(response: httpx.Response, *, channel: str, url: str, now: dat
     message = f"channel {channel!r}: HTTP {status}" + (f": {detail}" if detail else "")
     if status in _RETRYABLE_STATUS or status >= 500:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now or system_clock())
-        raise RetryableDelivery(message, retry_after=retry_after)
+        raise RetryableDelivery(message, retry_after=retry_after, status=status)
     if 300 <= status < 400:
         message += " (redirects are not followed: configure the final URL)"
     raise PermanentDelivery(message)
@@ -144,13 +159,17 @@ async def post_json(
 
 
 class HttpNotifier:
-    """What every HTTP channel shares: a name, a secret URL, the caller's client, a clock, templates.
+    """What every HTTP channel shares: a name, a secret URL, the caller's client, a clock, templates, a pace.
 
     Subclasses only decide the body and headers, and name the template parts
-    they render (``template_formats``); the URL never appears in a repr.
+    they render (``template_formats``); each send goes through :meth:`_paced`.
+    The URL never appears in a repr.  ``pacer`` may be shared by several
+    notifiers (channels posting to one URL keep its pauses together);
+    ``min_interval`` spaces the starts of sends to one URL.
     """
 
     template_formats: ClassVar[Mapping[str, Format]] = {}
+    min_interval: ClassVar[float] = 0.0
 
     def __init__(
         self,
@@ -159,14 +178,42 @@ class HttpNotifier:
         client: httpx.AsyncClient,
         *,
         clock: Clock = system_clock,
+        pacer: Pacer | None = None,
+        max_wait: float = MAX_WAIT,
     ) -> None:
         self.name = name
         self._channel = channel
         self._client = client
         self._clock = clock
+        self.pacer = pacer if pacer is not None else Pacer(self.min_interval)
+        self.max_wait = max_wait
         self._templates = MessageTemplates(
             name, channel.templates, self.template_formats, check=self.check_template
         )
+
+    async def _paced(self, send: Callable[[], Awaitable[_T]]) -> _T:
+        """Run one ``send`` when the receiver allows it; a pause it asks for holds every later send.
+
+        A pause longer than ``max_wait`` is not slept through: ChannelPaused,
+        without a request, and the outbox keeps the alert until the pause ends.
+        """
+        url = self._channel.url.get_secret_value()
+        left = self.pacer.delay(url)
+        if left > self.max_wait:
+            raise ChannelPaused(
+                f"channel {self.name!r}: paused for {left:.0f}s more, as the receiver asked (rate limited)",
+                retry_after=left,
+            )
+        await self.pacer.wait(url)
+        try:
+            return await send()
+        except RetryableDelivery as exc:
+            pause = exc.retry_after
+            if pause is None and exc.status == 429:
+                pause = RATE_LIMITED_PAUSE
+            if pause is not None:  # 429, or 503 with Retry-After: the queue behind waits too
+                self.pacer.hold(pause, url)
+            raise
 
     def check_template(self, part: str, text: str) -> None:
         """Refuse (raise ValueError) what a template renders for the probes, when the wire needs it."""
@@ -174,13 +221,18 @@ class HttpNotifier:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, url='**********')"
 
-    async def _post(self, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
-        await post_json(
-            self._client,
-            self._channel.url.get_secret_value(),
-            body,
-            channel=self.name,
-            headers=headers,
-            timeout=self._channel.timeout,
-            clock=self._clock,
+    async def _post(
+        self, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """POST ``body`` as JSON, paced; the 2xx response, or a DeliveryError."""
+        return await self._paced(
+            lambda: post_json(
+                self._client,
+                self._channel.url.get_secret_value(),
+                body,
+                channel=self.name,
+                headers=headers,
+                timeout=self._channel.timeout,
+                clock=self._clock,
+            )
         )

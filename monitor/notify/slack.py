@@ -17,9 +17,8 @@ Slack allows about one message a second per webhook (short bursts tolerated).
 Each notifier paces its sends with a :class:`~monitor.notify.pacing.Pacer`
 keyed on the webhook URL (pass one shared pacer to several notifiers when
 channels share a URL), and a ``Retry-After`` from Slack holds the pacer, so the
-alerts queued behind a 429 wait instead of being refused in turn.  A hold
-longer than ``max_wait`` is not slept through: the send fails at once as
-retryable with the remaining wait, and the outbox schedules it.
+alerts queued behind a 429 wait instead of being refused in turn
+(:meth:`~monitor.notify.http.HttpNotifier._paced`, shared by every HTTP channel).
 """
 
 from __future__ import annotations
@@ -32,10 +31,9 @@ from typing import ClassVar
 import httpx
 
 from monitor.config import SlackChannel
-from monitor.errors import PermanentDelivery, RetryableDelivery
+from monitor.errors import PermanentDelivery
 from monitor.models import Alert
-from monitor.notify.http import Clock, HttpNotifier, _excerpt, post_json, system_clock
-from monitor.notify.pacing import Pacer
+from monitor.notify.http import MAX_WAIT, HttpNotifier, _excerpt
 from monitor.notify.render import render_slack, slack_escape
 from monitor.notify.templates import Format
 
@@ -46,7 +44,7 @@ SLACK_FORMAT = Format(escape=slack_escape, mark=lambda term: f"*{term}*")
 
 SLACK_MIN_INTERVAL = 1.0
 """Seconds between the starts of two sends to one webhook (Slack: about one message a second)."""
-SLACK_MAX_WAIT = 5.0
+SLACK_MAX_WAIT = MAX_WAIT
 """Longest wait a send sleeps through before it is handed back to the outbox instead."""
 
 _OK = "ok"
@@ -85,20 +83,7 @@ class SlackNotifier(HttpNotifier):
 
     _channel: SlackChannel
     template_formats: ClassVar[Mapping[str, Format]] = {"text": SLACK_FORMAT, "message": SLACK_FORMAT}
-
-    def __init__(
-        self,
-        name: str,
-        channel: SlackChannel,
-        client: httpx.AsyncClient,
-        *,
-        clock: Clock = system_clock,
-        pacer: Pacer | None = None,
-        max_wait: float = SLACK_MAX_WAIT,
-    ) -> None:
-        super().__init__(name, channel, client, clock=clock)
-        self.pacer = pacer if pacer is not None else Pacer(SLACK_MIN_INTERVAL)
-        self.max_wait = max_wait
+    min_interval: ClassVar[float] = SLACK_MIN_INTERVAL
 
     def payload(self, alert: Alert) -> dict[str, object]:
         """The Block Kit message, with this channel's templates where it has them."""
@@ -109,25 +94,5 @@ class SlackNotifier(HttpNotifier):
 
     async def send(self, alert: Alert) -> None:
         """POST the Block Kit message when the pacer allows; raises RetryableDelivery or PermanentDelivery."""
-        url = self._channel.url.get_secret_value()
-        held = self.pacer.delay(url)
-        if held > self.max_wait:
-            raise RetryableDelivery(
-                f"channel {self.name!r}: Slack asked us to wait, {held:.0f}s left (rate limited)",
-                retry_after=held,
-            )
-        await self.pacer.wait(url)
-        try:
-            response = await post_json(
-                self._client,
-                url,
-                self.payload(alert),
-                channel=self.name,
-                timeout=self._channel.timeout,
-                clock=self._clock,
-            )
-        except RetryableDelivery as exc:
-            if exc.retry_after is not None:  # 429 (or 503) with Retry-After: the queue behind waits
-                self.pacer.hold(exc.retry_after, url)
-            raise
-        check_slack_body(response, channel=self.name, url=url)
+        response = await self._post(self.payload(alert))
+        check_slack_body(response, channel=self.name, url=self._channel.url.get_secret_value())

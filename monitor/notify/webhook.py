@@ -29,7 +29,8 @@ import httpx
 from monitor.config import WebhookChannel
 from monitor.errors import PermanentDelivery
 from monitor.models import Alert
-from monitor.notify.http import Clock, HttpNotifier, check_response, map_http_error, system_clock
+from monitor.notify.http import MAX_WAIT, Clock, HttpNotifier, check_response, map_http_error, system_clock
+from monitor.notify.pacing import Pacer
 from monitor.notify.render import render_webhook
 from monitor.notify.signing import parse_secrets, signature_headers
 from monitor.notify.templates import Format
@@ -81,8 +82,10 @@ class WebhookNotifier(HttpNotifier):
         client: httpx.AsyncClient,
         *,
         clock: Clock = system_clock,
+        pacer: Pacer | None = None,
+        max_wait: float = MAX_WAIT,
     ) -> None:
-        super().__init__(name, channel, client, clock=clock)
+        super().__init__(name, channel, client, clock=clock, pacer=pacer, max_wait=max_wait)
         self._keys = parse_secrets((s.get_secret_value() for s in channel.secret), channel=name)
 
     def body(self, alert: Alert) -> bytes:
@@ -115,16 +118,20 @@ class WebhookNotifier(HttpNotifier):
     async def send(self, alert: Alert) -> None:
         """POST the signed alert; raises RetryableDelivery or PermanentDelivery naming the channel."""
         body = self.body(alert)
-        headers = self.headers(alert, body, int(self._clock().timestamp()))
         url = self._channel.url.get_secret_value()
-        try:
-            response = await self._client.post(
-                url,
-                content=body,
-                headers=headers,
-                timeout=self._channel.timeout,
-                follow_redirects=False,  # see post_json: never turn a POST into a GET elsewhere
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise map_http_error(exc, channel=self.name, url=url) from None
-        check_response(response, channel=self.name, url=url, now=self._clock())
+
+        async def attempt() -> None:
+            headers = self.headers(alert, body, int(self._clock().timestamp()))  # signed when it goes
+            try:
+                response = await self._client.post(
+                    url,
+                    content=body,
+                    headers=headers,
+                    timeout=self._channel.timeout,
+                    follow_redirects=False,  # see post_json: never turn a POST into a GET elsewhere
+                )
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise map_http_error(exc, channel=self.name, url=url) from None
+            check_response(response, channel=self.name, url=url, now=self._clock())
+
+        await self._paced(attempt)

@@ -19,13 +19,14 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
 from monitor.config import FeedSource, FolderSource, Settings
 from monitor.errors import (
     ArticleParseError,
+    ChannelPaused,
     FeedFetchError,
     PermanentDelivery,
     RetryableDelivery,
@@ -587,6 +588,12 @@ class Pipeline:
                 await run(self.store.mark_dead, alert.key, str(exc))
                 report.dead += 1
                 self._observe(alert.channel, "dead")
+                continue
+            except ChannelPaused as exc:  # nothing was sent: the channel waits, this is not an attempt
+                await run(
+                    self.store.defer, alert.key, utcnow() + timedelta(seconds=exc.retry_after), str(exc)
+                )
+                report.retried += 1
                 continue
             except RetryableDelivery as exc:
                 error, retry_after = str(exc), exc.retry_after

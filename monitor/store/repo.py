@@ -480,6 +480,10 @@ class Store:
     def mark_retry(self, key: str, next_at: datetime, error: str) -> None:
         self._update(key, next_attempt_at=next_at, attempts=col(DeliveryRow.attempts) + 1, last_error=error)
 
+    def defer(self, key: str, next_at: datetime, error: str) -> None:
+        """Not tried (its channel is paused): due again at ``next_at``, no attempt counted."""
+        self._update(key, next_attempt_at=next_at, last_error=error)
+
     def mark_dead(self, key: str, error: str) -> None:
         self._update(key, status="dead", attempts=col(DeliveryRow.attempts) + 1, last_error=error)
 

@@ -15,6 +15,8 @@ from monitor.config import DiscordChannel
 from monitor.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.models import Alert
 from monitor.notify.discord import DiscordNotifier, discord_escape, render_discord
+from monitor.notify.http import RATE_LIMITED_PAUSE
+from monitor.notify.pacing import Pacer
 from tests.notify.receivers import Reply, refused_url
 from tests.notify.signed_receivers import DiscordReceiver, discord_pings, discord_problems
 
@@ -22,9 +24,11 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ZWSP = "\u200b"
 
 
-def _notifier(url: str, client: httpx.AsyncClient, timeout: float = 5.0) -> DiscordNotifier:
+def _notifier(
+    url: str, client: httpx.AsyncClient, timeout: float = 5.0, *, pacer: Pacer | None = None
+) -> DiscordNotifier:
     channel = DiscordChannel(type="discord", url=SecretStr(url), timeout=timeout)
-    return DiscordNotifier("discord-esteri", channel, client, clock=lambda: NOW)
+    return DiscordNotifier("discord-esteri", channel, client, clock=lambda: NOW, pacer=pacer)
 
 
 def _assert_secret_hidden(exc: DeliveryError, url: str) -> None:
@@ -178,10 +182,14 @@ async def test_discord_notifier_rate_limit_is_retryable_after_discords_wait(
 ) -> None:
     with DiscordReceiver() as discord:
         discord.rate_limit(retry_after, header)
-        notifier = _notifier(discord.url, client)
+        ticks = [1000.0]
+        notifier = _notifier(discord.url, client, pacer=Pacer(0.0, clock=lambda: ticks[0]))
         with pytest.raises(RetryableDelivery) as caught:
             await notifier.send(alert_factory())
-        await notifier.send(alert_factory())  # the next attempt gets through
+        pause = RATE_LIMITED_PAUSE if expected is None else expected
+        assert notifier.pacer.delay(discord.url) == pytest.approx(pause)  # the whole channel waits
+        ticks[0] += pause
+        await notifier.send(alert_factory())  # once it has, the next attempt gets through
     assert caught.value.retry_after == expected
     assert "HTTP 429" in str(caught.value)
     assert len(discord.messages) == 1

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from monitor.config import TeamsChannel
 from monitor.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.models import Alert
+from monitor.notify.pacing import Pacer
 from monitor.notify.teams import TEAMS_MAX_BYTES, TeamsNotifier, payload_size, render_teams, teams_escape
 from tests.notify.receivers import Reply, refused_url
 from tests.notify.signed_receivers import ADAPTIVE_CARD, TeamsReceiver, teams_problems
@@ -23,9 +24,11 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ZWSP = "\u200b"
 
 
-def _notifier(url: str, client: httpx.AsyncClient, timeout: float = 5.0) -> TeamsNotifier:
+def _notifier(
+    url: str, client: httpx.AsyncClient, timeout: float = 5.0, *, pacer: Pacer | None = None
+) -> TeamsNotifier:
     channel = TeamsChannel(type="teams", url=SecretStr(url), timeout=timeout)
-    return TeamsNotifier("teams-desk", channel, client, clock=lambda: NOW)
+    return TeamsNotifier("teams-desk", channel, client, clock=lambda: NOW, pacer=pacer)
 
 
 def _assert_secret_hidden(exc: DeliveryError, url: str) -> None:
@@ -175,10 +178,13 @@ async def test_teams_notifier_throttling_and_server_errors_are_retryable(
 ) -> None:
     with TeamsReceiver() as teams:
         teams.script(Reply(status, "busy", (("Retry-After", header),) if header else ()))
-        notifier = _notifier(teams.url, client)
+        ticks = [1000.0]
+        notifier = _notifier(teams.url, client, pacer=Pacer(0.0, clock=lambda: ticks[0]))
         with pytest.raises(RetryableDelivery) as caught:
             await notifier.send(alert_factory())
-        await notifier.send(alert_factory())
+        assert notifier.pacer.delay(teams.url) == (expected or 0.0)  # a Retry-After pauses the channel
+        ticks[0] += expected or 0.0
+        await notifier.send(alert_factory())  # once it has passed, the next attempt gets through
     assert caught.value.retry_after == expected
     assert len(teams.messages) == 1
     _assert_secret_hidden(caught.value, teams.url)

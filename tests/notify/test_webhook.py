@@ -17,9 +17,10 @@ from pydantic import SecretStr
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from monitor.config import WebhookChannel
-from monitor.errors import ConfigError, DeliveryError, PermanentDelivery, RetryableDelivery
+from monitor.errors import ChannelPaused, ConfigError, DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.models import Alert
-from monitor.notify.http import EXCERPT_LENGTH
+from monitor.notify.base import build_notifiers
+from monitor.notify.http import EXCERPT_LENGTH, RATE_LIMITED_PAUSE
 from monitor.notify.render import render_webhook
 from monitor.notify.webhook import WebhookNotifier, encode_body
 from tests.notify.receivers import Reply, WebhookReceiver, refused_url
@@ -308,3 +309,52 @@ def test_webhook_notifier_bad_secret_fails_when_built_and_is_not_quoted() -> Non
 def test_webhook_notifier_repr_hides_the_signing_secrets() -> None:
     notifier = _notifier("https://siem.example.org/SECRET", client=None, secrets=[OLD_SECRET])  # type: ignore[arg-type]
     assert OLD_SECRET.removeprefix("whsec_") not in f"{notifier!r} {vars(notifier)!r}"
+
+
+@pytest.mark.parametrize(
+    ("reply", "pause"),
+    [
+        (Reply(429, "slow down", (("Retry-After", "120"),)), 120.0),
+        (Reply(503, "maintenance", (("Retry-After", "60"),)), 60.0),
+        (Reply(429, "slow down"), RATE_LIMITED_PAUSE),  # a 429 that does not say how long
+    ],
+)
+async def test_webhook_notifier_pause_asked_by_the_receiver_holds_the_next_alerts_without_a_request(
+    client: httpx.AsyncClient, alert_factory: Callable[..., Alert], reply: Reply, pause: float
+) -> None:
+    with WebhookReceiver() as hook:
+        hook.script(reply)
+        notifier = _notifier(hook.url, client)
+        with pytest.raises(RetryableDelivery):
+            await notifier.send(alert_factory(key="nm_first"))
+        with pytest.raises(ChannelPaused) as caught:
+            await notifier.send(alert_factory(key="nm_second"))
+    assert len(hook.requests) == 1  # the receiver is not asked again while it said to wait
+    assert pause - 5 < caught.value.retry_after <= pause
+    assert str(caught.value).startswith("channel 'siem': paused for ")
+    _assert_secret_hidden(caught.value, hook.url)
+
+
+async def test_webhook_notifier_server_error_without_retry_after_does_not_pause(
+    client: httpx.AsyncClient, alert_factory: Callable[..., Alert]
+) -> None:
+    with WebhookReceiver([503]) as hook:
+        notifier = _notifier(hook.url, client)
+        with pytest.raises(RetryableDelivery):
+            await notifier.send(alert_factory(key="nm_first"))
+        await notifier.send(alert_factory(key="nm_second"))
+    assert [r.headers["webhook-id"] for r in hook.requests] == ["nm_first", "nm_second"]
+
+
+async def test_webhook_channels_on_one_url_share_the_pause(
+    client: httpx.AsyncClient, alert_factory: Callable[..., Alert]
+) -> None:
+    with WebhookReceiver() as hook:
+        hook.script(Reply(429, "slow down", (("Retry-After", "120"),)))
+        channel = WebhookChannel(type="webhook", url=SecretStr(hook.url))
+        notifiers = build_notifiers({"siem": channel, "siem-copy": channel}, client)
+        with pytest.raises(RetryableDelivery):
+            await notifiers["siem"].send(alert_factory())
+        with pytest.raises(ChannelPaused):
+            await notifiers["siem-copy"].send(alert_factory())
+    assert len(hook.requests) == 1
