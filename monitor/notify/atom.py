@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from monitor.errors import RetryableDelivery
 from monitor.models import Alert
+from monitor.notify.render import safe_link
 
 FEED_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -41,7 +42,7 @@ def entry_of(alert: Alert) -> Entry:
     return Entry(
         id=f"urn:news-monitor:{alert.key}",
         title=alert.title or "(untitled)",
-        link=alert.url if alert.url and alert.url.startswith(("http://", "https://")) else None,
+        link=safe_link(alert.url),
         updated=alert.matched_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         source=alert.source,
         summary=alert.snippet,

@@ -33,7 +33,7 @@ import httpx
 from monitor.errors import RetryableDelivery
 from monitor.models import Alert
 from monitor.notify.http import HttpNotifier, check_response, map_http_error
-from monitor.notify.render import _fit, _iso, _one_line, listing, term_marker, web_url
+from monitor.notify.render import _fit, _iso, _one_line, listing, safe_link, term_marker
 from monitor.notify.templates import Format
 
 __all__ = [
@@ -112,7 +112,7 @@ def _bold_terms(terms: Iterable[str]) -> Callable[[str], str]:
 
 def _link(url: str | None) -> str | None:
     """A URL Discord accepts as an embed ``url`` (a well-formed http(s) link), else None."""
-    return web_url(url, _MAX_URL)
+    return safe_link(url, _MAX_URL)
 
 
 def _inert(text: str) -> str:

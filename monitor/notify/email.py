@@ -45,7 +45,7 @@ from monitor.config import EmailChannel
 from monitor.errors import ConfigError, DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.models import Alert
 from monitor.notify.http import Clock, system_clock
-from monitor.notify.render import listing, term_marker, web_url
+from monitor.notify.render import listing, safe_link, term_marker
 from monitor.notify.templates import HTML, PLAIN, MessageTemplates
 
 __all__ = [
@@ -103,7 +103,7 @@ def _when(moment: datetime) -> str:
 
 
 def _web_url(url: str | None) -> str | None:
-    return web_url(url)
+    return safe_link(url)
 
 
 def _highlighter(terms: Iterable[str]) -> Callable[[str], str]:

@@ -26,6 +26,7 @@ from croniter import croniter
 
 from monitor.config import check_cron
 from monitor.models import SUMMARY_RULE, Alert, HeldAlert
+from monitor.notify.render import safe_link
 
 __all__ = [
     "SUMMARY_RULE",
@@ -196,7 +197,8 @@ def summary_text(
         lines.append(f"{rule_name}: {len(items)}")
         newest = sorted(items, key=lambda a: a.matched_at, reverse=True)
         for alert in newest[:TOP_ARTICLES]:
-            link = f" {alert.url}" if alert.url else ""
+            url = safe_link(alert.url)
+            link = f" {url}" if url else ""
             others = also.get(alert.key) or ()
             carried = f" — also reported by {', '.join(others)}" if others else ""
             lines.append(f"  • {alert.title} ({alert.source}){carried}{link}")

@@ -18,6 +18,12 @@ Webhook body (``render_webhook``), stable and documented for integrators::
       }
     }
 
+Links: an article's URL reaches a message (a link, a button, a template's
+``{{ article.url }}``, the webhook body) only through :func:`safe_link`, so
+``javascript:``, ``data:``, ``file:`` and other non-web schemes, relative or
+malformed URLs are left out, and a quote or bracket cannot break out of the
+markup a link sits in.
+
 Slack (``render_slack``) must survive hostile article text: every string that
 comes from an article is escaped (``&``, ``<``, ``>``) so a title such as
 ``<!channel>`` pings nobody, and every field is cut to Slack's documented
@@ -46,6 +52,7 @@ __all__ = [
     "render_console",
     "render_slack",
     "render_webhook",
+    "safe_link",
     "slack_escape",
     "split_sections",
     "term_marker",
@@ -66,8 +73,11 @@ _UNTITLED = "(untitled)"
 # How far back a cut may move to end on a whole word instead of half of one.
 _WORD_BACKOFF = 40
 _SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-# Characters that would end a Slack link or break out of it if left in a URL.
-_URL_ESCAPES = str.maketrans({"|": "%7C", "<": "%3C", ">": "%3E", " ": "%20", "&": "&amp;"})
+# Characters a URL may not hold as such (RFC 3986) that end a link or break out of markup.
+_URL_UNSAFE = re.compile(r'["<>\\^`{|}]')
+_AUTHORITY_END = re.compile(r"[/?#]")
+# ... and the one Slack wants escaped inside ``<url|text>``.
+_SLACK_URL_ESCAPES = str.maketrans({"&": "&amp;"})
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -138,8 +148,9 @@ def render_console(alert: Alert) -> str:
         f"[{_one_line(alert.rule_name) or alert.rule_id}] {_one_line(alert.title) or _UNTITLED}",
         f"  source: {_one_line(alert.source)}{when}",
     ]
-    if alert.url:
-        lines.append(f"  {_one_line(alert.url)}")
+    link = safe_link(alert.url)
+    if link:
+        lines.append(f"  {link}")
     if alert.terms:
         lines.append("  terms: " + ", ".join(_one_line(t) for t in alert.terms))
     if alert.is_summary:
@@ -161,7 +172,7 @@ def render_webhook(alert: Alert) -> dict[str, Any]:
             "rule": {"id": alert.rule_id, "name": alert.rule_name, "tags": list(alert.rule_tags)},
             "article": {
                 "title": alert.title,
-                "url": alert.url,
+                "url": safe_link(alert.url),
                 "source": alert.source,
                 "published": _iso(alert.published) if alert.published else None,
                 "language": alert.language,
@@ -183,13 +194,8 @@ def slack_escape(text: str) -> str:
 
 def _slack_url(url: str | None) -> str | None:
     """A URL safe inside ``<url|text>``, or None when it is not a web link worth linking."""
-    if not url:
-        return None
-    try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        return None
-    return url.translate(_URL_ESCAPES) if scheme in ("http", "https") else None
+    link = safe_link(url)
+    return link.translate(_SLACK_URL_ESCAPES) if link else None
 
 
 def term_marker(
@@ -230,6 +236,27 @@ def web_url(url: str | None, max_length: int | None = None) -> str | None:
     except ValueError:
         return None
     return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+
+
+def safe_link(url: str | None, max_length: int | None = None) -> str | None:
+    """``url`` as a link anyone may be offered, or None.
+
+    Only an absolute ``http(s)`` URL with a host and no control character in
+    it (:func:`web_url`) is a link.  Spaces around it are dropped, as browsers
+    do; a space in its path or query, or one of the characters RFC 3986 never allows as such
+    (``"<>\\^`{|}``), which end a link or break out of the markup around it,
+    is percent-encoded, which leaves the URL meaning what it meant.  Whatever
+    else an article calls its link (``javascript:``, ``data:``, ``file:``,
+    ``//host``, garbage) is None: left out.
+    """
+    text = (url or "").strip(" ")
+    if " " in _AUTHORITY_END.split(text.partition("//")[2], maxsplit=1)[0]:  # a space in the host: no host
+        return None
+    link = web_url(text.replace(" ", "%20"))
+    if link is None:
+        return None
+    link = _URL_UNSAFE.sub(lambda found: f"%{ord(found.group()):02X}", link)
+    return link if max_length is None or len(link) <= max_length else None
 
 
 def _bold_terms(terms: Iterable[str]) -> Callable[[str], str]:

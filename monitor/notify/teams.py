@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from monitor.models import Alert
 from monitor.notify.http import HttpNotifier
-from monitor.notify.render import _fit, _iso, _one_line, listing, web_url
+from monitor.notify.render import _fit, _iso, _one_line, listing, safe_link
 from monitor.notify.templates import Format
 
 __all__ = [
@@ -78,7 +78,8 @@ def payload_size(payload: Any) -> int:
 
 def _link(url: str | None) -> str | None:
     """An http(s) URL short enough for a button, else None (the card then has no button)."""
-    return url if url and len(json.dumps(url)) <= _MAX_URL and web_url(url) else None
+    link = safe_link(url)
+    return link if link and len(json.dumps(link)) <= _MAX_URL else None
 
 
 def _text(text: str, **style: Any) -> dict[str, Any]:

@@ -18,7 +18,9 @@ in a webhook body): article text is hostile, and a template author should not
 have to remember that.  ``highlight`` marks the matched terms in the part's
 format and returns text already escaped; ``tojson`` output is taken as is.
 ``None`` prints as nothing, so ``{{ article.url }}`` of an article without a
-link is empty rather than the word "None".
+link is empty rather than the word "None".  ``article.url`` is only ever a
+web link (:func:`~monitor.notify.render.safe_link`): an article whose link is
+``javascript:…``, ``data:…`` or not a URL at all has none.
 
 Templates run in Jinja's immutable sandbox with ``StrictUndefined``.  Each is
 compiled and rendered against two probe alerts (one complete, one with every
@@ -41,7 +43,7 @@ from markupsafe import Markup, escape
 
 from monitor.errors import ConfigError, PermanentDelivery
 from monitor.models import Alert
-from monitor.notify.render import term_marker
+from monitor.notify.render import safe_link, term_marker
 
 __all__ = ["HTML", "PLAIN", "Format", "MessageTemplates", "template_context"]
 
@@ -80,7 +82,7 @@ def template_context(alert: Alert) -> dict[str, Any]:
         "rule": {"id": alert.rule_id, "name": alert.rule_name, "tags": list(alert.rule_tags)},
         "article": {
             "title": alert.title,
-            "url": alert.url,
+            "url": safe_link(alert.url),  # only a web link: never javascript: or data:
             "source": alert.source,
             "published": alert.published,
             "language": alert.language,
