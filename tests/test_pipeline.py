@@ -167,3 +167,21 @@ def test_pipeline_checks_file_contents_against_the_store_once_per_group_of_files
     assert (report.skipped, report.duplicates) == (1 + 3, 0)  # the stored file unread; copies not parsed
     again = pipeline.scan_folder(FolderSource(path=inbox))
     assert (again.files, again.articles, again.skipped) == (0, 0, 124)
+
+
+def test_pipeline_deeply_nested_json_file_fails_with_a_plain_reason_and_no_traceback(
+    pipeline: Pipeline, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "bomb.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    (inbox / "bomb.jsonl").write_bytes(b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    (inbox / "news.json").write_text(json.dumps({"title": "Finland and NATO"}), encoding="utf-8")
+    report = pipeline.scan_folder(FolderSource(path=inbox))
+    assert (report.failed, report.articles) == (2, 1)  # its neighbour is read all the same
+    nested = "JSON nested too deeply to be an article (arrays or objects inside each other)"
+    assert report.failures == [
+        f"{inbox / 'bomb.json'}: {nested}",
+        f"{inbox / 'bomb.jsonl'}: no readable record: {inbox / 'bomb.jsonl'}:1: {nested}",
+    ]
+    assert not [r for r in caplog.records if r.exc_info]  # logged as a reason, not as a crash

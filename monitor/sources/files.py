@@ -36,7 +36,7 @@ from monitor.config import FolderSource
 from monitor.errors import ArticleParseError, SourceError
 from monitor.models import Article, make_article
 from monitor.sources.parse import parse_feed
-from monitor.sources.records import article_from_record, record_id
+from monitor.sources.records import article_from_record, load_json, record_id
 from monitor.sources.text import decode_bytes, extract_html_article
 
 log = logging.getLogger(__name__)
@@ -142,9 +142,11 @@ def _read_json(
     path: Path, data: bytes, source: str, language: str | None, tags: tuple[str, ...]
 ) -> list[Article]:
     try:
-        value = json.loads(decode_bytes(data))
+        value = load_json(decode_bytes(data))
     except json.JSONDecodeError as exc:
         raise ArticleParseError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except ValueError as exc:
+        raise ArticleParseError(f"{path}: {exc}") from None
     if isinstance(value, dict):
         return [
             article_from_record(
@@ -171,9 +173,11 @@ def _read_jsonl(
         if not line.strip():
             continue
         try:
-            records.append((f"{path}:{number}", number, json.loads(line)))
+            records.append((f"{path}:{number}", number, load_json(line)))
         except json.JSONDecodeError as exc:
             errors.append((number, f"{path}:{number}: invalid JSON: {exc.msg}"))
+        except ValueError as exc:
+            errors.append((number, f"{path}:{number}: {exc}"))
     return _read_records(path, records, source, language, tags, errors)
 
 

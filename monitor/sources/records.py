@@ -26,6 +26,7 @@ record kept undated: losing the story would be worse than losing its date.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -57,6 +58,26 @@ _HTML_TAG = re.compile(
 _PROSE = ("title", "summary", "body")
 
 
+def load_json(text: str) -> object:
+    """``json.loads`` for a stranger's file, which may be built to break the decoder.
+
+    A syntax error stays a ``JSONDecodeError`` (it knows its line); what else
+    a hostile document makes the decoder raise (a RecursionError for arrays
+    nested 100,000 deep, an integer past Python's digit limit) becomes a
+    ``ValueError`` that says why in words, never a traceback.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:  # the decoder descends one level per bracket
+        raise ValueError(
+            "JSON nested too deeply to be an article (arrays or objects inside each other)"
+        ) from None
+    except ValueError:  # the only other: an integer longer than Python reads (4,300 digits)
+        raise ValueError("JSON holds a number too long to read") from None
+
+
 def parse_published(value: object) -> datetime | None:
     """An aware UTC datetime from the date forms exports use; ``ValueError`` if unreadable.
 
@@ -74,7 +95,7 @@ def parse_published(value: object) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             raise ValueError(f"{value!r} is out of range for a date") from None
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a date")
+        raise ValueError(f"{_json_type(value)} is not a date")
     text = value.strip()
     try:
         parsed = datetime.fromisoformat(text)
@@ -82,7 +103,7 @@ def parse_published(value: object) -> datetime | None:
         try:
             parsed = parsedate_to_datetime(text)
         except (TypeError, ValueError):
-            raise ValueError(f"{value!r} is not an ISO 8601 or RFC 2822 date") from None
+            raise ValueError(f"{_shown(value)} is not an ISO 8601 or RFC 2822 date") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -157,6 +178,11 @@ def article_from_record(
         )
     except ValueError as exc:
         raise ArticleParseError(f"{where}: {exc}") from None
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """A value quoted in a message, never longer than a line, whatever the file holds."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def _json_type(value: object) -> str:

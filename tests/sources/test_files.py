@@ -176,6 +176,62 @@ def test_read_article_file_jsonl_skips_bad_lines(caplog: pytest.LogCaptureFixtur
     assert f"{path}:5: expected a JSON object" in warnings[1]
 
 
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+NESTED = "JSON nested too deeply to be an article (arrays or objects inside each other)"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (DEEP, NESTED),
+        (b'{"title": "x", "body": ' + DEEP + b"}", NESTED),
+        (b'{"title": "x", "id": 1' + b"0" * 5000 + b"}", "JSON holds a number too long to read"),
+    ],
+)
+def test_read_article_file_json_hostile_structure_gets_a_plain_reason(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    with pytest.raises(ArticleParseError) as caught:
+        read(path)
+    assert str(caught.value) == f"{path}: {reason}"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_read_article_file_jsonl_deep_line_is_skipped_and_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(b'{"title": "Vertice NATO"}\n' + DEEP + b'\n{"title": "Tregua"}\n')
+    with caplog.at_level(logging.WARNING, logger="monitor.sources.files"):
+        articles = read(path)
+    assert [a.title for a in articles] == ["Vertice NATO", "Tregua"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.endswith(f"{path}:2: {NESTED}")
+
+
+def test_read_article_file_json_odd_date_is_named_in_one_short_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "story.json"
+    nested = "[" * 900 + "]" * 900  # deep, but within what the decoder takes
+    path.write_text(
+        f'{{"title": "Nato", "published": {nested}, "date": "x"}}\n', encoding="utf-8"
+    )  # published wins over date
+    with caplog.at_level(logging.WARNING, logger="monitor.sources"):
+        [article] = read(path)
+    assert article.published is None
+    assert "field 'published' ignored: an array is not a date" in caplog.text
+    path.write_text('{"title": "Nato", "published": "' + "9" * 10_000 + 'x"}', encoding="utf-8")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="monitor.sources"):
+        read(path)
+    assert len(caplog.text) < 300 and "is not an ISO 8601 or RFC 2822 date" in caplog.text
+
+
 def test_read_article_file_jsonl_all_bad_raises(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"title": \n{"body": 3}\n', encoding="utf-8")
