@@ -7,8 +7,9 @@ Two halves, kept apart:
   (``multipart/alternative``, text then HTML).  Article text is hostile: it
   never reaches a header with a line break in it, every HTML byte from it is
   escaped, and only ``http(s)`` URLs become links.  The ``Message-ID`` comes
-  from the alert's idempotency key, so every retry of one alert is the same
-  message to a receiver that deduplicates.
+  from the alert's idempotency key and the sender's domain
+  (``<key@example.org>``), so every retry of one alert is the same message to
+  a receiver that deduplicates.
 * :class:`EmailNotifier` holds one SMTP conversation per delivery (aiosmtplib):
   implicit TLS or a STARTTLS that must be offered, certificates always
   verified, ``AUTH`` only once encrypted.  Sending in clear happens only when
@@ -55,6 +56,7 @@ __all__ = [
     "EmailNotifier",
     "build_digest_message",
     "build_message",
+    "id_domain",
     "message_id",
     "parse_mailbox",
 ]
@@ -67,7 +69,11 @@ SUBJECT_LENGTH = 200
 DIGEST_PER_RULE = 10
 """Articles listed under each rule in a digest; the rest are counted."""
 
-_MSGID_DOMAIN = "news-monitor"
+_FALLBACK_DOMAIN = "news-monitor.invalid"  # RFC 2606: a name that is never anybody's
+_DOMAIN = re.compile(
+    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+_DOMAIN_LITERAL = re.compile(r"\[[!-Z^-~]{1,253}\]")  # [192.0.2.1], [IPv6:…]: no-fold-literal
 _TITLE_LENGTH = 500
 _SNIPPET_LENGTH = 2000
 _ELLIPSIS = "…"
@@ -141,9 +147,29 @@ def parse_mailbox(text: str, *, what: str) -> Address:
     return mailbox
 
 
-def message_id(key: str) -> str:
-    """``<key@news-monitor>``: the same delivery key always gives the same Message-ID."""
-    return f"<{_ID_UNSAFE.sub('-', key)[:200] or 'alert'}@{_MSGID_DOMAIN}>"
+def id_domain(sender: str) -> str:
+    """The right side of our Message-IDs: the From address's domain, in ASCII (IDNA for ``bücher.example``).
+
+    RFC 5322 asks for a domain there, and the sender's is the one we may
+    speak for; a domain that cannot be written in ASCII (or a From that does
+    not parse) falls back to ``news-monitor.invalid``, a reserved name.
+    """
+    try:
+        domain = parse_mailbox(sender, what="from").domain
+    except ConfigError:
+        return _FALLBACK_DOMAIN
+    if _DOMAIN_LITERAL.fullmatch(domain):
+        return domain
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower().rstrip(".")
+    except UnicodeError:
+        return _FALLBACK_DOMAIN
+    return ascii_domain if _DOMAIN.fullmatch(ascii_domain) else _FALLBACK_DOMAIN
+
+
+def message_id(key: str, domain: str) -> str:
+    """``<key@domain>``: the same delivery key always gives the same Message-ID."""
+    return f"<{_ID_UNSAFE.sub('-', key)[:200] or 'alert'}@{domain}>"
 
 
 def _subject(prefix: str, text: str) -> str:
@@ -293,7 +319,7 @@ def build_message(
         channel,
         subject=_subject(channel.subject_prefix, subject or f"{article.rule}: {article.title}"),
         now=now,
-        msgid=message_id(alert.key),
+        msgid=message_id(alert.key, id_domain(channel.sender)),
     )
     message["X-News-Monitor-Rule"] = _cut(_one_line(alert.rule_id), 200)
     plain = text + "\n" if text else _alert_text(article, alert)
@@ -383,7 +409,7 @@ def build_digest_message(
         channel,
         subject=_subject(channel.subject_prefix, f"{heading}: {_plural(len(alerts), 'alert')}"),
         now=now,
-        msgid=message_id(f"digest-{digest}"),
+        msgid=message_id(f"digest-{digest}", id_domain(channel.sender)),
     )
     return _attach(message, _digest_text(heading, groups), _digest_html(heading, groups))
 

@@ -24,6 +24,7 @@ from monitor.notify.email import (
     EmailNotifier,
     build_digest_message,
     build_message,
+    id_domain,
     message_id,
     parse_mailbox,
 )
@@ -93,7 +94,7 @@ def test_build_message_headers_mark_an_automatic_message() -> None:
     assert message["To"] == "desk@example.org, Mario Rossi <mario@example.org>"
     assert message["Subject"] == "[news-monitor] Cessate il fuoco: Tregua a Gaza: accordo raggiunto"
     assert message["Date"].datetime == NOW
-    assert message["Message-ID"] == "<d3b07384d113edec49eaa6238ad5ff00@news-monitor>"
+    assert message["Message-ID"] == "<d3b07384d113edec49eaa6238ad5ff00@example.org>"  # the sender's domain
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["X-Auto-Response-Suppress"] == "All"
     assert message["X-News-Monitor-Rule"] == "cessate-il-fuoco"
@@ -210,13 +211,28 @@ def test_build_message_untitled_article_says_so() -> None:
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        ("d3b07384", "<d3b07384@news-monitor>"),
-        ("a b>c\r\n<d@e", "<a-b-c---d-e@news-monitor>"),
-        ("", "<alert@news-monitor>"),
+        ("d3b07384", "<d3b07384@example.org>"),
+        ("a b>c\r\n<d@e", "<a-b-c---d-e@example.org>"),
+        ("", "<alert@example.org>"),
     ],
 )
 def test_message_id_is_a_safe_function_of_the_key(key: str, expected: str) -> None:
-    assert message_id(key) == expected
+    assert message_id(key, "example.org") == expected
+
+
+@pytest.mark.parametrize(
+    ("sender", "domain"),
+    [
+        ("News Monitor <alerts@Example.ORG>", "example.org"),
+        ("alerts@redazione.esteri.example.it", "redazione.esteri.example.it"),
+        ("avvisi@città.example", "xn--citt-3na.example"),  # IDNA: a Message-ID is ASCII
+        ("alerts@[192.0.2.1]", "[192.0.2.1]"),
+        ("alerts@exa_mple.org", "news-monitor.invalid"),  # not a host name: a reserved one instead
+        ("not an address", "news-monitor.invalid"),
+    ],
+)
+def test_message_id_domain_is_the_senders(sender: str, domain: str) -> None:
+    assert id_domain(sender) == domain
 
 
 @pytest.mark.parametrize(
@@ -365,7 +381,8 @@ async def test_email_notifier_delivers_through_a_local_relay_in_clear_when_allow
     assert not received.encrypted
     message = received.message
     assert message["Subject"] == "[news-monitor] Cessate il fuoco: Città in festa: è tregua"
-    assert message["Message-ID"] == message_id(alert.key)
+    assert message["Message-ID"] == message_id(alert.key, "example.org")
+    assert message["Message-ID"].endswith("@example.org>")  # From: alerts@example.org
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["Bcc"] is None
     text, html = _parts(message)
@@ -522,7 +539,7 @@ async def test_email_notifier_retry_after_451_sends_the_same_message_id(relay: S
         await notifier.send(alert)
     await notifier.send(make_alert(attempt=2))
     [received] = relay.received
-    assert received.message["Message-ID"] == message_id(alert.key)
+    assert received.message["Message-ID"] == message_id(alert.key, "example.org")
 
 
 async def test_email_notifier_some_recipients_refused_is_delivered_with_a_warning(
