@@ -4,6 +4,7 @@ a digest channel sends one message for everything; each exactly once."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -107,3 +108,55 @@ def test_alerts_held_for_quiet_hours_follow_the_hours_set_after_a_reload(tmp_pat
         assert body["data"]["article"]["title"] == "After quiet hours: 3 alert(s) for 1 rule(s)"
         run_once(config)
         assert len(hook.received) == 1  # nothing twice
+
+
+SLACK_DIGEST_CONFIG = """
+database: sqlite:///{tmp}/monitor.db
+rules: [{tmp}/rules.yaml]
+sources: {{folders: [{{path: {tmp}/inbox}}]}}
+channels:
+  slack: {{type: slack, url: "{url}", digest: "0 8 * * *", timezone: Europe/Rome}}
+"""
+
+
+def test_a_slack_digest_of_twenty_rules_is_one_message_slack_accepts(tmp_path: Path) -> None:
+    """20 rules with 7 long-titled articles each: listed in full, about 26,000 characters of blocks."""
+    import sqlite3
+
+    from tests.notify.receivers import SlackReceiver, slack_blocks_too_long
+
+    topics = [f"tema{n:02d}" for n in range(1, 21)]
+    rules = "".join(f"  - id: {t}\n    name: Dossier {t}\n    query: {t}\n" for t in topics)
+    (tmp_path / "rules.yaml").write_text(f"rules:\n{rules}", encoding="utf-8")
+    (tmp_path / "inbox").mkdir()
+    records = [
+        {
+            "id": f"{t}-{n}",
+            "title": f"{t}: il vertice di Vilnius si chiude con un accordo sulla difesa aerea, ma "
+            f"restano aperte le questioni del bilancio e dei tempi dell'adesione (parte {n})",
+            "url": f"https://www.example.org/esteri/2026/11/25/{t}-vertice-vilnius-accordo-difesa-{n}.html",
+            "body": f"Notizia {n} sul {t}.",
+        }
+        for t in topics
+        for n in range(7)
+    ]
+    (tmp_path / "inbox" / "export.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in records), encoding="utf-8"
+    )
+    with SlackReceiver() as slack:
+        config = tmp_path / "monitor.yaml"
+        config.write_text(SLACK_DIGEST_CONFIG.format(tmp=tmp_path, url=slack.url), encoding="utf-8")
+        run_once(config)
+        assert slack.requests == []  # all 140 held for the digest
+        with sqlite3.connect(tmp_path / "monitor.db") as db:  # they came in yesterday: 08:00 has passed
+            db.execute("UPDATE deliveries SET created_at = datetime(created_at, '-1 day')")
+        run_once(config)
+        run_once(config)
+        assert slack.rejections == []
+        [message] = slack.messages
+    assert not slack_blocks_too_long(message)
+    text = "\n".join(b["text"]["text"] for b in message["blocks"] if b["type"] == "section")
+    assert "Digest: 140 alert(s) for 20 rule(s)" in text
+    for topic in topics:  # every rule is there with its count; what is not listed is counted
+        assert f"Dossier {topic}: 7" in text
+    assert text.count("  • ") + sum(int(n) for n in re.findall(r"… and (\d+) more", text)) == 140

@@ -33,7 +33,7 @@ import httpx
 from monitor.errors import RetryableDelivery
 from monitor.models import Alert
 from monitor.notify.http import HttpNotifier, check_response, map_http_error
-from monitor.notify.render import _fit, _iso, _one_line, listing, safe_link, term_marker
+from monitor.notify.render import _fit, _iso, _one_line, fit_listing, listing, safe_link, term_marker
 from monitor.notify.templates import Format
 
 __all__ = [
@@ -186,7 +186,10 @@ def _render_default(alert: Alert) -> dict[str, Any]:
     if alert.is_summary and room > 20:  # a digest's listing keeps its lines
         embed.pop("fields", None)
         room = min(DISCORD_MAX_DESCRIPTION, DISCORD_MAX_EMBED_TOTAL - _embed_length(embed))
-        embed["description"] = _cut_units("\n".join(discord_escape(line) for line in listing(alert)), room)
+        lines = fit_listing(
+            listing(alert), lambda ls: text_length("\n".join(map(discord_escape, ls))) <= room
+        )
+        embed["description"] = _cut_units("\n".join(discord_escape(line) for line in lines), room)
     elif snippet and room > 20:
         embed["description"] = _fit_units(snippet, _bold_terms(terms), room)
     return {

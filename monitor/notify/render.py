@@ -28,13 +28,20 @@ Slack (``render_slack``) must survive hostile article text: every string that
 comes from an article is escaped (``&``, ``<``, ``>``) so a title such as
 ``<!channel>`` pings nobody, and every field is cut to Slack's documented
 limits, because Slack rejects the whole message when one block is too long.
+The blocks of one message together stay within :data:`SLACK_MAX_MESSAGE`
+characters too (Slack refuses about 12,000 with ``msg_blocks_too_long``, far
+below 50 blocks of 3,000): a digest lists fewer articles per rule
+(:func:`fit_listing`, "… and 12 more") and a long template message is cut,
+each saying so, so a digest is always one message, sent once.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,10 +51,13 @@ from monitor.models import Alert
 __all__ = [
     "SLACK_MAX_BLOCKS",
     "SLACK_MAX_HEADER",
+    "SLACK_MAX_MESSAGE",
     "SLACK_MAX_SECTION",
     "SLACK_MAX_TEXT",
     "WEBHOOK_EVENT",
+    "blocks_size",
     "cut_markup",
+    "fit_listing",
     "listing",
     "render_console",
     "render_slack",
@@ -65,6 +75,8 @@ SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION = 3000
 SLACK_MAX_HEADER = 150
 SLACK_MAX_TEXT = 40000
+SLACK_MAX_MESSAGE = 11_000
+"""Most characters the blocks of one Slack message take as JSON: under the ~12,000 Slack takes."""
 # The fallback ``text`` is what a phone notification shows: keep it short.
 _SLACK_FALLBACK = 500
 
@@ -96,6 +108,9 @@ def _one_line(text: str) -> str:
     return " ".join(kept.split())
 
 
+_MORE = re.compile(r"^\s*… and (\d+) more$")
+
+
 def listing(alert: Alert) -> list[str]:
     """A summary's lines as plain text (controls dropped, runs of spaces kept short), items indented."""
     lines = []
@@ -104,6 +119,82 @@ def listing(alert: Alert) -> list[str]:
         if text:
             lines.append(("  " if line[:1].isspace() else "") + text)
     return lines
+
+
+@dataclass
+class _Group:
+    """One rule of a listing: its line, its article lines, and how many more it already counts."""
+
+    head: str | None
+    items: list[str] = field(default_factory=list)
+    more: int = 0
+
+    def lines(self, keep: int) -> list[str]:
+        hidden = max(len(self.items) - keep, 0) + self.more
+        shown = [self.head] if self.head is not None else []
+        return shown + self.items[:keep] + ([f"  … and {hidden} more"] if hidden else [])
+
+
+def _groups(lines: Sequence[str]) -> list[_Group]:
+    groups: list[_Group] = []
+    for line in lines:
+        if not line[:1].isspace():
+            groups.append(_Group(line))
+            continue
+        if not groups:
+            groups.append(_Group(None))
+        more = _MORE.match(line)
+        if more:
+            groups[-1].more += int(more.group(1))
+        else:
+            groups[-1].items.append(line)
+    return groups
+
+
+def _most(fits: Callable[[int], bool], high: int) -> int | None:
+    """The largest n in 0..high that ``fits`` (which holds for all n below one that fits), or None."""
+    low = 0
+    if high < 0 or not fits(0):
+        return None
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def fit_listing(lines: Sequence[str], fits: Callable[[list[str]], bool]) -> list[str]:
+    """A summary's :func:`listing` shortened until ``fits`` takes it, saying what it left out.
+
+    Every rule keeps the same number of its (newest first) article lines, as
+    many as fit, and counts the rest in its "… and N more" line; when the
+    rule lines alone are too long, the last rules (the quietest: a listing
+    is busiest first) go, counted in "… and N more rules".  The last line, a
+    rule-less footer (``Sources: …``), stays while anything fits.
+    """
+    lines = list(lines)
+    if fits(lines):
+        return lines
+    groups = _groups(lines)
+    footer: list[str] = []
+    if len(groups) > 1 and not groups[-1].items and not groups[-1].more:
+        footer = [groups.pop().head or ""]
+
+    def listed(keep: int) -> list[str]:
+        return [line for group in groups for line in group.lines(keep)] + footer
+
+    def first(count: int) -> list[str]:
+        rest = len(groups) - count
+        return [line for g in groups[:count] for line in g.lines(0)] + [f"… and {rest} more rules"] + footer
+
+    keep = _most(lambda k: fits(listed(k)), max((len(g.items) for g in groups), default=0) - 1)
+    if keep is not None:
+        return listed(keep)
+    low = _most(lambda count: fits(first(count)), len(groups) - 1) or 0
+    best = first(low)
+    return best if fits(best) or not footer else best[:-1]
 
 
 def _cut(text: str, limit: int) -> str:
@@ -340,12 +431,49 @@ def split_sections(text: str, limit: int = SLACK_MAX_SECTION, most: int = SLACK_
     return sections
 
 
+def blocks_size(blocks: list[dict[str, Any]]) -> int:
+    """Characters ``blocks`` take as compact JSON: what :data:`SLACK_MAX_MESSAGE` bounds."""
+    return len(json.dumps(blocks, ensure_ascii=False, separators=(",", ":")))
+
+
+def _slack_message(message: str) -> list[dict[str, Any]]:
+    """A template's mrkdwn as sections, the last ones left out (and said so) past SLACK_MAX_MESSAGE."""
+    sections = [_section(part) for part in split_sections(message)]
+    if blocks_size(sections) <= SLACK_MAX_MESSAGE:
+        return sections
+    note = _section("_… shortened: the message was longer than one Slack message may be_")
+    while len(sections) > 1 and blocks_size([*sections, note]) > SLACK_MAX_MESSAGE:
+        sections.pop()
+    if len(sections) == 1:  # one section whose JSON escapes take it past the room
+        text = sections[0]["text"]["text"]
+        while blocks_size([_section(text), note]) > SLACK_MAX_MESSAGE:
+            text = cut_markup(text, len(text) * 4 // 5)
+        sections = [_section(text)]
+    return [*sections, note]
+
+
+def _slack_listing(alert: Alert, head: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A summary's listing as sections after ``head``, as many articles per rule as one message takes."""
+    room = SLACK_MAX_BLOCKS - len(head)
+
+    def sections(lines: list[str]) -> list[dict[str, Any]]:
+        text = "\n".join(slack_escape(line) for line in lines)
+        return [_section(part) for part in split_sections(text, most=len(text) + 1)]
+
+    def fits(lines: list[str]) -> bool:
+        parts = sections(lines)
+        return len(parts) <= room and blocks_size(head + parts) <= SLACK_MAX_MESSAGE
+
+    return sections(fit_listing(listing(alert), fits))[:room]
+
+
 def render_slack(alert: Alert, *, text: str | None = None, message: str | None = None) -> dict[str, Any]:
     """An incoming-webhook payload: a short ``text`` fallback plus Block Kit ``blocks``.
 
     ``text`` and ``message`` are a channel's templates, rendered and escaped
     already: the fallback, and the mrkdwn that replaces the default blocks
-    (split into sections within Slack's limits).
+    (split into sections within Slack's limits).  The blocks never take more
+    than :data:`SLACK_MAX_MESSAGE` characters.
     """
     title = _one_line(alert.title) or _UNTITLED
     rule = _one_line(alert.rule_name) or alert.rule_id
@@ -353,7 +481,7 @@ def render_slack(alert: Alert, *, text: str | None = None, message: str | None =
     if text is not None:
         fallback = cut_markup(" ".join(text.split()), _SLACK_FALLBACK) or fallback
     if message is not None and message.strip():
-        return {"text": fallback, "blocks": [_section(part) for part in split_sections(message)]}
+        return {"text": fallback, "blocks": _slack_message(message)}
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
@@ -362,10 +490,8 @@ def render_slack(alert: Alert, *, text: str | None = None, message: str | None =
         _section(_title_line(alert)),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _context_line(alert)}]},
     ]
-    if alert.is_summary:  # the listing, line by line, in as many sections as it takes
-        sections = split_sections("\n".join(slack_escape(line) for line in listing(alert)))
-        blocks += [_section(text) for text in sections[: SLACK_MAX_BLOCKS - len(blocks)]]
-        return {"text": fallback, "blocks": blocks}
+    if alert.is_summary:  # the listing, line by line, in as many sections as one message takes
+        return {"text": fallback, "blocks": blocks + _slack_listing(alert, blocks)}
     terms = [_one_line(t) for t in alert.terms if _one_line(t)]
     if terms:
         blocks.append(

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from monitor.models import Alert
 from monitor.notify.http import HttpNotifier
-from monitor.notify.render import _fit, _iso, _one_line, listing, safe_link
+from monitor.notify.render import _fit, _iso, _one_line, fit_listing, listing, safe_link
 from monitor.notify.templates import Format
 
 __all__ = [
@@ -143,9 +143,17 @@ def render_teams(
     the channel's template, rendered and escaped already: it replaces the
     snippet and is shortened the same way.
     """
-    snippet = "\n\n".join(listing(alert)) if alert.is_summary else _one_line(alert.snippet)
     terms = ", ".join(t for t in (_one_line(t) for t in alert.terms) if t)
     kept_terms = _fit(terms, teams_escape, _TERMS) if terms else ""
+    if alert.is_summary:  # a digest lists fewer articles per rule, and says so, rather than end mid-line
+
+        def fits(lines: list[str]) -> bool:
+            card = _card(alert, _fit("\n\n".join(lines), teams_escape, _SNIPPET), kept_terms)
+            return len("\n\n".join(lines)) <= _SNIPPET and payload_size(card) <= max_bytes
+
+        snippet = "\n\n".join(fit_listing(listing(alert), fits))
+    else:
+        snippet = _one_line(alert.snippet)
     if message:
         text = message[:_SNIPPET]
         while text and payload_size(_card(alert, text, kept_terms)) > max_bytes:

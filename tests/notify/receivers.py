@@ -8,9 +8,9 @@ background thread and is used as a context manager::
         assert slack.messages
 
 ``SlackReceiver`` enforces the limits Slack documents for incoming webhooks and
-answers the way Slack does (``200 ok`` / ``400 invalid_payload`` / ``429
-rate_limited``), so a payload it accepts is one Slack would accept, sent at a
-pace Slack would accept.  ``WebhookReceiver`` records every
+answers the way Slack does (``200 ok`` / ``400 invalid_payload`` / ``400
+msg_blocks_too_long`` / ``429 rate_limited``), so a payload it accepts is one
+Slack would accept, sent at a pace Slack would accept.  ``WebhookReceiver`` records every
 request and answers a scripted list of statuses.  ``refused_url`` gives a URL
 whose port refuses connections, i.e. a receiver that is down.
 """
@@ -37,6 +37,7 @@ __all__ = [
     "TokenBucket",
     "WebhookReceiver",
     "refused_url",
+    "slack_blocks_too_long",
     "slack_problems",
 ]
 
@@ -65,6 +66,11 @@ SLACK_MAX_TEXT = 40000
 SLACK_MAX_CONTEXT_ELEMENTS = 10
 SLACK_MAX_FIELDS = 10
 SLACK_MAX_FIELD_TEXT = 2000
+# Past about 12,000 characters of blocks in one message Slack answers ``msg_blocks_too_long``,
+# whatever each block holds (github.com/slackapi/bolt-js/issues/2509: refused from ~13,200
+# characters of markdown blocks, fewer with other blocks).  Counted here as the blocks' compact
+# JSON, the stricter reading: a message this receiver takes, Slack takes.
+SLACK_MAX_BLOCKS_CHARS = 12_000
 # https://api.slack.com/docs/rate-limits#incoming-webhooks — "1 message per second",
 # "short bursts of more than 1 allowed".  Modelled as a token bucket: a token a second,
 # at most SLACK_BURST saved up.  A burst of 2 tolerates network jitter around an exact
@@ -162,6 +168,14 @@ def slack_problems(payload: Any) -> list[str]:
         for i, block in enumerate(blocks):
             problems += _block_problems(block, f"blocks[{i}]")
     return problems
+
+
+def slack_blocks_too_long(payload: Any) -> bool:
+    """Whether Slack would answer ``msg_blocks_too_long``: the blocks together are too long."""
+    blocks = payload.get("blocks") if isinstance(payload, dict) else None
+    if not isinstance(blocks, list):
+        return False
+    return len(json.dumps(blocks, ensure_ascii=False, separators=(",", ":"))) > SLACK_MAX_BLOCKS_CHARS
 
 
 class _Server(ThreadingHTTPServer):
@@ -344,6 +358,10 @@ class SlackReceiver(_Receiver):
             with self._lock:
                 self.rejections.append(problems)
             return Reply(400, "invalid_payload")
+        if slack_blocks_too_long(request.body):
+            with self._lock:
+                self.rejections.append([f"blocks: more than {SLACK_MAX_BLOCKS_CHARS} characters"])
+            return Reply(400, "msg_blocks_too_long")
         with self._lock:
             self.messages.append(request.body)
             self.arrivals.append(request.received_at)
