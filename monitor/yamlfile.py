@@ -2,6 +2,20 @@
 
 YAML 1.2 (ruamel.yaml) is used on purpose: under YAML 1.1 the language code
 ``no`` (Norwegian) silently becomes ``False``.
+
+Rule files and ``monitor.yaml`` are read again on every reload, from whatever
+an editor (or an intruder) left there, so reading them is bounded before
+anything is built from them:
+
+- a file larger than :data:`MAX_YAML_BYTES` is refused unread;
+- aliases (``*name``) may bring at most :data:`MAX_ALIAS_NODES` values in all.
+  An alias costs nothing to parse, but everything downstream (plain copies,
+  validation) expands it, and nine nested lists of nine aliases ("billion
+  laughs") expand to 387 million values from a few hundred bytes.  The
+  composer counts what each alias would expand to as it meets it and stops
+  at the bound, naming the line, before a single value is built;
+- an alias to the collection it sits in (a loop) is refused the same way;
+- nesting deeper than :data:`MAX_DEPTH` is refused (the composer recurses).
 """
 
 from __future__ import annotations
@@ -11,7 +25,14 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError, MaxDepthExceededError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+
+MAX_YAML_BYTES = 4 * 2**20  # about 50,000 rules: more go in several files (parsing is slow)
+MAX_ALIAS_NODES = 10_000  # reuse of a few lists or mappings, never an amplification
+MAX_DEPTH = 64  # rule files and monitor.yaml nest 5 or 6 levels
 
 
 class YamlSyntaxError(Exception):
@@ -22,16 +43,116 @@ class YamlSyntaxError(Exception):
         super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
 
+class YamlLimitError(YamlSyntaxError):
+    """A file refused for its size, its aliases or its depth, before it was built."""
+
+
+class _AliasLimit(ComposerError):
+    """Raised inside the composer; becomes a YamlLimitError with the file's name."""
+
+
+class _BoundedComposer(Composer):
+    """A composer that prices every alias it meets and refuses past MAX_ALIAS_NODES values in all.
+
+    An alias's price is the number of values (scalars and collections) of the
+    node it names, aliases inside that node included, so nested aliases are
+    priced at what they multiply to.  Sizes are remembered per node, so pricing
+    is linear in the document however the aliases nest.
+    """
+
+    def compose_document(self: Any) -> Any:
+        self._sizes: dict[int, int] = {}
+        self._aliased = 0
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            event = self.parser.peek_event()
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                self._price(node, event)
+        return super().compose_node(parent, index)
+
+    def _price(self, node: Node, event: Any) -> None:
+        if isinstance(node, SequenceNode | MappingNode) and node.end_mark is None:
+            raise _AliasLimit(
+                None,
+                None,
+                f"alias *{event.anchor} refers to the collection it is in (a loop): refused",
+                event.start_mark,
+            )
+        self._aliased += _size(node, self._sizes, MAX_ALIAS_NODES + 1)
+        if self._aliased > MAX_ALIAS_NODES:
+            raise _AliasLimit(
+                None,
+                None,
+                f"alias *{event.anchor} brings the values repeated by aliases past {MAX_ALIAS_NODES:,} "
+                "(a YAML alias bomb?): refused before anything was built; write the values out"
+                " (rule files: share terms with concepts and @name)",
+                event.start_mark,
+            )
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _size(root: Node, sizes: dict[int, int], cap: int) -> int:
+    """Values under ``root`` once every alias is expanded (at most ``cap``), without recursion."""
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if children_done:
+            sizes[id(node)] = min(cap, 1 + sum(sizes[id(child)] for child in children))
+        else:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
+
+
 def load_yaml(path: Path) -> Any:
-    """Parse one YAML file, keeping positions; raises YamlSyntaxError or OSError."""
-    text = path.read_text(encoding="utf-8")
+    """Parse one YAML file, keeping positions; raises YamlSyntaxError (YamlLimitError) or OSError."""
+    with path.open("rb") as file:
+        data = file.read(MAX_YAML_BYTES + 1)
+    if len(data) > MAX_YAML_BYTES:
+        raise YamlLimitError(
+            str(path),
+            None,
+            f"larger than {MAX_YAML_BYTES // 2**20} MiB: refused unread (split it in several files)",
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise YamlSyntaxError(str(path), line, f"not UTF-8 text (byte {exc.start + 1})") from None
     return parse_yaml(text, str(path))
 
 
-def parse_yaml(text: str, name: str) -> Any:
+def _loader() -> YAML:
     yaml = YAML(typ="rt")
+    yaml.Composer = _BoundedComposer
+    yaml.max_depth = MAX_DEPTH
+    return yaml
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    yaml = _loader()
     try:
         return yaml.load(text)
+    except _AliasLimit as exc:
+        mark = exc.problem_mark
+        raise YamlLimitError(name, mark.line + 1 if mark else None, str(exc.problem)) from None
+    except MaxDepthExceededError as exc:
+        mark = exc.problem_mark
+        message = f"nested more than {MAX_DEPTH} levels deep: refused"
+        raise YamlLimitError(name, mark.line + 1 if mark else None, message) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -93,9 +214,9 @@ def append_to_list(path: Path, keys: tuple[str, ...], items: list[dict[str, Any]
     Missing mappings on the way are created.  The file is replaced atomically,
     so an interrupted write never leaves half a configuration.
     """
+    root = load_yaml(path) if path.exists() else None
     yaml = YAML(typ="rt")
     yaml.indent(mapping=2, sequence=4, offset=2)
-    root = yaml.load(path.read_text(encoding="utf-8")) if path.exists() else None
     root = root if isinstance(root, CommentedMap) else CommentedMap()
     node = root
     for key in keys[:-1]:

@@ -33,7 +33,15 @@ from monitor.matching.query import (
     matches_without_terms,
     parse_query,
 )
-from monitor.yamlfile import YamlSyntaxError, line_of, load_yaml, locate, to_plain, value_position
+from monitor.yamlfile import (
+    YamlLimitError,
+    YamlSyntaxError,
+    line_of,
+    load_yaml,
+    locate,
+    to_plain,
+    value_position,
+)
 
 RULE_SUFFIXES = (".yaml", ".yml")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -249,7 +257,8 @@ def _read(path: Path, problems: list[RuleProblem]) -> Any:
     try:
         doc = load_yaml(path)
     except YamlSyntaxError as exc:
-        problems.append(RuleProblem(str(path), exc.line, f"not valid YAML: {exc.message}"))
+        prefix = "" if isinstance(exc, YamlLimitError) else "not valid YAML: "
+        problems.append(RuleProblem(str(path), exc.line, prefix + exc.message))
         return None
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(RuleProblem(str(path), None, f"cannot read the file: {exc}"))

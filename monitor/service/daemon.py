@@ -44,6 +44,7 @@ from monitor.matching.rulefile import RuleSet, rule_files
 from monitor.metrics import CONTENT_TYPE, Metrics
 from monitor.notify.base import Notifier, build_notifiers
 from monitor.pipeline.ingest import IngestReport, Pipeline
+from monitor.service.background import Abandonable, Abandoned
 from monitor.service.ops import Check, OpsEndpoint, OpsServer
 from monitor.service.systemd import SystemdNotifier
 from monitor.service.wiring import build_index, http_client, index_build_seconds, load_rule_set
@@ -112,6 +113,7 @@ class Daemon:
         self._fetcher: FeedFetcher | None = None
         self._parsers: FeedParsers | None = None
         self._reload_lock = asyncio.Lock()
+        self._reloads = Abandonable("rule reload")  # a stop never waits for one
         self._rules_seen = rules_signature(settings.rules)
 
     async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -308,6 +310,7 @@ class Daemon:
             len(self._running),
         )
         self.pipeline.stopping.set()
+        self._reloads.abandon()
         for _folder, event, _task in self._watchers.values():
             event.set()
         watchers = [task for _folder, _event, task in self._watchers.values()]
@@ -345,7 +348,8 @@ class Daemon:
         """Build the new index on a thread of its own: scans and alerts go on with the old one."""
         async with self._reload_lock:
             self._rules_seen = await asyncio.to_thread(rules_signature, self.settings.rules)
-            await asyncio.to_thread(self.reload_rules)
+            with contextlib.suppress(Abandoned):
+                await self._reloads.run(self.reload_rules)
 
     async def reload_config(self) -> None:
         """Re-read monitor.yaml and the rules; apply channels, rules and the schedule together.
@@ -357,9 +361,13 @@ class Daemon:
         if self.settings.config_path is None:
             await self.reload_in_background()
             return
+        with contextlib.suppress(Abandoned):
+            await self._reload_config()
+
+    async def _reload_config(self) -> None:
         async with self._reload_lock:
-            new = await asyncio.to_thread(self._read_settings)
-            rules = await asyncio.to_thread(load_rule_set, new) if new is not None else None
+            new = await self._reloads.run(self._read_settings)
+            rules = await self._reloads.run(load_rule_set, new) if new is not None else None
             if new is None or rules is None or rules.errors:
                 if rules is not None:
                     log.error("reload refused: %d problem(s) in the rule files", len(rules.errors))
@@ -371,7 +379,7 @@ class Daemon:
             assert self._client is not None
             fresh = build_notifiers(new.channels, self._client, state_dir=new.state_dir)
             running = self._rule_count()
-            await asyncio.to_thread(self._swap_index, rules, new)
+            await self._reloads.run(self._swap_index, rules, new)
             self._rules_seen = await asyncio.to_thread(rules_signature, new.rules)
             old = self.settings
             self._notifiers = {  # an unchanged channel keeps its notifier (and its pacing)
