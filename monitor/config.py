@@ -32,6 +32,7 @@ from pydantic import (
 
 from monitor.errors import ConfigError
 from monitor.identity import user_agent
+from monitor.redact import Redactor, secret_parts
 from monitor.yamlfile import YamlSyntaxError, load_yaml, locate, to_plain
 
 DEFAULT_CONFIG = Path("monitor.yaml")
@@ -503,16 +504,16 @@ def service_environment(env: Mapping[str, str] | None = None, pid: int | None = 
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """Every secret in the configuration, and the secret parts of secret URLs, for log masking."""
+    """Every secret in the configuration, and the pieces of each a message may quote, for masking.
+
+    Secret URLs give their path, segments, query values and user info too
+    (:func:`monitor.redact.secret_parts`); so do header values and passwords.
+    """
     found: list[str] = []
 
     def walk(value: Any) -> None:
         if isinstance(value, SecretStr):
-            secret = value.get_secret_value()
-            found.append(secret)
-            parts = urlsplit(secret) if "://" in secret else None
-            if parts is not None:
-                found.extend(p for p in (parts.password, parts.path, parts.query) if p and p != "/")
+            found.extend(secret_parts(value.get_secret_value()))
         elif isinstance(value, BaseModel):
             for name in type(value).model_fields:
                 walk(getattr(value, name))
@@ -526,8 +527,8 @@ def secret_values(settings: Settings) -> list[str]:
     walk(settings)
     password = urlsplit(settings.database).password if "://" in settings.database else None
     if password:
-        found.append(password)
-    return found
+        found.extend(secret_parts(password))
+    return list(dict.fromkeys(found))
 
 
 def _default_channels() -> dict[str, Channel]:
@@ -591,30 +592,40 @@ def _read_secret(path: Path, where: str) -> str:
         raise ConfigError(f"{where}: cannot read secret file {path}: {exc.strerror}") from None
 
 
-def _expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` and resolve ``key_file:`` secrets."""
+def _expand_env(value: Any, env: Mapping[str, str], where: str, expanded: list[str]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` and resolve ``key_file:`` secrets.
+
+    Every value brought in from the environment or a file is added to
+    ``expanded``: errors about the result must not show it (a webhook URL put
+    under the wrong key would otherwise be printed whole).
+    """
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
             path = f"{where}.{key}" if where else str(key)
             if isinstance(key, str) and key.endswith("_file") and isinstance(item, str):
-                out[key[: -len("_file")]] = _read_secret(Path(_expand_env(item, env, path)), path)
+                secret = _read_secret(Path(_expand_env(item, env, path, expanded)), path)
+                expanded.append(secret)
+                out[key[: -len("_file")]] = secret
                 continue
-            out[key] = _expand_env(item, env, path)
+            out[key] = _expand_env(item, env, path, expanded)
         return out
     if isinstance(value, list):
-        return [_expand_env(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_expand_env(v, env, f"{where}[{i}]", expanded) for i, v in enumerate(value)]
     if isinstance(value, str):
 
         def substitute(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in env:
-                return env[name]
-            if f"{name}_FILE" in env:  # the Docker/systemd-credentials convention
-                return _read_secret(Path(env[f"{name}_FILE"]), f"{where} (${name}_FILE)")
-            if default is not None:
+                found = env[name]
+            elif f"{name}_FILE" in env:  # the Docker/systemd-credentials convention
+                found = _read_secret(Path(env[f"{name}_FILE"]), f"{where} (${name}_FILE)")
+            elif default is not None:
                 return default
-            raise ConfigError(f"{where}: environment variable {name} (or {name}_FILE) is not set")
+            else:
+                raise ConfigError(f"{where}: environment variable {name} (or {name}_FILE) is not set")
+            expanded.append(found)
+            return found
 
         return _ENV_REF.sub(substitute, value)
     return value
@@ -676,7 +687,8 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
     raw = raw if raw is not None else {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: the top level must be a mapping of settings")
-    data = _expand_env(to_plain(raw), env, "")
+    expanded: list[str] = []
+    data = _expand_env(to_plain(raw), env, "", expanded)
     for var, key in (
         ("MONITOR_DATABASE_URL", "database"),
         ("MONITOR_STATE_DIR", "state_dir"),
@@ -692,12 +704,22 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
     try:
         settings = Settings(**data, config_path=config_path)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, raw, config_path)) from None
+        raise ConfigError(_hide_expanded(_describe(exc, raw, config_path), expanded)) from None
     if not settings.database:
         settings = settings.model_copy(update={"database": f"sqlite:///{settings.state_dir / 'monitor.db'}"})
     else:
         settings = settings.model_copy(update={"database": _sqlite_path_fix(settings.database, base)})
     return settings
+
+
+def _hide_expanded(message: str, expanded: list[str]) -> str:
+    """An error about a value from the environment or a secret file names the key, never the value."""
+    hidden = Redactor(expanded)(message)
+    return (
+        hidden
+        if hidden == message
+        else f"{hidden}\n(values from the environment or secret files are not shown)"
+    )
 
 
 def _describe(exc: ValidationError, raw: Any, path: Path | None) -> str:

@@ -7,8 +7,11 @@
   ``auto`` picks it when ``$JOURNAL_STREAM`` names our stderr, i.e. under systemd.
 
 Whatever the shape, every configured secret (webhook URLs, tokens, passwords)
-is replaced by ``***`` in the finished line, traceback included: a library
-that puts a URL into an exception message cannot leak it through us.
+and every piece of one a message may quote (a URL's path segments, query
+values, user and password: see :mod:`monitor.redact`) is replaced by ``***``
+in the finished line, traceback included: a library that puts a URL into an
+exception message, or a receiver that echoes its path, cannot leak it through
+us.  A reload that brings new secrets adds them (:func:`remember_secrets`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 
+from monitor.redact import MIN_SECRET, Redactor
+
 __all__ = [
     "HumanFormatter",
     "JournalFormatter",
@@ -28,10 +33,8 @@ __all__ = [
     "configure_logging",
     "pick_format",
     "redact",
+    "remember_secrets",
 ]
-
-MIN_SECRET = 6  # shorter values (a "1", a port) would blank out ordinary words
-MASK = "***"
 # sd-daemon(3) priorities, syslog's numbers
 PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 # apprise would log its URLs' tokens; alembic its every step (`monitor db upgrade` says what it did)
@@ -40,21 +43,25 @@ CHATTY = ("trafilatura", "htmldate", "courlan")  # warn about pages we already h
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with each secret replaced by ``***``, longest first (a URL whole, before its path)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+    """``text`` with each secret, and each piece of one, replaced by ``***``."""
+    return Redactor(secrets)(text)
 
 
 class _Redacting(logging.Formatter):
     def __init__(self, fmt: str | None = None, secrets: Iterable[str] = ()) -> None:
         super().__init__(fmt)
-        # longest first: a URL is masked whole before a token inside it
-        self.secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET}, key=len, reverse=True)
+        self.secrets = {s for s in secrets if len(s) >= MIN_SECRET}
+        self.redact = Redactor(self.secrets)
+
+    def remember(self, secrets: Iterable[str]) -> None:
+        """Mask these too, and keep masking the old ones: a secret taken out of the config is still one."""
+        more = {s for s in secrets if len(s) >= MIN_SECRET} - self.secrets
+        if more:
+            self.secrets |= more
+            self.redact = Redactor(self.secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(self.render(record), self.secrets)
+        return self.redact(self.render(record))
 
     def render(self, record: logging.LogRecord) -> str:
         return super().format(record)
@@ -93,7 +100,7 @@ class JsonFormatter(_Redacting):
 
     def format(self, record: logging.LogRecord) -> str:
         # masked inside the values, then serialised: a mask never breaks the JSON
-        masked = {key: redact(value, self.secrets) for key, value in self.entry(record).items()}
+        masked = {key: self.redact(value) for key, value in self.entry(record).items()}
         return json.dumps(masked, ensure_ascii=False)
 
 
@@ -138,3 +145,10 @@ def configure_logging(
     for chatty in CHATTY:
         logging.getLogger(chatty).setLevel(logging.ERROR)
     return chosen
+
+
+def remember_secrets(secrets: Iterable[str]) -> None:
+    """Add secrets to the masks of the installed log handlers (after a reload brought new channels)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, _Redacting):
+            handler.formatter.remember(secrets)

@@ -149,3 +149,30 @@ def test_config_bad_digest_schedule_names_the_channel_the_line_and_the_field(
 def test_config_digest_takes_standard_cron_weekdays(tmp_path: Path, schedule: str) -> None:
     path = write(tmp_path, f"channels:\n  desk: {{type: console, digest: '{schedule}'}}\n")
     assert load_settings(str(path), env={}).channels["desk"].digest == schedule
+
+
+HOOK_SECRET = "https://hooks.example.org/services/T0SECRET/B0SECRET/xoxSECRETTOKEN?key=qwerty1234"
+
+
+@pytest.mark.parametrize(
+    "channel",
+    [
+        "{type: webhook, url: '${HOOK_URL}', timeout: '${HOOK_URL}'}",  # a secret under the wrong key
+        "{type: slack, url: '${HOOK_URL}', timezone: '${HOOK_URL}'}",
+        "{type: webhook, url: 'https://x.org/h', digest: '${HOOK_URL}'}",
+        "{type: webhook, url: 'https://x.org/h', timeout_file: '{secret_file}'}",  # from a secret file
+    ],
+)
+def test_config_error_on_a_value_from_the_environment_never_shows_the_value(
+    tmp_path: Path, channel: str
+) -> None:
+    secret_file = tmp_path / "hook-url"
+    secret_file.write_text(HOOK_SECRET, encoding="utf-8")
+    path = write(tmp_path, "channels:\n  hook: " + channel.replace("{secret_file}", str(secret_file)) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(str(path), env={"HOOK_URL": HOOK_SECRET})
+    message = str(caught.value)
+    assert "monitor.yaml:2: channels.hook." in message  # the culprit is still named
+    for piece in ("T0SECRET", "B0SECRET", "xoxSECRETTOKEN", "qwerty1234", "hooks.example.org/services"):
+        assert piece not in message
+    assert "not shown" in message

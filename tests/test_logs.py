@@ -20,6 +20,7 @@ from monitor.logs import (
     configure_logging,
     pick_format,
     redact,
+    remember_secrets,
 )
 from tests.notify.receivers import WebhookReceiver, refused_url
 from tests.ops_support import WORKDIR_CONFIG, make_workdir
@@ -116,6 +117,19 @@ def test_configure_logging_installs_the_chosen_formatter() -> None:
         logging.basicConfig(force=True, handlers=[logging.NullHandler()])
     [line] = stream.getvalue().splitlines()
     assert json.loads(line)["message"] == "password is ***"
+
+
+def test_remember_secrets_masks_a_reloaded_channels_secrets_and_still_the_old_ones() -> None:
+    stream = io.StringIO()
+    try:
+        configure_logging("INFO", "human", secrets=["old-s3cret-token"], stream=stream)
+        remember_secrets(["https://hooks.example.org/services/T9NEWSECRET/new-hook-t0ken"])
+        log = logging.getLogger("monitor.test")
+        log.info("echo: no hook new-hook-t0ken at /services/T9NEWSECRET (old-s3cret-token)")
+    finally:
+        logging.basicConfig(force=True, handlers=[logging.NullHandler()])
+    line = stream.getvalue()
+    assert "echo: no hook *** at /services/*** (***)" in line, line
 
 
 # -- the real daemon: no secret in any line, in any format ---------------------------------------

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 import click
 
 from monitor.cli.base import Context, ExitCode, fail, friendly_errors, pass_ctx
+from monitor.config import secret_values
+from monitor.redact import Redactor
 
 
 @click.group("deliveries", invoke_without_command=True)
@@ -34,6 +36,7 @@ def deliveries(
     assert ctx is not None  # main() always sets it
     with friendly_errors():
         rows = open_store(ctx.settings.database).deliveries(status=status, channel=channel, limit=limit)
+    redact = Redactor(secret_values(ctx.settings))  # errors stored before a receiver's echo was masked
     for row in rows:
         if as_json:
             click.echo(
@@ -45,7 +48,7 @@ def deliveries(
                         "status": row.status,
                         "attempts": row.attempts,
                         "next_attempt": row.next_attempt_at.isoformat(),
-                        "last_error": row.last_error,
+                        "last_error": redact(row.last_error) if row.last_error else None,
                         "created": row.created_at.isoformat(),
                         "sent": row.sent_at.isoformat() if row.sent_at else None,
                         "rule": row.rule_id,
@@ -56,7 +59,7 @@ def deliveries(
                 )
             )
         else:
-            error = f"  {row.last_error[:100]}" if row.last_error and row.status != "sent" else ""
+            error = f"  {redact(row.last_error)[:100]}" if row.last_error and row.status != "sent" else ""
             click.echo(
                 f"{row.id:>6} {row.created_at:%Y-%m-%d %H:%M} {row.channel:<12} {row.status:<7} "
                 f"x{row.attempts:<2} {row.rule_id:<16} {row.title[:50]}{error}"
@@ -116,6 +119,7 @@ def notify_test(ctx: Context, channels: tuple[str, ...]) -> None:
     settings = ctx.settings
     with friendly_errors():
         outcomes = asyncio.run(test_channels(settings, list(dict.fromkeys(channels)), utcnow()))
+    redact = Redactor(secret_values(settings))
     for outcome in outcomes:
-        click.echo(str(outcome), err=not outcome.ok)
+        click.echo(redact(str(outcome)), err=not outcome.ok)
     sys.exit(0 if all(outcome.ok for outcome in outcomes) else 1)

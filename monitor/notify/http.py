@@ -15,12 +15,14 @@ instead of each being refused in turn.
 
 Channel URLs are secrets (a Slack webhook URL *is* its token), so no message
 built here ever contains one: errors name the channel, and any text that comes
-from httpx or the receiver is scrubbed of the URL before it is used.
+from httpx or the receiver is scrubbed of the URL, and of every piece of it
+and of the channel's other secrets (header values such as ``Authorization``)
+that a receiver may echo, before it is cut to an excerpt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -31,6 +33,7 @@ from monitor.config import DiscordChannel, SlackChannel, TeamsChannel, WebhookCh
 from monitor.errors import ChannelPaused, DeliveryError, PermanentDelivery, RetryableDelivery
 from monitor.notify.pacing import Pacer
 from monitor.notify.templates import Format, MessageTemplates
+from monitor.redact import Redactor
 from monitor.retryafter import parse_retry_after
 
 __all__ = [
@@ -50,6 +53,7 @@ MAX_WAIT = 5.0
 """Longest pause a send sleeps through before it is handed back to the outbox instead."""
 RATE_LIMITED_PAUSE = 30.0
 """Seconds a channel pauses after a 429 that does not say how long (the default first retry delay)."""
+_SCRUBBED = 64 * 1024  # the part of a receiver's body looked at: scrubbing it whole stays cheap
 _RETRYABLE_STATUS = frozenset({408, 429})
 _HIDDEN = "<channel url>"
 
@@ -62,36 +66,56 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def _scrub(text: str, url: str) -> str:
-    """Remove the URL, and its path and query where the token usually lives, from ``text``."""
-    secrets = [url]
+def _scrub(text: str, url: str, secrets: Sequence[str] = ()) -> str:
+    """Remove the URL (its path and query too: where the token usually lives) from ``text``,
+    then every piece of it and of ``secrets`` a receiver may quote on its own."""
+    whole = [url]
     try:
         parts = urlsplit(url)
     except ValueError:
         parts = None
     if parts is not None:
-        secrets += [p for p in (parts.path, parts.query) if len(p) > 1]
-    for secret in sorted(secrets, key=len, reverse=True):
+        whole += [p for p in (parts.path, parts.query) if len(p) > 1]
+    for secret in sorted(whole, key=len, reverse=True):
         text = text.replace(secret, _HIDDEN)
-    return text
+    return Redactor([url, *secrets])(text)
 
 
-def _excerpt(response: httpx.Response, url: str) -> str:
-    """The start of the receiver's explanation, on one line, at most EXCERPT_LENGTH chars."""
+def _excerpt(response: httpx.Response, url: str, secrets: Sequence[str] = ()) -> str:
+    """The start of the receiver's explanation, on one line, at most EXCERPT_LENGTH chars.
+
+    Scrubbed before it is cut, never after: a secret cut in two is no longer
+    recognised, and half a token is still too much of one.  Of a body longer
+    than _SCRUBBED, the last word (which may be such a half) is dropped.
+    """
     try:
         body = response.text
     except (httpx.ResponseNotRead, UnicodeDecodeError, LookupError):
         return ""
-    body = " ".join(_scrub(body[: EXCERPT_LENGTH * 4], url).split())
-    return body if len(body) <= EXCERPT_LENGTH else body[: EXCERPT_LENGTH - 1] + "…"
+    head = body[:_SCRUBBED]
+    if len(body) > len(head):
+        head = head.rsplit(None, 1)[0] if len(head.split(None, 1)) > 1 else ""
+    text = " ".join(_scrub(head, url, secrets).split())
+    return text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1] + "…"
 
 
-def check_response(response: httpx.Response, *, channel: str, url: str, now: datetime | None = None) -> None:
-    """Return quietly on 2xx; otherwise raise the delivery error the status calls for."""
+def check_response(
+    response: httpx.Response,
+    *,
+    channel: str,
+    url: str,
+    now: datetime | None = None,
+    secrets: Sequence[str] = (),
+) -> None:
+    """Return quietly on 2xx; otherwise raise the delivery error the status calls for.
+
+    ``secrets`` are the channel's other secrets (header values), masked in the
+    receiver's words as the URL is.
+    """
     status = response.status_code
     if 200 <= status < 300:
         return
-    detail = _excerpt(response, url)
+    detail = _excerpt(response, url, secrets)
     message = f"channel {channel!r}: HTTP {status}" + (f": {detail}" if detail else "")
     if status in _RETRYABLE_STATUS or status >= 500:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now or system_clock())
@@ -109,14 +133,16 @@ _TIMEOUTS: dict[type[Exception], str] = {
 }
 
 
-def map_http_error(exc: httpx.HTTPError | httpx.InvalidURL, *, channel: str, url: str) -> DeliveryError:
+def map_http_error(
+    exc: httpx.HTTPError | httpx.InvalidURL, *, channel: str, url: str, secrets: Sequence[str] = ()
+) -> DeliveryError:
     """The delivery error for an httpx failure that produced no response.
 
     Timeouts and transport errors (refused, reset, DNS) may pass; a URL httpx
     cannot even use will not, whatever the hour.
     """
     plain = _TIMEOUTS.get(type(exc))
-    reason = _scrub(str(exc), url) or plain or "no detail"
+    reason = _scrub(str(exc), url, secrets) or plain or "no detail"
     if plain and plain not in reason:
         reason = f"{plain} ({reason})" if reason != plain else reason
     message = f"channel {channel!r}: {type(exc).__name__}: {reason}"
@@ -134,6 +160,7 @@ async def post_json(
     headers: Mapping[str, str] | None = None,
     timeout: float | None = None,
     clock: Clock = system_clock,
+    secrets: Sequence[str] = (),
 ) -> httpx.Response:
     """POST ``body`` as JSON and return the 2xx response, or raise a DeliveryError.
 
@@ -153,8 +180,8 @@ async def post_json(
             follow_redirects=False,
         )
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise map_http_error(exc, channel=channel, url=url) from None
-    check_response(response, channel=channel, url=url, now=clock())
+        raise map_http_error(exc, channel=channel, url=url, secrets=secrets) from None
+    check_response(response, channel=channel, url=url, now=clock(), secrets=secrets)
     return response
 
 
@@ -221,6 +248,12 @@ class HttpNotifier:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, url='**********')"
 
+    @property
+    def _secrets(self) -> list[str]:
+        """What this channel sends a receiver besides its URL that must not come back in an error."""
+        headers = getattr(self._channel, "headers", {})
+        return [value.get_secret_value() for value in headers.values()]
+
     async def _post(
         self, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
     ) -> httpx.Response:
@@ -234,5 +267,6 @@ class HttpNotifier:
                 headers=headers,
                 timeout=self._channel.timeout,
                 clock=self._clock,
+                secrets=self._secrets,
             )
         )

@@ -131,7 +131,7 @@ class WebhookNotifier(HttpNotifier):
                     follow_redirects=False,  # see post_json: never turn a POST into a GET elsewhere
                 )
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise map_http_error(exc, channel=self.name, url=url) from None
-            check_response(response, channel=self.name, url=url, now=self._clock())
+                raise map_http_error(exc, channel=self.name, url=url, secrets=self._secrets) from None
+            check_response(response, channel=self.name, url=url, now=self._clock(), secrets=self._secrets)
 
         await self._paced(attempt)

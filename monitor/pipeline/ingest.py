@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
-from monitor.config import FeedSource, FolderSource, Settings
+from monitor.config import FeedSource, FolderSource, Settings, secret_values
 from monitor.errors import (
     ArticleParseError,
     ChannelPaused,
@@ -41,6 +41,7 @@ from monitor.notify.base import Notifier
 from monitor.notify.flood import Hold, hold_until, release_at, summary_text, window
 from monitor.notify.retry import next_attempt
 from monitor.pipeline.stories import StoryGrouper
+from monitor.redact import Redactor
 from monitor.sources.feeds import FeedFetch, FeedFetcher
 from monitor.sources.feedstate import Polled, after_poll
 from monitor.sources.files import iter_folder, read_article_file
@@ -130,6 +131,13 @@ class Pipeline:
         self._specs: dict[str, RuleSpec] = {}
         self._specs_of: object = None
         self.metrics: Metrics | None = None  # the daemon's, when there is one
+        self._redactor: tuple[Settings, Redactor] | None = None
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of the current settings masked: what a stored error may hold."""
+        if self._redactor is None or self._redactor[0] is not self.settings:
+            self._redactor = (self.settings, Redactor(secret_values(self.settings)))
+        return self._redactor[1](text)
 
     # -- matching and recording ----------------------------------------------------------
     def route(self, match: Match, article: Article) -> list[str]:
@@ -582,27 +590,31 @@ class Pipeline:
                 async with asyncio.timeout(settings.send_timeout):
                     await notifier.send(alert)
             except PermanentDelivery as exc:
+                error = self.redact(str(exc))
                 log.error(
-                    "alert=%s channel=%s rule=%s dead: %s", alert.key, alert.channel, alert.rule_id, exc
+                    "alert=%s channel=%s rule=%s dead: %s", alert.key, alert.channel, alert.rule_id, error
                 )
-                await run(self.store.mark_dead, alert.key, str(exc))
+                await run(self.store.mark_dead, alert.key, error)
                 report.dead += 1
                 self._observe(alert.channel, "dead")
                 continue
             except ChannelPaused as exc:  # nothing was sent: the channel waits, this is not an attempt
                 await run(
-                    self.store.defer, alert.key, utcnow() + timedelta(seconds=exc.retry_after), str(exc)
+                    self.store.defer,
+                    alert.key,
+                    utcnow() + timedelta(seconds=exc.retry_after),
+                    self.redact(str(exc)),
                 )
                 report.retried += 1
                 continue
             except RetryableDelivery as exc:
-                error, retry_after = str(exc), exc.retry_after
+                error, retry_after = self.redact(str(exc)), exc.retry_after
             except TimeoutError:  # the attempt as a whole, whatever the receiver's drip-feed
                 error = f"channel {alert.channel!r}: no complete answer within {settings.send_timeout:g}s"
                 retry_after = None
             except Exception as exc:  # a channel bug must not lose the alert: retry it later
                 log.exception("alert=%s channel=%s unexpected error", alert.key, alert.channel)
-                error, retry_after = repr(exc), None
+                error, retry_after = self.redact(repr(exc)), None
             else:
                 await run(self.store.mark_sent, alert.key, utcnow())
                 log.info("alert=%s channel=%s rule=%s sent", alert.key, alert.channel, alert.rule_id)

@@ -37,9 +37,11 @@ from monitor.config import (
     ServiceEnvironment,
     Settings,
     load_settings,
+    secret_values,
     service_environment,
 )
 from monitor.errors import ConfigError, MonitorError, SourceError
+from monitor.logs import remember_secrets
 from monitor.matching.rulefile import RuleSet, rule_files
 from monitor.metrics import CONTENT_TYPE, Metrics
 from monitor.notify.base import Notifier, build_notifiers
@@ -387,6 +389,7 @@ class Daemon:
                 for name, channel in new.channels.items()
             }
             self.settings = self.pipeline.settings = new
+            remember_secrets(secret_values(new))  # a new channel's secrets are masked in logs too
             self.metrics.channels(list(self._notifiers))
             self._reschedule(new)
             self._rewatch(new)
