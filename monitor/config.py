@@ -78,6 +78,10 @@ class FolderSource(_Model):
     patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS))
     recursive: bool = True
     watch: bool = Field(True, description="react to file-system events (inotify) between scans")
+    follow_symlinks: bool = Field(
+        False,
+        description="read symbolic links that lead outside the folder (links inside it are always read)",
+    )
     language: str | None = Field(None, description="force this language for every file")
     tags: list[str] = Field(default_factory=list)
 

@@ -79,6 +79,7 @@ def scan(ctx: Context, paths: tuple[Path, ...], source: str | None, language: st
     from monitor.pipeline.ingest import IngestReport
     from monitor.service.daemon import Daemon
     from monitor.service.wiring import build_pipeline
+    from monitor.sources.confine import FolderBounds
     from monitor.sources.files import iter_folder
 
     settings = ctx.settings
@@ -88,13 +89,18 @@ def scan(ctx: Context, paths: tuple[Path, ...], source: str | None, language: st
         for path in paths:
             if path.is_dir():
                 folder = FolderSource(path=path, name=source, language=language)
-                found = list(iter_folder(folder))
-                name, under = folder.source_name, str(path)
-            else:
-                found, name, under = [path], source or path.parent.name or "scan", str(path)
+                found = list(iter_folder(folder, refused_links=True))
+                name, under, bounds = folder.source_name, str(path), FolderBounds.of(folder)
+            else:  # a file named on the command line is read wherever it is
+                found, name, under, bounds = [path], source or path.parent.name or "scan", str(path), None
             with click.progressbar(length=len(found), label=str(path), file=sys.stderr, show_pos=True) as bar:
                 report = pipeline.scan_files(
-                    found, source=name, language=language, under=under, on_file=lambda _p: bar.update(1)
+                    found,
+                    source=name,
+                    language=language,
+                    under=under,
+                    on_file=lambda _p: bar.update(1),
+                    bounds=bounds,
                 )
             total.merge(report)
         lock = RunLock(settings.database)

@@ -42,6 +42,7 @@ from monitor.notify.flood import Hold, hold_until, release_at, summary_text, win
 from monitor.notify.retry import next_attempt
 from monitor.pipeline.stories import StoryGrouper
 from monitor.redact import Redactor
+from monitor.sources.confine import FolderBounds, RefusedFile
 from monitor.sources.feeds import FeedFetch, FeedFetcher
 from monitor.sources.feedstate import Polled, after_poll
 from monitor.sources.files import iter_folder, read_article_file
@@ -182,7 +183,7 @@ class Pipeline:
     def list_folder(self, folder: FolderSource) -> list[Path]:
         if not folder.path.is_dir():
             raise SourceError(f"folder {folder.path} does not exist or is not a folder")
-        return list(iter_folder(folder))
+        return list(iter_folder(folder, refused_links=True))
 
     def scan_folder_files(
         self, folder: FolderSource, paths: Sequence[Path], on_file: Callable[[Path], None] | None = None
@@ -204,6 +205,7 @@ class Pipeline:
                 tags=tuple(folder.tags),
                 under=str(folder.path),
                 on_file=on_file,
+                bounds=FolderBounds.of(folder),
             )
         finally:
             self.claims.release_task(lease)
@@ -217,6 +219,7 @@ class Pipeline:
         tags: tuple[str, ...] = (),
         under: str = "",
         on_file: Callable[[Path], None] | None = None,
+        bounds: FolderBounds | None = None,
     ) -> IngestReport:
         report = IngestReport()
         known = self.store.file_index(under)
@@ -229,7 +232,7 @@ class Pipeline:
                 break
             if on_file:
                 on_file(path)
-            read = self._read_file(path, known, report)
+            read = self._read_file(path, known, report, bounds)
             if read is None:
                 continue
             if isinstance(read, FileRecord):  # failed before its content could be checked
@@ -288,12 +291,14 @@ class Pipeline:
         return total
 
     def _read_file(
-        self, path: Path, known: dict[str, tuple[int, int]], report: IngestReport
+        self, path: Path, known: dict[str, tuple[int, int]], report: IngestReport, bounds: FolderBounds | None
     ) -> FileRecord | tuple[FileRecord, bytes] | None:
         """A new or changed file's bytes; None when it is unchanged or gone, a failed record when
-        it cannot be read."""
+        it cannot be read, or may not be (a link out of its folder: known by the link's own
+        size and time, so it is reported once)."""
+        refused = bounds.refusal(path) if bounds is not None else None
         try:
-            stat = path.stat()
+            stat = path.lstat() if refused else path.stat()
         except OSError:  # gone between listing and reading: nothing to report
             return None
         if known.get(str(path)) == (stat.st_size, stat.st_mtime_ns):
@@ -301,12 +306,16 @@ class Pipeline:
             return None
         report.files += 1
         unread = FileRecord(str(path), stat.st_size, stat.st_mtime_ns, "", "failed")
+        if refused:
+            return self._failed(report, unread, refused)
         if stat.st_size > MAX_FILE_BYTES:
             return self._failed(report, unread, f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB")
         try:
-            data = path.read_bytes()
+            data = bounds.read(path, MAX_FILE_BYTES) if bounds is not None else path.read_bytes()
         except OSError as exc:
             return self._failed(report, unread, f"{path}: cannot be read: {exc.strerror}")
+        except RefusedFile as exc:
+            return self._failed(report, unread, str(exc))
         fingerprint = hashlib.sha256(data).hexdigest()[:32]
         return replace(unread, fingerprint=fingerprint, status="ingested"), data
 

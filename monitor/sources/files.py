@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterator
 from fnmatch import fnmatchcase
@@ -35,6 +34,7 @@ from pathlib import Path
 from monitor.config import FolderSource
 from monitor.errors import ArticleParseError, SourceError
 from monitor.models import Article, make_article
+from monitor.sources.confine import walk_folder
 from monitor.sources.parse import parse_feed
 from monitor.sources.records import article_from_record, load_json, record_id
 from monitor.sources.text import decode_bytes, extract_html_article
@@ -49,27 +49,27 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]
 _MAX_REPORTED_ERRORS = 3
 
 
-def iter_folder(folder: FolderSource) -> Iterator[Path]:
+def iter_folder(folder: FolderSource, *, refused_links: bool = False) -> Iterator[Path]:
     """The files of ``folder`` that its patterns select, sorted by relative path.
 
     Patterns match the file name, case-insensitively (``*.txt`` takes
     ``NOTE.TXT``).  Hidden files and directories and temporary files are never
     yielded.  Sorting makes a scan reproducible, so the same folder always
-    produces articles in the same order.
+    produces articles in the same order.  Symbolic links are listed as files
+    are; links to folders are walked only with ``follow_symlinks``, and with
+    ``refused_links`` those leading outside the folder are yielded too, for
+    the scan to report (see :mod:`monitor.sources.confine`).
     """
     root = folder.path
     if not root.is_dir():
         raise SourceError(f"{root}: folder not found or not a directory")
     patterns = [pattern.lower() for pattern in folder.patterns]
     found: list[Path] = []
-    for directory, dirnames, filenames in os.walk(root):
-        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
-        if not folder.recursive:
-            dirnames.clear()
-        for name in filenames:
-            path = Path(directory, name)
-            if _wanted(name, patterns) and path.is_file():
-                found.append(path)
+    for path in walk_folder(root, recursive=folder.recursive, follow=folder.follow_symlinks):
+        listed = _wanted(path.name, patterns) and path.is_file()
+        # walk_folder yields no folder but a link to one outside, for the scan to refuse
+        if listed or (refused_links and path.is_dir()):
+            found.append(path)
     found.sort(key=lambda path: path.relative_to(root).parts)
     yield from found
 

@@ -50,6 +50,7 @@ from watchfiles import Change, awatch
 
 from monitor.config import FolderSource
 from monitor.errors import SourceError
+from monitor.sources.confine import walk_folder
 from monitor.sources.files import _wanted
 
 log = logging.getLogger(__name__)
@@ -185,8 +186,10 @@ class FolderWatcher:
             settling.pop(relative, None)
             return
         path = self.folder.path / relative
-        if change == Change.added and self.folder.recursive and path.is_dir():
-            for found in _files_below(path, self.folder.path):
+        # a link to a folder is walked by the periodic scan's rules (monitor/sources/confine.py)
+        linked = path.is_symlink() and not self.folder.follow_symlinks
+        if change == Change.added and self.folder.recursive and path.is_dir() and not linked:
+            for found in _files_below(path, self.folder):
                 if wanted_file(self.folder, found):
                     settling.setdefault(found, _Settling(now, now)).last_event = now
             return
@@ -234,9 +237,8 @@ def _relative(raw: str, root: Path) -> Path | None:
         return None
 
 
-def _files_below(directory: Path, root: Path) -> Iterator[Path]:
-    """Every file under ``directory``, relative to ``root``, outside hidden folders."""
-    for current, dirnames, filenames in os.walk(directory):
-        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
-        for name in filenames:
-            yield Path(current, name).relative_to(root)
+def _files_below(directory: Path, folder: FolderSource) -> Iterator[Path]:
+    """Every file under ``directory``, relative to the folder, outside hidden folders."""
+    for path in walk_folder(directory, root=folder.path, follow=folder.follow_symlinks):
+        if not path.is_dir():  # a link to a folder outside: the scan reports it
+            yield path.relative_to(folder.path)

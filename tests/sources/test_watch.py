@@ -177,6 +177,18 @@ async def test_folder_watcher_yields_nested_files_when_recursive(tmp_path: Path)
     assert sorted(run.relative()) == sorted(expected)
 
 
+async def test_folder_watcher_does_not_walk_a_link_to_a_folder_outside(tmp_path: Path) -> None:
+    folder = folder_at(tmp_path / "in")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("segreto", encoding="utf-8")
+    async with watching(folder) as run:
+        (folder.path / "link").symlink_to(outside, target_is_directory=True)  # "moved in" whole
+        (folder.path / "sentinel.txt").write_text("s", encoding="utf-8")
+        await run.until_yielded("sentinel.txt")
+    assert run.relative() == ["sentinel.txt"]  # the periodic scan reports the link, once
+
+
 async def test_folder_watcher_ignores_subfolders_when_not_recursive(tmp_path: Path) -> None:
     folder = folder_at(tmp_path / "in", recursive=False)
     async with watching(folder) as run:
