@@ -17,7 +17,11 @@
    event-loop lag, when the biggest host finished), the peak of requests in
    flight per host the server saw, connections opened, and memory.  The
    client's event loop is pinned to one CPU and the farm to the other.
-2. Latency: the real daemon (``monitor run``) watches a folder and posts alerts
+2. Re-reading (``--reread N``, no server): what a poll answered 200 costs the parser when the
+   feed is unchanged (the body's digest, as the pipeline checks it), when it gained one entry
+   (feedparser, then the known entries passed over unread), and when every entry is read
+   (what every 200 cost before), timed in alternating turns over N rendered feeds.
+3. Latency: the real daemon (``monitor run``) watches a folder and posts alerts
    to a local webhook receiver; files are renamed into the folder one at a time
    and the time from each landing to its alert's arrival is measured.
 
@@ -58,12 +62,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from feedfarm import Prose, host_address, layout  # noqa: E402
+from feedfarm import Prose, host_address, layout, render_feed  # noqa: E402
 
 from monitor.errors import ArticleParseError, FeedFetchError  # noqa: E402
 from monitor.models import Article  # noqa: E402
+from monitor.pipeline.seen import body_digest  # noqa: E402
 from monitor.sources.feeds import FeedFetcher  # noqa: E402
-from monitor.sources.parse import parse_feed  # noqa: E402
+from monitor.sources.parse import parse_feed, parse_feed_entries  # noqa: E402
 from monitor.sources.parsepool import parse_processes_for  # noqa: E402
 
 FARM = Path(__file__).resolve().parent / "feedfarm.py"
@@ -476,7 +481,7 @@ def print_profiles(profiler: cProfile.Profile, poller: Poller) -> None:
     pstats.Stats(parse_profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(20)
 
 
-# -- part 2 ---------------------------------------------------------------------------------------
+# -- part 3 ---------------------------------------------------------------------------------------
 
 RULES = """\
 rules:
@@ -650,7 +655,7 @@ def drop_files(args: argparse.Namespace, receiver: Receiver, tmp: Path) -> Laten
 def latency_part(args: argparse.Namespace) -> None:
     n = args.latency_files
     print(
-        f"\n2. Latency, file → alert: `monitor run` watching a folder"
+        f"\n3. Latency, file → alert: `monitor run` watching a folder"
         f" (scan interval {args.scan_interval:g} s, delivery interval 0.5 s, 3 rules;"
         " any file watching is the daemon's default),"
         f"\n   {n} files renamed in {args.spacing:g} s apart, alerts POSTed to a local webhook receiver"
@@ -691,6 +696,50 @@ def latency_part(args: argparse.Namespace) -> None:
 # -- main -----------------------------------------------------------------------------------------
 
 
+def reread_part(args: argparse.Namespace) -> None:
+    """Part 2: a feed polled again, unchanged, one entry new, or read in full (CPU of this thread)."""
+    specs = layout(args.reread, min(args.hosts, args.reread))
+    prose = {lang: Prose(lang) for lang in ("it", "en")}
+    bodies = [
+        (render_feed(spec, args.entries, prose[spec.lang]), f"https://feeds.example{spec.path}")
+        for spec in specs
+    ]
+    known = []
+    for data, url in bodies:
+        uids = [a.uid for a in parse_feed(data, source=url, origin=url)]
+        known.append(frozenset(uids[1:]))  # every entry but the newest one is already stored
+
+    def read_all() -> int:
+        return sum(len(parse_feed_entries(data, source=url, origin=url).articles) for data, url in bodies)
+
+    def one_new() -> int:
+        return sum(
+            len(parse_feed_entries(data, source=url, origin=url, known=seen).articles)
+            for (data, url), seen in zip(bodies, known, strict=True)
+        )
+
+    def unchanged() -> int:
+        for data, _url in bodies:
+            body_digest(data)  # the same digest as last time: nothing is parsed
+        return 0
+
+    ways = {"read in full (before)": read_all, "one new entry": one_new, "unchanged body": unchanged}
+    print(f"\n2. re-reading {len(bodies)} feeds × {args.entries} entries, three runs, ms a feed (CPU):")
+    for run in range(3):
+        spent = dict.fromkeys(ways, 0.0)
+        made = {}
+        for name, way in ways.items():
+            started = time.thread_time()
+            made[name] = way()
+            spent[name] += time.thread_time() - started
+        full = spent["read in full (before)"]
+        cells = "; ".join(
+            f"{name} {seconds / len(bodies) * 1e3:.2f} ms ({made[name]} articles, {seconds / full:.1%})"
+            for name, seconds in spent.items()
+        )
+        print(f"   run {run + 1}: {cells}; load {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="200 feeds and 50 files (a minute or two)")
@@ -714,7 +763,8 @@ def main() -> None:
         type=int,
         help="parse in this many processes (default: as the daemon, sources.feed_parsers; 0: in threads)",
     )
-    parser.add_argument("--latency-files", type=int, help="files for part 2 (default 200, quick 50; 0 skips)")
+    parser.add_argument("--reread", type=int, help="feeds for part 2 (default 40, quick 20; 0 skips)")
+    parser.add_argument("--latency-files", type=int, help="files for part 3 (default 200, quick 50; 0 skips)")
     parser.add_argument("--spacing", type=float, default=0.25, help="seconds between two files")
     parser.add_argument(
         "--scan-interval",
@@ -727,6 +777,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.feeds is None:
         args.feeds = 200 if args.quick else 1000
+    if args.reread is None:
+        args.reread = 20 if args.quick else 40
     if args.latency_files is None:
         args.latency_files = 50 if args.quick else 200
     if args.sequential is None:
@@ -747,6 +799,8 @@ def main() -> None:
         os.sched_setaffinity(0, {args.cpu})
         asyncio.run(feeds_part(args))
         os.sched_setaffinity(0, allowed)
+    if args.reread:
+        reread_part(args)
     if args.latency_files:
         latency_part(args)
     print(

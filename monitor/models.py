@@ -99,6 +99,23 @@ class Article:
         return {"title": self.title, "summary": self.summary, "body": self.body}
 
 
+def story_uid(source: str, external_id: str | None, url: str | None) -> str | None:
+    """The uid ``make_article`` gives an entry with this id or link, computed without its text,
+    so a feed entry already stored can be passed over unread; None when only its content names it."""
+    return _story_uid(source, external_id, canonical_url(url))
+
+
+def _story_uid(source: str, external_id: str | None, link: str | None) -> str | None:
+    if external_id and external_id.strip():
+        ident = external_id.strip()
+        # A URI (http://…, urn:…, tag:…) names a story everywhere; a bare "1234" only
+        # within its source, and two sources' story 1234 must not silence each other.
+        return _digest("id", ident) if _URI.match(ident) else _digest("id", source, ident)
+    if link:
+        return _digest("url", link)
+    return None
+
+
 def make_article(
     *,
     title: str,
@@ -117,15 +134,7 @@ def make_article(
     title, summary, body = (clean_text(text) for text in (title, summary, body))
     fingerprint = content_fingerprint(title, summary, body)
     link = canonical_url(url)
-    if external_id and external_id.strip():
-        ident = external_id.strip()
-        # A URI (http://…, urn:…, tag:…) names a story everywhere; a bare "1234" only
-        # within its source, and two sources' story 1234 must not silence each other.
-        uid = _digest("id", ident) if _URI.match(ident) else _digest("id", source, ident)
-    elif link:
-        uid = _digest("url", link)
-    else:
-        uid = _digest("content", fingerprint)
+    uid = _story_uid(source, external_id, link) or _digest("content", fingerprint)
     return Article(
         uid=uid,
         fingerprint=fingerprint,

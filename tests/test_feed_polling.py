@@ -30,6 +30,7 @@ from monitor.service.wiring import build_pipeline
 from monitor.sources.feeds import FeedFetcher
 from monitor.sources.netguard import AddressGuard, GuardedClient
 from monitor.store.repo import HEALTH_RULE
+from monitor.store.search import recent_hits
 from tests.sources.feedserver import ESTERI, ROUTES, Route
 
 T = TypeVar("T")
@@ -108,7 +109,7 @@ class Poller:
         return await self.run(self.pipeline.store.feed_state, feed.url)
 
     async def health_titles(self) -> list[str]:
-        hits = await self.run(self.pipeline.store.hits, HEALTH_RULE)
+        hits = await self.run(recent_hits, self.pipeline.store, HEALTH_RULE)
         return [hit.title for hit in reversed(hits)]  # oldest first
 
     async def outbox(self, *channels: str) -> list[tuple[str, str, str]]:
@@ -363,7 +364,7 @@ async def test_poll_feed_full_text_makes_the_page_the_body_when_private_networks
         report = await poller.poll(settings.sources.feeds[0])
         again = await poller.poll(settings.sources.feeds[0])
         [stored] = await poller.run(lambda: list(poller.pipeline.store.iter_articles()))
-        hits = await poller.run(poller.pipeline.store.hits)
+        hits = await poller.run(recent_hits, poller.pipeline.store)
     assert (report.articles, report.failed, again.articles) == (1, 0, 0)
     assert paths(seen) == ["/world.rss", "/articles/helsinki.html", "/world.rss"]  # a known entry: no page
     assert PAGE_WORD in stored.article.body and "Copyright" not in stored.article.body
@@ -382,7 +383,7 @@ async def test_poll_feed_full_text_link_to_loopback_is_refused_by_default_and_th
         with caplog.at_level(logging.WARNING, logger="monitor"):
             report = await poller.poll(feed)
         [stored] = await poller.run(lambda: list(poller.pipeline.store.iter_articles()))
-        hits = await poller.run(poller.pipeline.store.hits)
+        hits = await poller.run(recent_hits, poller.pipeline.store)
         state = await poller.state(feed)
     assert (report.articles, report.failed) == (1, 0)
     assert paths(seen) == ["/world.rss"]  # the page was never asked for
@@ -421,7 +422,7 @@ async def test_poll_feed_name_and_tags_scope_rules_and_route_channels(tmp_path: 
     async with polling(settings) as poller:
         for feed in settings.sources.feeds:
             assert (await poller.poll(feed)).failed == 0
-        hits = await poller.run(poller.pipeline.store.hits)
+        hits = await poller.run(recent_hits, poller.pipeline.store)
         routed = {channel: sorted(await poller.outbox(channel)) for channel in ("desk", "agenzie", "esteri")}
     fired = sorted((hit.rule_id, hit.source) for hit in hits)
     # the esteri feed's "Ukraine" entry is no agency's; the NATO entry is tagged esteri, not world
@@ -447,3 +448,110 @@ async def test_poll_feed_permanent_move_is_recorded_only_once_its_target_answers
     assert (failed.fetch_url, failed.current_url, failed.last_status) == (None, base + "/perm-to-error", 500)
     assert (moved.fetch_url, moved.last_status, moved.error_streak) == (base + "/error", 200, 0)
     assert paths(seen) == ["/perm-to-error", "/error", "/perm-to-error", "/error"]
+
+
+# -- entries already stored cost almost nothing ----------------------------------------------------
+def news_rss(*items: tuple[str, str]) -> bytes:
+    """An RSS feed (served without validators, so every poll gets 200) of (guid, title) items,
+    each with an HTML description."""
+    body = "".join(
+        f"<item><title>{title}</title><guid>{guid}</guid><link>http://news.example/{guid}</link>"
+        f"<description>&lt;p&gt;{title}: &lt;b&gt;the talks&lt;/b&gt; went on.&lt;/p&gt;</description></item>"
+        for guid, title in items
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>News</title>{body}</channel></rss>'.encode()
+    )
+
+
+@pytest.fixture
+def html_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every HTML value the feed parser flattens to text (the parser runs in the worker thread)."""
+    import monitor.sources.parse as parse
+
+    calls: list[str] = []
+    flatten = parse.html_to_text
+
+    def counting(value: str) -> str:
+        calls.append(value)
+        return flatten(value)
+
+    monkeypatch.setattr(parse, "html_to_text", counting)
+    return calls
+
+
+async def test_poll_feed_a_feed_polled_twice_does_not_clean_known_entries_again(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch, html_calls: list[str]
+) -> None:
+    base, seen = server
+    first = [("n1", "Finland and NATO"), ("n2", "Markets calm"), ("n3", "Rain in Oslo")]
+    monkeypatch.setitem(ROUTES, "/news.rss", Route(body=news_rss(*first), headers=RSS))
+    settings = write_settings(tmp_path, [{"url": base + "/news.rss", "language": "en", "interval": "1ms"}])
+    feed = settings.sources.feeds[0]
+    async with polling(settings) as poller:
+        report = await poller.poll(feed)
+        calls_first = len(html_calls)
+        same = await poller.poll(feed)  # the very same body again: not even parsed
+        calls_same = len(html_calls) - calls_first
+        monkeypatch.setitem(
+            ROUTES, "/news.rss", Route(body=news_rss(("n4", "Zanzibar port"), *first), headers=RSS)
+        )
+        grown = await poller.poll(feed)
+        calls_grown = len(html_calls) - calls_first
+        alerts = await poller.outbox("desk")
+    assert paths(seen) == ["/news.rss"] * 3
+    assert (report.articles, same.articles, same.duplicates) == (3, 0, 0)
+    assert calls_first >= 3 and calls_same == 0
+    assert calls_grown == calls_first // 3  # the new entry's HTML only
+    assert (grown.articles, grown.duplicates) == (1, 3)
+    assert sorted(rule for _channel, rule, _title in alerts) == ["finlandia-nato", "zanzibar"]
+
+
+async def test_poll_feed_new_entries_are_all_ingested_beside_known_ones(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch, html_calls: list[str]
+) -> None:
+    base, _seen = server
+    old = [(f"o{n}", f"Old story {n}") for n in range(5)]
+    new = [(f"z{n}", f"Zanzibar story {n}") for n in range(7)]
+    monkeypatch.setitem(ROUTES, "/news.rss", Route(body=news_rss(*old), headers=RSS))
+    settings = write_settings(tmp_path, [{"url": base + "/news.rss", "language": "en", "interval": "1ms"}])
+    feed = settings.sources.feeds[0]
+    async with polling(settings) as poller:
+        await poller.poll(feed)
+        before = len(html_calls)
+        # new entries interleaved with known ones, one known entry gone from the feed
+        mixed = [new[0], old[0], *new[1:4], old[2], old[3], *new[4:]]
+        monkeypatch.setitem(ROUTES, "/news.rss", Route(body=news_rss(*mixed), headers=RSS))
+        report = await poller.poll(feed)
+        flattened = html_calls[before:]
+        stored = await poller.run(lambda: [s.article.title for s in poller.pipeline.store.iter_articles()])
+        alerts = await poller.outbox("desk")
+    assert (report.articles, report.duplicates) == (7, 3)
+    assert len(flattened) == 7 and all("Zanzibar" in value for value in flattened)
+    assert sorted(stored) == sorted(title for _guid, title in old + new)
+    assert sorted(title for _channel, rule, title in alerts if rule == "zanzibar") == sorted(
+        t for _g, t in new
+    )
+
+
+async def test_poll_feed_an_entry_the_database_refused_is_read_again_next_poll(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    base, _seen = server
+    monkeypatch.setitem(
+        ROUTES, "/news.rss", Route(body=news_rss(("a1", "Accepted"), ("r1", "Refused story")), headers=RSS)
+    )
+    settings = write_settings(tmp_path, [{"url": base + "/news.rss", "language": "en", "interval": "1ms"}])
+    feed = settings.sources.feeds[0]
+    async with polling(settings) as poller:
+        with poller.pipeline.store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON articles WHEN NEW.title LIKE 'Refused%' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by policy'); END"
+            )
+        with caplog.at_level(logging.ERROR, logger="monitor"):
+            first = await poller.poll(feed)
+            again = await poller.poll(feed)  # the same body: read again, for the entry refused
+    refusals = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert (first.articles, again.articles, again.duplicates) == (1, 0, 1)
+    assert len(refusals) == 2 and all("news.rss#r1" in message for message in refusals)

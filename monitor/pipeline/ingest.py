@@ -40,6 +40,7 @@ from monitor.models import Alert, Article, FeedState, HeldAlert, Match, clean_te
 from monitor.notify.base import Notifier
 from monitor.notify.flood import Hold, hold_until, release_at, summary_text, window
 from monitor.notify.retry import next_attempt
+from monitor.pipeline.seen import FeedKey, SeenEntries, body_digest
 from monitor.pipeline.stories import StoryGrouper
 from monitor.redact import Redactor
 from monitor.sources.confine import FolderBounds, RefusedFile
@@ -47,7 +48,7 @@ from monitor.sources.feeds import FeedFetch, FeedFetcher
 from monitor.sources.feedstate import Polled, after_poll
 from monitor.sources.files import iter_folder, read_article_file
 from monitor.sources.language import LanguageGuesser
-from monitor.sources.parse import parse_feed
+from monitor.sources.parse import ParsedFeed, parse_feed_entries
 from monitor.sources.parsepool import FeedParsers
 from monitor.sources.text import charset_of, decode_bytes, extract_html_article
 from monitor.store.leases import claims_for
@@ -132,6 +133,7 @@ class Pipeline:
         self._specs: dict[str, RuleSpec] = {}
         self._specs_of: object = None
         self.metrics: Metrics | None = None  # the daemon's, when there is one
+        self.seen = SeenEntries()  # each feed's last body and entries: what the next poll passes over
         self._redactor: tuple[Settings, Redactor] | None = None
 
     def redact(self, text: str) -> str:
@@ -272,8 +274,11 @@ class Pipeline:
                     raise
                 report.add(self.process([], [self._failed(report, record, f"{record.path}: {exc}")]))
 
-    def _record_entries(self, articles: list[Article], feed: FeedSource) -> BatchResult:
-        """A feed's entries in one transaction; an entry the database refuses is named and skipped."""
+    def _record_entries(
+        self, articles: list[Article], feed: FeedSource, refused: set[str] | None = None
+    ) -> BatchResult:
+        """A feed's entries in one transaction; an entry the database refuses is named and skipped
+        (and its uid added to ``refused``)."""
         try:
             return self.process(articles)
         except StoreError as exc:
@@ -288,6 +293,8 @@ class Pipeline:
                 if exc.transient:
                     raise
                 log.error("feed=%s entry=%s skipped: %s", feed.source_name, article.origin, exc)
+                if refused is not None:
+                    refused.add(article.uid)
         return total
 
     def _read_file(
@@ -446,23 +453,41 @@ class Pipeline:
         # (the URL fetched is the base of relative links, whatever Content-Location says: RFC 9110)
         content, headers = fetched.content or b"", {**fetched.headers, "content-location": fetched.url}
         name, lang, tags = feed.source_name, feed.language, tuple(feed.tags)
+        key: FeedKey = (feed.url, name, lang, tags)
+        digest = body_digest(content)
+        if self.seen.unchanged(key, digest):
+            log.debug("feed=%s the same body as last read: nothing new", name)
+            return IngestReport()
+        known = self.seen.known(key)
+        parsed: ParsedFeed
         if parsers is not None:
-            articles = await parsers.parse(
-                content, source=name, origin=feed.url, headers=headers, language=lang, tags=tags
+            parsed = await parsers.parse_entries(
+                content, source=name, origin=feed.url, headers=headers, language=lang, tags=tags, known=known
             )
         else:
-            articles = await run(
-                parse_feed, content, source=name, origin=feed.url, headers=headers, language=lang, tags=tags
+            parsed = await run(
+                parse_feed_entries,
+                content,
+                source=name,
+                origin=feed.url,
+                headers=headers,
+                language=lang,
+                tags=tags,
+                known=known,
             )
+        articles = parsed.articles
+        uids = [article.uid for article in articles]
         if feed.full_text:
             fresh = await run(self.store.unseen, articles)
             articles = await asyncio.gather(*(self._with_full_text(fetcher, feed, a) for a in fresh))
-        report = IngestReport()
-        report.add(await run(self._record_entries, list(articles), feed))
+        report = IngestReport(duplicates=len(parsed.known))
+        refused: set[str] = set()
+        report.add(await run(self._record_entries, list(articles), feed, refused))
+        self.seen.remember(key, digest, [*uids, *parsed.known], refused)
         log.info(
             "feed=%s entries=%d new=%d seen=%d hits=%d alerts=%d",
             feed.source_name,
-            len(articles),
+            len(uids) + len(parsed.known),
             report.articles,
             report.duplicates,
             report.hits,

@@ -33,7 +33,8 @@ import calendar
 import codecs
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -43,7 +44,7 @@ from feedparser.encodings import convert_to_utf8
 from feedparser.exceptions import NonXMLContentType
 
 from monitor.errors import ArticleParseError
-from monitor.models import Article, make_article
+from monitor.models import Article, make_article, story_uid
 from monitor.sources.prolog import defuse_prolog
 from monitor.sources.text import html_to_text
 
@@ -55,6 +56,14 @@ _WHITESPACE = re.compile(r"\s+")
 _SINGLE_BYTE = re.compile(r"iso8859-\d+|cp125\d|cp437|cp850|mac-[a-z]+|koi8-[a-z]+")
 
 
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A feed's new entries as Articles, and the uids of those passed over as already known."""
+
+    articles: list[Article]
+    known: frozenset[str]
+
+
 def parse_feed(
     data: bytes,
     *,
@@ -64,7 +73,28 @@ def parse_feed(
     language: str | None = None,
     tags: tuple[str, ...] = (),
 ) -> list[Article]:
-    """Every readable entry of an RSS or Atom document, in document order.
+    """Every readable entry of an RSS or Atom document, in document order (see parse_feed_entries)."""
+    return parse_feed_entries(
+        data, source=source, origin=origin, headers=headers, language=language, tags=tags
+    ).articles
+
+
+def parse_feed_entries(
+    data: bytes,
+    *,
+    source: str,
+    origin: str,
+    headers: Mapping[str, str] | None = None,
+    language: str | None = None,
+    tags: tuple[str, ...] = (),
+    known: Set[str] = frozenset(),
+) -> ParsedFeed:
+    """Every readable entry of an RSS or Atom document, in document order, but those ``known``.
+
+    An entry whose id or link gives a uid among ``known`` (the stories the store
+    already holds) is passed over before its HTML is read: on a feed polled every
+    few minutes that is nearly every entry, and flattening their HTML was most of
+    the work after feedparser's.  Its uid is returned in ``known``.
 
     ``origin`` (the feed URL or file path) names the feed in errors and logs and,
     with ``#<entry id>`` (or ``#<position>``), each article's origin.
@@ -122,7 +152,14 @@ def parse_feed(
     feed_authors = entry_authors(parsed.feed) if str(parsed.version).startswith("atom") else ()
     feed_link = _web_link(parsed.feed.get("link"), fetched_from)
     articles = []
+    passed: set[str] = set()
+    base = fetched_from or feed_link
     for position, entry in enumerate(entries, start=1):
+        if known:
+            uid = _entry_uid(entry, source, base)
+            if uid is not None and uid in known:
+                passed.add(uid)
+                continue
         article = _entry_article(
             entry,
             source=source,
@@ -131,13 +168,18 @@ def parse_feed(
             language=language or _entry_language(entry) or feed_language,
             authors=entry_authors(entry) or feed_authors,
             tags=tags,
-            base=fetched_from or feed_link,
+            base=base,
         )
         if article is None:
             log.debug("feed=%s entry=%d skipped: no title and no text", origin, position)
         else:
             articles.append(article)
-    return articles
+    return ParsedFeed(articles, frozenset(passed))
+
+
+def _entry_uid(entry: Any, source: str, base: str | None) -> str | None:
+    """The uid ``_entry_article`` would give the entry, from its id or link alone."""
+    return story_uid(source, (entry.get("id") or "").strip() or None, _entry_link(entry, base))
 
 
 def entry_authors(entry: Mapping[str, Any]) -> tuple[str, ...]:

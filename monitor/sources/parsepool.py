@@ -27,14 +27,14 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 from monitor.errors import ArticleParseError
 from monitor.models import Article
-from monitor.sources.parse import parse_feed
+from monitor.sources.parse import ParsedFeed, parse_feed_entries
 
 __all__ = ["LOG_FORMAT", "FeedParsers", "parse_processes_for"]
 
@@ -122,14 +122,32 @@ class FeedParsers:
         tags: tuple[str, ...] = (),
     ) -> list[Article]:
         """:func:`~monitor.sources.parse.parse_feed` in a parser process."""
+        parsed = await self.parse_entries(
+            data, source=source, origin=origin, headers=headers, language=language, tags=tags
+        )
+        return parsed.articles
+
+    async def parse_entries(
+        self,
+        data: bytes,
+        *,
+        source: str,
+        origin: str,
+        headers: Mapping[str, str] | None = None,
+        language: str | None = None,
+        tags: tuple[str, ...] = (),
+        known: Set[str] = frozenset(),
+    ) -> ParsedFeed:
+        """:func:`~monitor.sources.parse.parse_feed_entries` in a parser process."""
         job = functools.partial(
-            parse_feed,
+            parse_feed_entries,
             data,
             source=source,
             origin=origin,
             headers=dict(headers or {}),
             language=language,
             tags=tags,
+            known=frozenset(known),
         )
         loop = asyncio.get_running_loop()
         try:

@@ -6,8 +6,10 @@ plain Unicode text first, with paragraph breaks kept so that snippets read well
 and with scripts, styles and navigation dropped so that a menu entry called
 "NATO" does not fire a rule on every page of a site.
 
-trafilatura is imported eagerly: the import is paid once per process, too
-little to be worth the complexity of importing it lazily.
+trafilatura is imported on the first saved page or full-text article: it
+holds about 50 MB resident once imported, which the daemon and each feed
+parser process would otherwise pay with no HTML page to read
+(bench/bench_memory.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import re
 from html.parser import HTMLParser
 
 import charset_normalizer
-import trafilatura
 
 from monitor.errors import ArticleParseError
 
@@ -284,6 +285,8 @@ def extract_html_article(html: str) -> tuple[str, str]:
     discard.  When it finds nothing the whole visible text is used, so a page
     is never silently empty.  Either part may be ``""``.
     """
+    import trafilatura  # here, not at the top: see the module's docstring
+
     document = trafilatura.bare_extraction(
         html,
         favor_recall=True,

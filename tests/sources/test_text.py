@@ -98,3 +98,22 @@ def test_html_to_text_collapses_spaces_across_inline_elements() -> None:
     assert html_to_text("<p>Il <b>vertice </b> della <i> NATO</i>\n a Vilnius</p><p>Due</p>") == (
         "Il vertice della NATO a Vilnius\n\nDue"
     )
+
+
+def test_extract_html_article_imports_trafilatura_only_when_a_page_is_read() -> None:
+    """The daemon and each feed parser process import the HTML code; trafilatura's ~50 MB
+    are paid only by a process that reads a saved page or a full-text article."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import monitor.service.wiring, monitor.sources.parse, monitor.sources.files\n"
+        "print('trafilatura' in sys.modules)\n"
+        "from monitor.sources.text import extract_html_article\n"
+        "page = '<html><title>T</title><body><p>Finland joins NATO.</p></body></html>'\n"
+        "title, text = extract_html_article(page)\n"
+        "print('trafilatura' in sys.modules, 'NATO' in text)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "True"]
