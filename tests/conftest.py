@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,17 +22,27 @@ SEEDS = REPO / "seeds"
 SHIPPED_RULE_IDS = frozenset(spec.id for spec in load_rules([REPO / "rules"]).rules)
 
 
-@pytest.fixture
-def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test (a daemon's, a replica set's), dropped afterwards."""
+def postgres_server() -> str:
+    """The server's URL from MONITOR_TEST_DATABASE_URL; the test is skipped, saying why, without it."""
     base = os.environ.get("MONITOR_TEST_DATABASE_URL")
     if not base:
         pytest.skip("PostgreSQL tests need MONITOR_TEST_DATABASE_URL (set by .ci/run)")
+    return base
+
+
+@contextmanager
+def fresh_database(base: str, label: str) -> Iterator[str]:
+    """A new, empty database on ``base``'s server, dropped afterwards.
+
+    Its name holds the xdist worker and the process id, so parallel workers (and other checkouts
+    testing against the same server) never share a database.
+    """
     import psycopg
     from sqlalchemy.engine import make_url
 
     url = make_url(base)
-    name = f"monitor_{request.module.__name__.rsplit('.', 1)[-1]}_{os.getpid()}"[:63]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"monitor_{label}_{worker}_{os.getpid()}"[:63]
     admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -41,6 +52,20 @@ def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test (a daemon's, a replica set's), dropped afterwards."""
+    with fresh_database(postgres_server(), request.module.__name__.rsplit(".", 1)[-1][:30]) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def worker_postgres_url() -> Iterator[str]:
+    """One PostgreSQL database per test process, for the storage suite to empty between its tests."""
+    with fresh_database(postgres_server(), "store") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

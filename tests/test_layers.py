@@ -9,6 +9,7 @@ inside functions count too: a lazy import is still a dependency.
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 import pytest
@@ -49,14 +50,14 @@ KNOWN = {
 }
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
+def module_name(path: Path, root: Path = REPO) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported(path: Path) -> set[str]:
+def imported(path: Path, root: Path = REPO) -> set[str]:
     """Every module ``path`` imports, absolute, at any depth of its code."""
-    name = module_name(path)
+    name = module_name(path, root)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -81,18 +82,20 @@ def layer(module: str) -> int:
     return ROOMS.get(room(module), CORE)
 
 
-def sources() -> list[Path]:
-    return sorted(p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts)
+def sources(package: Path) -> list[Path]:
+    return sorted(p for p in package.rglob("*.py") if "migrations" not in p.parts)
 
 
-def crossings() -> list[str]:
+def crossings(root: Path = REPO) -> list[str]:
+    """Every import that breaks the layers, in the ``monitor`` package under ``root``."""
     wrong = []
-    for path in sources():
-        here = module_name(path)
-        for target in sorted(imported(path)):
+    package = root / "monitor"
+    for path in sources(package):
+        here = module_name(path, root)
+        for target in sorted(imported(path, root)):
             if not target.startswith("monitor.") or room(target) == room(here):
                 continue
-            if not (PACKAGE / room(target)).exists() and not (PACKAGE / f"{room(target)}.py").exists():
+            if not (package / room(target)).exists() and not (package / f"{room(target)}.py").exists():
                 continue  # a name imported from the package's face (``from monitor import __version__``)
             up = layer(target) > layer(here)
             sibling = layer(here) == layer(target) == STAGE
@@ -115,9 +118,10 @@ def test_layers_pure_modules_import_no_io(relative: str) -> None:
 
 
 def test_layers_the_contract_sees_imports_inside_functions(tmp_path: Path) -> None:
-    probe = PACKAGE / "store" / "_layers_probe.py"
+    """On a copy of the package: a probe written into the source tree would be seen by the tests
+    running beside this one (the other layer tests, the wheel's module list)."""
+    shutil.copytree(PACKAGE, tmp_path / "monitor", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    probe = tmp_path / "monitor" / "store" / "_layers_probe.py"
     probe.write_text("def f() -> None:\n    from monitor.pipeline.ingest import Pipeline\n", encoding="utf-8")
-    try:
-        assert "monitor.store._layers_probe imports monitor.pipeline.ingest (a higher layer)" in crossings()
-    finally:
-        probe.unlink()
+    found = crossings(tmp_path)
+    assert "monitor.store._layers_probe imports monitor.pipeline.ingest (a higher layer)" in found

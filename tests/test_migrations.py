@@ -31,7 +31,7 @@ from tests.store.legacy import make_legacy, migrate
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    yield from open_empty(request.param, tmp_path)
+    yield from open_empty(request, tmp_path)
 
 
 def differences(engine: Engine) -> list[object]:

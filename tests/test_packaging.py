@@ -19,6 +19,9 @@ import pytest
 
 from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
 
+# The wheel is built in the source tree (build/, the .egg-info): one worker builds it for all its tests.
+pytestmark = pytest.mark.xdist_group("wheel")
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +11,6 @@ from sqlalchemy import Engine, text
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import Store
 
-PG_URL = os.environ.get("MONITOR_TEST_DATABASE_URL")
-PG_SKIP = "PostgreSQL tests need MONITOR_TEST_DATABASE_URL (set by .ci/run)"
-
 
 def empty_postgres(engine: Engine) -> None:
     """Everything gone: our tables, alembic's version table and whatever a migration added."""
@@ -23,14 +19,14 @@ def empty_postgres(engine: Engine) -> None:
         db.execute(text("CREATE SCHEMA public"))
 
 
-def open_empty(backend: str, tmp_path: Path) -> Iterator[Engine]:
-    """A database with nothing in it on ``backend``, emptied again afterwards (fixture body)."""
+def open_empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database with nothing in it on the backend ``request.param`` names, emptied again afterwards
+    (fixture body). PostgreSQL: this worker's own database (tests/conftest.py), never a shared one."""
+    backend = request.param
     if backend == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
     else:
-        if not PG_URL:
-            pytest.skip(PG_SKIP)
-        engine = make_engine(PG_URL)
+        engine = make_engine(request.getfixturevalue("worker_postgres_url"))
         empty_postgres(engine)
     yield engine
     if backend == "postgresql":
@@ -41,7 +37,7 @@ def open_empty(backend: str, tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A database with nothing in it, on each backend."""
-    yield from open_empty(request.param, tmp_path)
+    yield from open_empty(request, tmp_path)
 
 
 @pytest.fixture
