@@ -32,8 +32,8 @@ once: $(VENV)/.installed
 .cache/feedparser-tests: | $(VENV)/.installed-test
 	-$(BIN)/python bench/fetch_feedparser_corpus.py
 
-# The suite mostly waits (daemon children, loopback peers, timers), so it runs on more workers than
-# cores; tests that share one thing (the wheel build in the source tree) say so with xdist_group.
+# The suite mostly waits (daemon children, loopback peers, timers), so it runs on more xdist workers
+# than cores.
 # `make test TEST_WORKERS=0` runs it in one process; `make test PYTEST_ARGS="-m 'not slow'"` skips
 # the long end-to-end tests.
 TEST_WORKERS ?= 6
@@ -41,7 +41,7 @@ PYTEST_ARGS ?=
 test: $(VENV)/.installed-test .cache/feedparser-tests
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -115,6 +115,7 @@ def test_cli_rules_test_with_other_rules(config: Path, tmp_path: Path) -> None:
     assert code == 0 and "✓ shoigu: Shoigu" in out and "nato" not in out
 
 
+@pytest.mark.slow
 def test_cli_scan_backfills_and_summarises(config: Path, tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     (archive / "2024").mkdir(parents=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
@@ -33,6 +34,7 @@ def write_config(tmp_path: Path, url: str) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_deliveries_failed_lists_dead_alerts_and_retry_sends_them_once_with_the_same_key(
     tmp_path: Path,
 ) -> None:

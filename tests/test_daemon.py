@@ -18,6 +18,8 @@ from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
 from tests.notify.receivers import SECRET_PATH, SlackReceiver, WebhookReceiver, refused_url
 from tests.ops_support import RunningDaemon, wait_for
 
+pytestmark = pytest.mark.slow  # every test here runs `monitor` as a child process
+
 CONFIG = """
 database: sqlite:///state/monitor.db
 state_dir: state

@@ -9,10 +9,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.notify.receivers import WebhookReceiver
 from tests.ops_support import BASE_CONFIG, WORKDIR_CONFIG, Daemon, TcpProxy, make_workdir, wait_for
 from tests.test_server import metric_values
+
+pytestmark = pytest.mark.slow  # every test here runs the daemon as a child process
 
 ARTICLE = {
     "title": "NATO summit in Vilnius",

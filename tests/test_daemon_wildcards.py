@@ -6,6 +6,8 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.notify.receivers import WebhookReceiver
 from tests.ops_support import BASE_CONFIG, Daemon, make_workdir, wait_for
 from tests.test_daemon import monitor
@@ -40,6 +42,7 @@ def drop(inbox: Path, name: str, article: dict[str, str]) -> None:
     tmp.rename(inbox / name)
 
 
+@pytest.mark.slow
 def test_daemon_hostile_word_against_inner_wildcards_leaves_it_alive_and_alerting(tmp_path: Path) -> None:
     workdir = make_workdir(tmp_path, BASE_CONFIG, WILDCARD_RULES)
     with WebhookReceiver() as hook:

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
@@ -77,6 +78,7 @@ def test_delivery_slow_receiver_times_out_then_arrives_with_the_same_key(tmp_pat
         assert len(hook.received) == len(keys)  # sent: never again
 
 
+@pytest.mark.slow
 def test_delivery_receiver_failing_every_time_ends_dead_after_max_attempts(tmp_path: Path) -> None:
     with WebhookReceiver([503] * 10) as hook:
         config = setup(tmp_path, hook.url)

@@ -297,6 +297,7 @@ MDWE_PROBE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_unit_memory_deny_write_execute_suits_the_pipeline(tmp_path: Path) -> None:
     """MemoryDenyWriteExecute=yes is safe: a full pass (spaCy, numpy, lingua, SQLite) runs under
     the kernel's equivalent, prctl(PR_SET_MDWE)."""

@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config import load_settings
@@ -48,6 +49,7 @@ def requests_for(live: LiveServer, path: str) -> int:
     return sum(1 for request in live.seen if request["path"] == path)
 
 
+@pytest.mark.slow
 def test_run_daemon_polls_feeds_on_their_schedule_a_slow_one_delaying_no_other(tmp_path: Path) -> None:
     with serve() as live, WebhookReceiver() as hook:
         write_config(tmp_path, live, hook.url)
@@ -75,6 +77,7 @@ def test_run_daemon_polls_feeds_on_their_schedule_a_slow_one_delaying_no_other(t
     assert statuses[live.url("/esteri.rss")] == 304 and statuses[live.url("/stuck.rss")] == 200
 
 
+@pytest.mark.slow
 def test_daemon_schedule_spreads_a_thousand_feeds_and_runs_each_alone(tmp_path: Path) -> None:
     feeds = "".join(
         f"    - {{url: 'https://feeds{n % 50}.example/{n}.xml', interval: 10m}}\n" for n in range(1000)

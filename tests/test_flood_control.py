@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
@@ -37,6 +38,7 @@ def setup(tmp_path: Path, url: str, rule: str, extra: str = "", articles: int = 
     return config
 
 
+@pytest.mark.slow
 def test_a_throttled_rule_sends_its_quota_then_one_summary_of_the_rest(tmp_path: Path) -> None:
     with WebhookReceiver() as hook:
         config = setup(tmp_path, hook.url, "    throttle: 2/2s\n")

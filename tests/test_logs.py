@@ -171,6 +171,7 @@ SMTP_PASSWORD = "smtp-Pa55w0rd-xyz"
 APPRISE_TOKEN = "appriseTOKEN123"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("log_format", ["human", "json", "journal"])
 def test_daemon_logs_no_secret_in_any_line(tmp_path: Path, log_format: str) -> None:
     workdir = make_workdir(tmp_path, SECRET_CONFIG)

@@ -8,6 +8,7 @@ the source tree cannot be imported by accident.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -19,13 +20,30 @@ import pytest
 
 from tests.conftest import REPO, SEEDS, SHIPPED_RULE_IDS
 
-# The wheel is built in the source tree (build/, the .egg-info): one worker builds it for all its tests.
-pytestmark = pytest.mark.xdist_group("wheel")
+pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+    """One wheel for the whole run, whichever xdist worker asks first.
+
+    It is built in the source tree (build/, the .egg-info), so two workers building at once break
+    each other's build: the others wait on a lock in the run's shared temporary folder and reuse it.
+    """
+    base = tmp_path_factory.getbasetemp()
+    out = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "wheel"
+    out.mkdir(exist_ok=True)
+    with (out / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        built = list(out.glob("news_monitor-*.whl"))
+        if not built:
+            build_wheel(out)
+            built = list(out.glob("news_monitor-*.whl"))
+    [wheel] = built
+    return wheel
+
+
+def build_wheel(out: Path) -> None:
     subprocess.run(
         [
             sys.executable,
@@ -43,8 +61,6 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         env={**os.environ, "PIP_NO_INDEX": "1"},
     )
-    [built] = out.glob("news_monitor-*.whl")
-    return built
 
 
 def test_packaging_wheel_holds_every_module_and_the_entry_point(wheel: Path) -> None:

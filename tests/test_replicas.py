@@ -28,7 +28,7 @@ from tests.notify.receivers import WebhookReceiver
 from tests.ops_support import RunningDaemon
 from tests.sources.feedserver import ROUTES, Route, serve
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 REPLICAS = 3
 FEEDS = 6

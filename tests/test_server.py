@@ -153,6 +153,7 @@ def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
 DELIVER_RUNS_OK = ("monitor_job_runs_total", (("job", "deliver"), ("outcome", "ok")))
 
 
+@pytest.mark.slow
 def test_daemon_endpoint_reports_health_readiness_and_metrics(tmp_path: Path) -> None:
     workdir = make_workdir(tmp_path)
     with WebhookReceiver(statuses=[500]) as hook:
@@ -193,6 +194,7 @@ def test_daemon_endpoint_reports_health_readiness_and_metrics(tmp_path: Path) ->
     assert ("process_resident_memory_bytes", ()) in values
 
 
+@pytest.mark.slow
 def test_daemon_readyz_is_503_naming_rules_when_none_loaded(tmp_path: Path) -> None:
     workdir = make_workdir(tmp_path, rules="")
     with WebhookReceiver() as hook:
@@ -208,6 +210,7 @@ def test_daemon_readyz_is_503_naming_rules_when_none_loaded(tmp_path: Path) -> N
     assert "rules failed: no rule loaded" in ready.text
 
 
+@pytest.mark.slow
 def test_daemon_endpoint_is_off_by_default_and_on_localhost(tmp_path: Path) -> None:
     workdir = make_workdir(tmp_path, BASE_CONFIG.replace("server: {enabled: true, port: 0}\n", ""))
     with WebhookReceiver() as hook:
@@ -222,6 +225,7 @@ def test_daemon_endpoint_is_off_by_default_and_on_localhost(tmp_path: Path) -> N
     assert ServerSettings().host == "127.0.0.1" and ServerSettings().enabled is False
 
 
+@pytest.mark.slow
 def test_daemon_serves_the_atom_channel_feeds(tmp_path: Path) -> None:
     config = BASE_CONFIG.replace('hook: {type: webhook, url: "${HOOK_URL}"}', "feed: {type: atom}").replace(
         "notify: [hook]", "notify: [feed]"
@@ -239,6 +243,7 @@ def test_daemon_serves_the_atom_channel_feeds(tmp_path: Path) -> None:
         assert daemon.stop() == 0, daemon.log
 
 
+@pytest.mark.slow
 def test_daemon_port_in_use_exits_2_with_message(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -252,6 +257,7 @@ def test_daemon_port_in_use_exits_2_with_message(tmp_path: Path) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in daemon.log
 
 
+@pytest.mark.slow
 def test_daemon_sigterm_makes_readyz_fail_then_exits_0(tmp_path: Path) -> None:
     """While draining a slow send, /readyz says 'running failed: stopping'; then exit 0."""
     workdir = make_workdir(tmp_path)
@@ -270,6 +276,7 @@ def test_daemon_sigterm_makes_readyz_fail_then_exits_0(tmp_path: Path) -> None:
         assert db.execute("SELECT status FROM deliveries").fetchall() == [("sent",)]
 
 
+@pytest.mark.slow
 def test_daemon_metrics_count_feed_polls_entries_and_errors_by_feed(tmp_path: Path) -> None:
     with serve() as feeds, WebhookReceiver() as hook:
         config = BASE_CONFIG.replace(

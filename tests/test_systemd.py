@@ -100,6 +100,7 @@ def test_service_environment_reads_systemd_variables() -> None:
     assert service_environment({}, pid=42) == service_environment({"JOURNAL_STREAM": "junk"}, pid=42)
 
 
+@pytest.mark.slow
 def test_daemon_speaks_the_notify_protocol_from_start_to_stop(tmp_path: Path) -> None:
     """READY once started, WATCHDOG at half WATCHDOG_USEC, RELOADING then READY on SIGHUP, STOPPING."""
     workdir = make_workdir(tmp_path / "work")
@@ -135,6 +136,7 @@ def test_daemon_speaks_the_notify_protocol_from_start_to_stop(tmp_path: Path) ->
     assert sum(1 for m in listener.messages if m.get("READY") == "1") == 2  # start and after the reload
 
 
+@pytest.mark.slow
 def test_daemon_without_notify_socket_runs_as_before(tmp_path: Path) -> None:
     workdir = make_workdir(tmp_path)
     with WebhookReceiver() as hook:

@@ -56,6 +56,7 @@ def corpus_files() -> list[Path]:
     return files
 
 
+@pytest.mark.slow
 def test_parse_feed_feedparser_corpus_raises_only_article_parse_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
