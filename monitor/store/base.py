@@ -1,0 +1,55 @@
+"""What every part of the store shares: the engine, its sessions, and database errors as StoreError."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlmodel import Session
+
+from monitor.errors import StoreError
+
+
+class StoreBase:
+    """The engine and its dialect's INSERT, under each part of :class:`monitor.store.repo.Store`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def _guard(self) -> _StoreGuard:
+        return _StoreGuard(self.engine)
+
+
+def _digest_uid(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class _StoreGuard:
+    """Turns SQLAlchemy's errors into StoreError naming the database (password hidden)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> None:
+        if exc is None or not isinstance(exc, SQLAlchemyError):
+            return
+        where = self.engine.url.render_as_string(hide_password=True)
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        hint = (
+            " (another process holds the lock; it will be retried)"
+            if (isinstance(exc, OperationalError) and "locked" in detail)
+            else ""
+        )
+        # A rejected row (bad value, broken constraint) will be rejected again: not transient.
+        transient = not isinstance(exc, IntegrityError | DataError | ProgrammingError)
+        raise StoreError(f"database {where}: {detail}{hint}", transient=transient) from exc

@@ -1,0 +1,66 @@
+"""Feeds' HTTP state and health, and a health change as an alert through the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields, replace
+from datetime import datetime
+
+from sqlalchemy import select
+
+from monitor.models import FeedState, HealthEvent, Match, make_article
+from monitor.store.articles import ArticleStore, Routed
+from monitor.store.base import _digest_uid
+from monitor.store.tables import FeedRow
+
+HEALTH_RULE = "source-health"
+
+
+class FeedStore(ArticleStore):
+    """Feed state; a health alert is recorded as articles are."""
+
+    def feed_state(self, url: str) -> FeedState:
+        with self._guard(), self._session() as session:
+            row = session.get(FeedRow, url)
+            return FeedState(url) if row is None else _feed_state_of(row)
+
+    def feed_states(self) -> dict[str, FeedState]:
+        with self._guard(), self._session() as session:
+            return {row.url: _feed_state_of(row) for row in session.execute(select(FeedRow)).scalars()}
+
+    def save_feed_state(self, state: FeedState) -> None:
+        """Upsert the feed's HTTP state and health; its lease columns belong to the claim."""
+        values = asdict(state)
+        stmt = self._insert(FeedRow).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[FeedRow.url], set_={k: stmt.excluded[k] for k in values if k != "url"}
+        )
+        with self._guard(), self._session() as session, session.begin():
+            session.execute(stmt)
+
+    def record_health(
+        self, url: str, source: str, event: HealthEvent, channel: str | None, now: datetime
+    ) -> int:
+        """A feed's health change as an alert through the outbox (retried, never sent twice).
+
+        It is stored as an article of source ``news-monitor`` with a hit of rule
+        ``source-health``, so every channel renders it and ``monitor hits
+        --rule source-health`` lists a desk's source incidents.
+        """
+        article = make_article(
+            title=event.message,
+            body=f"{event.message}\n\n{source} ({url}), {now:%Y-%m-%d %H:%M} UTC",
+            source="news-monitor",
+            origin=f"health:{url}",
+            language="en",
+            external_id=f"urn:news-monitor:health:{_digest_uid(url)}:{event.kind}:{now.isoformat()}",
+            tags=("source-health", event.kind),
+        )
+        article = replace(article, fingerprint=article.uid)  # the same words twice are two events
+        match = Match(
+            HEALTH_RULE, "Source health", (), event.message, (), ("source-health", event.kind, source)
+        )
+        return self.record([Routed(article, [(match, [channel] if channel else [])])], [], now).deliveries
+
+
+def _feed_state_of(row: FeedRow) -> FeedState:
+    return FeedState(**{f.name: getattr(row, f.name) for f in fields(FeedState)})

@@ -1,0 +1,149 @@
+"""The stored history read back: signatures, stories' sources, articles by uid and in pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlmodel import col
+
+from monitor.models import Article, StoredSignature
+from monitor.store.base import StoreBase
+from monitor.store.tables import ArticleRow
+
+
+@dataclass(frozen=True, slots=True)
+class HitView:
+    id: int
+    rule_id: str
+    rule_name: str
+    created_at: datetime
+    title: str
+    url: str | None
+    source: str
+    origin: str
+    terms: list[dict[str, Any]]
+    snippet: str
+    also_reported_by: tuple[str, ...] = ()  # other sources that carried the same story
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """An article as stored, with when it was ingested (``published`` is often unknown)."""
+
+    id: int
+    article: Article
+    ingested_at: datetime
+
+
+class HistoryStore(StoreBase):
+    """What was recorded, read back for near-duplicates, summaries, search and re-matching."""
+
+    def recent_signatures(self, since: datetime, limit: int) -> list[StoredSignature]:
+        """The newest articles' near-duplicate signatures, oldest first, to rebuild the index at start."""
+        query = (
+            select(
+                col(ArticleRow.uid),
+                col(ArticleRow.signature),
+                col(ArticleRow.ingested_at),
+                col(ArticleRow.story),
+            )
+            .where(col(ArticleRow.ingested_at) >= since, col(ArticleRow.signature).is_not(None))
+            .order_by(col(ArticleRow.id).desc())
+            .limit(limit)
+        )
+        with self._guard(), self._session() as session:
+            rows = session.execute(query).all()
+        return [StoredSignature(uid, signature, at, story) for uid, signature, at, story in reversed(rows)]
+
+    def articles_by_uid(self, uids: Iterable[str], chunk: int = 500) -> dict[str, Article]:
+        """The stored articles with these uids, their text as kept (retention may have dropped a body)."""
+        wanted, out = list(uids), dict[str, Article]()
+        for first in range(0, len(wanted), chunk):
+            query = select(ArticleRow).where(col(ArticleRow.uid).in_(wanted[first : first + chunk]))
+            with self._guard(), self._session() as session:
+                out.update((row.uid, _article_of(row)) for row in session.execute(query).scalars())
+        return out
+
+    def save_signatures(self, signatures: Mapping[str, bytes | None]) -> None:
+        """Replace stored near-duplicate signatures (made again with the current settings)."""
+        if not signatures:
+            return
+        # one statement run for each row (executemany); on the connection, not as an ORM bulk update
+        key = col(ArticleRow.uid) == bindparam("b_uid")
+        stmt = update(ArticleRow).where(key).values(signature=bindparam("b_sig"))
+        rows = [{"b_uid": uid, "b_sig": signature} for uid, signature in signatures.items()]
+        with self._guard(), self._session() as session:
+            session.connection().execute(stmt, rows)
+            session.commit()
+
+    def story_sources(self, stories: Iterable[str]) -> dict[str, list[str]]:
+        """Story uid → the sources that carried it, first first: "also reported by …"."""
+        query = (
+            select(col(ArticleRow.story), col(ArticleRow.source))
+            .where(col(ArticleRow.story).in_(list(stories)))
+            .order_by(col(ArticleRow.id))
+        )
+        out: dict[str, list[str]] = {}
+        with self._guard(), self._session() as session:
+            for story, source in session.execute(query).all():
+                if story is not None and source not in out.setdefault(story, []):
+                    out[story].append(source)
+        return out
+
+    def iter_articles(
+        self, since: datetime | None = None, *, limit: int | None = None, chunk: int = 500
+    ) -> Iterator[StoredArticle]:
+        """Stored articles ingested since ``since``, newest first, read ``chunk`` rows per query.
+
+        Read-only.  Each chunk is a short query of its own (keyset pagination on
+        ``ingested_at, id``), so memory stays flat and no read transaction stays
+        open while the caller works through millions of articles.
+        """
+        after: tuple[datetime, int] | None = None
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = chunk if remaining is None else min(chunk, remaining)
+            query = (
+                select(ArticleRow)
+                .order_by(col(ArticleRow.ingested_at).desc(), col(ArticleRow.id).desc())
+                .limit(size)
+            )
+            if since is not None:
+                query = query.where(col(ArticleRow.ingested_at) >= since)
+            if after is not None:
+                query = query.where(
+                    or_(
+                        col(ArticleRow.ingested_at) < after[0],
+                        and_(col(ArticleRow.ingested_at) == after[0], col(ArticleRow.id) < after[1]),
+                    )
+                )
+            with self._guard(), self._session() as session:
+                rows = session.execute(query).scalars().all()
+            for row in rows:
+                yield StoredArticle(row.id or 0, _article_of(row), row.ingested_at)
+            if len(rows) < size:
+                return
+            after = (rows[-1].ingested_at, rows[-1].id or 0)
+            if remaining is not None:
+                remaining -= len(rows)
+
+
+def _article_of(row: ArticleRow) -> Article:
+    return Article(
+        uid=row.uid,
+        fingerprint=row.fingerprint,
+        title=row.title,
+        summary=row.summary,
+        body=row.body,
+        url=row.url,
+        published=row.published,
+        language=row.language,
+        source=row.source,
+        origin=row.origin,
+        tags=tuple(row.tags),
+        authors=tuple(row.authors or ()),
+    )

@@ -1,0 +1,337 @@
+"""The delivery outbox: alerts due and claimed, held and summarized, sent, retried or dead."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import func, or_, select, update
+from sqlmodel import col
+
+from monitor.models import SUMMARY_RULE, Alert, HeldAlert, Match, TermHit, make_article
+from monitor.store.articles import ArticleStore, Routed
+from monitor.store.base import _digest_uid
+from monitor.store.history import HistoryStore
+from monitor.store.tables import ArticleRow, DeliveryRow, HitRow
+
+ReleaseAt = Callable[[HeldAlert, datetime], datetime | None]
+"""(held alert, now) → when it goes under the settings in force now (None: keep it held)."""
+Summarize = Callable[[Sequence[Alert], str, Mapping[str, Sequence[str]]], tuple[str, str, tuple[str, ...]]]
+"""(alerts, reason, other outlets by key) → (title, text, terms) of the summary that stands for them."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    id: int
+    key: str
+    channel: str
+    status: str  # pending | sent | dead
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    rule_id: str
+    title: str
+    source: str
+
+
+class RetryOutcome(NamedTuple):
+    """How many deliveries were queued again, and why each named id that was not, was not."""
+
+    queued: int
+    refused: dict[int, str]
+
+
+RETRYABLE = ("dead", "pending")
+
+
+def _not_retried(status: str | None) -> str:
+    if status is None:
+        return "no such delivery"
+    if status == "sent":
+        return "already sent; a sent alert is never sent twice"
+    return f"it is {status}, not dead or pending"
+
+
+class OutboxStore(ArticleStore, HistoryStore):
+    """The outbox: a summary is recorded as articles are, and names the stories' other sources."""
+
+    def due_deliveries(self, now: datetime, limit: int, channels: Iterable[str]) -> list[Alert]:
+        """Pending alerts whose time has come, oldest first, for channels that exist."""
+        with self._guard(), self._session() as session:
+            rows = session.execute(
+                select(DeliveryRow, HitRow, ArticleRow)
+                .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+                .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+                .where(col(DeliveryRow.status) == "pending", col(DeliveryRow.next_attempt_at) <= now)
+                .where(col(DeliveryRow.channel).in_(list(channels)))
+                .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
+                .limit(limit)
+            ).all()
+        return [_alert_of(d, h, a) for d, h, a in rows]
+
+    def claim_deliveries(
+        self, now: datetime, limit: int, channels: Iterable[str], owner: str, until: datetime
+    ) -> list[Alert]:
+        """Like ``due_deliveries``, but each alert is leased to ``owner`` until ``until``.
+
+        ``FOR UPDATE SKIP LOCKED`` (PostgreSQL): replicas claiming at the same
+        moment each get different rows, never waiting on each other; a lease
+        whose holder died is claimable again once it has expired.
+        """
+        free = or_(col(DeliveryRow.lease_expires).is_(None), col(DeliveryRow.lease_expires) < now)
+        wanted = (
+            select(col(DeliveryRow.id))
+            .where(col(DeliveryRow.status) == "pending", col(DeliveryRow.next_attempt_at) <= now)
+            .where(col(DeliveryRow.channel).in_(list(channels)), free)
+            .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self._guard(), self._session() as session, session.begin():
+            ids = list(session.execute(wanted).scalars())
+            if not ids:
+                return []
+            session.execute(
+                update(DeliveryRow)
+                .where(col(DeliveryRow.id).in_(ids))
+                .values(lease_owner=owner, lease_expires=until)
+            )
+            rows = session.execute(
+                select(DeliveryRow, HitRow, ArticleRow)
+                .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+                .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+                .where(col(DeliveryRow.id).in_(ids))
+                .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
+            ).all()
+        return [_alert_of(d, h, a) for d, h, a in rows]
+
+    def hold(self, key: str, until: datetime, reason: str) -> None:
+        """Keep an alert back (digest, quiet hours, throttle) to go out in a summary at ``until``."""
+        self._update(key, status="held", next_attempt_at=until, last_error=f"held: {reason}")
+
+    def sent_count(self, rule_id: str, channel: str, since: datetime) -> int:
+        """Alerts of ``rule_id`` sent to ``channel`` since ``since``: what a throttle counts."""
+        query = (
+            select(func.count())
+            .select_from(DeliveryRow)
+            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+            .where(col(HitRow.rule_id) == rule_id, col(DeliveryRow.channel) == channel)
+            .where(col(DeliveryRow.status) == "sent", col(DeliveryRow.sent_at) >= since)
+        )
+        with self._guard(), self._session() as session:
+            return int(session.execute(query).scalar() or 0)
+
+    def release_held(self, now: datetime, summarize: Summarize, release_at: ReleaseAt | None = None) -> int:
+        """Fold the held alerts whose time has come into one summary alert per channel.
+
+        ``release_at(held, now)`` says when each held alert goes (None: not yet
+        known, keep it), under the settings in force now
+        (:func:`monitor.notify.flood.release_at`); without it, at the time
+        forecast when it was held.
+
+        One transaction: the summary (an article of source ``news-monitor``, a hit
+        of rule ``summary``, a pending delivery) is queued and the held alerts
+        are marked ``summarized`` together, so a crash neither loses them nor
+        sends them twice; the summary's key is derived from the keys it stands for.
+        ``summarize`` writes it (:func:`monitor.notify.flood.summary_text`: the
+        store keeps rows, it does not word messages).
+        """
+        query = (
+            select(DeliveryRow, HitRow, ArticleRow)
+            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+            .where(col(DeliveryRow.status) == "held")
+            .order_by(col(DeliveryRow.id))
+        )
+        if release_at is None:
+            query = query.where(col(DeliveryRow.next_attempt_at) <= now)
+        else:
+            due = self._held_due(now, release_at)
+            if not due:
+                return 0
+            query = query.where(col(DeliveryRow.id).in_(due))
+        with self._guard(), self._session() as session:
+            rows = session.execute(query).all()
+        by_channel: dict[str, list[tuple[DeliveryRow, HitRow, ArticleRow]]] = {}
+        for row in rows:
+            by_channel.setdefault(row[0].channel, []).append(row)
+        for channel, held in by_channel.items():
+            alerts = [_alert_of(d, h, a) for d, h, a in held]
+            reason = (held[0][0].last_error or "held: summary").removeprefix("held: ")
+            carried = self.story_sources({a.story for _, _, a in held if a.story})
+            also = {d.key: [s for s in carried.get(a.story or "", ()) if s != a.source] for d, _, a in held}
+            title, text, terms = summarize(alerts, reason, also)
+            digest = _digest_uid("\x1f".join(sorted(a.key for a in alerts)))
+            article = make_article(
+                title=title,
+                body=text,
+                source="news-monitor",
+                origin=f"summary:{channel}",
+                language="en",
+                external_id=f"urn:news-monitor:summary:{digest}",
+                tags=("summary", reason),
+            )
+            article = replace(article, fingerprint=article.uid)
+            terms_hits = tuple(TermHit(term, term, "body", 0, 0) for term in terms)
+            match = Match(SUMMARY_RULE, title, terms_hits, text, (channel,), ("summary",))
+            with self._guard(), self._session() as session, session.begin():
+                ids = [d.id for d, _, _ in held]
+                session.execute(
+                    update(DeliveryRow).where(col(DeliveryRow.id).in_(ids)).values(status="summarized")
+                )
+                self._record_in(session, [Routed(article, [(match, [channel])])], now)
+        return len(by_channel)
+
+    def _held_due(self, now: datetime, release_at: ReleaseAt) -> list[int]:
+        """Ids of the held alerts whose time has come; only the few columns the decision reads are loaded."""
+        query = (
+            select(
+                col(DeliveryRow.id),
+                col(DeliveryRow.key),
+                col(DeliveryRow.channel),
+                col(HitRow.rule_id),
+                col(DeliveryRow.last_error),
+                col(DeliveryRow.created_at),
+                col(DeliveryRow.next_attempt_at),
+            )
+            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+            .where(col(DeliveryRow.status) == "held")
+        )
+        with self._guard(), self._session() as session:
+            rows = session.execute(query).all()
+        due = []
+        for row_id, key, channel, rule_id, error, since, until in rows:
+            reason = (error or "held: summary").removeprefix("held: ")
+            when = release_at(HeldAlert(key, channel, rule_id, reason, since, until), now)
+            if when is not None and when <= now:
+                due.append(row_id)
+        return due
+
+    def mark_sent(self, key: str, now: datetime) -> None:
+        self._update(key, status="sent", sent_at=now, attempts=col(DeliveryRow.attempts) + 1, last_error=None)
+
+    def mark_retry(self, key: str, next_at: datetime, error: str) -> None:
+        self._update(key, next_attempt_at=next_at, attempts=col(DeliveryRow.attempts) + 1, last_error=error)
+
+    def defer(self, key: str, next_at: datetime, error: str) -> None:
+        """Not tried (its channel is paused): due again at ``next_at``, no attempt counted."""
+        self._update(key, next_attempt_at=next_at, last_error=error)
+
+    def mark_dead(self, key: str, error: str) -> None:
+        self._update(key, status="dead", attempts=col(DeliveryRow.attempts) + 1, last_error=error)
+
+    def _update(self, key: str, **values: Any) -> None:
+        """The outcome of a send: only a pending alert changes, and its lease (if any) ends.
+
+        Pending only: a replica whose lease lapsed mid-send must not turn an
+        alert another replica has since sent into a dead one.
+        """
+        query = update(DeliveryRow).where(col(DeliveryRow.key) == key, col(DeliveryRow.status) == "pending")
+        with self._guard(), self._session() as session, session.begin():
+            session.execute(query.values(lease_owner=None, lease_expires=None, **values))
+
+    def deliveries(
+        self, status: str | None = None, channel: str | None = None, limit: int = 100
+    ) -> list[DeliveryView]:
+        """The outbox, newest first: what was sent, what waits, what died and why."""
+        query = (
+            select(DeliveryRow, HitRow, ArticleRow)
+            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+            .order_by(col(DeliveryRow.id).desc())
+            .limit(limit)
+        )
+        if status:
+            query = query.where(col(DeliveryRow.status) == status)
+        if channel:
+            query = query.where(col(DeliveryRow.channel) == channel)
+        with self._guard(), self._session() as session:
+            rows = session.execute(query).all()
+        return [
+            DeliveryView(
+                d.id or 0,
+                d.key,
+                d.channel,
+                d.status,
+                d.attempts,
+                d.next_attempt_at,
+                d.last_error,
+                d.created_at,
+                d.sent_at,
+                h.rule_id,
+                a.title,
+                a.source,
+            )
+            for d, h, a in rows
+        ]
+
+    def retry_deliveries(
+        self, now: datetime, ids: Sequence[int] = (), *, all_dead: bool = False
+    ) -> RetryOutcome:
+        """Put dead (or backing-off) deliveries back in the queue, due now.
+
+        A sent delivery is never re-queued: it would reach the receiver twice.
+        The idempotency key is kept, so a receiver that did get it can drop it.
+        Each named id that could not be queued comes back with the reason.
+        """
+        query = update(DeliveryRow).where(col(DeliveryRow.status).in_(RETRYABLE))
+        if all_dead:
+            query = query.where(col(DeliveryRow.status) == "dead")
+        else:
+            query = query.where(col(DeliveryRow.id).in_(list(ids)))
+        with self._guard(), self._session() as session, session.begin():
+            named = col(DeliveryRow.id).in_(list(ids))
+            found = select(col(DeliveryRow.id), col(DeliveryRow.status)).where(named)
+            statuses: dict[int, str] = {row[0]: row[1] for row in session.execute(found)}
+            result = session.execute(query.values(status="pending", attempts=0, next_attempt_at=now))
+        refused = {
+            i: _not_retried(statuses.get(i)) for i in dict.fromkeys(ids) if statuses.get(i) not in RETRYABLE
+        }
+        return RetryOutcome(int(getattr(result, "rowcount", 0) or 0), refused)
+
+    def pending_by_channel(self) -> dict[str, int]:
+        """Alerts waiting in the outbox, per channel name."""
+        with self._guard(), self._session() as session:
+            rows = session.execute(
+                select(col(DeliveryRow.channel), func.count())
+                .where(col(DeliveryRow.status) == "pending")
+                .group_by(col(DeliveryRow.channel))
+            )
+            return {channel: count for channel, count in rows}
+
+    def delivery_counts(self) -> dict[str, int]:
+        with self._guard(), self._session() as session:
+            rows = session.execute(
+                select(col(DeliveryRow.status), func.count()).group_by(col(DeliveryRow.status))
+            )
+            return {status: count for status, count in rows}
+
+
+def _alert_of(d: DeliveryRow, h: HitRow, a: ArticleRow) -> Alert:
+    return Alert(
+        key=d.key,
+        channel=d.channel,
+        rule_id=h.rule_id,
+        rule_name=h.rule_name,
+        title=a.title,
+        url=a.url,
+        source=a.source,
+        published=a.published,
+        language=a.language,
+        terms=_distinct_terms(h.terms),
+        snippet=h.snippet,
+        matched_at=h.created_at,
+        rule_tags=tuple(h.rule_tags),
+        attempt=d.attempts + 1,
+    )
+
+
+def _distinct_terms(terms: list[dict[str, Any]]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for term in terms:
+        seen.setdefault(str(term.get("text", "")), None)
+    return tuple(seen)
