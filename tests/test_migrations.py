@@ -150,7 +150,7 @@ def test_cli_db_upgrade_adopts_a_legacy_database_and_check_then_passes(
     make_legacy(empty_engine, 2)
 
     code, _out, err = cli(tmp_path, url, "check")
-    assert code == 2 and "run `monitor db upgrade`" in err
+    assert code == 3 and "run `monitor db upgrade`" in err
     code, out, _err = cli(tmp_path, url, "db", "current")
     assert code == 1 and "schema version 2" in out
     code, out, _err = cli(tmp_path, url, "db", "upgrade")

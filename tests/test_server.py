@@ -244,7 +244,7 @@ def test_daemon_serves_the_atom_channel_feeds(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_daemon_port_in_use_exits_2_with_message(tmp_path: Path) -> None:
+def test_daemon_port_in_use_exits_3_with_message(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -253,7 +253,7 @@ def test_daemon_port_in_use_exits_2_with_message(tmp_path: Path) -> None:
         daemon = Daemon(workdir, {"HOOK_URL": "http://127.0.0.1:9/x"})
         code = daemon.process.wait(timeout=120)
         daemon.stop()
-    assert code == 2
+    assert code == 3  # the configuration cannot be used here
     assert f"cannot listen on 127.0.0.1:{port}" in daemon.log
 
 
