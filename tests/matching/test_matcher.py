@@ -59,6 +59,29 @@ def test_matcher_folds_accents_both_ways(make_matcher: Callable[..., ArticleMatc
     assert {h.text for m in matcher.match(art) for h in m.terms} == {"Kyïv", "Sojgu", "citta"}
 
 
+def test_matcher_folds_letters_decomposition_keeps_both_ways(
+    make_matcher: Callable[..., ArticleMatcher],
+) -> None:
+    matcher = make_matcher(lodz="Lodz", lodz2="Łódź", strasse="strasse", gdansk="Gdańsk")
+    written = "A Łódź e a Gdansk, la Straße e la ﬁnanza; poi Lodz."
+    matches = {m.rule_id: m for m in matcher.match(article(written))}
+    assert set(matches) == {"lodz", "lodz2", "strasse", "gdansk"}
+    assert [h.text for h in matches["lodz"].terms] == ["Łódź", "Lodz"]
+    assert [h.text for h in matches["lodz2"].terms] == ["Łódź", "Lodz"]
+    [strasse] = matches["strasse"].terms
+    assert (written[strasse.start : strasse.end], strasse.text) == ("Straße", "Straße")  # ß is one character
+
+
+def test_matcher_finds_words_in_ligatures_and_full_width_letters(
+    make_matcher: Callable[..., ArticleMatcher],
+) -> None:
+    matcher = make_matcher(fin='"finanziamenti europei"', nato="NATO")
+    written = "I ﬁnanziamenti europei e la ＮＡＴＯ"
+    matches = {m.rule_id: m for m in matcher.match(article(written))}
+    assert [h.text for h in matches["fin"].terms] == ["ﬁnanziamenti europei"]
+    assert [h.text for h in matches["nato"].terms] == ["ＮＡＴＯ"]  # capitals, full width
+
+
 def test_matcher_is_case_insensitive_for_ordinary_words(make_matcher: Callable[..., ArticleMatcher]) -> None:
     matcher = make_matcher(fin="finlandia")
     assert fired(matcher, article("FINLANDIA, la Finlandia e la finlandia")) == {"fin"}
