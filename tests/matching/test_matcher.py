@@ -344,3 +344,40 @@ def test_matcher_finds_the_terms_that_wake_no_rule_once_their_rule_is_woken() ->
     assert text[cf.start : cf.end] == "cessate\nil fuoco"
     assert fired(matcher, article("La Finlandia e la nato: cessate il tiro, adesione lontana")) == set()
     assert fired(matcher, article("Si negozia il cessate il fuoco alla NATO")) == set()  # no anchor, no rule
+
+
+@pytest.mark.parametrize("language", ["it", "en"])
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("A loan of US$1 billion", "US"),
+        ("Un prestito (US$171-million) agli alleati", "US"),
+        ("ESET detects it as Android/Filecoder.C, a ransomware", "Filecoder"),
+        ("Il malware Win32/Filecoder.NSB cifra i file", "Filecoder"),
+        ("Filecoder ransomware spreads", "Filecoder"),
+    ],
+)
+def test_matcher_finds_a_word_whatever_symbol_or_dot_is_glued_to_it(
+    make_matcher: Callable[..., ArticleMatcher], language: str, text: str, found: str
+) -> None:
+    matcher = make_matcher(us="US", filecoder="Filecoder")
+    [match] = matcher.match(article(text, language=language))
+    assert [h.text for h in match.terms] == [found]
+
+
+def test_matcher_does_not_find_words_inside_addresses(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(rossi="Rossi", nato="nato")
+    text = "Scrivere a mario.rossi@example.com o leggere https://www.nato.int/cps/it/natohq/index.htm"
+    assert fired(matcher, article(text)) == set()
+    assert fired(matcher, article("Il sito nato.int e Mario Rossi")) == {
+        "rossi",
+        "nato",
+    }  # a bare domain is words
+
+
+def test_matcher_us_abbreviation_with_dots_stays_one_word(
+    make_matcher: Callable[..., ArticleMatcher],
+) -> None:
+    matcher = make_matcher(us="US", usdots='"U.S."')
+    assert fired(matcher, article("U.S. officials said", language="en")) == {"usdots"}
+    assert fired(matcher, article("US officials said", language="en")) == {"us"}
