@@ -216,6 +216,21 @@ def test_rules_test_explain_reads_json_html_and_feed_files(config: Path, tmp_pat
     assert "Finlandia e Svezia verso la **NATO**" in out  # .rss
 
 
+def test_rules_test_prints_a_warning_as_a_warning_and_runs_the_rule(config: Path, tmp_path: Path) -> None:
+    rules = write(
+        tmp_path / "r.yaml",
+        "rules:\n  - id: short\n    query: Ue OR Usa\n  - id: broken\n    query: 'Usa AND ('\n",
+    )
+    code, out, err = invoke(config, "rules", "test", "--rules", str(rules), str(SEED))
+    assert code == 1  # the broken rule is an error
+    [warning] = [line for line in err.splitlines() if "'short'" in line]
+    assert warning.startswith(f"{rules}:") and " warning: rule 'short':" in warning
+    assert "left out" not in warning and "invalid" not in warning
+    [error] = [line for line in err.splitlines() if "'broken'" in line]
+    assert error.startswith(f"invalid rule, left out: {rules}:")
+    assert "short" in out and "broken" not in out  # the rule with a warning ran
+
+
 def test_rules_test_explain_cuts_a_long_sentence_around_its_terms() -> None:
     text = " ".join(["parola"] * 200) + " Nato " + " ".join(["altro"] * 200) + "."
     start = text.index("Nato")

@@ -30,6 +30,7 @@ from spacy.language import Language
 from spacy.strings import StringStore, get_string_id
 from spacy.vocab import Vocab
 
+from monitor.matching.acronyms import common_words
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
 from monitor.matching.normalize import fold_plain
@@ -238,6 +239,9 @@ class LanguageIndex:
     deferred: dict[int, list[tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
     deferred_wildcards: WildcardSet = field(default_factory=WildcardSet)
     lazy_keys: frozenset[int] = frozenset()  # the keys of both
+    lang: str = ""
+    capital_words: set[str] = field(default_factory=set)  # the folded words that need capitals
+    _common: frozenset[str] | None = None  # those of them that are common words of ``lang``
 
     def finish(self, first_words: dict[int, str], is_punct: Callable[[str], bool]) -> None:
         """Build the look-up table once phrases and wildcards are known."""
@@ -267,6 +271,15 @@ class LanguageIndex:
         if not (isinstance(getter, _StartTest) and getter.table() is self):
             vocab.add_flag(_StartTest(self), START)
             vocab.add_flag(_WildTest(self.deferred_wildcards, remember=False), WILD)
+
+    def is_common_word(self, word: str) -> bool:
+        """Whether a folded word that a term needs in capitals is a common word of the language
+        (see ``acronyms``): asked only of a title-case word opening a sentence, and answered for
+        every such word of the table the first time."""
+        common = self._common
+        if common is None:
+            common = self._common = common_words(self.lang, self.capital_words)
+        return word in common or (word not in self.capital_words and bool(common_words(self.lang, (word,))))
 
     def wildcard_entry(self, orth: int, strings: StringStore) -> Entry:
         """What a flagged token that is no phrase's first word (not in ``starts``) starts."""
@@ -375,7 +388,7 @@ class RuleIndex:
         nlp = self.pipelines.pattern_nlp(lang)
         in_context = any(self.key_lemmas) and self.pipelines.trained_lemmatizer(lang)
         anchors = self.rules_by_key.keys()
-        table = LanguageIndex()
+        table = LanguageIndex(lang=lang)
         phrases: defaultdict[int, Phrases] = defaultdict(list)
         lemma_phrases: defaultdict[int, Phrases] = defaultdict(list)
         first_words: dict[int, str] = {}
@@ -394,6 +407,7 @@ class RuleIndex:
                     table.deferred.setdefault(key, []).append((orths[0], orths[1:]))
                 if capitals:
                     table.capitals[key] = capitals
+                    table.capital_words.update(words[i] for i in capitals)
             if self.key_lemmas[key] and in_context:
                 for lemmas in self._pattern_lemmas(lang, term.text):
                     lemma_phrases[lemmas[0]].append((lemmas[1:], key))

@@ -18,6 +18,7 @@ import numpy as np
 from spacy.strings import get_string_id
 from spacy.tokens import Doc, Token
 
+from monitor.matching.acronyms import may_be_a_common_word
 from monitor.matching.columns import (
     FlaggedWords,
     Forms,
@@ -113,11 +114,18 @@ class FieldTokens:
         """Token spans (end exclusive) where one of a term's forms occurs, in reading order."""
         return phrase_spans(self.orths, forms)
 
-    def capitals_ok(self, capitals: tuple[int, ...], first: int) -> bool:
-        """An acronym in the query (NATO) matches NATO or Nato, never the word nato."""
+    def capitals_ok(self, capitals: tuple[int, ...], first: int, table: LanguageIndex) -> bool:
+        """An acronym in the query (NATO) matches NATO or Nato, never the word nato, nor a Nato
+        that opens a sentence as the common word nato does (see ``acronyms``)."""
         for offset in capitals:
-            at = self.folded.original_offset(self._token(first + offset).idx)
-            if not self.original[at : at + 1].isupper():
+            token = self._token(first + offset)
+            start, end = token.idx, token.idx + len(token)
+            if self.folded.shifted:
+                start, end = self.folded.original_span(start, end)
+            original = self.original
+            if not original[start : start + 1].isupper():
+                return False
+            if may_be_a_common_word(original, start, end) and table.is_common_word(token.text):
                 return False
         return True
 
@@ -155,7 +163,7 @@ class ArticleOccurrences:
             built = self._built[key] = [
                 tokens.occurrence(first, end)
                 for tokens, first, end in raw
-                if capitals is None or tokens.capitals_ok(capitals, first)
+                if capitals is None or tokens.capitals_ok(capitals, first, self._table)
             ]
         return built
 

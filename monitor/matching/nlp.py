@@ -9,19 +9,23 @@ terms never pollute the article vocabulary (a polluted one tokenizes much slower
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
+import re
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import spacy
 from spacy.attrs import IS_PUNCT, IS_SPACE
+from spacy.lang.tokenizer_exceptions import URL_PATTERN
 from spacy.language import Language
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
-from spacy.util import compile_infix_regex, compile_suffix_regex
+from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
 from spacy.vocab import Vocab
 
 from monitor.errors import ConfigError
@@ -31,23 +35,67 @@ log = logging.getLogger(__name__)
 
 # Split elisions (dell'|ucraina, l'|onu) and hyphenated compounds (anti|-|nato) in
 # every language, not only in those whose defaults happen to do it, so that an
-# Italian name quoted in an English article is still found.
+# Italian name quoted in an English article is still found.  A dot between a word of
+# two characters or more and a letter ends the word (Filecoder|.|c, ucraina|.|il where
+# a space was lost): abbreviations of single letters (u.s, e.g, s.p.a) stay whole, and
+# spaCy's own rule for it, which looks for a capital after the dot, never sees folded text.
 _EXTRA_INFIXES = (
     r"(?<=[^\W\d_]')(?=[^\W\d_])",
     r"(?<=[^\W_])-(?=[^\W_])",
+    r"\.(?<=[^\W_]{2}\.)(?=[^\W\d_])",  # the dot first: most characters fail there at once
 )
 
 
 # The English possessive, whatever the article's language ("Finland's" → Finland 's).
 _EXTRA_SUFFIXES = (r"(?<=[^\W\d_])'s",)
 
+# Punctuation that is never part of a word, glued or not (R&D, 100%, f*ck, @nato, c#, nato_otan).
+_LOOSE_PUNCTUATION = "%&*@#_\\"
+# Where an address is kept one token: with a scheme or www (spaCy's own test, which also
+# takes any word.word for a domain: filecoder.nsb, ucraina.il), or an e-mail address.
+_EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+$"
+_WEB_ADDRESS = re.compile(rf"{_EMAIL}|(?=[a-z][\w+.-]*://|www\d{{0,3}}\.){URL_PATTERN}")
+
+
+# Emoji and pictographs: the symbols beyond the Basic Multilingual Plane that news carries.
+_EMOJI = "\U0001f000-\U0001faff"
+
+
+@functools.cache
+def symbol_class() -> str:
+    """A regular expression class of every symbol of the Basic Multilingual Plane (Unicode S*:
+    currency, maths, modifier and other signs: $ € + = | ~ ° ™), of emoji and of the loose
+    punctuation.
+
+    A symbol glued to a word is a token of its own (us|$|1, windows|™), so the word is found
+    whatever touches it; spaCy's defaults split a few of them, and only next to digits.  The
+    rest of the astral planes is left out: each range there costs a comparison at every
+    character of every new word, where the plane's symbols are one table look-up.
+    """
+    codes = [code for code in range(0x21, 0x10000) if unicodedata.category(chr(code))[0] == "S"]
+    codes += map(ord, _LOOSE_PUNCTUATION)
+    ranges: list[list[int]] = []
+    for code in sorted(codes):
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    body = "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges)
+    return f"[{body}{_EMOJI}]"
+
 
 def _tune_tokenizer(nlp: Language) -> None:
-    infixes = list(nlp.Defaults.infixes or []) + list(_EXTRA_INFIXES)
-    suffixes = list(_EXTRA_SUFFIXES) + list(nlp.Defaults.suffixes or [])
+    # a symbol is an infix anywhere but first (spaCy skips an infix that starts the word, and
+    # one that ends it leaves nothing after it), a prefix when first
+    symbol = symbol_class()
+    infixes = [*(nlp.Defaults.infixes or []), *_EXTRA_INFIXES, symbol]
+    suffixes = [*_EXTRA_SUFFIXES, *(nlp.Defaults.suffixes or [])]
+    prefixes = [symbol, *(nlp.Defaults.prefixes or [])]
     tokenizer: Tokenizer = nlp.tokenizer
     tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     tokenizer.suffix_search = compile_suffix_regex(suffixes).search
+    tokenizer.prefix_search = compile_prefix_regex(prefixes).search
+    tokenizer.url_match = _WEB_ADDRESS.match
     # French keeps listed hyphenated words whole; a rule for "NATO" must still see "anti-NATO".
     tokenizer.token_match = None
 

@@ -1,8 +1,9 @@
 """A plain reference evaluator: per rule, per term, per token; no index, no candidate selection.
 
-It shares only folding, the tokenizer and the lemma table with the real
-matcher, and spells out the rule language's semantics the slow, obvious way
-so the property tests can hold the compiled index to it.
+It shares only folding, the tokenizer, the lemma table and the list of a
+language's common words with the real matcher, and spells out the rule
+language's semantics the slow, obvious way so the property tests can hold the
+compiled index to it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 
+from monitor.matching.acronyms import common_words
 from monitor.matching.lemmas import lemma_table
 from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.normalize import fold
@@ -38,17 +40,61 @@ class Doc:
     url: str = ""
 
 
-def _tokens(pipelines: LanguagePipelines, lang: str, text: str) -> list[tuple[str, int, int | None]]:
-    """(folded token, original offset, word number or None for punctuation); whitespace is no token."""
+Token = tuple[str, int, int | None, int]  # folded text, original offset, word number, original end
+
+
+def _tokens(pipelines: LanguagePipelines, lang: str, text: str) -> list[Token]:
+    """(folded token, original offset, word number or None for punctuation, original end);
+    whitespace is no token."""
     folded = fold(text)
     out, words = [], 0
     for token in pipelines.article_nlp(lang).tokenizer(folded.text):
         if token.is_space:
             continue
         is_word = not token.is_punct
-        out.append((token.text, folded.original_offset(token.idx), words if is_word else None))
+        end = folded.original_offset(token.idx + len(token) - 1) + 1
+        out.append((token.text, folded.original_offset(token.idx), words if is_word else None, end))
         words += is_word
     return out
+
+
+_LINE_BREAKS = "\n\r\u2028\u2029\x0b\x0c\x85"
+_DASHES = "-‐‑‒–—―•·*"
+_QUOTES = '"«“„‹¿¡'  # double quotes open a sentence wherever they are
+_OPENING = '"«“„‘‹([{¿¡'
+_JOINING = {"e", "ed", "o", "od", "and", "or", "&"}
+# what may stand before the first word of a sentence: spaces, opening quotes and brackets,
+# an apostrophe that follows no letter, a run of dashes or bullets that follows a space or nothing
+_LEAD = re.compile(rf"(?:\s|[{re.escape(_OPENING)}]|(?<![^\W_])'|(?:(?<=\s)|^)[{re.escape(_DASHES)}]+)*$")
+
+
+def _reads_as_common_word(text: str, start: int, end: int, word: str, lang: str) -> bool:
+    """A title-case word opening a sentence, a line, a title or a segment after a dash, with
+    nothing after it that says acronym, and a common word of the language (see acronyms.py)."""
+    if text[start:end].isupper():
+        return False
+    lead = _LEAD.search(text, 0, start)
+    assert lead is not None
+    before, between = text[: lead.start()], lead.group()
+    opens = (
+        not before
+        or any(c in _LINE_BREAKS or c in _DASHES or c in _QUOTES for c in between)
+        or before[-1] in ".!?…"
+        or (before[-1] == ":" and any(c in _OPENING or c == "'" for c in between))
+        or re.search(rf"(?:^|[{_LINE_BREAKS}])[ \t]*\(?[^\W_]{{1,3}}\)$", before) is not None  # 1) (2) b)
+    )
+    if not opens:
+        return False
+    after = text[end:]
+    if not after:
+        marked = True  # nothing follows: a title of one word
+    elif not after[0].isspace():
+        marked = not after[0].isalnum() and after[0] not in "'’"  # glued punctuation or symbol
+    else:  # a conjunction, then a capitalised word: "Usa e Cina"
+        words = re.split(r"[^\S\n]+", after, maxsplit=2)
+        name = words[2][1:] if len(words) == 3 and words[2][:1] in '"«“‘(' else words[-1]
+        marked = len(words) == 3 and not words[0] and words[1] in _JOINING and name[:1].isupper()
+    return not marked and word in common_words(lang, {word})
 
 
 def _capitalised_words(text: str) -> list[tuple[int, int]]:
@@ -69,7 +115,7 @@ def places(pipelines: LanguagePipelines, term: Term, lemmas: bool, doc: Doc) -> 
             regex = re.compile(
                 "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in fold(term.text).text)
             )
-            for i, (tok, _at, word) in enumerate(tokens):
+            for i, (tok, _at, word, _end) in enumerate(tokens):
                 if word is not None and regex.fullmatch(tok):
                     found.append(Place(field, word, word + 1, i, i + 1))
             continue
@@ -84,7 +130,10 @@ def places(pipelines: LanguagePipelines, term: Term, lemmas: bool, doc: Doc) -> 
         for i in range(len(tokens) - len(pattern) + 1):
             window = tokens[i : i + len(pattern)]
             if all(w[0] in ok for w, ok in zip(window, allowed, strict=True)) and all(
-                text[w[1] : w[1] + 1].isupper() for w, cap in zip(window, needs_capital, strict=True) if cap
+                text[w[1] : w[1] + 1].isupper()
+                and not _reads_as_common_word(text, w[1], w[3], w[0], doc.lang)
+                for w, cap in zip(window, needs_capital, strict=True)
+                if cap
             ):
                 first = next((w[2] for w in window if w[2] is not None), _words_before(tokens, i))
                 words_in = sum(w[2] is not None for w in window)
@@ -92,7 +141,7 @@ def places(pipelines: LanguagePipelines, term: Term, lemmas: bool, doc: Doc) -> 
     return found
 
 
-def _words_before(tokens: list[tuple[str, int, int | None]], i: int) -> int:
+def _words_before(tokens: list[Token], i: int) -> int:
     return sum(t[2] is not None for t in tokens[:i])
 
 

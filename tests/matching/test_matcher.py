@@ -59,6 +59,29 @@ def test_matcher_folds_accents_both_ways(make_matcher: Callable[..., ArticleMatc
     assert {h.text for m in matcher.match(art) for h in m.terms} == {"Kyïv", "Sojgu", "citta"}
 
 
+def test_matcher_folds_letters_decomposition_keeps_both_ways(
+    make_matcher: Callable[..., ArticleMatcher],
+) -> None:
+    matcher = make_matcher(lodz="Lodz", lodz2="Łódź", strasse="strasse", gdansk="Gdańsk")
+    written = "A Łódź e a Gdansk, la Straße e la ﬁnanza; poi Lodz."
+    matches = {m.rule_id: m for m in matcher.match(article(written))}
+    assert set(matches) == {"lodz", "lodz2", "strasse", "gdansk"}
+    assert [h.text for h in matches["lodz"].terms] == ["Łódź", "Lodz"]
+    assert [h.text for h in matches["lodz2"].terms] == ["Łódź", "Lodz"]
+    [strasse] = matches["strasse"].terms
+    assert (written[strasse.start : strasse.end], strasse.text) == ("Straße", "Straße")  # ß is one character
+
+
+def test_matcher_finds_words_in_ligatures_and_full_width_letters(
+    make_matcher: Callable[..., ArticleMatcher],
+) -> None:
+    matcher = make_matcher(fin='"finanziamenti europei"', nato="NATO")
+    written = "I ﬁnanziamenti europei e la ＮＡＴＯ"
+    matches = {m.rule_id: m for m in matcher.match(article(written))}
+    assert [h.text for h in matches["fin"].terms] == ["ﬁnanziamenti europei"]
+    assert [h.text for h in matches["nato"].terms] == ["ＮＡＴＯ"]  # capitals, full width
+
+
 def test_matcher_is_case_insensitive_for_ordinary_words(make_matcher: Callable[..., ArticleMatcher]) -> None:
     matcher = make_matcher(fin="finlandia")
     assert fired(matcher, article("FINLANDIA, la Finlandia e la finlandia")) == {"fin"}
@@ -321,3 +344,40 @@ def test_matcher_finds_the_terms_that_wake_no_rule_once_their_rule_is_woken() ->
     assert text[cf.start : cf.end] == "cessate\nil fuoco"
     assert fired(matcher, article("La Finlandia e la nato: cessate il tiro, adesione lontana")) == set()
     assert fired(matcher, article("Si negozia il cessate il fuoco alla NATO")) == set()  # no anchor, no rule
+
+
+@pytest.mark.parametrize("language", ["it", "en"])
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("A loan of US$1 billion", "US"),
+        ("Un prestito (US$171-million) agli alleati", "US"),
+        ("ESET detects it as Android/Filecoder.C, a ransomware", "Filecoder"),
+        ("Il malware Win32/Filecoder.NSB cifra i file", "Filecoder"),
+        ("Filecoder ransomware spreads", "Filecoder"),
+    ],
+)
+def test_matcher_finds_a_word_whatever_symbol_or_dot_is_glued_to_it(
+    make_matcher: Callable[..., ArticleMatcher], language: str, text: str, found: str
+) -> None:
+    matcher = make_matcher(us="US", filecoder="Filecoder")
+    [match] = matcher.match(article(text, language=language))
+    assert [h.text for h in match.terms] == [found]
+
+
+def test_matcher_does_not_find_words_inside_addresses(make_matcher: Callable[..., ArticleMatcher]) -> None:
+    matcher = make_matcher(rossi="Rossi", nato="nato")
+    text = "Scrivere a mario.rossi@example.com o leggere https://www.nato.int/cps/it/natohq/index.htm"
+    assert fired(matcher, article(text)) == set()
+    assert fired(matcher, article("Il sito nato.int e Mario Rossi")) == {
+        "rossi",
+        "nato",
+    }  # a bare domain is words
+
+
+def test_matcher_us_abbreviation_with_dots_stays_one_word(
+    make_matcher: Callable[..., ArticleMatcher],
+) -> None:
+    matcher = make_matcher(us="US", usdots='"U.S."')
+    assert fired(matcher, article("U.S. officials said", language="en")) == {"usdots"}
+    assert fired(matcher, article("US officials said", language="en")) == {"us"}

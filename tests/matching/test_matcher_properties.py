@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from monitor.matching.compiler import RuleIndex
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.nlp import LanguagePipelines
-from monitor.matching.query import And, Meta, Near, Node, Not, Or, Term, matches_without_terms
+from monitor.matching.query import And, Meta, Near, Node, Not, Or, Term, matches_without_terms, parse_query
 from monitor.matching.rulefile import RuleSpec
 from monitor.models import make_article
 from tests.matching.reference import Doc, Reference
 
 WORDS = [
     "nato", "NATO", "Nato", "tregua", "tregue", "fuoco", "cessate", "il", "Finlandia", "città", "citta",
-    "USA", "usa", "attacco", "attacchi", "aereo", "aerei", "negoziato", "negoziati", "Kyïv", "Kyiv",
+    "USA", "usa", "Usa", "attacco", "attacchi", "aereo", "aerei", "negoziato", "negoziati", "Kyïv", "Kyiv",
 ]  # fmt: skip
 WILDCARDS = ["negozia*", "trat*", "fin*", "?ato", "tregu?", "att*co"]
 PIPELINES = LanguagePipelines({"it": "blank", "en": "blank"}, "it")
@@ -88,7 +88,10 @@ def specs() -> st.SearchStrategy[list[RuleSpec]]:
 
 def texts(max_size: int) -> st.SearchStrategy[str]:
     # runs of one, two and three spaces and leading ones: spaCy tokenizes each kind differently
-    separators = st.sampled_from([" ", "  ", "\n", ", ", "-", ". ", " (", ") ", "   ", "\n\n\n"])
+    # … and the places that open a sentence, where a title-case acronym may be a common word
+    separators = st.sampled_from(
+        [" ", "  ", "\n", ", ", "-", ". ", " (", ") ", "   ", "\n\n\n", " - ", ': "', "? ", ":", "\n1) "]
+    )
     words = st.lists(
         st.tuples(st.sampled_from([*WORDS, "e", "la", "sole", "trattativa", "fine"]), separators),
         max_size=max_size,
@@ -118,3 +121,23 @@ def test_matcher_agrees_with_reference_evaluator(
         assert sorted(hit.field for hit in match.terms) == sorted(field for field, _, _ in mentions)
         order = [(("title", "summary", "body").index(hit.field), hit.start) for hit in match.terms]
         assert order == sorted(order)
+
+
+ACRONYM_RULES = [
+    RuleSpec(f"a{i}", f"a{i}", query, parse_query(query), "p", 1)
+    for i, query in enumerate(["NATO", "USA", '"Nato tregua"', "NATO AND fuoco", "title:USA", "nato"])
+]
+
+
+@settings(max_examples=max(300, settings.default.max_examples), deadline=None)
+@given(texts(6), texts(25), st.sampled_from(["it", "it", "en"]))
+def test_matcher_acronyms_agree_with_reference_evaluator(title: str, body: str, lang: str) -> None:
+    # acronyms in title case opening sentences, titles and lines, where they may be common words
+    matcher = ArticleMatcher(RuleIndex(ACRONYM_RULES, PIPELINES))
+    article = make_article(title=title, body=body, source="t", origin="t", language=lang)
+    matches = {m.rule_id: m for m in matcher.match(article)}
+    doc = Doc({"title": article.title, "summary": article.summary, "body": article.body}, lang)
+    references = {spec.id: Reference(PIPELINES, spec, doc) for spec in ACRONYM_RULES}
+    assert set(matches) == {i for i, reference in references.items() if reference.fires()}
+    for rule_id, match in matches.items():
+        assert len(match.terms) == len(references[rule_id].mentions())

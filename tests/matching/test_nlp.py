@@ -98,3 +98,56 @@ def test_pattern_shortcut_cuts_terms_as_the_tokenizer_does(words: list[str]) -> 
         nlp = PATTERN_PIPELINES.pattern_nlp(lang)
         text = " ".join(words)
         assert pattern_tokens(nlp, text) == [(t.text, t.idx) for t in nlp.tokenizer(text) if not t.is_space]
+
+
+def _words(lang: str, text: str) -> list[str]:
+    from monitor.matching.normalize import fold_plain
+
+    return [t.text for t in PATTERN_PIPELINES.article_nlp(lang).tokenizer(fold_plain(text)) if not t.is_space]
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("US$1 billion", ["us", "$", "1", "billion"]),
+        ("(US$171-million)", ["(", "us", "$", "171", "-", "million", ")"]),
+        ("HK$9 e R$2", ["hk", "$", "9", "e", "r", "$", "2"]),
+        ("Android/Filecoder.C", ["android", "/", "filecoder", ".", "c"]),
+        ("Win32/Filecoder.NSB", ["win32", "/", "filecoder", ".", "nsb"]),
+        ("la crisi in Ucraina.Il governo", ["la", "crisi", "in", "ucraina", ".", "il", "governo"]),
+        (
+            "Dolce&Gabbana, Windows™, 100%Usa",
+            ["dolce", "&", "gabbana", ",", "windows", "™", ",", "100", "%", "usa"],
+        ),
+        (
+            "Nato→Ue, Usa|Cina, Usa+Cina",
+            ["nato", "→", "ue", ",", "usa", "|", "cina", ",", "usa", "+", "cina"],
+        ),
+        ("@NATO e #Nato🇺🇦", ["@", "nato", "e", "#", "nato", "🇺", "🇦"]),
+    ],
+)
+def test_nlp_symbols_and_dots_glued_to_a_word_are_tokens_of_their_own(
+    lang: str, text: str, words: list[str]
+) -> None:
+    assert _words(lang, text) == words
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("U.S.", "u.s"),  # the final dot is punctuation, the abbreviation one word
+        ("e.g.", "e.g"),
+        ("1.5", "1.5"),
+        ("v2.0", "v2.0"),
+        ("mario.rossi@example.com", "mario.rossi@example.com"),
+        (
+            "https://www.nato.int/cps/en/natohq/news.htm?a=b+c",
+            "https://www.nato.int/cps/en/natohq/news.htm?a=b+c",
+        ),
+        ("www.nato.int", "www.nato.int"),
+    ],
+)
+def test_nlp_abbreviations_numbers_and_addresses_stay_one_token(lang: str, text: str, word: str) -> None:
+    assert _words(lang, text)[0] in {word, f"{word}."}  # English lists e.g. with its final dot

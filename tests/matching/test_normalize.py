@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+import pytest
+from anyascii import anyascii
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from monitor.matching.normalize import (
     _DROPPED_CHARS,
     _NON_ASCII,
+    _TABLE_RANGES,
     _UNMAPPED,
     _code_unit_table,
+    _fold_char,
     _fold_code_units,
     _fold_lowered,
     _fold_non_ascii,
@@ -18,6 +24,7 @@ from monitor.matching.normalize import (
     _translate_run,
     distinct_non_ascii,
     fold,
+    fold_plain,
 )
 
 NEWS_CHARS = "àèéìòùçñüößæøœł’‘“”«»–—…\u00a0\u2009\u200bÆǝɛΓγπυ−｀ｅ"
@@ -76,3 +83,67 @@ def test_normalize_fold_by_code_units_agrees_on_every_character_it_maps() -> Non
     folded = _fold_code_units(text)
     assert folded is not None
     assert _split_hyphenated(folded) == _fold_by_the_general_path(text)
+
+
+@pytest.mark.parametrize(
+    ("written", "folded"),
+    [
+        ("Łódź", "lodz"),
+        ("Straße", "strasse"),
+        ("STRAẞE", "strasse"),
+        ("Đoković", "dokovic"),
+        ("Øresund", "oresund"),
+        ("Ħamrun", "hamrun"),
+        ("Dıyarbakır", "diyarbakir"),
+        ("Æbeltoft", "aebeltoft"),
+        ("Œuvre", "oeuvre"),
+        ("Þórshöfn", "thorshofn"),
+        ("ﬁnanza e ﬂussi", "finanza e flussi"),  # ligatures of text copied from a PDF
+        ("ＮＡＴＯ ｅ ＵＥ", "nato e ue"),  # full-width letters
+        ("𝐍𝐀𝐓𝐎", "nato"),  # mathematical bold, as in social posts
+    ],
+)
+def test_normalize_fold_spells_letters_decomposition_does_not_fold(written: str, folded: str) -> None:
+    assert fold_plain(written) == folded
+
+
+def test_normalize_fold_takes_latin_spellings_from_anyascii() -> None:
+    # the table is anyascii's for every cased Latin letter that decomposition leaves alone
+    checked = 0
+    for code in range(0x80, 0x250):
+        char = chr(code)
+        base = unicodedata.normalize("NFKD", char)
+        spelt = anyascii(char).lower()
+        if base == char and char.isalpha() and (char.islower() or char.isupper()) and spelt.isalpha():
+            assert fold_plain(char) == spelt, hex(code)
+            checked += 1
+    assert checked > 100
+
+
+def test_normalize_fold_keeps_other_scripts_and_symbols() -> None:
+    assert fold_plain("Путин, Ζελένσκι, 서울, 東京") == "путин, ζελενσκι, 서울, 東京"
+    assert fold_plain("Windows™ ½ … € ²") == "windows™ ½ … € 2"
+
+
+def test_normalize_table_leaves_out_only_blocks_that_fold_to_nothing() -> None:
+    covered = {code for codes in _TABLE_RANGES for code in codes}
+    for code in range(0x80, 0x10000):
+        char = chr(code)
+        if code not in covered and not 0xD800 <= code < 0xE000:
+            assert char.lower() == char and _fold_char(char) == char and not char.isspace(), hex(code)
+
+
+SHIFTING = "ßæÆﬁﬃŁǄẞ\u0301\u00ad"
+
+
+@settings(max_examples=max(300, settings.default.max_examples), deadline=None)
+@given(st.text(st.sampled_from(SHIFTING + "abc XYZ'-àİ\U0001d40d")))
+@example("Straße, Łódź e la ﬁnanza")
+@example("ß\u0301æ\u00ad")
+def test_normalize_fold_maps_every_folded_character_back_to_its_original(text: str) -> None:
+    folded = fold(text)
+    assert folded.text == _fold_by_the_general_path(text.replace("\u0301", "").replace("\u00ad", ""))
+    origins = [folded.original_offset(i) for i in range(len(folded.text))]
+    assert origins == sorted(origins)  # reading order kept
+    for i, at in enumerate(origins):
+        assert folded.text[i] in fold_plain(text[at]) or text[at] == "-", (i, at)
