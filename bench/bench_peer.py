@@ -48,10 +48,10 @@ sys.path.insert(0, str(ROOT))
 
 from corpus import ArticleGenerator, RuleGenerator, common_vocabularies  # noqa: E402
 
+from monitor.folding import FoldedText, fold  # noqa: E402
 from monitor.matching.compiler import RuleIndex, acronym_spans  # noqa: E402
 from monitor.matching.matcher import MAX_HITS_PER_RULE, WARMUP_ARTICLES, ArticleMatcher  # noqa: E402
 from monitor.matching.nlp import LanguagePipelines  # noqa: E402
-from monitor.matching.normalize import FoldedText, fold  # noqa: E402
 from monitor.matching.query import (  # noqa: E402
     TEXT_FIELDS,
     And,

@@ -54,10 +54,10 @@ from corpus import (  # noqa: E402
     scan_in_turns,
 )
 
+from monitor.folding import fold  # noqa: E402
 from monitor.matching.compiler import RuleIndex  # noqa: E402
 from monitor.matching.matcher import WARMUP_ARTICLES, ArticleMatcher, find_occurrences  # noqa: E402
 from monitor.matching.nlp import LanguagePipelines  # noqa: E402
-from monitor.matching.normalize import fold  # noqa: E402
 from monitor.matching.query import Meta, Near, Node, Term, evaluate, near_alternatives, parse_query, terms  # noqa: E402
 from monitor.matching.rulefile import RuleSpec  # noqa: E402
 from monitor.models import Article, make_article  # noqa: E402

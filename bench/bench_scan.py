@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from corpus import scan_to_sqlite, vocabulary  # noqa: E402
 
+from monitor.folding import fold  # noqa: E402
 from monitor.matching.compiler import RuleIndex  # noqa: E402
 from monitor.matching.matcher import WARMUP_ARTICLES, ArticleMatcher  # noqa: E402
 from monitor.matching.nlp import LanguagePipelines  # noqa: E402
-from monitor.matching.normalize import fold  # noqa: E402
 from monitor.matching.query import parse_query  # noqa: E402
 from monitor.matching.rulefile import RuleSpec  # noqa: E402
 from monitor.models import make_article  # noqa: E402

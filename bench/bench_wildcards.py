@@ -32,11 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 from luqum.parser import parser as luqum_parser  # noqa: E402
 
+from monitor.folding import fold  # noqa: E402
 from monitor.matching.compiler import RuleIndex  # noqa: E402
 from monitor.matching.lucene import parse_lucene  # noqa: E402
 from monitor.matching.matcher import ArticleMatcher  # noqa: E402
 from monitor.matching.nlp import LanguagePipelines  # noqa: E402
-from monitor.matching.normalize import fold  # noqa: E402
 from monitor.matching.query import parse_query  # noqa: E402
 from monitor.matching.rulefile import RuleSpec  # noqa: E402
 from monitor.matching.wildcard import MAX_WILDCARD_WORD, Wildcard  # noqa: E402

@@ -42,12 +42,7 @@ PURE = [
 ]
 IO_LIBRARIES = ("httpx", "sqlmodel", "sqlalchemy", "apscheduler", "asyncio")
 # Crossings still to mend, each with its reason; the test fails when one is mended and still listed.
-KNOWN = {
-    # near-duplicate signatures fold words as the matcher does; the folding moves to the core next
-    "monitor.stories.nearduplicate imports monitor.matching.normalize (a sibling stage)",
-    "monitor.stories.nearduplicate imports monitor.matching.normalize.distinct_non_ascii (a sibling stage)",
-    "monitor.stories.nearduplicate imports monitor.matching.normalize.fold_plain (a sibling stage)",
-}
+KNOWN: set[str] = set()
 
 
 def module_name(path: Path, root: Path = REPO) -> str:

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 
 from spacy.util import get_lang_class, load_language_data
 
-from monitor.matching.normalize import fold_plain
+from monitor.folding import fold_plain
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from spacy.language import Language
 from spacy.strings import StringStore, get_string_id
 from spacy.vocab import Vocab
 
+from monitor.folding import fold_plain
 from monitor.matching.acronyms import common_words
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
-from monitor.matching.normalize import fold_plain
 from monitor.matching.query import And, Near, Node, Or, Term, terms
 from monitor.matching.rulefile import RuleSpec
 from monitor.matching.wildcard import MAX_WILDCARD_WORD, Wildcard

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from spacy.util import load_language_data
 
-from monitor.matching.normalize import fold_plain
+from monitor.folding import fold_plain
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import numpy as np
 from spacy.strings import get_string_id
 from spacy.tokens import Doc, Token
 
+from monitor.folding import FoldedText, fold
 from monitor.matching.acronyms import may_be_a_common_word
 from monitor.matching.columns import (
     FlaggedWords,
@@ -31,7 +32,6 @@ from monitor.matching.columns import (
 )
 from monitor.matching.compiler import START, WILD, CompiledRule, LanguageIndex, Phrases, RuleIndex
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
-from monitor.matching.normalize import FoldedText, fold
 from monitor.matching.query import TEXT_FIELDS, Term
 from monitor.matching.snippet import make_snippet
 from monitor.models import Article, Match, TermHit

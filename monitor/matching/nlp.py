@@ -29,7 +29,7 @@ from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix
 from spacy.vocab import Vocab
 
 from monitor.errors import ConfigError
-from monitor.matching.normalize import fold_plain
+from monitor.folding import fold_plain
 
 log = logging.getLogger(__name__)
 

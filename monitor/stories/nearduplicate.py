@@ -11,7 +11,7 @@ later ones attach to it ("also reported by …").  Pure: no database, no clock
 How, and why so:
 
 - **Text → shingles.** Title, summary and body are folded like rule terms
-  (:func:`monitor.matching.normalize.fold_plain`: case, accents, typographic
+  (:func:`monitor.folding.fold_plain`: case, accents, typographic
   apostrophes, hyphens), cut into words, and every run of ``shingle_size``
   words is a shingle.  Resemblance is the Jaccard similarity of two shingle
   sets.  On the test corpus (``tests/data/near_duplicates/``) 4-word shingles
@@ -73,7 +73,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from monitor.matching.normalize import distinct_non_ascii, fold_plain
+from monitor.folding import distinct_non_ascii, fold_plain
 from monitor.models import Article, StoredSignature
 
 log = logging.getLogger(__name__)

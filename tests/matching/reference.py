@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 
+from monitor.folding import fold
 from monitor.matching.acronyms import common_words
 from monitor.matching.lemmas import lemma_table
 from monitor.matching.nlp import LanguagePipelines
-from monitor.matching.normalize import fold
 from monitor.matching.query import And, Meta, Near, Node, Not, Or, Term, terms
 from monitor.matching.rulefile import RuleSpec
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.attrs import FLAG63, IS_PUNCT
 
+from monitor.folding import fold
 from monitor.matching import columns
-from monitor.matching.normalize import fold
 
 needs_compiled = pytest.mark.skipif(not columns.compiled(), reason="the compiled token scan is not built")
 needs_compiler = pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler: no compiled scan")

@@ -101,7 +101,7 @@ def test_pattern_shortcut_cuts_terms_as_the_tokenizer_does(words: list[str]) -> 
 
 
 def _words(lang: str, text: str) -> list[str]:
-    from monitor.matching.normalize import fold_plain
+    from monitor.folding import fold_plain
 
     return [t.text for t in PATTERN_PIPELINES.article_nlp(lang).tokenizer(fold_plain(text)) if not t.is_space]
 

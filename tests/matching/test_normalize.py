@@ -9,7 +9,7 @@ from anyascii import anyascii
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from monitor.matching.normalize import (
+from monitor.folding import (
     _DROPPED_CHARS,
     _NON_ASCII,
     _TABLE_RANGES,

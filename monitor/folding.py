@@ -1,5 +1,8 @@
 """Fold text for matching while remembering where every character came from.
 
+In the core because both the matcher and the near-duplicate signatures of stories fold words
+the same way.
+
 Matching is case- and accent-insensitive, blind to typographic apostrophes and
 to how lines were broken, yet hits must point at the original characters.  So
 folding keeps a 1:1 character map wherever it can (lowercasing, accent
