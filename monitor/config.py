@@ -41,6 +41,7 @@ ENV_CONFIG = "MONITOR_CONFIG"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_OPTIONAL_URL = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-\}")  # url: "${SLACK_WEBHOOK_URL:-}"
 
 
 def parse_duration(value: Any) -> float:
@@ -635,6 +636,22 @@ def _expand_env(value: Any, env: Mapping[str, str], where: str, expanded: list[s
     return value
 
 
+def _channels_switched_off(data: dict[str, Any], env: Mapping[str, str]) -> list[str]:
+    """Channels whose ``url`` is only ``${VAR:-}`` (an empty default) while VAR is unset or empty.
+
+    They are left out, so that one config (the container image's) can offer a channel that each
+    deployment turns on by setting the variable; ``monitor check`` lists the channels that are on.
+    """
+    channels = data.get("channels")
+    off = []
+    for name, channel in channels.items() if isinstance(channels, dict) else ():
+        url = channel.get("url") if isinstance(channel, dict) else None
+        match = _OPTIONAL_URL.fullmatch(url.strip()) if isinstance(url, str) else None
+        if match and not env.get(match[1]) and f"{match[1]}_FILE" not in env:
+            off.append(name)
+    return off
+
+
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Relative paths in the config are relative to the config file, not to the cwd."""
 
@@ -692,7 +709,10 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: the top level must be a mapping of settings")
     expanded: list[str] = []
-    data = _expand_env(to_plain(raw), env, "", expanded)
+    plain = to_plain(raw)
+    for name in _channels_switched_off(plain, env):
+        del plain["channels"][name]
+    data = _expand_env(plain, env, "", expanded)
     for var, key in (
         ("MONITOR_DATABASE_URL", "database"),
         ("MONITOR_STATE_DIR", "state_dir"),

@@ -108,6 +108,45 @@ def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message
     assert message in str(caught.value)
 
 
+OPTIONAL_SLACK = (
+    "channels:\n"
+    "  console: {type: console}\n"
+    "  slack: {type: slack, url: '${SLACK_WEBHOOK_URL:-}'}\n"
+    "  hook: {type: webhook, url: '${HOOK_URL}'}\n"
+)
+
+
+def test_config_channel_with_an_empty_default_url_is_off_until_its_variable_is_set(tmp_path: Path) -> None:
+    """``url: ${VAR:-}``: the channel is on where VAR is set (or VAR_FILE), left out elsewhere."""
+    path = write(tmp_path, OPTIONAL_SLACK)
+    hook = {"HOOK_URL": "https://siem.example.org/hook"}
+    for off in ({}, {"SLACK_WEBHOOK_URL": ""}):
+        settings = load_settings(str(path), env={**hook, **off})
+        assert list(settings.channels) == ["console", "hook"]
+        assert settings.default_notify == ["console", "hook"]
+    url = "https://hooks.slack.com/services/T/B/x"
+    secret = tmp_path / "slack-url"
+    secret.write_text(url + "\n", encoding="utf-8")
+    for on in ({"SLACK_WEBHOOK_URL": url}, {"SLACK_WEBHOOK_URL_FILE": str(secret)}):
+        settings = load_settings(str(path), env={**hook, **on})
+        assert list(settings.channels) == ["console", "slack", "hook"]
+        assert settings.channels["slack"].url.get_secret_value() == url  # type: ignore[union-attr]
+
+
+def test_config_channel_url_without_an_empty_default_stays_required(tmp_path: Path) -> None:
+    """Only the explicit ``${VAR:-}`` switches a channel off: ``${VAR}`` unset is still an error, and
+    a non-empty default or a literal URL keeps the channel on."""
+    with pytest.raises(ConfigError, match=r"channels\.hook\.url: environment variable HOOK_URL"):
+        load_settings(str(write(tmp_path, OPTIONAL_SLACK)), env={})
+    path = write(
+        tmp_path,
+        "channels:\n"
+        "  a: {type: webhook, url: '${A_URL:-https://a.example.org/in}'}\n"
+        "  b: {type: webhook, url: 'https://b.example.org/in?x=${B_TOKEN:-}'}\n",
+    )
+    assert list(load_settings(str(path), env={}).channels) == ["a", "b"]
+
+
 def test_config_env_reference_falls_back_to_a_var_file(tmp_path: Path) -> None:
     secret = tmp_path / "hook-url"
     secret.write_text("https://siem.example.org/hook?key=filetoken\n", encoding="utf-8")
