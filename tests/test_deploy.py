@@ -331,10 +331,27 @@ def test_dockerfile_builds_venv_in_builder_and_copies_it(final_stage: Stage) -> 
     builder = stages[0]
     assert {s.base for s in stages} == {"python:3.11-slim"}  # same interpreter path in both
     assert any("-m venv /opt/venv" in run for run in builder.args("RUN"))
-    assert any(re.search(r"pip install ['\"]?\.\[postgres\]", run) for run in builder.args("RUN"))
+    assert any(re.search(r"pip install (--[\w-]+ )*['\"]?\.\[postgres\]", run) for run in builder.args("RUN"))
     copies = [copy_parts(args) for args in final_stage.args("COPY")]
     assert ({"from": builder.name}, ["/opt/venv"], "/opt/venv") in copies
     assert env_vars(final_stage)["PATH"].startswith("/opt/venv/bin:")
+
+
+def test_dockerfile_compiles_against_the_packages_the_image_runs() -> None:
+    """The build requirements, the dependencies and Cython are installed first, then the wheel is
+    built without isolation: setup.py compiles the optional scan only beside an installed Cython
+    and spaCy, and so against the spaCy and numpy the image runs.  A failed compile (the modules
+    are optional) fails the build."""
+    runs = dockerfile_stages()[0].args("RUN")
+    first = next(i for i, run in enumerate(runs) if "['build-system']['requires']" in run)
+    install = next(i for i, run in enumerate(runs) if "pip install --no-build-isolation" in run)
+    assert first < install
+    for table in ("['project']['dependencies']", "['project']['optional-dependencies']['postgres']"):
+        assert table in runs[first]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    [cython] = [r for r in pyproject["project"]["optional-dependencies"]["test"] if r.startswith("Cython")]
+    assert f"pip install -r /tmp/requirements.txt '{cython}'" in runs[first]  # the version the tests build
+    assert "compiled()" in runs[install] and "deploy/slim_venv.py" in runs[install]
 
 
 def test_dockerfile_final_stage_runs_as_non_root_user(final_stage: Stage) -> None:
