@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run once test lint bench clean
+.PHONY: run once test lint bench clean image-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ test: $(VENV)/.installed-test .cache/feedparser-tests
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# The container image built (deploy/README.md → podman) and run for real: as root, with podman,
+# buildah, runc and debootstrap installed; minutes.  MONITOR_TEST_DATABASE_URL adds the PostgreSQL run.
+image-test: $(VENV)/.installed-test
+	MONITOR_IMAGE_TEST=1 $(BIN)/python -m pytest -q -ra -rP tests/test_image.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
