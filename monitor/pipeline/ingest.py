@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,7 +46,7 @@ from monitor.redact import Redactor
 from monitor.sources.confine import FolderBounds, RefusedFile
 from monitor.sources.feeds import FeedFetch, FeedFetcher
 from monitor.sources.feedstate import Polled, after_poll
-from monitor.sources.files import iter_folder, read_article_file
+from monitor.sources.files import iter_article_file, iter_folder, size_limit
 from monitor.sources.language import LanguageGuesser
 from monitor.sources.parse import ParsedFeed, parse_feed_entries
 from monitor.sources.parsepool import FeedParsers
@@ -223,11 +223,26 @@ class Pipeline:
         on_file: Callable[[Path], None] | None = None,
         bounds: FolderBounds | None = None,
     ) -> IngestReport:
+        """Files in batches of at most BATCH_ARTICLES articles (or files), each one transaction.
+
+        A file with more articles than a batch goes in several: its record (what
+        makes the next scan skip it) with the last, so a crash midway reads it again
+        and the articles already stored are recognised as duplicates.
+        """
         report = IngestReport()
         known = self.store.file_index(under)
-        batch: list[tuple[FileRecord, list[Article]]] = []
+        batch: list[_Part] = []
         unread = _ReadAhead()
         unrecorded: set[str] = set()  # fingerprints parsed in this scan and not yet recorded
+
+        def add(parts: Iterable[_Part]) -> None:
+            for part in parts:
+                batch.append(part)
+                if len(batch) >= BATCH_ARTICLES or sum(len(p.articles) for p in batch) >= BATCH_ARTICLES:
+                    self._record_files(batch, report)
+                    unrecorded.difference_update(p.record.fingerprint for p in batch if p.last)
+                    batch.clear()
+
         for path in paths:
             if self.stopping.is_set():
                 log.info("stopping: scan interrupted after %d file(s); the rest next time", report.files)
@@ -238,53 +253,65 @@ class Pipeline:
             if read is None:
                 continue
             if isinstance(read, FileRecord):  # failed before its content could be checked
-                batch.append((read, []))
+                add([_Part(read, [])])
             else:
                 unread.add(*read)
             if unread.full():
-                batch += self._parse_files(unread.take(), unrecorded, source, language, tags, report)
-            if len(batch) >= BATCH_ARTICLES or sum(len(a) for _, a in batch) >= BATCH_ARTICLES:
-                self._record_files(batch, report)
-                batch = []
-                unrecorded.clear()  # the store knows them now
-        batch += self._parse_files(unread.take(), unrecorded, source, language, tags, report)
+                add(self._parse_files(unread.take(), unrecorded, source, language, tags, report))
+        add(self._parse_files(unread.take(), unrecorded, source, language, tags, report))
         if batch:
             self._record_files(batch, report)
         return report
 
-    def _record_files(self, batch: list[tuple[FileRecord, list[Article]]], report: IngestReport) -> None:
+    def _record_files(self, batch: list[_Part], report: IngestReport) -> None:
         """Record a batch in one transaction; if the database refuses it, find the file to blame.
 
         A row the database rejects (a value it cannot store) would fail its whole
         batch on every scan; retried file by file, only the culprit is recorded as
-        failed, with the database's reason, and the rest go in.
+        failed, with the database's reason, and the rest go in.  A part of a large
+        file is retried article by article instead: its file is recorded with its last part.
         """
         try:
-            report.add(self.process([a for _, found in batch for a in found], [r for r, _ in batch]))
+            articles = [a for part in batch for a in part.articles]
+            report.add(self.process(articles, [part.record for part in batch if part.last]))
             return
         except StoreError as exc:
             if exc.transient:
                 raise
             log.warning("a batch of %d file(s) was refused (%s); retrying file by file", len(batch), exc)
-        for record, found in batch:
+        for part in batch:
+            if not part.last:
+                report.add(self._record_one_by_one(part.articles, f"file={part.record.path}"))
+                continue
             try:
-                report.add(self.process(found, [record]))
+                report.add(self.process(part.articles, [part.record]))
             except StoreError as exc:
                 if exc.transient:
                     raise
-                report.add(self.process([], [self._failed(report, record, f"{record.path}: {exc}")]))
+                failed = self._failed(report, part.record, f"{part.record.path}: {exc}")
+                report.add(self.process([], [failed]))
 
     def _record_entries(
         self, articles: list[Article], feed: FeedSource, refused: set[str] | None = None
     ) -> BatchResult:
-        """A feed's entries in one transaction; an entry the database refuses is named and skipped
-        (and its uid added to ``refused``)."""
-        try:
-            return self.process(articles)
-        except StoreError as exc:
-            if exc.transient:
-                raise
-            log.warning("feed=%s batch refused (%s); retrying entry by entry", feed.source_name, exc)
+        """A feed's entries in batches of BATCH_ARTICLES, each one transaction; an entry the
+        database refuses is named and skipped (and its uid added to ``refused``)."""
+        total = BatchResult()
+        for start in range(0, len(articles), BATCH_ARTICLES):
+            part = articles[start : start + BATCH_ARTICLES]
+            try:
+                total.merge(self.process(part))
+                continue
+            except StoreError as exc:
+                if exc.transient:
+                    raise
+                log.warning("feed=%s batch refused (%s); retrying entry by entry", feed.source_name, exc)
+            total.merge(self._record_one_by_one(part, f"feed={feed.source_name}", refused))
+        return total
+
+    def _record_one_by_one(
+        self, articles: Sequence[Article], where: str, refused: set[str] | None = None
+    ) -> BatchResult:
         total = BatchResult()
         for article in articles:
             try:
@@ -292,7 +319,7 @@ class Pipeline:
             except StoreError as exc:
                 if exc.transient:
                     raise
-                log.error("feed=%s entry=%s skipped: %s", feed.source_name, article.origin, exc)
+                log.error("%s entry=%s skipped: %s", where, article.origin, exc)
                 if refused is not None:
                     refused.add(article.uid)
         return total
@@ -315,10 +342,11 @@ class Pipeline:
         unread = FileRecord(str(path), stat.st_size, stat.st_mtime_ns, "", "failed")
         if refused:
             return self._failed(report, unread, refused)
-        if stat.st_size > MAX_FILE_BYTES:
-            return self._failed(report, unread, f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB")
+        limit = min(MAX_FILE_BYTES, size_limit(path))
+        if stat.st_size > limit:
+            return self._failed(report, unread, f"{path}: larger than {_size(limit)}, not read")
         try:
-            data = bounds.read(path, MAX_FILE_BYTES) if bounds is not None else path.read_bytes()
+            data = bounds.read(path, limit) if bounds is not None else path.read_bytes()
         except OSError as exc:
             return self._failed(report, unread, f"{path}: cannot be read: {exc.strerror}")
         except RefusedFile as exc:
@@ -334,33 +362,49 @@ class Pipeline:
         language: str | None,
         tags: tuple[str, ...],
         report: IngestReport,
-    ) -> list[tuple[FileRecord, list[Article]]]:
+    ) -> Iterator[_Part]:
         """Parse files read ahead, except those whose content is already stored (one query for all)
         or repeats a file this scan parsed and has not recorded yet."""
         if not files:
-            return []
+            return
         stored = self.store.fingerprint_seen(record.fingerprint for record, _ in files)
-        out: list[tuple[FileRecord, list[Article]]] = []
         for record, data in files:
             if record.fingerprint in stored or record.fingerprint in unrecorded:
                 report.skipped += 1
-                out.append(
-                    (replace(record, status="duplicate", reason="same content as a file already read"), [])
-                )
+                same = "same content as a file already read"
+                yield _Part(replace(record, status="duplicate", reason=same), [])
                 continue
             unrecorded.add(record.fingerprint)
-            path = Path(record.path)
-            try:
-                found = read_article_file(path, data, source=source, language=language, tags=tags)
-            except ArticleParseError as exc:
-                out.append((self._failed(report, record, str(exc)), []))
-                continue
-            except Exception as exc:  # a parser bug must not stop the folder; the file is named
-                log.exception("file=%s failed unexpectedly", path)
-                out.append((self._failed(report, record, f"{path}: {exc!r}"), []))
-                continue
-            out.append((replace(record, articles=len(found)), found))
-        return out
+            yield from self._file_parts(record, data, source, language, tags, report)
+
+    def _file_parts(
+        self,
+        record: FileRecord,
+        data: bytes,
+        source: str,
+        language: str | None,
+        tags: tuple[str, ...],
+        report: IngestReport,
+    ) -> Iterator[_Part]:
+        """One file's articles, BATCH_ARTICLES at a time, parsed as they are consumed."""
+        path = Path(record.path)
+        found: list[Article] = []
+        count = 0
+        try:
+            for article in iter_article_file(path, data, source=source, language=language, tags=tags):
+                found.append(article)
+                count += 1
+                if len(found) >= BATCH_ARTICLES:
+                    yield _Part(record, found, last=False)
+                    found = []
+        except ArticleParseError as exc:
+            yield _Part(self._failed(report, record, str(exc)), [])
+            return
+        except Exception as exc:  # a parser bug must not stop the folder; the file is named
+            log.exception("file=%s failed unexpectedly", path)
+            yield _Part(self._failed(report, record, f"{path}: {exc!r}"), [])
+            return
+        yield _Part(replace(record, articles=count), found)
 
     @staticmethod
     def _failed(report: IngestReport, record: FileRecord, reason: str) -> FileRecord:
@@ -423,7 +467,9 @@ class Pipeline:
                 polled = replace(polled, new_entries=report.articles)
             else:
                 log.debug("feed=%s not modified (304)", feed.source_name)
-        except (FeedFetchError, ArticleParseError) as exc:
+        except (FeedFetchError, ArticleParseError, StoreError) as exc:
+            # a feed the database refuses is shown failing in `monitor feeds`, like one that
+            # cannot be fetched, and backs off the same way; its neighbours are not held up
             polled = replace(polled, error=exc)
             log.warning("feed=%s failed (streak %d): %s", feed.source_name, state.error_streak + 1, exc)
             report.failed += 1
@@ -690,6 +736,19 @@ class Pipeline:
     def _observe(self, channel: str, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.delivered(channel, outcome)
+
+
+@dataclass
+class _Part:
+    """Articles of one file; the file's record is stored with its ``last`` part."""
+
+    record: FileRecord
+    articles: list[Article]
+    last: bool = True
+
+
+def _size(limit: int) -> str:
+    return f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit} bytes"
 
 
 class _ReadAhead:

@@ -20,6 +20,13 @@ hands them to :func:`read_article_file`, which dispatches on the suffix:
 
 An article's origin is the file path; when a file holds several articles,
 ``path#<id>`` (their own id) or ``path#<n>`` (array position or line number).
+
+Sizes are bounded, so one file cannot take the daemon's memory: a ``.txt`` is
+one article and is refused past ``MAX_ARTICLE_BYTES``; a JSONL file is read
+line by line and handed on in batches, and a line (one record) past
+``MAX_ARTICLE_BYTES`` is skipped like any bad line; the formats parsed whole
+(JSON, HTML, saved feeds) are refused past ``MAX_DOCUMENT_BYTES``.  The caller
+refuses any file past its kind's :func:`size_limit` unread.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -47,6 +54,9 @@ _TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".downloa
 _TEMP_PREFIXES = (".", "~$", "#")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _MAX_REPORTED_ERRORS = 3
+MAX_ARTICLE_BYTES = 2 * 2**20  # one article's text: far past any news story, well within memory
+MAX_DOCUMENT_BYTES = 16 * 2**20  # a file parsed as a whole (JSON, HTML, a saved feed)
+MAX_STREAMED_BYTES = 50 * 2**20  # a JSONL file, read a line at a time
 
 
 def iter_folder(folder: FolderSource, *, refused_links: bool = False) -> Iterator[Path]:
@@ -81,6 +91,16 @@ def _wanted(name: str, patterns: list[str]) -> bool:
     return any(fnmatchcase(lowered, pattern) for pattern in patterns)
 
 
+def size_limit(path: Path) -> int:
+    """The largest file of this kind that is read at all (see the module's note on sizes)."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return MAX_STREAMED_BYTES
+    if suffix == ".txt":
+        return MAX_ARTICLE_BYTES
+    return MAX_DOCUMENT_BYTES
+
+
 def read_article_file(
     path: Path,
     data: bytes,
@@ -94,24 +114,40 @@ def read_article_file(
     ``language`` is the folder's configured language and wins over any the file
     declares.  The result is never empty: a file with nothing to read raises.
     """
+    return list(iter_article_file(path, data, source=source, language=language, tags=tags))
+
+
+def iter_article_file(
+    path: Path,
+    data: bytes,
+    *,
+    source: str,
+    language: str | None = None,
+    tags: tuple[str, ...] = (),
+) -> Iterator[Article]:
+    """Like :func:`read_article_file`, one article at a time: a JSONL file is parsed as it is
+    consumed, so a large one never has all its records in memory at once.  A file with nothing
+    usable raises once its end is reached (having yielded nothing)."""
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise ArticleParseError(f"{path}: unsupported file type {path.suffix or '(none)'!r}")
     if not data.strip():
         raise ArticleParseError(f"{path}: empty file")
+    found = 0
     try:
-        articles = reader(path, data, source, language, tags)
+        for article in reader(path, data, source, language, tags):
+            found += 1
+            yield article
     except ArticleParseError as exc:
         message = str(exc)
         if message.startswith(str(path)):
             raise
         raise ArticleParseError(f"{path}: {message}") from None
-    if not articles:
+    if not found:
         raise ArticleParseError(f"{path}: no articles in file")
-    return articles
 
 
-_Reader = Callable[[Path, bytes, str, str | None, tuple[str, ...]], list[Article]]
+_Reader = Callable[[Path, bytes, str, str | None, tuple[str, ...]], Iterable[Article]]
 
 
 def _read_text(
@@ -140,7 +176,7 @@ def _read_text(
 
 def _read_json(
     path: Path, data: bytes, source: str, language: str | None, tags: tuple[str, ...]
-) -> list[Article]:
+) -> Iterable[Article]:
     try:
         value = load_json(decode_bytes(data))
     except json.JSONDecodeError as exc:
@@ -166,57 +202,91 @@ def _read_json(
 
 def _read_jsonl(
     path: Path, data: bytes, source: str, language: str | None, tags: tuple[str, ...]
-) -> list[Article]:
-    records: list[tuple[str, int, object]] = []
-    errors: list[tuple[int, str]] = []
-    for number, line in enumerate(decode_bytes(data).splitlines(), start=1):
-        if not line.strip():
+) -> Iterable[Article]:
+    return _read_records(path, _jsonl_records(path, data), source, language, tags)
+
+
+def _jsonl_records(path: Path, data: bytes) -> Iterator[tuple[str, int, object]]:
+    """(where, line number, record or the error that stands for it), one line at a time."""
+    for number, raw in enumerate(_lines(data), start=1):
+        if not raw.strip():
+            continue
+        where = f"{path}:{number}"
+        if len(raw) > MAX_ARTICLE_BYTES:
+            yield where, number, ArticleParseError(f"{where}: longer than {MAX_ARTICLE_BYTES // 2**20} MiB")
             continue
         try:
-            records.append((f"{path}:{number}", number, load_json(line)))
+            yield where, number, load_json(decode_bytes(raw))
         except json.JSONDecodeError as exc:
-            errors.append((number, f"{path}:{number}: invalid JSON: {exc.msg}"))
-        except ValueError as exc:
-            errors.append((number, f"{path}:{number}: {exc}"))
-    return _read_records(path, records, source, language, tags, errors)
+            yield where, number, ArticleParseError(f"{where}: invalid JSON: {exc.msg}")
+        except ValueError as exc:  # built to break the decoder (records.load_json says how)
+            yield where, number, ArticleParseError(f"{where}: {exc}")
+        except ArticleParseError as exc:  # binary or undecodable: this line only
+            yield where, number, ArticleParseError(f"{where}: {exc}")
+
+
+def _lines(data: bytes) -> Iterator[bytes]:
+    """The lines of ``data`` without copying the whole of it into a list (a BOM is dropped).
+
+    UTF-16 and UTF-32 (known by their byte-order mark) cannot be split on a newline byte:
+    those files are decoded whole first, and handed on as UTF-8 lines."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = decode_bytes(data).encode("utf-8")
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        if end < 0:
+            end = len(data)
+        yield data[start:end].rstrip(b"\r")
+        start = end + 1
 
 
 def _read_records(
     path: Path,
-    records: list[tuple[str, int, object]],
+    records: Iterable[tuple[str, int, object]],
     source: str,
     language: str | None,
     tags: tuple[str, ...],
-    bad_lines: list[tuple[int, str]] | None = None,
-) -> list[Article]:
-    """Articles from located records; bad ones are logged and skipped unless all are bad."""
-    failures = list(bad_lines or ())
-    articles = []
+) -> Iterator[Article]:
+    """Articles from located records; bad ones (or the errors that stand for them) are logged and
+    skipped unless all are bad, and then the first few are the file's error."""
+    errors: list[str] = []
+    failed = found = 0
     for where, number, record in records:
-        ident = record_id(record) if isinstance(record, dict) else None
         try:
-            articles.append(
-                article_from_record(
-                    record,
-                    where=where,
-                    source=source,
-                    origin=f"{path}#{ident or number}",
-                    language=language,
-                    tags=tags,
-                )
+            if isinstance(record, ArticleParseError):
+                raise record
+            ident = record_id(record) if isinstance(record, dict) else None
+            article = article_from_record(
+                record,
+                where=where,
+                source=source,
+                origin=f"{path}#{ident or number}",
+                language=language,
+                tags=tags,
             )
+            _check_length(article, where)
         except ArticleParseError as exc:
-            failures.append((number, str(exc)))
-    errors = [message for _, message in sorted(failures)]
-    if not articles:
-        if not errors:
+            failed += 1
+            if len(errors) < _MAX_REPORTED_ERRORS:
+                errors.append(str(exc))
+            log.warning("file=%s skipped record: %s", path, exc)
+            continue
+        found += 1
+        yield article
+    if not found:
+        if not failed:
             raise ArticleParseError(f"{path}: no records in file")
-        more = len(errors) - _MAX_REPORTED_ERRORS
-        shown = "; ".join(errors[:_MAX_REPORTED_ERRORS]) + (f" (and {more} more)" if more > 0 else "")
+        more = failed - len(errors)
+        shown = "; ".join(errors) + (f" (and {more} more)" if more > 0 else "")
         raise ArticleParseError(f"{path}: no readable record: {shown}")
-    for error in errors:
-        log.warning("file=%s skipped record: %s", path, error)
-    return articles
+
+
+def _check_length(article: Article, where: str) -> None:
+    """One article's text stays within what matching handles in bounded memory."""
+    if len(article.title) + len(article.summary) + len(article.body) > MAX_ARTICLE_BYTES:
+        limit = MAX_ARTICLE_BYTES // 2**20
+        raise ArticleParseError(f"{where}: the article's text is longer than {limit} MiB")
 
 
 def _read_html(
@@ -227,6 +297,8 @@ def _read_html(
     title, text = extract_html_article(html)
     if not title and not text:
         raise ArticleParseError(f"{path}: no readable text in the page")
+    if len(title) + len(text) > MAX_ARTICLE_BYTES:
+        raise ArticleParseError(f"{path}: the page's text is longer than {MAX_ARTICLE_BYTES // 2**20} MiB")
     return [
         make_article(title=title, body=text, language=language, source=source, origin=str(path), tags=tags)
     ]

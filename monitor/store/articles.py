@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from monitor.models import Article, Match
 from monitor.store.base import StoreBase
+from monitor.store.chunks import chunked, rows_per_statement
 from monitor.store.tables import ArticleRow, DeliveryRow, FileRow, HitRow
 
 
@@ -82,33 +83,28 @@ class ArticleStore(StoreBase):
             return {path: (size, mtime) for path, size, mtime in rows}
 
     def fingerprint_seen(self, fingerprints: Iterable[str]) -> set[str]:
-        wanted = list(set(fingerprints))
-        if not wanted:
-            return set()
+        seen: set[str] = set()
         with self._guard(), self._session() as session:
-            rows = session.execute(
-                select(col(FileRow.fingerprint)).where(col(FileRow.fingerprint).in_(wanted))
-            )
-            return {fp for (fp,) in rows}
+            for wanted in chunked(set(fingerprints)):
+                query = select(col(FileRow.fingerprint)).where(col(FileRow.fingerprint).in_(wanted))
+                seen.update(fp for (fp,) in session.execute(query))
+        return seen
 
     # -- articles, hits, deliveries ------------------------------------------------------
     def unseen(self, articles: Sequence[Article]) -> list[Article]:
         """Articles whose story (uid) and content (fingerprint) are both new, first copy only."""
         if not articles:
             return []
-        uids = {a.uid for a in articles}
-        fps = {a.fingerprint for a in articles}
+        known_uids: set[str] = set()
+        known_fps: set[str] = set()
         with self._guard(), self._session() as session:
-            rows = session.execute(
-                select(col(ArticleRow.uid), col(ArticleRow.fingerprint)).where(
-                    or_(col(ArticleRow.uid).in_(uids), col(ArticleRow.fingerprint).in_(fps))
-                )
-            )
-            known_uids: set[str] = set()
-            known_fps: set[str] = set()
-            for uid, fp in rows:
-                known_uids.add(uid)
-                known_fps.add(fp)
+            uids, fps = {a.uid for a in articles}, {a.fingerprint for a in articles}
+            for key, values in ((col(ArticleRow.uid), uids), (col(ArticleRow.fingerprint), fps)):
+                for wanted in chunked(values):
+                    query = select(col(ArticleRow.uid), col(ArticleRow.fingerprint)).where(key.in_(wanted))
+                    for uid, fp in session.execute(query):
+                        known_uids.add(uid)
+                        known_fps.add(fp)
         fresh = []
         for article in articles:
             if article.uid in known_uids or article.fingerprint in known_fps:
@@ -166,13 +162,17 @@ class ArticleStore(StoreBase):
     ) -> list[Any]:
         """Insert the rows a unique key does not already hold; what ``returning`` says of the new ones.
 
-        One executemany: SQLAlchemy's "insertmanyvalues" sends multi-row
-        statements, compiled once, and gathers what each returns.
+        An executemany per chunk of rows (store/chunks.py): SQLAlchemy's
+        "insertmanyvalues" sends multi-row statements, compiled once, and gathers
+        what each returns; the chunks keep any one statement within the drivers' limits.
         """
         if not rows:
             return []
         stmt = self._insert(table.__table__).on_conflict_do_nothing().returning(*returning)
-        return list(session.execute(stmt, rows).all())
+        out: list[Any] = []
+        for chunk in chunked(rows, rows_per_statement(len(rows[0]))):
+            out += session.execute(stmt, chunk).all()
+        return out
 
     def _insert_articles(self, session: Session, routed: Sequence[Routed], now: datetime) -> dict[str, int]:
         """uid → id of the articles that were new."""
@@ -233,4 +233,5 @@ class ArticleStore(StoreBase):
             index_elements=[FileRow.path],
             set_={k: stmt.excluded[k] for k in rows[0] if k != "path"},
         )
-        session.execute(stmt, rows)
+        for chunk in chunked(rows, rows_per_statement(len(rows[0]))):
+            session.execute(stmt, chunk)

@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from monitor.models import Article, StoredSignature
 from monitor.store.base import StoreBase
+from monitor.store.chunks import chunked, rows_per_statement
 from monitor.store.tables import ArticleRow
 
 
@@ -61,9 +62,9 @@ class HistoryStore(StoreBase):
 
     def articles_by_uid(self, uids: Iterable[str], chunk: int = 500) -> dict[str, Article]:
         """The stored articles with these uids, their text as kept (retention may have dropped a body)."""
-        wanted, out = list(uids), dict[str, Article]()
-        for first in range(0, len(wanted), chunk):
-            query = select(ArticleRow).where(col(ArticleRow.uid).in_(wanted[first : first + chunk]))
+        out = dict[str, Article]()
+        for wanted in chunked(uids, chunk):
+            query = select(ArticleRow).where(col(ArticleRow.uid).in_(wanted))
             with self._guard(), self._session() as session:
                 out.update((row.uid, _article_of(row)) for row in session.execute(query).scalars())
         return out
@@ -77,21 +78,23 @@ class HistoryStore(StoreBase):
         stmt = update(ArticleRow).where(key).values(signature=bindparam("b_sig"))
         rows = [{"b_uid": uid, "b_sig": signature} for uid, signature in signatures.items()]
         with self._guard(), self._session() as session:
-            session.connection().execute(stmt, rows)
+            for chunk in chunked(rows, rows_per_statement(2)):
+                session.connection().execute(stmt, chunk)
             session.commit()
 
     def story_sources(self, stories: Iterable[str]) -> dict[str, list[str]]:
         """Story uid → the sources that carried it, first first: "also reported by …"."""
-        query = (
-            select(col(ArticleRow.story), col(ArticleRow.source))
-            .where(col(ArticleRow.story).in_(list(stories)))
-            .order_by(col(ArticleRow.id))
-        )
-        out: dict[str, list[str]] = {}
+        found: list[tuple[int, str | None, str]] = []
         with self._guard(), self._session() as session:
-            for story, source in session.execute(query).all():
-                if story is not None and source not in out.setdefault(story, []):
-                    out[story].append(source)
+            for chunk in chunked(set(stories)):
+                query = select(col(ArticleRow.id), col(ArticleRow.story), col(ArticleRow.source)).where(
+                    col(ArticleRow.story).in_(chunk)
+                )
+                found += [(id_, story, source) for id_, story, source in session.execute(query)]
+        out: dict[str, list[str]] = {}
+        for _id, story, source in sorted(found, key=lambda row: row[0]):  # first first
+            if story is not None and source not in out.setdefault(story, []):
+                out[story].append(source)
         return out
 
     def iter_articles(

@@ -13,6 +13,7 @@ from sqlmodel import col
 from monitor.models import SUMMARY_RULE, Alert, HeldAlert, Match, TermHit, make_article
 from monitor.store.articles import ArticleStore, Routed
 from monitor.store.base import _digest_uid
+from monitor.store.chunks import chunked
 from monitor.store.history import HistoryStore
 from monitor.store.tables import ArticleRow, DeliveryRow, HitRow
 
@@ -95,18 +96,20 @@ class OutboxStore(ArticleStore, HistoryStore):
             ids = list(session.execute(wanted).scalars())
             if not ids:
                 return []
-            session.execute(
-                update(DeliveryRow)
-                .where(col(DeliveryRow.id).in_(ids))
-                .values(lease_owner=owner, lease_expires=until)
-            )
-            rows = session.execute(
-                select(DeliveryRow, HitRow, ArticleRow)
-                .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
-                .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
-                .where(col(DeliveryRow.id).in_(ids))
-                .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
-            ).all()
+            rows: list[Any] = []
+            for chunk in chunked(ids):
+                session.execute(
+                    update(DeliveryRow)
+                    .where(col(DeliveryRow.id).in_(chunk))
+                    .values(lease_owner=owner, lease_expires=until)
+                )
+                rows += session.execute(
+                    select(DeliveryRow, HitRow, ArticleRow)
+                    .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+                    .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+                    .where(col(DeliveryRow.id).in_(chunk))
+                ).all()
+        rows.sort(key=lambda row: (row[0].next_attempt_at, row[0].id or 0))
         return [_alert_of(d, h, a) for d, h, a in rows]
 
     def hold(self, key: str, until: datetime, reason: str) -> None:
@@ -147,15 +150,16 @@ class OutboxStore(ArticleStore, HistoryStore):
             .where(col(DeliveryRow.status) == "held")
             .order_by(col(DeliveryRow.id))
         )
-        if release_at is None:
-            query = query.where(col(DeliveryRow.next_attempt_at) <= now)
-        else:
-            due = self._held_due(now, release_at)
-            if not due:
-                return 0
-            query = query.where(col(DeliveryRow.id).in_(due))
         with self._guard(), self._session() as session:
-            rows = session.execute(query).all()
+            if release_at is None:
+                rows = list(session.execute(query.where(col(DeliveryRow.next_attempt_at) <= now)).all())
+            else:
+                rows = []
+                for due in chunked(self._held_due(now, release_at)):
+                    rows += session.execute(query.where(col(DeliveryRow.id).in_(due))).all()
+                rows.sort(key=lambda row: row[0].id or 0)
+        if not rows:
+            return 0
         by_channel: dict[str, list[tuple[DeliveryRow, HitRow, ArticleRow]]] = {}
         for row in rows:
             by_channel.setdefault(row[0].channel, []).append(row)
@@ -179,10 +183,10 @@ class OutboxStore(ArticleStore, HistoryStore):
             terms_hits = tuple(TermHit(term, term, "body", 0, 0) for term in terms)
             match = Match(SUMMARY_RULE, title, terms_hits, text, (channel,), ("summary",))
             with self._guard(), self._session() as session, session.begin():
-                ids = [d.id for d, _, _ in held]
-                session.execute(
-                    update(DeliveryRow).where(col(DeliveryRow.id).in_(ids)).values(status="summarized")
-                )
+                for ids in chunked(d.id for d, _, _ in held):
+                    session.execute(
+                        update(DeliveryRow).where(col(DeliveryRow.id).in_(ids)).values(status="summarized")
+                    )
                 self._record_in(session, [Routed(article, [(match, [channel])])], now)
         return len(by_channel)
 
@@ -279,19 +283,29 @@ class OutboxStore(ArticleStore, HistoryStore):
         Each named id that could not be queued comes back with the reason.
         """
         query = update(DeliveryRow).where(col(DeliveryRow.status).in_(RETRYABLE))
-        if all_dead:
-            query = query.where(col(DeliveryRow.status) == "dead")
-        else:
-            query = query.where(col(DeliveryRow.id).in_(list(ids)))
+        queued = 0
+        statuses: dict[int, str] = {}
         with self._guard(), self._session() as session, session.begin():
-            named = col(DeliveryRow.id).in_(list(ids))
-            found = select(col(DeliveryRow.id), col(DeliveryRow.status)).where(named)
-            statuses: dict[int, str] = {row[0]: row[1] for row in session.execute(found)}
-            result = session.execute(query.values(status="pending", attempts=0, next_attempt_at=now))
+            if all_dead:
+                result = session.execute(
+                    query.where(col(DeliveryRow.status) == "dead").values(
+                        status="pending", attempts=0, next_attempt_at=now
+                    )
+                )
+                queued += int(getattr(result, "rowcount", 0) or 0)
+            for chunk in chunked(dict.fromkeys(ids)):
+                named = col(DeliveryRow.id).in_(chunk)
+                found = select(col(DeliveryRow.id), col(DeliveryRow.status)).where(named)
+                statuses.update((row[0], row[1]) for row in session.execute(found))
+                if not all_dead:
+                    result = session.execute(
+                        query.where(named).values(status="pending", attempts=0, next_attempt_at=now)
+                    )
+                    queued += int(getattr(result, "rowcount", 0) or 0)
         refused = {
             i: _not_retried(statuses.get(i)) for i in dict.fromkeys(ids) if statuses.get(i) not in RETRYABLE
         }
-        return RetryOutcome(int(getattr(result, "rowcount", 0) or 0), refused)
+        return RetryOutcome(queued, refused)
 
     def pending_by_channel(self) -> dict[str, int]:
         """Alerts waiting in the outbox, per channel name."""
