@@ -64,6 +64,11 @@ class Metrics:
         self.outbox_pending = Gauge(
             "monitor_outbox_pending", "Alerts waiting in the outbox, by channel.", ["channel"], registry=r
         )
+        self.outbox_stalled = Gauge(
+            "monitor_outbox_stalled_since_timestamp_seconds",
+            "Unix time delivery was paused because the database did not record what was sent; 0 if running.",
+            registry=r,
+        )
         self.rules = Gauge("monitor_rule_index_rules", "Rules in the active index.", registry=r)
         self.build_seconds = Gauge(
             "monitor_rule_index_build_seconds", "How long the active rule index took to build.", registry=r

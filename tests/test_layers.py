@@ -38,6 +38,7 @@ PURE = [
     "monitor/notify/render.py",
     "monitor/notify/signing.py",
     "monitor/notify/retry.py",
+    "monitor/pipeline/decisions.py",
     "monitor/redact.py",
 ]
 IO_LIBRARIES = ("httpx", "sqlmodel", "sqlalchemy", "apscheduler", "asyncio")

@@ -3,7 +3,7 @@
 Read top to bottom, this module is the whole flow (like miniflux's RefreshFeed):
 ``scan_folder``/``scan_files`` and ``poll_feed`` turn inputs into articles, ``process``
 matches and records them with their alerts in one transaction, and
-``deliver_due`` sends what the outbox holds.  It is one of the two places
+``deliver_due`` sends what the outbox holds (monitor/pipeline/deliver.py).  It is one of the two places
 allowed to catch broadly: a bad file or feed is logged with its name and the
 run goes on.
 """
@@ -16,30 +16,24 @@ import logging
 import random
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import ParamSpec, Protocol, TypeVar
+from typing import ParamSpec, TypeVar
 
 from monitor.config import FeedSource, FolderSource, Settings, secret_values
 from monitor.errors import (
     ArticleParseError,
-    ChannelPaused,
     FeedFetchError,
-    PermanentDelivery,
-    RetryableDelivery,
     SourceError,
     StoreError,
 )
 from monitor.matching.matcher import ArticleMatcher
-from monitor.matching.rulefile import RuleSpec
 from monitor.metrics import Metrics
-from monitor.models import Alert, Article, FeedState, HeldAlert, Match, clean_text, content_fingerprint
+from monitor.models import Article, FeedState, Match, clean_text, content_fingerprint
 from monitor.notify.base import Notifier
-from monitor.notify.flood import Hold, hold_until, release_at, summary_text, window
-from monitor.notify.retry import next_attempt
+from monitor.pipeline.deliver import DeliveryReport, Outbox, RunBlocking
 from monitor.pipeline.seen import FeedKey, SeenEntries, body_digest
 from monitor.pipeline.stories import StoryGrouper
 from monitor.redact import Redactor
@@ -63,12 +57,6 @@ READ_AHEAD_FILES = 50
 READ_AHEAD_BYTES = 16 * 2**20
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class RunBlocking(Protocol):
-    """Runs blocking work (database, spaCy) off the event loop; the daemon owns the thread."""
-
-    def __call__(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]: ...
 
 
 def utcnow() -> datetime:
@@ -107,14 +95,6 @@ class IngestReport:
         )
 
 
-@dataclass
-class DeliveryReport:
-    sent: int = 0
-    retried: int = 0
-    dead: int = 0
-    held: int = 0
-
-
 class Pipeline:
     """The stages wired together for one configuration."""
 
@@ -130,11 +110,10 @@ class Pipeline:
         # which replica does what, when several share one PostgreSQL (store/leases.py)
         self.claims = claims_for(store, settings.leases.ttl)
         self._rng = random.Random()  # jitter of feed schedules
-        self._specs: dict[str, RuleSpec] = {}
-        self._specs_of: object = None
         self.metrics: Metrics | None = None  # the daemon's, when there is one
         self.seen = SeenEntries()  # each feed's last body and entries: what the next poll passes over
         self._redactor: tuple[Settings, Redactor] | None = None
+        self.outbox = Outbox(self)
 
     def redact(self, text: str) -> str:
         """``text`` with every secret of the current settings masked: what a stored error may hold."""
@@ -582,160 +561,10 @@ class Pipeline:
         self.store.record_health(feed.url, feed.source_name, event, channel, now)
 
     # -- delivery ------------------------------------------------------------------------
-    def _rule_specs(self) -> dict[str, RuleSpec]:
-        index = self.matcher.index
-        if self._specs_of is not index:
-            self._specs = {rule.spec.id: rule.spec for rule in index.rules}
-            self._specs_of = index
-        return self._specs
-
-    async def _hold(self, alert: Alert, run: RunBlocking) -> Hold | None:
-        """Whether flood control keeps ``alert`` back (digest, quiet hours, throttle), and until when."""
-        channel = self.settings.channels.get(alert.channel)
-        if channel is None:
-            return None
-        spec = self._rule_specs().get(alert.rule_id)
-        throttle = spec.throttle if spec else None
-        now = utcnow()
-        sent = 0
-        if throttle is not None and not channel.digest:
-            start, _end = window(throttle[1], now)
-            sent = await run(self.store.sent_count, alert.rule_id, alert.channel, start)
-        return hold_until(
-            alert,
-            channel,
-            throttle=throttle,
-            urgent=bool(spec and spec.urgent),
-            now=now,
-            sent_since=lambda _start: sent,
-        )
-
-    def _release_at(self, held: HeldAlert, now: datetime) -> datetime | None:
-        """When a held alert goes under the settings in force now (a reload may have changed them)."""
-        spec = self._rule_specs().get(held.rule_id)
-        return release_at(
-            held,
-            self.settings.channels.get(held.channel),
-            throttle=spec.throttle if spec else None,
-            urgent=bool(spec and spec.urgent),
-            now=now,
-        )
-
     async def deliver_due(self, notifiers: dict[str, Notifier], run: RunBlocking) -> DeliveryReport:
-        """Send every due alert: channels in parallel, each channel's alerts in order.
-
-        Held alerts whose time has come (digest, end of quiet hours or of a
-        throttle window) are first folded into one summary alert per channel.
-        """
-        report = DeliveryReport()
-        if await run(self.claims.task, "summaries", utcnow()):  # one replica folds held alerts
-            try:
-                await run(self.store.release_held, utcnow(), summary_text, self._release_at)
-            finally:
-                await run(self.claims.release_task, "summaries")
-        alerts = await run(
-            self.claims.deliveries, utcnow(), self.settings.delivery.batch_size, list(notifiers)
-        )
-        by_channel: dict[str, list[Alert]] = defaultdict(list)
-        for alert in alerts:
-            by_channel[alert.channel].append(alert)
-        await asyncio.gather(
-            *(
-                self._deliver_channel(notifiers[name], queue, run, report)
-                for name, queue in by_channel.items()
-            )
-        )
-        return report
-
-    async def _deliver_channel(
-        self, notifier: Notifier, alerts: Iterable[Alert], run: RunBlocking, report: DeliveryReport
-    ) -> None:
-        settings = self.settings.delivery
-        for alert in alerts:
-            hold = await self._hold(alert, run)
-            if hold is not None:
-                log.info(
-                    "alert=%s channel=%s rule=%s held until %s (%s)",
-                    alert.key,
-                    alert.channel,
-                    alert.rule_id,
-                    hold.until.isoformat(timespec="minutes"),
-                    hold.reason,
-                )
-                await run(self.store.hold, alert.key, hold.until, hold.reason)
-                report.held += 1
-                self._observe(alert.channel, "held")
-                continue
-            try:
-                async with asyncio.timeout(settings.send_timeout):
-                    await notifier.send(alert)
-            except PermanentDelivery as exc:
-                error = self.redact(str(exc))
-                log.error(
-                    "alert=%s channel=%s rule=%s dead: %s", alert.key, alert.channel, alert.rule_id, error
-                )
-                await run(self.store.mark_dead, alert.key, error)
-                report.dead += 1
-                self._observe(alert.channel, "dead")
-                continue
-            except ChannelPaused as exc:  # nothing was sent: the channel waits, this is not an attempt
-                await run(
-                    self.store.defer,
-                    alert.key,
-                    utcnow() + timedelta(seconds=exc.retry_after),
-                    self.redact(str(exc)),
-                )
-                report.retried += 1
-                continue
-            except RetryableDelivery as exc:
-                error, retry_after = self.redact(str(exc)), exc.retry_after
-            except TimeoutError:  # the attempt as a whole, whatever the receiver's drip-feed
-                error = f"channel {alert.channel!r}: no complete answer within {settings.send_timeout:g}s"
-                retry_after = None
-            except Exception as exc:  # a channel bug must not lose the alert: retry it later
-                log.exception("alert=%s channel=%s unexpected error", alert.key, alert.channel)
-                error, retry_after = self.redact(repr(exc)), None
-            else:
-                await run(self.store.mark_sent, alert.key, utcnow())
-                log.info("alert=%s channel=%s rule=%s sent", alert.key, alert.channel, alert.rule_id)
-                report.sent += 1
-                self._observe(alert.channel, "sent")
-                continue
-            if alert.attempt >= settings.max_attempts:
-                log.error(
-                    "alert=%s channel=%s dead after %d attempts: %s",
-                    alert.key,
-                    alert.channel,
-                    alert.attempt,
-                    error,
-                )
-                await run(self.store.mark_dead, alert.key, error)
-                report.dead += 1
-                self._observe(alert.channel, "dead")
-                continue
-            when = next_attempt(
-                alert.attempt,
-                utcnow(),
-                initial=settings.retry_initial,
-                maximum=settings.retry_max,
-                retry_after=retry_after,
-                jitter=random.random(),
-            )
-            log.warning(
-                "alert=%s channel=%s attempt %d failed, retry at %s: %s",
-                alert.key,
-                alert.channel,
-                alert.attempt,
-                when.isoformat(timespec="seconds"),
-                error,
-            )
-            await run(self.store.mark_retry, alert.key, when, error)
-            report.retried += 1
-            self._observe(alert.channel, "failed")
-
-    def _observe(self, channel: str, outcome: str) -> None:
-        if self.metrics is not None:
-            self.metrics.delivered(channel, outcome)
+        """Send every due alert (monitor/pipeline/deliver.py): channels in parallel, each channel's
+        alerts in order; nothing while the database does not record what is sent."""
+        return await self.outbox.deliver_due(notifiers, run)
 
 
 @dataclass

@@ -2,7 +2,10 @@
 
 APScheduler 3.x (asyncio) only decides *when*; what a job does lives in the
 pipeline.  Blocking work (spaCy, the database) runs in one worker thread so
-the event loop stays free for HTTP and so SQLite has a single writer.
+the event loop stays free for HTTP and ingestion has a single writer; delivery's
+database work has a thread of its own, so alerts already recorded never wait
+for a long scan or poll to finish (its short writes wait at most for the
+ingestion batch in hand to commit).
 SIGTERM/SIGINT stop taking new work and let running jobs finish (bounded by a
 timeout); SIGHUP reloads the configuration and the rules, keeping the old ones
 if the new are broken.  Every job run is bounded by ``jobs.timeout``, a
@@ -108,6 +111,7 @@ class Daemon:
         self._signatures: dict[str, object] = {}
         self._watchers: dict[str, tuple[FolderSource, asyncio.Event, asyncio.Task[str]]] = {}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-worker")
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-deliver")
         self._deliver_lock = asyncio.Lock()
         self._running: set[asyncio.Task[Any]] = set()
         self._notifiers: dict[str, Notifier] = {}
@@ -121,6 +125,11 @@ class Daemon:
     async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._worker, functools.partial(fn, *args, **kwargs))
+
+    async def run_delivery(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Delivery's blocking work, on its own thread: never queued behind ingestion."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._sender, functools.partial(fn, *args, **kwargs))
 
     # -- jobs ----------------------------------------------------------------------------
     async def scan_folder(self, folder: FolderSource) -> None:
@@ -173,7 +182,7 @@ class Daemon:
         """
         async with self._deliver_lock:
             while True:
-                report = await self.pipeline.deliver_due(self._notifiers, self.run_blocking)
+                report = await self.pipeline.deliver_due(self._notifiers, self.run_delivery)
                 full = (
                     report.sent + report.dead + report.retried + report.held
                     >= self.settings.delivery.batch_size
@@ -182,7 +191,7 @@ class Daemon:
                     break
                 if self.pipeline.stopping.is_set():  # the rest waits in the outbox for the next start
                     break
-            self.metrics.pending(await self.run_blocking(self.pipeline.store.pending_by_channel))
+            self.metrics.pending(await self.run_delivery(self.pipeline.store.pending_by_channel))
 
     async def prune_history(self) -> None:
         """The retention policy, one round at a time on the worker, so ingestion runs in between.
@@ -261,8 +270,12 @@ class Daemon:
                 )
             )
             await self._guarded("deliver", self.deliver)
-        self._worker.shutdown(wait=True)
+        self._shutdown_workers()
         return 0
+
+    def _shutdown_workers(self, *, cancel: bool = False) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=cancel)
+        self._sender.shutdown(wait=True, cancel_futures=cancel)
 
     def _stop_soon(self) -> None:
         log.info("stopping: finishing the file in hand, then one round of alerts")
@@ -272,7 +285,7 @@ class Daemon:
         """Send what is due and stop: ``monitor scan`` ends with this."""
         async with self._http():
             await self._guarded("deliver", self.deliver)
-        self._worker.shutdown(wait=True)
+        self._shutdown_workers()
         return 0
 
     async def run_forever(self) -> int:
@@ -301,7 +314,7 @@ class Daemon:
             await self._drain(scheduler)
             if server is not None:
                 await server.close()
-        self._worker.shutdown(wait=True, cancel_futures=True)
+        self._shutdown_workers(cancel=True)
         log.info("stopped")
         return 0
 
@@ -584,6 +597,8 @@ class Daemon:
             checks.append(Check("scheduler", age <= limit, f"last tick {age:.1f}s ago (limit {limit:g}s)"))
         stopping = self.pipeline.stopping.is_set()
         checks.append(Check("running", not stopping, "stopping" if stopping else ""))
+        stalled = self.pipeline.outbox.stalled
+        checks.append(Check("delivery", stalled is None, stalled or ""))
         return checks
 
     async def _database_check(self) -> Check:
