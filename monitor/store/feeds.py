@@ -10,6 +10,7 @@ from sqlalchemy import select
 from monitor.models import FeedState, HealthEvent, Match, make_article
 from monitor.store.articles import ArticleStore, Routed
 from monitor.store.base import _digest_uid
+from monitor.store.notices import NOTICE_SOURCE, notice_origin
 from monitor.store.tables import FeedRow
 
 HEALTH_RULE = "source-health"
@@ -42,15 +43,15 @@ class FeedStore(ArticleStore):
     ) -> int:
         """A feed's health change as an alert through the outbox (retried, never sent twice).
 
-        It is stored as an article of source ``news-monitor`` with a hit of rule
-        ``source-health``, so every channel renders it and ``monitor hits
-        --rule source-health`` lists a desk's source incidents.
+        It is stored as a notice (store/notices.py: an article row that article
+        listings leave out) with a hit of rule ``source-health``, so every channel
+        renders it and ``monitor hits --rule source-health`` lists a desk's source incidents.
         """
         article = make_article(
             title=event.message,
             body=f"{event.message}\n\n{source} ({url}), {now:%Y-%m-%d %H:%M} UTC",
-            source="news-monitor",
-            origin=f"health:{url}",
+            source=NOTICE_SOURCE,
+            origin=notice_origin("health", url),
             language="en",
             external_id=f"urn:news-monitor:health:{_digest_uid(url)}:{event.kind}:{now.isoformat()}",
             tags=("source-health", event.kind),

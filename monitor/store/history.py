@@ -13,6 +13,7 @@ from sqlmodel import col
 from monitor.models import Article, StoredSignature
 from monitor.store.base import StoreBase
 from monitor.store.chunks import chunked, rows_per_statement
+from monitor.store.notices import not_notice
 from monitor.store.tables import ArticleRow
 
 
@@ -112,6 +113,7 @@ class HistoryStore(StoreBase):
             size = chunk if remaining is None else min(chunk, remaining)
             query = (
                 select(ArticleRow)
+                .where(not_notice())  # the daemon's digests and health alerts are not news
                 .order_by(col(ArticleRow.ingested_at).desc(), col(ArticleRow.id).desc())
                 .limit(size)
             )

@@ -15,6 +15,7 @@ from monitor.store.articles import ArticleStore, Routed
 from monitor.store.base import _digest_uid
 from monitor.store.chunks import chunked
 from monitor.store.history import HistoryStore
+from monitor.store.notices import NOTICE_SOURCE, notice_origin
 from monitor.store.tables import ArticleRow, DeliveryRow, HitRow
 
 ReleaseAt = Callable[[HeldAlert, datetime], datetime | None]
@@ -136,8 +137,9 @@ class OutboxStore(ArticleStore, HistoryStore):
         (:func:`monitor.notify.flood.release_at`); without it, at the time
         forecast when it was held.
 
-        One transaction: the summary (an article of source ``news-monitor``, a hit
-        of rule ``summary``, a pending delivery) is queued and the held alerts
+        One transaction: the summary (a notice, store/notices.py: an article row
+        that article listings leave out, a hit of rule ``summary``, a pending
+        delivery) is queued and the held alerts
         are marked ``summarized`` together, so a crash neither loses them nor
         sends them twice; the summary's key is derived from the keys it stands for.
         ``summarize`` writes it (:func:`monitor.notify.flood.summary_text`: the
@@ -173,8 +175,8 @@ class OutboxStore(ArticleStore, HistoryStore):
             article = make_article(
                 title=title,
                 body=text,
-                source="news-monitor",
-                origin=f"summary:{channel}",
+                source=NOTICE_SOURCE,
+                origin=notice_origin("summary", channel),
                 language="en",
                 external_id=f"urn:news-monitor:summary:{digest}",
                 tags=("summary", reason),

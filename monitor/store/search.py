@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
+from monitor.store.notices import not_notice
 from monitor.store.repo import HitView, Store, _StoreGuard
 from monitor.store.searchindex import PG_BODY_INDEXED, PG_CONFIGS, PG_OTHER_CONFIG, pg_config
 from monitor.store.tables import ArticleRow, HitRow
@@ -246,6 +247,7 @@ class History:
             hit_count,
             col(ArticleRow.body) != "",
         ).select_from(ArticleRow)
+        query = query.where(not_notice())  # digests and health alerts: `monitor deliveries` lists them
         if wanted.since:
             query = query.where(col(ArticleRow.ingested_at) >= wanted.since)
         if wanted.source:
