@@ -173,3 +173,38 @@ def test_cli_run_refuses_a_newer_schema_with_a_clear_message(empty_engine: Engin
     assert code == 3  # the database cannot be used
     assert "newer than this news-monitor knows" in err and "upgrade news-monitor" in err
     assert "Traceback" not in err
+
+
+def test_schema_revisions_are_alembics_in_order() -> None:
+    """schema.py reads a database's revision with plain SQL against REVISIONS: they must be
+    exactly alembic's, oldest first, ending at alembic's head."""
+    from alembic.script import ScriptDirectory
+
+    from monitor.store.schema import REVISIONS
+
+    scripts = ScriptDirectory(str(MIGRATIONS))
+    walked = [script.revision for script in scripts.walk_revisions()]
+    assert tuple(reversed(walked)) == REVISIONS
+    assert scripts.get_current_head() == head_revision()
+
+
+def test_schema_opening_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    """Every command opens the database; only creating or upgrading one needs alembic (slow to
+    import). A database already at head is checked without it."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    engine = make_engine(url)
+    prepare_schema(engine)
+    engine.dispose()
+    probe = (
+        "import sys\n"
+        "from monitor.store.engine import open_store\n"
+        f"open_store({url!r}).engine.dispose()\n"
+        "print(sorted(m for m in ('alembic', 'spacy') if m in sys.modules))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO, timeout=120
+    )
+    assert found.stdout.strip() == "[]", found.stderr

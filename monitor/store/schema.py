@@ -7,6 +7,11 @@ do: an older revision (or one made before migrations) needs ``monitor db
 upgrade``, an unknown (newer) one needs a newer news-monitor.  Upgrades are
 serialised across replicas: a PostgreSQL advisory lock, a file lock beside a
 SQLite database.
+
+Reading where a database stands is plain SQL against the revisions listed in
+``REVISIONS`` (tests/test_migrations.py checks they are alembic's): alembic
+takes about a second to import, and every command that opens the database
+checks its schema, so alembic is imported only to create or upgrade one.
 """
 
 from __future__ import annotations
@@ -17,25 +22,26 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
 from monitor.errors import StoreError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 BASELINE = "0001"  # what a database made before migrations is stamped at before upgrading
 ADVISORY_LOCK_KEY = 0x6E6D5F6462  # "nm_db": one key for every news-monitor schema change
 UPGRADE_HINT = "run `monitor db upgrade` (after a backup)"
+# Every revision in monitor/store/migrations/versions, oldest first: a new migration adds its id here.
+REVISIONS = ("0001", "0002", "0003", "0004")
+VERSION_TABLE = "alembic_version"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,25 +80,17 @@ class SchemaState:
         return f"at revision {', '.join(self.current)}, older than {self.head}: {UPGRADE_HINT}"
 
 
-@cache
-def _scripts() -> ScriptDirectory:
-    return ScriptDirectory(str(MIGRATIONS))
-
-
 def _is_known(revision: str) -> bool:
-    try:
-        return _scripts().get_revision(revision) is not None
-    except CommandError:  # unknown, or a prefix of several of ours
-        return False
+    return revision in REVISIONS
 
 
 def head_revision() -> str:
-    head = _scripts().get_current_head()
-    assert head is not None, "the migrations have more than one head: merge them"
-    return head
+    return REVISIONS[-1]
 
 
 def _alembic_config(connection: Connection) -> Config:
+    from alembic.config import Config  # only to change the schema: slow to import
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -101,7 +99,10 @@ def _alembic_config(connection: Connection) -> Config:
 
 def _state_of(connection: Connection) -> SchemaState:
     tables = set(inspect(connection).get_table_names())
-    current = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+    current: tuple[str, ...] = ()
+    if VERSION_TABLE in tables:
+        rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+        current = tuple(sorted(str(rev) for (rev,) in rows))
     ours = tables & set(SQLModel.metadata.tables)
     legacy = None
     if not current and ours:
@@ -124,6 +125,8 @@ def upgrade_schema(engine: Engine) -> tuple[SchemaState, SchemaState]:
     Holds the migration lock throughout, so replicas upgrading at once run
     each revision once; the second finds the work done.
     """
+    from alembic import command  # only to change the schema: slow to import
+
     with _errors(engine), _schema_lock(engine) as connection:
         before = _state_of(connection)
         if before.newer:
