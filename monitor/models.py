@@ -285,6 +285,23 @@ class FeedState:
     health_alerted: str | None = None
 
     @property
+    def status(self) -> str:
+        """One word for a person: disabled, new (never fetched), failing, stale or ok."""
+        if self.disabled:
+            return "disabled"
+        if self.last_fetch_at is None:
+            return "new"
+        if self.error_streak:
+            return "failing"
+        if self.health_alerted == "stale":
+            return "stale"
+        return "ok"
+
+    def enabled_again(self) -> FeedState:
+        """The state after ``monitor feeds enable``: polled again from its next run, backoff forgotten."""
+        return replace(self, disabled=None, error_streak=0, next_fetch_at=None)
+
+    @property
     def current_url(self) -> str:
         """Where to fetch: the configured URL, or where it permanently moved."""
         return self.fetch_url or self.url

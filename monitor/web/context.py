@@ -1,0 +1,96 @@
+"""What the web app is given by whoever serves it: the daemon, or ``monitor web`` alone.
+
+The app reaches nothing on its own: the settings, the store, the running rules
+and every action that changes something come in here, so the same app runs
+inside the daemon (sharing its store and rule index, ingesting through its
+pipeline) and over a bare database (reading only), and tests hand it real
+parts without a daemon around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from prometheus_client import CollectorRegistry
+
+from monitor.config import Settings
+from monitor.matching.rulefile import RuleSpec
+from monitor.models import Article
+from monitor.server import Check
+from monitor.store.repo import Store
+from monitor.store.views import Views
+from monitor.web.rulefiles import RuleFiles
+from monitor.web.security import Guard
+from monitor.web.workbench import Workbench
+
+P = ParamSpec("P")
+T = TypeVar("T")
+READ_THREADS = 4
+
+Ingest = Callable[[Sequence[Article]], Awaitable[None]]
+"""Match and record articles as a dropped file's are (and let the dispatcher send their alerts)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def always_ready() -> list[Check]:
+    return []
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sizes a request may not exceed; kept small, as the app takes no uploads."""
+
+    body: int = 262_144
+    large_body: int = 1_048_576  # an article posted, a pasted playground text
+    query_string: int = 8_192
+    backtest_seconds: float = 5.0
+    page_fetch_seconds: float = 15.0
+
+
+@dataclass
+class WebContext:
+    """The app's dependencies; ``settings`` and ``rules`` are read anew on each request (reloads)."""
+
+    settings: Callable[[], Settings]
+    store: Store
+    rules: Callable[[], Sequence[RuleSpec]]
+    readiness: Callable[[], Awaitable[list[Check]]] = always_ready
+    registry: CollectorRegistry | None = None
+    atom_folders: Callable[[], Mapping[str, Path]] = dict
+    ingest: Ingest | None = None  # None: a server that only reads (monitor web)
+    outbox_changed: Callable[[], None] = lambda: None  # wake the dispatcher after a retry
+    clock: Callable[[], datetime] = utcnow
+    limits: Limits = field(default_factory=Limits)
+    role: str = "daemon"  # or "web": shown in the page footer
+
+    def __post_init__(self) -> None:
+        settings = self.settings()
+        self.views = Views(self.store)
+        self.guard = Guard(settings.server.token.get_secret_value() if settings.server.token else None)
+        self.bind_host = settings.server.host
+        self.workbench = Workbench(dict(settings.language_models), settings.default_language)
+        self.rule_files = RuleFiles(lambda: self.settings().rules, lambda: self.settings().channels.keys())
+        self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="monitor-web-read")
+
+    async def read(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """A database read off the event loop, on the web app's own threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reads, functools.partial(fn, *args, **kwargs))
+
+    def spec(self, rule_id: str) -> RuleSpec | None:
+        return next((spec for spec in self.rules() if spec.id == rule_id), None)
+
+    async def close(self) -> None:
+        await self.rule_files.close()
+        self.workbench.close()
+        self._reads.shutdown(wait=False, cancel_futures=True)
