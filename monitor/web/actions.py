@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from monitor.app import test_channels
 from monitor.errors import ArticleParseError, ConfigError, FeedFetchError
+from monitor.service.wiring import test_channels
 from monitor.sources.feeds import FeedFetcher
 from monitor.sources.netguard import AddressGuard, GuardedClient
 from monitor.sources.records import article_from_record, record_id

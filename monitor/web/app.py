@@ -10,7 +10,9 @@ is a bare 500 (the traceback goes to the log, never to the page).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -69,7 +71,15 @@ def create_app(ctx: WebContext) -> Starlette:
         log.warning("web: %s %s: %s", request.method, request.url.path, exc)
         return await problem(request, 503, f"the database cannot be used now: {exc}")
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await ctx.close()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             *ops_routes(ctx),
             *Api(ctx).routes(),

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from monitor.config import Settings
 from monitor.matching.rulefile import RuleSpec
 from monitor.models import Article
-from monitor.server import Check
+from monitor.service.ops import Check
 from monitor.store.repo import Store
 from monitor.store.views import Views
 from monitor.web.rulefiles import RuleFiles

@@ -11,6 +11,7 @@ out whoever may not.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -34,6 +35,8 @@ HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 ]
+MAX_HEADER_BYTES = 16_384
+BODY_SILENCE_S = 10.0  # a body must keep coming: a client dripping it is cut off
 PUBLIC = ("/livez", "/healthz", "/readyz", "/login", "/favicon.ico")
 PUBLIC_PREFIXES = ("/static/",)
 MACHINE = ("/metrics",)
@@ -123,8 +126,37 @@ class _TooLarge(Exception):
     pass
 
 
+class _TooSlow(Exception):
+    pass
+
+
+class _Body:
+    """The request's ``receive``, counting the body and timing its silences until it is complete."""
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.received = 0
+        self.complete = False
+
+    async def __call__(self) -> Message:
+        if self.complete:  # what follows is a disconnect, which may come at any time
+            return await self._receive()
+        try:
+            message = await asyncio.wait_for(self._receive(), BODY_SILENCE_S)
+        except TimeoutError:
+            raise _TooSlow from None
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                raise _TooLarge
+            self.complete = not message.get("more_body", False)
+        return message
+
+
 class RequestLimits:
-    """414 for a long query string, 413 for a body over ``body`` bytes (declared or streamed)."""
+    """414 for a long address, 431 for large headers, 413 for a body over ``body`` bytes (declared or
+    streamed), 408 for a body that stops coming."""
 
     def __init__(self, app: ASGIApp, *, body: Callable[[Scope], int], query: int) -> None:
         self.app = app
@@ -135,36 +167,39 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if len(scope.get("query_string", b"")) > self.query or len(scope.get("raw_path", b"")) > self.query:
-            await _problem(scope, send, 414, f"the address is too long (at most {self.query} bytes)")
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await _problem(scope, send, *refusal)
             return
-        limit = self.body(scope)
-        declared = header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _problem(scope, send, 413, f"the request body is too large (at most {limit} bytes)")
-            return
-        received = 0
         started = False
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge
-            return message
 
         async def watched(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        body = _Body(receive, self.body(scope))
         try:
-            await self.app(scope, counted, watched)
+            await self.app(scope, body, watched)
         except _TooLarge:
             if not started:
-                await _problem(scope, send, 413, f"the request body is too large (at most {limit} bytes)")
+                await _problem(
+                    scope, send, 413, f"the request body is too large (at most {body.limit} bytes)"
+                )
+        except _TooSlow:
+            if not started:
+                await _problem(scope, send, 408, f"the request body stopped coming for {BODY_SILENCE_S:g}s")
+
+    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
+        if len(scope.get("query_string", b"")) > self.query or len(scope.get("raw_path", b"")) > self.query:
+            return 414, f"the address is too long (at most {self.query} bytes)"
+        if sum(len(k) + len(v) for k, v in scope.get("headers", ())) > MAX_HEADER_BYTES:
+            return 431, f"the request headers are too large (at most {MAX_HEADER_BYTES} bytes)"
+        limit = self.body(scope)
+        declared = header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return 413, f"the request body is too large (at most {limit} bytes)"
+        return None
 
 
 class HostCheck:

@@ -24,12 +24,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from monitor.errors import ConfigError
+from monitor.service.ops import is_loopback
 
 SESSION_COOKIE = "nm_session"
 CSRF_COOKIE = "nm_csrf"
@@ -37,27 +36,6 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf"
 SESSION_SECONDS = 12 * 3600
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether listening on ``host`` keeps the server to this machine."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def check_exposure(host: str, token: str | None) -> None:
-    """Refuse to serve beyond loopback without a token: it shows articles and operates alerts."""
-    if token is None and not is_loopback(host):
-        raise ConfigError(
-            f"server.host is {host}, beyond this machine, and server.token is not set: the web app "
-            "shows articles and retries alerts, so it refuses to listen there without a token; set "
-            "server.token (or server.token_file, e.g. from `openssl rand -hex 32`) or listen on 127.0.0.1"
-        )
 
 
 def host_allowed(host_header: str, bind_host: str) -> bool:

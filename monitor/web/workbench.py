@@ -23,13 +23,13 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, ParamSpec, TypeVar
 
-from monitor.dryrun import evidence_lines, explanation_dict, occurrences_of
-from monitor.language import LanguageGuesser
 from monitor.matching.compiler import RuleIndex
 from monitor.matching.matcher import ArticleMatcher, explain_article
 from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.rulefile import RuleSpec
 from monitor.models import Article, Match
+from monitor.pipeline.dryrun import evidence_lines, explanation_dict, occurrences_of
+from monitor.sources.language import LanguageGuesser
 from monitor.store.repo import Store
 
 P = ParamSpec("P")
