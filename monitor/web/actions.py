@@ -29,10 +29,10 @@ async def retry(ctx: WebContext, wanted: s.RetryIn) -> s.RetryOut:
     """Dead (or backing-off) alerts due again now, with the same idempotency key; sent ones never."""
     if not wanted.ids and not wanted.all_dead:
         raise BadRequest("name delivery ids, or all_dead: true")
-    queued = await ctx.read(ctx.store.retry_deliveries, ctx.clock(), wanted.ids, all_dead=wanted.all_dead)
-    if queued:
+    done = await ctx.read(ctx.store.retry_deliveries, ctx.clock(), wanted.ids, all_dead=wanted.all_dead)
+    if done.queued:
         ctx.outbox_changed()
-    return s.RetryOut(queued=queued)
+    return s.RetryOut(queued=done.queued, refused={str(i): why for i, why in done.refused.items()})
 
 
 async def enable_feed(ctx: WebContext, url: str) -> s.FeedEnableOut:

@@ -47,8 +47,10 @@ async def check_change(request: Request) -> None:
         return
     if auth not in ("open", "session"):
         raise BadRequest("changes need the token (Authorization: Bearer) or a logged-in session", 401)
+    if request.url.path.startswith("/api/") and not _json(request):
+        raise BadRequest("send the body as JSON (Content-Type: application/json)", 415)
     offered = request.headers.get(CSRF_HEADER)
-    if offered is None and not _json(request):
+    if offered is None and not _json(request) and not request.url.path.startswith("/api/"):
         form = await request.form()
         value = form.get(CSRF_FIELD)
         offered = value if isinstance(value, str) else None

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.config import parse_duration
-from monitor.errors import ConfigError, RuleProblem
+from monitor.errors import RuleProblem, UsageError
 from monitor.matching.evaluate import describe
 from monitor.matching.query import And, Near, Node, Not, Or
 from monitor.matching.rulefile import RuleSpec, load_rule_text
@@ -99,7 +99,7 @@ def hit_query(params: Mapping[str, str], now: datetime) -> HitQuery:
 def _searching(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
-    except ConfigError as exc:  # a search with nothing to look for
+    except UsageError as exc:  # a search with nothing to look for
         raise BadRequest(str(exc)) from None
 
 

@@ -294,6 +294,7 @@ class RetryIn(BaseModel):
 
 class RetryOut(_Out):
     queued: int
+    refused: dict[str, str] = Field(description="delivery id → why it was not queued (sent, no such id)")
 
 
 class TestAlertOut(_Out):
