@@ -78,6 +78,14 @@ async def ingest(ctx: WebContext, record: Any) -> s.IngestOut:
         )
     except ArticleParseError as exc:
         raise BadRequest(str(exc), 422) from None
+    languages = ctx.settings().language_models
+    if article.language is not None and article.language not in languages:
+        # each new language costs a spaCy pipeline and a rule table: a stranger may not add them
+        raise BadRequest(
+            f"the posted article: language {article.language!r} is not read by this monitor "
+            f"(language_models: {', '.join(languages)}); leave it out to have it detected",
+            422,
+        )
     known = await ctx.read(ctx.views.article_id, article.uid, article.fingerprint)
     duplicate = known is not None
     if known is None:

@@ -24,7 +24,7 @@ from monitor.web.openapi import openapi_document
 from monitor.web.queries import BadRequest
 
 M = TypeVar("M", bound=BaseModel)
-MAX_ID = 2**62
+MAX_ID = s.MAX_ID
 
 
 def json_of(model: BaseModel, status: int = 200) -> Response:

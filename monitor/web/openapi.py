@@ -113,7 +113,11 @@ def openapi_document(*, ingest: bool = True) -> dict[str, Any]:
             "status", "pending, held, dead, sent or summarized", {"type": "string", "enum": list(_statuses())}
         ),
         _param("channel", "only this channel"),
-        _param("before", "the 'next' of the previous page", {"type": "integer", "minimum": 1}),
+        _param(
+            "before",
+            "the 'next' of the previous page",
+            {"type": "integer", "minimum": 1, "maximum": s.MAX_ID},
+        ),
         _param("limit", "deliveries a page (default 50)", LIMIT),
     ]
     articles_path: dict[str, Any] = {
@@ -134,7 +138,9 @@ def openapi_document(*, ingest: bool = True) -> dict[str, Any]:
             "get": _operation(
                 "One stored article: its text and every hit on it",
                 s.ArticleDetailOut,
-                params=[_param("id", "article id", {"type": "integer", "minimum": 0}, "path")],
+                params=[
+                    _param("id", "article id", {"type": "integer", "minimum": 0, "maximum": s.MAX_ID}, "path")
+                ],
                 errors=("401", "404", "503"),
             )
         },
@@ -193,7 +199,7 @@ def openapi_document(*, ingest: bool = True) -> dict[str, Any]:
                     "Send a sample alert through a channel (as monitor notify test)",
                     s.TestAlertOut,
                     params=[_param("name", "channel name", {"type": "string", "maxLength": 200}, "path")],
-                    errors=("401", "403", "404", "422"),
+                    errors=("401", "403", "404", "415", "422"),
                 ),
                 "security": [{"bearer": []}, {}],
             }

@@ -45,7 +45,7 @@ SINCE_CHOICES = (
     ("7d", "last 7 days"),
     ("30d", "last 30 days"),
 )
-MAX_ID = 2**62
+MAX_ID = s.MAX_ID
 
 
 def ago(when: datetime | None, now: datetime | None = None) -> str:

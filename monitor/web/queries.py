@@ -393,6 +393,13 @@ async def test_rule(
         source="playground",
         origin="playground",
     )
+    languages = ctx.settings().language_models
+    if trial.language is not None and trial.language not in languages:
+        raise BadRequest(
+            f"language {wanted.language!r} is not read by this monitor (language_models: "
+            f"{', '.join(languages)}); leave it empty to have it detected",
+            422,
+        )
     trial = await ctx.workbench.run(ctx.workbench.with_language, trial)
     decisions = await ctx.workbench.run(ctx.workbench.decide, [checked.spec], trial)
     decision = decisions[0]

@@ -8,9 +8,11 @@ from these classes, so the document and the answers cannot drift apart.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+MAX_ID = 2**62  # ids are 64-bit in the database: larger numbers name nothing
 
 
 class _Out(BaseModel):
@@ -288,7 +290,9 @@ class OutboxOut(_Out):
 class RetryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] = Field(default_factory=list, max_length=1_000, description="delivery ids")
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list, max_length=1_000, description="delivery ids"
+    )
     all_dead: bool = Field(False, description="every dead delivery")
 
 

@@ -318,3 +318,14 @@ async def test_api_feeds_show_state_and_enable_a_disabled_one(tmp_path, pipeline
     assert unknown.status_code == 404 and "not among the configured feeds" in as_json(unknown)["error"]
     assert before["folders"][0]["name"] == "inbox"
     await env.ctx.close()
+
+
+async def test_api_ingest_refuses_a_language_this_monitor_does_not_read(web: WebEnv) -> None:
+    """A stranger's language code would cost a spaCy pipeline and a rule table per code."""
+    async with web.client() as client:
+        refused = await client.post("/api/v1/articles", json={"title": "NATO", "language": "and"})
+        regional = await client.post("/api/v1/articles", json={"title": "NATO", "language": "it-IT"})
+        detected = await client.post("/api/v1/articles", json={"title": "La NATO e la Finlandia", "id": "d"})
+    assert refused.status_code == 422 and "language 'and' is not read" in as_json(refused)["error"]
+    assert regional.status_code == 202
+    assert detected.status_code == 202
