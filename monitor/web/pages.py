@@ -88,6 +88,17 @@ class Pages:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self.env = environment()
+        self.env.filters["shown_path"] = self.shown_path
+
+    def shown_path(self, path: str) -> str:
+        """A path as the config file names it: relative to its folder when inside it."""
+        config = self.ctx.settings().config_path
+        if config is None:
+            return path
+        try:
+            return str(Path(path).relative_to(config.resolve().parent))
+        except ValueError:
+            return path
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         template = self.env.get_template(name)
@@ -264,9 +275,10 @@ class PageViews:
         if request.method == "GET":
             return self.pages.render(request, "login.html", page="", next=target, failed=False)
         form = await request.form()
+        target = _local(str(form.get("next") or "/"))
         if not guard.token_ok(str(form.get("token") or "")):
             return self.pages.render(request, "login.html", status=401, page="", next=target, failed=True)
-        response = RedirectResponse(_local(str(form.get("next") or "/")), status_code=303)
+        response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
             guard.new_session(time.time()),

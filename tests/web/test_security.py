@@ -253,3 +253,14 @@ async def test_security_long_addresses_and_large_bodies_are_refused(web: WebEnv)
         large = await client.post("/api/v1/deliveries/retry", json={"ids": list(range(100_000))})
         headers = await client.get("/livez", headers={"x-big": "a" * 20_000})
     assert long.status_code == 414 and large.status_code == 413 and headers.status_code == 431
+
+
+async def test_security_a_failed_login_keeps_where_it_was_going(locked: WebEnv) -> None:
+    async with locked.client(host="news.example.org") as client:
+        csrf = csrf_of((await client.get("/login?next=/rules")).text)
+        failed = await client.post("/login", data={"token": "nope", "csrf": csrf, "next": "/rules"})
+        again = await client.post(
+            "/login", data={"token": TOKEN, "csrf": csrf_of(failed.text), "next": "/rules"}
+        )
+    assert 'name="next" value="/rules"' in failed.text
+    assert again.headers["location"] == "/rules"
