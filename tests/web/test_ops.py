@@ -200,3 +200,17 @@ async def test_server_refuses_beyond_loopback_without_a_token(site: WebEnv, host
 def test_server_loopback_needs_no_token(host: str) -> None:
     ops.check_exposure(host, None)
     assert ops.is_loopback(host)
+
+
+def test_server_the_docker_config_listens_beyond_loopback_only_with_its_token() -> None:
+    from monitor.config import load_settings
+    from tests.conftest import REPO
+
+    config = str(REPO / "deploy" / "docker.yaml")
+    exposed = load_settings(config, env={"MONITOR_SERVER_HOST": "0.0.0.0"}).server
+    with pytest.raises(ConfigError, match=r"server\.token"):
+        ops.check_exposure(exposed.host, None if exposed.token is None else "x")
+    token = "t" * 32
+    armed = load_settings(config, env={"MONITOR_SERVER_HOST": "0.0.0.0", "MONITOR_WEB_TOKEN": token}).server
+    assert armed.token is not None and armed.token.get_secret_value() == token
+    ops.check_exposure(armed.host, armed.token.get_secret_value())
