@@ -99,8 +99,8 @@ class Api:
     async def ingest(self, request: Request) -> Response:
         return json_of(await actions.ingest(self.ctx, await read_body(request)), 202)
 
-    async def rules(self, _request: Request) -> Response:
-        return json_of(await queries.rules(self.ctx))
+    async def rules(self, request: Request) -> Response:
+        return json_of(await queries.rules(self.ctx, request.query_params))
 
     async def check(self, request: Request) -> Response:
         options = validated(s.RuleOptions, options_of(request.query_params))

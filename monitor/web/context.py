@@ -81,6 +81,7 @@ class WebContext:
         self.workbench = Workbench(dict(settings.language_models), settings.default_language)
         self.rule_files = RuleFiles(lambda: self.settings().rules, lambda: self.settings().channels.keys())
         self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="monitor-web-read")
+        self._by_id: tuple[Sequence[RuleSpec], dict[str, RuleSpec]] | None = None
 
     async def read(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """A database read off the event loop, on the web app's own threads."""
@@ -88,7 +89,11 @@ class WebContext:
         return await loop.run_in_executor(self._reads, functools.partial(fn, *args, **kwargs))
 
     def spec(self, rule_id: str) -> RuleSpec | None:
-        return next((spec for spec in self.rules() if spec.id == rule_id), None)
+        """A running rule by id (looked up in a table made once per rule list)."""
+        listed = self.rules()
+        if self._by_id is None or self._by_id[0] is not listed:
+            self._by_id = (listed, {spec.id: spec for spec in listed})
+        return self._by_id[1].get(rule_id)
 
     async def close(self) -> None:
         await self.rule_files.close()

@@ -145,7 +145,23 @@ def openapi_document(*, ingest: bool = True) -> dict[str, Any]:
             )
         },
         "/api/v1/rules": {
-            "get": _operation("The loaded rules with hit counts, and the rule files' problems", s.RulesOut)
+            "get": _operation(
+                "The loaded rules with hit counts, a page at a time, and the rule files' problems",
+                s.RulesOut,
+                params=[
+                    _param("q", "only rules whose id, name or query holds this text"),
+                    _param(
+                        "limit",
+                        "rules a page (default 200)",
+                        {"type": "integer", "minimum": 1, "maximum": 5000},
+                    ),
+                    _param(
+                        "offset",
+                        "the next_offset of the previous page",
+                        {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+                    ),
+                ],
+            )
         },
         "/api/v1/rules/check": {
             "get": _operation(

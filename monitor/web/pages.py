@@ -184,9 +184,18 @@ class PageViews:
         )
 
     async def rules(self, request: Request) -> Response:
-        out = await queries.rules(self.ctx)
+        params = request.query_params
+        out = await queries.rules(self.ctx, params)
+        kept = {k: v for k, v in params.items() if k in ("q", "limit") and v}
         return self.pages.render(
-            request, "rules.html", page="rules", rules=out, json_url="/api/v1/rules", chart=chart
+            request,
+            "rules.html",
+            page="rules",
+            rules=out,
+            query=kept.get("q", ""),
+            next_url=f"/rules?{urlencode({**kept, 'offset': out.next_offset})}" if out.next_offset else None,
+            json_url=f"/api/v1/rules?{urlencode(kept)}",
+            chart=chart,
         )
 
     async def playground(self, request: Request) -> Response:

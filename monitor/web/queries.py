@@ -298,13 +298,36 @@ def rule_out(spec: RuleSpec, stats: RuleStats | None, default_notify: list[str])
     )
 
 
-async def rules(ctx: WebContext, wait: float = 2.0) -> s.RulesOut:
+RULES_PAGE = 200
+MAX_PROBLEMS = 500
+
+
+async def rules(ctx: WebContext, params: Mapping[str, str], wait: float = 2.0) -> s.RulesOut:
+    """The loaded rules (``q`` narrows them by id, name or query), a page at a time, with their counts;
+    and the rule files' problems."""
+    text = (_text(params, "q", 500) or "").casefold()
+    limit = parse_int("limit", params.get("limit"), RULES_PAGE, 1, 5000)
+    offset = parse_int("offset", params.get("offset"), 0, 0, 10_000_000)
+    chosen = [
+        spec
+        for spec in ctx.rules()
+        if not text
+        or text in spec.id.casefold()
+        or text in spec.name.casefold()
+        or text in spec.query.casefold()
+    ]
     stats = await ctx.read(ctx.views.rule_stats, ctx.clock())
     read = await ctx.rule_files.current(wait)
     default_notify = ctx.settings().default_notify
+    problems = read.problems if read else []
     return s.RulesOut(
-        rules=[rule_out(spec, stats.get(spec.id), default_notify) for spec in ctx.rules()],
-        problems=[problem_out(p) for p in (read.problems if read else [])],
+        rules=[
+            rule_out(spec, stats.get(spec.id), default_notify) for spec in chosen[offset : offset + limit]
+        ],
+        total=len(chosen),
+        next_offset=offset + limit if offset + limit < len(chosen) else None,
+        problems=[problem_out(p) for p in problems[:MAX_PROBLEMS]],
+        more_problems=max(0, len(problems) - MAX_PROBLEMS),
         checked=read is not None,
     )
 

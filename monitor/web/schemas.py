@@ -150,7 +150,10 @@ class RuleProblemOut(_Out):
 
 class RulesOut(_Out):
     rules: list[RuleOut]
+    total: int = Field(description="rules loaded (that the q filter kept)")
+    next_offset: int | None = Field(description="pass as offset=<it> for the next page; null on the last")
     problems: list[RuleProblemOut] = Field(description="what `monitor rules check` reports of the rule files")
+    more_problems: int = Field(description="problems beyond those listed")
     checked: bool = Field(description="false while the rule files are still being read")
 
 

@@ -14,11 +14,13 @@ import asyncio
 import logging
 import signal
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 
 from monitor.config import Settings
+from monitor.matching.compiler import RuleIndex
 from monitor.matching.rulefile import RuleSpec
 from monitor.service.ops import AppServer, Check
 from monitor.store.engine import open_store
@@ -34,11 +36,20 @@ log = logging.getLogger(__name__)
 
 def for_daemon(daemon: Daemon) -> Starlette:
     """The app as the daemon serves it (``Daemon(..., web=for_daemon)``)."""
+    specs: WeakKeyDictionary[RuleIndex, list[RuleSpec]] = WeakKeyDictionary()
+
+    def rules() -> list[RuleSpec]:
+        """The running index's rules, listed once per index (a reload swaps in another)."""
+        index = daemon.pipeline.matcher.index
+        if index not in specs:
+            specs[index] = [rule.spec for rule in index.rules]
+        return specs[index]
+
     return create_app(
         WebContext(
             settings=lambda: daemon.settings,
             store=daemon.pipeline.store,
-            rules=lambda: [rule.spec for rule in daemon.pipeline.matcher.index.rules],
+            rules=rules,
             readiness=daemon.readiness,
             registry=daemon.metrics.registry,
             atom_folders=daemon.atom_folders,
@@ -62,7 +73,7 @@ def for_database(settings: Settings, store: Store) -> Starlette:
 
     def rules() -> list[RuleSpec]:
         read = ctx.rule_files.last
-        return list(read.rules) if read else []
+        return read.rules if read else []
 
     ctx = WebContext(
         settings=lambda: settings,

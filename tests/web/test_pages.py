@@ -243,3 +243,16 @@ async def test_pages_work_without_javascript_links_and_forms(web: WebEnv) -> Non
             assert response.status_code == 200, path
             assert response.text.rstrip().endswith("</html>")
             assert "<nav>" in response.text
+
+
+async def test_pages_rules_are_found_by_text_and_paged(web: WebEnv) -> None:
+    async with web.client() as client:
+        found = (await client.get("/rules", params={"q": "finland"})).text
+        first = (await client.get("/rules", params={"limit": "2"})).text
+        api = as_json(await client.get("/api/v1/rules", params={"limit": "2", "offset": "2"}))
+    assert (
+        "Rules <small>1 found" in found and 'id="rule-finlandia"' in found and 'id="rule-nato"' not in found
+    )
+    assert first.count('<tr id="rule-') == 2 and "offset=2" in first
+    assert api["total"] == 3 and [rule["id"] for rule in api["rules"]] == ["finlandia"]
+    assert api["next_offset"] is None
