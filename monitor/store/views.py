@@ -299,23 +299,12 @@ class Views:
         rows = self._rows(select(func.max(col(HitRow.id))))
         return int(rows[0][0] or 0)
 
-    def facets(self) -> dict[str, list[str]]:
-        """The values the hit filters offer: rules with hits, sources, languages."""
-        rules = [
-            r for (r,) in self._rows(select(col(HitRow.rule_id)).distinct().order_by(col(HitRow.rule_id)))
-        ]
-        sources = [
+    def sources(self) -> list[str]:
+        """Every source name among the stored articles (a filter's choices)."""
+        return [
             s
             for (s,) in self._rows(select(col(ArticleRow.source)).distinct().order_by(col(ArticleRow.source)))
         ]
-        languages = [
-            code
-            for (code,) in self._rows(
-                select(col(ArticleRow.language)).distinct().order_by(col(ArticleRow.language))
-            )
-            if code
-        ]
-        return {"rules": rules, "sources": sources, "languages": languages}
 
     # -- articles ------------------------------------------------------------------------------
     def article(self, article_id: int) -> ArticleDetail | None:
@@ -400,37 +389,51 @@ class Views:
 
     # -- rules ---------------------------------------------------------------------------------
     def rule_stats(self, now: datetime) -> dict[str, RuleStats]:
-        """Per rule: hits in the last 24 h, 7 d and 30 d, its last hit, and one count a day for a chart."""
+        """Per rule with a hit in the last 30 days: hits in the last 24 h, 7 d and 30 d, its last hit,
+        and one count a day for a chart.  One pass over the month's hits (the time index), not the
+        whole history; :meth:`last_hits` finds the last hit of the others."""
         day, week, month = (now - timedelta(days=n) for n in (1, 7, CHART_DAYS))
         at = col(HitRow.created_at)
-
-        def within(start: datetime) -> Any:
-            return func.sum(case((at >= start, 1), else_=0))
-
-        totals = self._rows(
-            select(col(HitRow.rule_id), within(day), within(week), within(month), func.max(at)).group_by(
-                col(HitRow.rule_id)
-            )
-        )
         bucket = func.date(at) if self.dialect == "sqlite" else cast(at, Date)
-        daily_rows = self._rows(
-            select(col(HitRow.rule_id), bucket, func.count())
+        rows = self._rows(
+            select(
+                col(HitRow.rule_id),
+                bucket,
+                func.count(),
+                func.sum(case((at >= day, 1), else_=0)),
+                func.sum(case((at >= week, 1), else_=0)),
+                func.max(at),
+            )
             .where(at >= month)
             .group_by(col(HitRow.rule_id), bucket)
         )
         first = (now - timedelta(days=CHART_DAYS - 1)).date()
-        daily: dict[str, list[int]] = {}
-        for rule_id, when, count in daily_rows:
+        out: dict[str, RuleStats] = {}
+        for rule_id, when, count, in_day, in_week, last in rows:
+            stats = out.setdefault(rule_id, RuleStats(daily=[0] * CHART_DAYS))
             moment = when if isinstance(when, date) else date.fromisoformat(str(when))
             slot = (moment - first).days
             if 0 <= slot < CHART_DAYS:
-                daily.setdefault(rule_id, [0] * CHART_DAYS)[slot] += int(count)
-        return {
-            rule_id: RuleStats(
-                int(d or 0), int(w or 0), int(m or 0), last, daily.get(rule_id, [0] * CHART_DAYS)
+                stats.daily[slot] += int(count)
+            out[rule_id] = RuleStats(
+                stats.day + int(in_day or 0),
+                stats.week + int(in_week or 0),
+                stats.month + int(count),
+                last if stats.last is None or last > stats.last else stats.last,
+                stats.daily,
             )
-            for rule_id, d, w, m, last in totals
-        }
+        return out
+
+    def last_hits(self, rule_ids: Sequence[str]) -> dict[str, datetime]:
+        """The last hit of each of these rules (through the rule index: only their own hits are read)."""
+        if not rule_ids:
+            return {}
+        rows = self._rows(
+            select(col(HitRow.rule_id), func.max(col(HitRow.created_at)))
+            .where(col(HitRow.rule_id).in_(list(rule_ids)))
+            .group_by(col(HitRow.rule_id))
+        )
+        return {rule_id: last for rule_id, last in rows if last is not None}
 
     # -- outbox --------------------------------------------------------------------------------
     def outbox_counts(self) -> dict[str, dict[str, int]]:

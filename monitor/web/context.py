@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, cast
 
 from prometheus_client import CollectorRegistry
 
@@ -82,11 +83,23 @@ class WebContext:
         self.rule_files = RuleFiles(lambda: self.settings().rules, lambda: self.settings().channels.keys())
         self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="monitor-web-read")
         self._by_id: tuple[Sequence[RuleSpec], dict[str, RuleSpec]] | None = None
+        self._recent: dict[str, tuple[float, object]] = {}
 
     async def read(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """A database read off the event loop, on the web app's own threads."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reads, functools.partial(fn, *args, **kwargs))
+
+    async def read_recent(self, key: str, seconds: float, fn: Callable[[], T]) -> T:
+        """``fn()`` off the loop, its answer reused for ``seconds``: for figures that need not be to
+        the second (hit counts per rule, the filters' choices) and would cost a scan per page view."""
+        now = time.monotonic()
+        kept = self._recent.get(key)
+        if kept is not None and now - kept[0] < seconds:
+            return cast(T, kept[1])
+        value = await self.read(fn)
+        self._recent[key] = (now, value)
+        return value
 
     def spec(self, rule_id: str) -> RuleSpec | None:
         """A running rule by id (looked up in a table made once per rule list)."""

@@ -156,7 +156,7 @@ class PageViews:
             next_url=f"/?{urlencode({**filters, 'cursor': page.next})}" if page.next else None,
             json_url=f"/api/v1/hits?{urlencode(filters)}",
             filters=filters,
-            facets=await self.ctx.read(self.ctx.views.facets),
+            facets=await queries.facets(self.ctx),
             newest_id=page.newest_id,
             first_page="cursor" not in filters,
         )

@@ -276,7 +276,7 @@ def throttle_text(spec: RuleSpec) -> str | None:
 
 
 def rule_out(spec: RuleSpec, stats: RuleStats | None, default_notify: list[str]) -> s.RuleOut:
-    stats = stats or RuleStats(daily=[0] * 30)
+    stats = stats or RuleStats()
     return s.RuleOut(
         id=spec.id,
         name=spec.name,
@@ -299,6 +299,8 @@ def rule_out(spec: RuleSpec, stats: RuleStats | None, default_notify: list[str])
 
 
 RULES_PAGE = 200
+STATS_SECONDS = 15.0  # hit counts per rule are read again at most this often
+FACETS_SECONDS = 60.0
 MAX_PROBLEMS = 500
 
 
@@ -316,13 +318,18 @@ async def rules(ctx: WebContext, params: Mapping[str, str], wait: float = 2.0) -
         or text in spec.name.casefold()
         or text in spec.query.casefold()
     ]
-    stats = await ctx.read(ctx.views.rule_stats, ctx.clock())
+    now = ctx.clock()
+    stats = await ctx.read_recent("rule_stats", STATS_SECONDS, lambda: ctx.views.rule_stats(now))
     read = await ctx.rule_files.current(wait)
     default_notify = ctx.settings().default_notify
     problems = read.problems if read else []
+    shown = chosen[offset : offset + limit]
+    quiet = [spec.id for spec in shown if spec.id not in stats]
+    older = await ctx.read(ctx.views.last_hits, quiet) if quiet else {}
     return s.RulesOut(
         rules=[
-            rule_out(spec, stats.get(spec.id), default_notify) for spec in chosen[offset : offset + limit]
+            rule_out(spec, stats.get(spec.id) or RuleStats(last=older.get(spec.id)), default_notify)
+            for spec in shown
         ],
         total=len(chosen),
         next_offset=offset + limit if offset + limit < len(chosen) else None,
@@ -546,3 +553,13 @@ async def outbox(ctx: WebContext, params: Mapping[str, str]) -> s.OutboxOut:
         ],
         next=page.next.id if page.next else None,
     )
+
+
+async def facets(ctx: WebContext) -> dict[str, list[str]]:
+    """The hits page's filter choices: the loaded rules, the sources seen, the languages read."""
+    sources = await ctx.read_recent("sources", FACETS_SECONDS, ctx.views.sources)
+    return {
+        "rules": sorted(spec.id for spec in ctx.rules()),
+        "sources": sources,
+        "languages": sorted(ctx.settings().language_models),
+    }

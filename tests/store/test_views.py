@@ -109,3 +109,11 @@ def test_views_outbox_counts_and_folder_files(store: Store) -> None:
 def test_views_cursor_refuses_what_it_did_not_hand_out(text: str) -> None:
     with pytest.raises(ValueError, match="not a cursor"):
         Cursor.decode(text)
+
+
+def test_views_last_hit_of_a_rule_quiet_for_a_month(store: Store) -> None:
+    _record(store, "NATO antica", ["nato"], NOW - timedelta(days=90), source="ANSA")
+    views = Views(store)
+    assert "nato" not in views.rule_stats(NOW)  # nothing in the month's pass
+    assert views.last_hits(["nato", "never"]) == {"nato": NOW - timedelta(days=90)}
+    assert views.last_hits([]) == {}
