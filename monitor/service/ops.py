@@ -137,6 +137,7 @@ class AppServer:
             http=HeadDeadlineProtocol,
             lifespan="on",
             log_config=None,
+            log_level="warning",  # its start and stop lines repeat ours
             access_log=False,
             server_header=False,
             timeout_keep_alive=int(KEEP_ALIVE_S),

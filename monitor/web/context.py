@@ -43,6 +43,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _seen(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: whoever awaits it gets it; nobody else is warned of it
+
+
 async def always_ready() -> list[Check]:
     return []
 
@@ -84,6 +89,7 @@ class WebContext:
         self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="monitor-web-read")
         self._by_id: tuple[Sequence[RuleSpec], dict[str, RuleSpec]] | None = None
         self._recent: dict[str, tuple[float, object]] = {}
+        self._refreshing: dict[str, asyncio.Future[object]] = {}
 
     async def read(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """A database read off the event loop, on the web app's own threads."""
@@ -92,13 +98,25 @@ class WebContext:
 
     async def read_recent(self, key: str, seconds: float, fn: Callable[[], T]) -> T:
         """``fn()`` off the loop, its answer reused for ``seconds``: for figures that need not be to
-        the second (hit counts per rule, the filters' choices) and would cost a scan per page view."""
-        now = time.monotonic()
+        the second (hit counts per rule, the filters' choices) and would cost a scan per page view.
+
+        One read at a time per key: when the answer is old, it is still given while a single
+        fresh read runs, so twenty people opening the rules page start one scan, not twenty.
+        """
         kept = self._recent.get(key)
-        if kept is not None and now - kept[0] < seconds:
+        running = self._refreshing.get(key)
+        if kept is not None and time.monotonic() - kept[0] < seconds:
             return cast(T, kept[1])
+        if running is None or running.done():
+            running = self._refreshing[key] = asyncio.ensure_future(self._refresh(key, fn))
+            running.add_done_callback(_seen)  # a failed refresh answered by the old value: not lost
+        if kept is not None:
+            return cast(T, kept[1])
+        return cast(T, await asyncio.shield(running))
+
+    async def _refresh(self, key: str, fn: Callable[[], object]) -> object:
         value = await self.read(fn)
-        self._recent[key] = (now, value)
+        self._recent[key] = (time.monotonic(), value)
         return value
 
     def spec(self, rule_id: str) -> RuleSpec | None:

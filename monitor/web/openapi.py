@@ -96,7 +96,7 @@ def openapi_document(*, ingest: bool = True) -> dict[str, Any]:
             "only hits newer than this hit id (what a page polls for)",
             {"type": "integer", "minimum": 0},
         ),
-        _param("limit", "hits a page (default 50)", LIMIT),
+        _param("limit", "about this many hits a page (default 50; an article's hits stay together)", LIMIT),
     ]
     article_params = [_param(n, HIT_FILTERS[n]) for n in ("since", "q", "source", "language", "cursor")] + [
         _param("limit", "articles a page (default 50)", LIMIT)

@@ -248,7 +248,7 @@ async def explain_article(ctx: WebContext, out: s.ArticleDetailOut) -> dict[str,
     specs = [spec for hit in out.hits if (spec := ctx.spec(hit.rule)) is not None]
     if not specs:
         return {}
-    decisions = await ctx.workbench.run(ctx.workbench.decide, specs, stored_article(out))
+    decisions = await ctx.workbench.run(ctx.workbench.decide, specs, stored_article(out), matches=False)
     return {d.rule_id: d for d in decisions}
 
 
@@ -551,7 +551,7 @@ async def outbox(ctx: WebContext, params: Mapping[str, str]) -> s.OutboxOut:
             )
             for d in page.items
         ],
-        next=page.next.id if page.next else None,
+        next=page.next.minor if page.next else None,
     )
 
 

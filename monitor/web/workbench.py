@@ -34,7 +34,7 @@ from monitor.store.repo import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
-KEPT_INDEXES = 16
+KEPT_INDEXES = 256  # one-rule indexes: small, and an article page asks for a few
 BACKTEST_CHUNK = 200
 BACKTEST_SHOWN = 50
 
@@ -88,7 +88,8 @@ class Workbench:
         return self._pipelines
 
     def index_for(self, specs: Sequence[RuleSpec]) -> RuleIndex:
-        """An index of ``specs`` on the workbench's pipelines, kept for the next ask of the same rules."""
+        """An index of ``specs`` on the workbench's pipelines, kept for the next ask of the same rules
+        (the least recently used ones go first)."""
         key = tuple(specs)
         index = self._indexes.get(key)
         if index is None:
@@ -101,25 +102,36 @@ class Workbench:
     def with_language(self, article: Article) -> Article:
         return self._guesser.ensure(article)
 
-    def decide(self, specs: Sequence[RuleSpec], article: Article) -> list[Decision]:
-        """Every rule of ``specs`` on ``article``: fired or not, why, clause by clause (blocking)."""
-        index = self.index_for(specs)
+    def decide(self, specs: Sequence[RuleSpec], article: Article, *, matches: bool = True) -> list[Decision]:
+        """Every rule of ``specs`` on ``article``: fired or not, why, clause by clause (blocking).
+
+        Each rule is explained with an index of its own, kept for the next article: an index of
+        the few rules an article page asks about would rarely be asked for again, and building
+        one is most of the cost.  ``matches``: also the Match (terms, snippet) of a rule that fired.
+        """
         article = self.with_language(article)
-        nlp = index.pipelines.article_nlp(index.pipelines.resolve(article.language))
+        nlp = self.pipelines.article_nlp(self.pipelines.resolve(article.language))
+        out = []
         with nlp.memory_zone():
-            matches = {m.rule_id: m for m in ArticleMatcher(index).match_many([article])[0]}
-            return [
-                Decision(
-                    e.rule_id,
-                    e.fired,
-                    e.reason,
-                    explanation_dict(e.tree),
-                    evidence_lines(article, e.tree),
-                    [(o.field, o.start, o.end) for o in occurrences_of(e.tree)],
-                    matches.get(e.rule_id),
+            for spec in specs:
+                index = self.index_for([spec])
+                [explained] = explain_article(index, article)
+                match = None
+                if matches and explained.fired:
+                    found = ArticleMatcher(index).match_many([article])[0]
+                    match = found[0] if found else None
+                out.append(
+                    Decision(
+                        explained.rule_id,
+                        explained.fired,
+                        explained.reason,
+                        explanation_dict(explained.tree),
+                        evidence_lines(article, explained.tree),
+                        [(o.field, o.start, o.end) for o in occurrences_of(explained.tree)],
+                        match,
+                    )
                 )
-                for e in explain_article(index, article)
-            ]
+        return out
 
     def backtest(
         self,

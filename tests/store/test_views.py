@@ -117,3 +117,33 @@ def test_views_last_hit_of_a_rule_quiet_for_a_month(store: Store) -> None:
     assert "nato" not in views.rule_stats(NOW)  # nothing in the month's pass
     assert views.last_hits(["nato", "never"]) == {"nato": NOW - timedelta(days=90)}
     assert views.last_hits([]) == {}
+
+
+def test_views_a_page_never_splits_an_articles_hits(store: Store) -> None:
+    _record(store, "NATO prima", ["a"], NOW, source="ANSA")
+    _record(store, "NATO tre regole", ["a", "b", "c"], NOW, source="ANSA")
+    _record(store, "NATO ultima", ["a"], NOW, source="ANSA")
+    views = Views(store)
+    pages: list[list[str]] = []
+    cursor: Cursor | None = None
+    while True:
+        page = views.hits(HitQuery(limit=2, before=cursor))
+        pages.append([hit.title for hit in page.items])
+        if page.next is None:
+            break
+        cursor = page.next
+    assert pages == [["NATO ultima"], ["NATO tre regole"] * 3, ["NATO prima"]]
+
+
+def test_views_search_pages_newest_first_without_repeats(views: Views) -> None:
+    seen: list[str] = []
+    cursor: Cursor | None = None
+    for _ in range(10):
+        page = views.hits(HitQuery(search="NATO OR Finland", limit=2, before=cursor))
+        seen += [f"{hit.title}/{hit.rule_id}" for hit in page.items]
+        if page.next is None:
+            break
+        cursor = page.next
+    assert len(seen) == len(set(seen)) == 7
+    assert seen[:2] == ["Finland votes/nato", "Finland votes/finland"]
+    assert seen[2:] == [f"NATO {n}/nato" for n in (4, 3, 2, 1, 0)]
