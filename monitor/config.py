@@ -469,11 +469,25 @@ class LeaseSettings(_Model):
 
 
 class ServerSettings(_Model):
-    """The operations endpoint (/livez, /readyz, /metrics, /atom/): off unless enabled."""
+    """The web app and its operations endpoints (/livez, /readyz, /metrics, /atom/): off unless enabled."""
 
-    enabled: bool = Field(False, description="serve the operations endpoint")
+    enabled: bool = Field(False, description="serve the web app, the API and the operations endpoints")
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0 only inside a container)")
     port: int = Field(9464, ge=0, le=65535, description="TCP port (0: any free port, written in the log)")
+    token: SecretStr | None = Field(
+        None,
+        description="required by the API (Bearer) and the pages (login) when set; the server refuses "
+        "to listen beyond loopback without one (token_file: read it from a file)",
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _strong_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().strip():
+            return None  # ${WEB_TOKEN:-} left empty: no token, as if absent
+        if token is not None and len(token.get_secret_value()) < 16:
+            raise ValueError("server.token: use at least 16 characters (e.g. openssl rand -hex 32)")
+        return token
 
 
 class JobSettings(_Model):

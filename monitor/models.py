@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -283,6 +283,23 @@ class FeedState:
     last_new_at: datetime | None = None
     usual_gap: float | None = None
     health_alerted: str | None = None
+
+    @property
+    def status(self) -> str:
+        """One word for a person: disabled, new (never fetched), failing, stale or ok."""
+        if self.disabled:
+            return "disabled"
+        if self.last_fetch_at is None:
+            return "new"
+        if self.error_streak:
+            return "failing"
+        if self.health_alerted == "stale":
+            return "stale"
+        return "ok"
+
+    def enabled_again(self) -> FeedState:
+        """The state after ``monitor feeds enable``: polled again from its next run, backoff forgotten."""
+        return replace(self, disabled=None, error_streak=0, next_fetch_at=None)
 
     @property
     def current_url(self) -> str:

@@ -385,19 +385,21 @@ def test_dockerfile_healthcheck_asks_healthz_of_the_configured_endpoint(final_st
 
 
 async def test_dockerfile_healthcheck_command_passes_on_a_live_endpoint_and_fails_without(
-    final_stage: Stage,
+    final_stage: Stage, tmp_path: Path
 ) -> None:
     """The HEALTHCHECK's Python line run for real: exit 0 against /healthz, non-zero when refused."""
     import asyncio
 
-    from monitor.service.ops import OpsEndpoint, OpsServer
-
-    async def never_ready() -> list[Any]:
-        return []
+    from monitor.config import Settings
+    from monitor.service.ops import AppServer
+    from monitor.store.engine import open_store
+    from monitor.web.serve import for_database
 
     _options, command = healthcheck_command(final_stage)
-    endpoint = OpsEndpoint(readiness=never_ready, metrics=lambda: (b"", "text/plain"), atom_folders=dict)
-    server = OpsServer(endpoint, "127.0.0.1", 0)
+    settings = Settings(database=f"sqlite:///{tmp_path / 'monitor.db'}", state_dir=tmp_path)
+    store = open_store(settings.database)
+    app = for_database(settings, store)
+    server = AppServer(app, "127.0.0.1", 0)
     _host, port = await server.start()
     try:
         code = command[3].replace(":9464/", f":{port}/")
@@ -405,6 +407,7 @@ async def test_dockerfile_healthcheck_command_passes_on_a_live_endpoint_and_fail
         assert await healthy.wait() == 0
     finally:
         await server.close()
+        store.engine.dispose()
     sick = await asyncio.create_subprocess_exec(
         sys.executable, *command[1:3], code, stderr=asyncio.subprocess.DEVNULL
     )

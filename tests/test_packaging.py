@@ -72,6 +72,16 @@ def test_packaging_wheel_holds_every_module_and_the_entry_point(wheel: Path) -> 
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
 
 
+def test_packaging_wheel_holds_the_web_apps_templates_and_assets(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {
+        str(p.relative_to(REPO))
+        for folder in ("templates", "static")
+        for p in (REPO / "monitor" / "web" / folder).iterdir()
+    }
+    assert shipped and shipped <= names, f"missing from the wheel: {sorted(shipped - names)}"
+
+
 @pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler: no compiled scan")
 def test_packaging_wheel_holds_the_compiled_token_scan_and_sentence_scan(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()

@@ -1,8 +1,10 @@
-"""The operations endpoint: routing, Atom files without traversal, a real socket, a real daemon."""
+"""The daemon serving its web app: health, readiness, metrics and Atom feeds of a real daemon process.
+
+The app's routes and the server under it are tested without a daemon in tests/web/test_ops.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import socket
 import sqlite3
@@ -12,133 +14,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.service.ops import Check, OpsEndpoint, OpsServer
+from monitor.cli.base import ExitCode
 from tests.notify.receivers import WebhookReceiver
 from tests.ops_support import BASE_CONFIG, Daemon, make_workdir, wait_for
 from tests.sources.feedserver import serve
-
-
-def endpoint(tmp_path: Path, checks: list[Check] | None = None) -> OpsEndpoint:
-    async def readiness() -> list[Check]:
-        return checks if checks is not None else [Check("database", True)]
-
-    return OpsEndpoint(
-        readiness=readiness,
-        metrics=lambda: (b"monitor_hits_total 3.0\n", "text/plain; version=0.0.4"),
-        atom_folders=lambda: {"feeds": tmp_path / "atom"},
-    )
-
-
-@pytest.fixture
-def atom_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "atom"
-    folder.mkdir()
-    (folder / "nato.xml").write_text("<feed/>", encoding="utf-8")
-    (folder / ".nato.json").write_text("{}", encoding="utf-8")  # the sidecar: not served
-    (tmp_path / "secret.xml").write_text("outside", encoding="utf-8")
-    (folder / "link.xml").symlink_to(tmp_path / "secret.xml")
-    return folder
-
-
-async def test_endpoint_livez_and_healthz_answer_ok(tmp_path: Path) -> None:
-    for path in ("/livez", "/healthz", "/healthz?verbose"):
-        response = await endpoint(tmp_path).respond("GET", path)
-        assert (response.status, response.body) == (200, b"ok\n")
-
-
-async def test_endpoint_readyz_names_the_failing_check(tmp_path: Path) -> None:
-    checks = [Check("database", True), Check("scheduler", False, "last tick 99s ago"), Check("rules", True)]
-    response = await endpoint(tmp_path, checks).respond("GET", "/readyz")
-    assert response.status == 503
-    lines = response.body.decode().splitlines()
-    assert lines[0] == "not ready: scheduler"
-    assert "scheduler failed: last tick 99s ago" in lines and "database ok" in lines
-
-
-async def test_endpoint_readyz_ok_when_every_check_holds(tmp_path: Path) -> None:
-    response = await endpoint(tmp_path, [Check("database", True), Check("rules", True, "3 rules")]).respond(
-        "GET", "/readyz"
-    )
-    assert response.status == 200
-    assert response.body.decode().splitlines() == ["ready", "database ok", "rules ok: 3 rules"]
-
-
-async def test_endpoint_is_read_only_and_404s_unknown_paths(tmp_path: Path) -> None:
-    assert (await endpoint(tmp_path).respond("POST", "/livez")).status == 405
-    assert (await endpoint(tmp_path).respond("DELETE", "/metrics")).status == 405
-    assert (await endpoint(tmp_path).respond("GET", "/admin")).status == 404
-
-
-async def test_endpoint_serves_atom_files_of_the_channel_folder(tmp_path: Path, atom_dir: Path) -> None:
-    response = await endpoint(tmp_path).respond("GET", "/atom/feeds/nato.xml")
-    assert response.status == 200 and response.body == b"<feed/>"
-    assert response.content_type.startswith("application/atom+xml")
-    assert (await endpoint(tmp_path).respond("GET", "/atom/feeds/other.xml")).status == 404
-    assert (await endpoint(tmp_path).respond("GET", "/atom/nochannel/nato.xml")).status == 404
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/atom/feeds/../secret.xml",
-        "/atom/feeds/%2e%2e%2fsecret.xml",
-        "/atom/feeds/..%2Fsecret.xml",
-        "/atom/feeds/.nato.json",
-        "/atom/feeds/link.xml",  # a symlink out of the folder
-        "/atom/feeds//etc/passwd",
-        "/atom/../atom/feeds/nato.xml",
-        "/atom/feeds/nato.xml/..",
-    ],
-)
-async def test_endpoint_atom_refuses_traversal(tmp_path: Path, atom_dir: Path, path: str) -> None:
-    response = await endpoint(tmp_path).respond("GET", path)
-    assert response.status == 404 and b"outside" not in response.body
-
-
-async def test_server_answers_http_on_a_real_socket(tmp_path: Path, atom_dir: Path) -> None:
-    server = OpsServer(endpoint(tmp_path), "127.0.0.1", 0)
-    host, port = await server.start()
-    try:
-        async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as client:
-            live = await client.get("/livez")
-            assert live.status_code == 200 and live.text == "ok\n"
-            assert live.headers["connection"] == "close"
-            metrics = await client.get("/metrics")
-            assert metrics.headers["content-type"] == "text/plain; version=0.0.4"
-            assert metrics.text == "monitor_hits_total 3.0\n"
-            head = await client.head("/atom/feeds/nato.xml")
-            assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == "7"
-            assert (await client.post("/livez", content=b"x")).status_code == 405
-        garbage = await _raw(port, b"NOT HTTP AT ALL\r\n\r\n")
-        assert garbage.startswith(b"HTTP/1.1 400")
-        silent = await _raw(port, b"")  # a client that connects and closes: no crash, no answer
-        assert silent == b""
-        assert (await _raw(port, b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")).startswith(b"HTTP/1.1 200")
-    finally:
-        await server.close()
-
-
-async def _raw(port: int, data: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    if not data:
-        writer.write_eof()
-    await writer.drain()
-    answer = await asyncio.wait_for(reader.read(), timeout=10)
-    writer.close()
-    await writer.wait_closed()
-    return answer
-
-
-async def test_server_refuses_oversized_request_headers(tmp_path: Path) -> None:
-    server = OpsServer(endpoint(tmp_path), "127.0.0.1", 0)
-    _host, port = await server.start()
-    try:
-        answer = await _raw(port, b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n")
-        assert answer == b"" or answer.startswith(b"HTTP/1.1 4")
-        assert (await _raw(port, b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")).startswith(b"HTTP/1.1 200")
-    finally:
-        await server.close()
 
 
 # -- a real daemon ------------------------------------------------------------------------------
@@ -219,7 +98,7 @@ def test_daemon_endpoint_is_off_by_default_and_on_localhost(tmp_path: Path) -> N
             assert wait_for(lambda: len(hook.received) == 1), daemon.log
         finally:
             assert daemon.stop() == 0, daemon.log
-    assert "ops endpoint" not in daemon.log
+    assert "listening on" not in daemon.log
     from monitor.config import ServerSettings
 
     assert ServerSettings().host == "127.0.0.1" and ServerSettings().enabled is False
@@ -253,8 +132,41 @@ def test_daemon_port_in_use_exits_3_with_message(tmp_path: Path) -> None:
         daemon = Daemon(workdir, {"HOOK_URL": "http://127.0.0.1:9/x"})
         code = daemon.process.wait(timeout=120)
         daemon.stop()
-    assert code == 3  # the configuration cannot be used here
+    assert code == ExitCode.UNUSABLE
     assert f"cannot listen on 127.0.0.1:{port}" in daemon.log
+
+
+@pytest.mark.slow
+def test_daemon_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path) -> None:
+    workdir = make_workdir(tmp_path, BASE_CONFIG.replace("port: 0", "port: 0, host: 0.0.0.0"))
+    daemon = Daemon(workdir, {"HOOK_URL": "http://127.0.0.1:9/x"})
+    code = daemon.process.wait(timeout=120)
+    daemon.stop()
+    assert code == ExitCode.UNUSABLE
+    assert "server.host is 0.0.0.0, beyond this machine, and server.token is not set" in daemon.log
+
+
+@pytest.mark.slow
+def test_daemon_ingests_an_article_posted_to_the_api_and_alerts_it(tmp_path: Path) -> None:
+    """POST /api/v1/articles goes through the daemon's pipeline: stored, matched, alerted, once."""
+    workdir = make_workdir(tmp_path, rules="rules:\n  - id: nato\n    query: NATO\n")
+    for seed in (workdir / "inbox").iterdir():
+        seed.unlink()
+    article = {"id": "api-1", "title": "La NATO si riunisce", "body": "Vertice della NATO a Bruxelles."}
+    with WebhookReceiver() as hook:
+        daemon = Daemon(workdir, {"HOOK_URL": hook.url})
+        try:
+            url = f"http://127.0.0.1:{daemon.port}/api/v1/articles"
+            first = httpx.post(url, json=article, timeout=30)
+            again = httpx.post(url, json=article, timeout=30)
+            assert wait_for(lambda: len(hook.received) == 1), daemon.log
+        finally:
+            assert daemon.stop() == 0, daemon.log
+    assert first.status_code == 202, first.text
+    assert first.json()["duplicate"] is False and [h["rule"] for h in first.json()["hits"]] == ["nato"]
+    assert again.status_code == 202 and again.json()["duplicate"] is True
+    assert again.json()["id"] == first.json()["id"]
+    assert len(hook.received) == 1  # the repeat alerted nothing
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from monitor import __version__
-from monitor.cli import db, feeds, history, outbox, rules, run
+from monitor.cli import db, feeds, history, outbox, rules, run, web
 from monitor.cli.base import (
     CONFIG_HELP,
     LOG_FORMAT_HELP,
@@ -38,6 +38,7 @@ def main(ctx: click.Context, config: str | None, log_level: str | None, log_form
       monitor rules test seeds/*.txt   what would match, without storing
       monitor scan archive/            backfill a folder of articles
       monitor hits --since 24h         hits recorded in the last day
+      monitor web                      the web app alone over the database
     """
     ctx.obj = Context(config, log_level, log_format)
 
@@ -53,6 +54,7 @@ for command in (
     outbox.deliveries,
     outbox.notify,
     feeds.feeds,
+    web.web,
 ):
     main.add_command(command)
 accept_shared_options(main)

@@ -23,10 +23,11 @@ def run(ctx: Context, once: bool) -> None:
     """
     from monitor.service.daemon import Daemon
     from monitor.service.wiring import build_pipeline
+    from monitor.web.serve import for_daemon
 
     settings = ctx.settings
     with friendly_errors():
-        daemon = Daemon(settings, build_pipeline(settings))
+        daemon = Daemon(settings, build_pipeline(settings), web=for_daemon)
         with RunLock(settings.database):
             code = asyncio.run(daemon.run_once() if once else daemon.run_forever())
     sys.exit(code)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,6 +39,7 @@ from monitor.yamlfile import (
     line_of,
     load_yaml,
     locate,
+    parse_yaml,
     to_plain,
     value_position,
 )
@@ -250,6 +251,36 @@ def load_rules(paths: Sequence[Path], channels: Iterable[str] | None = None) -> 
                 continue
             result.rules.append(spec)
     result.problems.sort(key=lambda p: (p.path, p.line or 0, p.warning))
+    return result
+
+
+def load_rule_text(
+    text: str,
+    name: str,
+    concepts: Mapping[str, tuple[str, ...]] | None = None,
+    channels: Iterable[str] | None = None,
+) -> RuleSet:
+    """Rules written in ``text`` (the YAML of a rule file) judged as ``monitor rules check`` would.
+
+    For a rule not saved anywhere yet (the web playground): ``concepts`` are the
+    configured rule files' @concepts, which its queries may use.
+    """
+    result = RuleSet(concepts=dict(concepts or {}))
+    try:
+        doc = parse_yaml(text, name)
+    except YamlSyntaxError as exc:
+        prefix = "" if isinstance(exc, YamlLimitError) else "not valid YAML: "
+        result.problems.append(RuleProblem(name, exc.line, prefix + exc.message))
+        return result
+    _load_concepts(Path(name), doc, result, {})
+    known = set(channels) if channels is not None else None
+    for spec in _load_file(Path(name), doc, result, {}):
+        unknown = [c for c in spec.notify if known is not None and c not in known]
+        if unknown:
+            message = f"unknown channel(s) {', '.join(unknown)} in notify"
+            result.problems.append(RuleProblem(name, spec.line, message, spec.id))
+            continue
+        result.rules.append(spec)
     return result
 
 

@@ -10,7 +10,8 @@ SIGTERM/SIGINT stop taking new work and let running jobs finish (bounded by a
 timeout); SIGHUP reloads the configuration and the rules, keeping the old ones
 if the new are broken.  Every job run is bounded by ``jobs.timeout``, a
 heartbeat job pings systemd's watchdog (a stuck loop stops the pings), and the
-optional operations endpoint (monitor/service/ops.py) reports on all of it.
+web app (monitor/web/, served on this loop by monitor/service/ops.py) shows and
+reports on all of it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,11 +47,12 @@ from monitor.config import (
 from monitor.errors import ConfigError, MonitorError, SourceError
 from monitor.logs import remember_secrets
 from monitor.matching.rulefile import RuleSet, rule_files
-from monitor.metrics import CONTENT_TYPE, Metrics
+from monitor.metrics import Metrics
+from monitor.models import Article
 from monitor.notify.base import Notifier, build_notifiers
 from monitor.pipeline.ingest import IngestReport, Pipeline
 from monitor.service.background import Abandonable, Abandoned
-from monitor.service.ops import Check, OpsEndpoint, OpsServer
+from monitor.service.ops import AppServer, Check
 from monitor.service.systemd import SystemdNotifier
 from monitor.service.wiring import build_index, http_client, index_build_seconds, load_rule_set
 from monitor.sources.feeds import FeedFetcher
@@ -60,6 +62,8 @@ from monitor.sources.watch import FolderWatcher
 from monitor.store.retention import PruneReport, Retention, cutoffs
 
 log = logging.getLogger(__name__)
+WebFactory = Callable[["Daemon"], Any]
+"""Builds the ASGI app the daemon serves, given the daemon (its store, rules, metrics, ingest)."""
 T = TypeVar("T")
 P = ParamSpec("P")
 STOP_TIMEOUT_S = 30.0
@@ -95,10 +99,15 @@ class Daemon:
     """One process's schedule over one Pipeline."""
 
     def __init__(
-        self, settings: Settings, pipeline: Pipeline, service: ServiceEnvironment | None = None
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        service: ServiceEnvironment | None = None,
+        web: WebFactory | None = None,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
+        self.web = web  # builds the ASGI app the server runs (monitor.web.for_daemon), given this daemon
         service = service_environment() if service is None else service
         self.systemd = SystemdNotifier(service.notify_socket, service.watchdog_usec)
         self.metrics = Metrics()
@@ -121,6 +130,7 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._reloads = Abandonable("rule reload")  # a stop never waits for one
         self._rules_seen = rules_signature(settings.rules)
+        self._woken: set[asyncio.Task[str]] = set()
 
     async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -564,25 +574,36 @@ class Daemon:
             return "failed"
         return "ok"
 
-    # -- the operations endpoint ---------------------------------------------------------
-    async def _start_server(self) -> OpsServer | None:
+    # -- the web app and the operations endpoints --------------------------------------
+    async def _start_server(self) -> AppServer | None:
         config = self.settings.server
-        if not config.enabled:
+        if not config.enabled or self.web is None:
             return None
-        endpoint = OpsEndpoint(
-            readiness=self.readiness,
-            metrics=lambda: (self.metrics.exposition(), CONTENT_TYPE),
-            atom_folders=self._atom_folders,
+        token = config.token.get_secret_value() if config.token else None
+        server = AppServer(self.web(self), config.host, config.port, token=token)
+        host, port = await server.start()
+        shown = f"[{host}]" if ":" in host else host
+        log.info(
+            "web app listening on http://%s:%d/ — open it in a browser (API: /api/v1/, ops: /livez /readyz "
+            "/metrics /atom/)%s",
+            shown,
+            port,
+            "" if token is None else "; log in with server.token",
         )
-        server = OpsServer(endpoint, config.host, config.port)
-        try:
-            host, port = await server.start()
-        except OSError as exc:
-            raise ConfigError(
-                f"server: cannot listen on {config.host}:{config.port}: {exc.strerror}"
-            ) from None
-        log.info("ops endpoint listening on http://%s:%d (/livez /readyz /metrics /atom/)", host, port)
         return server
+
+    async def ingest(self, articles: Sequence[Article]) -> None:
+        """Articles from the web API, matched and recorded as a dropped file's are; alerts go out now."""
+        result = await self.run_blocking(self.pipeline.process, articles)
+        self.metrics.ingested("api", result.articles, result.duplicates, result.hits, result.deliveries)
+        if result.deliveries:
+            self.wake_delivery()
+
+    def wake_delivery(self) -> None:
+        """Send what is due now rather than at the next delivery tick (a retry from the web app)."""
+        task = asyncio.create_task(self._guarded("deliver", self.deliver))
+        self._woken.add(task)
+        task.add_done_callback(self._woken.discard)
 
     async def readiness(self) -> list[Check]:
         """Database reachable, rules loaded, scheduler ticking, not stopping: what /readyz reports."""
@@ -614,7 +635,7 @@ class Daemon:
         with self.pipeline.store.engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
 
-    def _atom_folders(self) -> dict[str, Path]:
+    def atom_folders(self) -> dict[str, Path]:
         settings = self.settings
         return {
             name: channel.folder or settings.state_dir / "atom"

@@ -1,34 +1,45 @@
-"""The operations endpoint: /livez (/healthz), /readyz, /metrics and the Atom feeds, read-only.
+"""The daemon's HTTP server: an ASGI app served by uvicorn on the daemon's own event loop.
 
-It runs on the daemon's own event loop (asyncio streams, HTTP/1.1 parsed by
-h11), so ``/livez`` answering means the loop is turning, and it needs no
-thread or framework.  One request per connection, GET and HEAD only, small
-bounded requests, a deadline on every read: it is meant for a health checker
-and a Prometheus scraper on localhost, not for the open internet.
+The app is the web app (pages, API, /livez /readyz /metrics /atom/; see
+monitor/web/); this module only serves it.  Running on the daemon's loop
+means ``/livez`` answering proves the loop is turning.  The daemon keeps its
+own signal handlers (uvicorn's are not installed), binds the socket itself
+so a taken port is a clear ConfigError, and bounds what a client may hold:
+a connection must send its request head within ``HEAD_TIMEOUT_S`` (uvicorn
+has no such deadline of its own: a client dripping a header a byte at a
+time would keep its slot), idle keep-alive connections close after a few
+seconds, at most ``MAX_CONNECTIONS`` are served at once (more get a 503),
+and a request head is at most ``MAX_HEAD_BYTES``.
 
-``/atom/<channel>/<rule>.xml`` serves the files the ``atom`` channels write.
-A name is accepted only if it is a plain file name of the folder the channel
-writes to (no separators, no leading dot, resolved inside the folder), so no
-request can read anything else.
+Listening beyond loopback without a token is refused: the app shows
+articles and retries alerts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-from collections.abc import Awaitable, Callable, Mapping
+import ipaddress
+import logging
+import socket
+from collections.abc import Generator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["Check", "OpsEndpoint", "OpsServer", "Response"]
+from monitor.errors import ConfigError
 
-READ_TIMEOUT_S = 10.0
-MAX_REQUEST_BYTES = 16_384
-ATOM_PATH = re.compile(r"^/atom/([A-Za-z0-9_-][A-Za-z0-9._-]*)/([A-Za-z0-9_-][A-Za-z0-9._-]*\.xml)$")
-TEXT = "text/plain; charset=utf-8"
+__all__ = ["AppServer", "Check", "check_exposure", "is_loopback"]
+
+log = logging.getLogger(__name__)
+HEAD_TIMEOUT_S = 10.0
+KEEP_ALIVE_S = 5.0
+MAX_CONNECTIONS = 100
+MAX_HEAD_BYTES = 16_384
+STOP_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,148 +51,139 @@ class Check:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str = TEXT
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` keeps the server to this machine."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
-def _text(status: int, text: str) -> Response:
-    return Response(status, text.encode())
+def check_exposure(host: str, token: str | None) -> None:
+    """Refuse to serve beyond loopback without a token: the app shows articles and operates alerts."""
+    if token is None and not is_loopback(host):
+        raise ConfigError(
+            f"server.host is {host}, beyond this machine, and server.token is not set: the web app "
+            "shows articles and retries alerts, so it refuses to listen there without a token; set "
+            "server.token (or server.token_file; `openssl rand -hex 32` makes one) or listen on 127.0.0.1"
+        )
 
 
-class OpsEndpoint:
-    """Routes a request to an answer; knows nothing of sockets, so it is tested directly."""
+class HeadDeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection that has not sent a request head in time."""
 
-    def __init__(
-        self,
-        *,
-        readiness: Callable[[], Awaitable[list[Check]]],
-        metrics: Callable[[], tuple[bytes, str]],
-        atom_folders: Callable[[], Mapping[str, Path]],
-    ) -> None:
-        self._readiness = readiness
-        self._metrics = metrics
-        self._atom_folders = atom_folders
+    _deadline: asyncio.TimerHandle | None = None
 
-    async def respond(self, method: str, target: str) -> Response:
-        if method not in ("GET", "HEAD"):
-            return _text(405, "method not allowed: this endpoint is read-only\n")
-        path = target.split("?", 1)[0]
-        if path in ("/livez", "/healthz"):
-            return _text(200, "ok\n")
-        if path == "/readyz":
-            return await self.ready()
-        if path == "/metrics":
-            body, content_type = self._metrics()
-            return Response(200, body, content_type)
-        if path.startswith("/atom/"):
-            return await self.atom(path)
-        return _text(404, "not found: try /livez, /readyz, /metrics\n")
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm()
 
-    async def ready(self) -> Response:
-        checks = await self._readiness()
-        lines = [
-            f"{c.name} {'ok' if c.ok else 'failed'}{': ' + c.detail if c.detail else ''}" for c in checks
-        ]
-        failed = [c.name for c in checks if not c.ok]
-        head = f"not ready: {', '.join(failed)}" if failed else "ready"
-        return _text(503 if failed else 200, "\n".join([head, *lines]) + "\n")
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # the head is in: the app's own limits take over
+            self._disarm()
 
-    async def atom(self, path: str) -> Response:
-        match = ATOM_PATH.match(path)
-        folder = self._atom_folders().get(match[1]) if match else None
-        if match is None or folder is None:
-            return _text(404, "not found\n")
-        try:
-            body = await asyncio.to_thread(_read_inside, folder, match[2])
-        except FileNotFoundError:
-            return _text(404, "no such feed yet: it appears with the rule's first alert\n")
-        except OSError:
-            return _text(404, "not found\n")
-        return Response(200, body, "application/atom+xml; charset=utf-8")
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()  # the next request on this connection gets the same deadline
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(HEAD_TIMEOUT_S, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
 
 
-def _read_inside(folder: Path, name: str) -> bytes:
-    """The file ``name`` of ``folder``, refusing one that resolves elsewhere (a symlink out)."""
-    root = folder.resolve()
-    path = (root / name).resolve()
-    if path.parent != root or not path.is_file():
-        raise FileNotFoundError(name)
-    return path.read_bytes()
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal handlers: the daemon owns SIGTERM, SIGINT and SIGHUP."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
-class OpsServer:
-    """Serves an :class:`OpsEndpoint` on ``host:port`` from the running event loop."""
+class AppServer:
+    """Serves an ASGI app on ``host:port`` from the running event loop until :meth:`close`."""
 
-    def __init__(self, endpoint: OpsEndpoint, host: str, port: int) -> None:
-        self.endpoint = endpoint
+    def __init__(self, app: Any, host: str, port: int, *, token: str | None = None) -> None:
+        self.app = app
         self.host, self.port = host, port
-        self._server: asyncio.Server | None = None
+        self.token = token
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_REQUEST_BYTES)
-        host, port = self._server.sockets[0].getsockname()[:2]
-        self.port = port
-        return host, port
+        """Bind and start serving; raises ConfigError for a port taken or an exposure refused."""
+        check_exposure(self.host, self.token)
+        sock = self._bind()
+        config = uvicorn.Config(
+            self.app,
+            http=HeadDeadlineProtocol,
+            lifespan="on",
+            log_config=None,
+            log_level="warning",  # its start and stop lines repeat ours
+            access_log=False,
+            server_header=False,
+            timeout_keep_alive=int(KEEP_ALIVE_S),
+            timeout_graceful_shutdown=int(STOP_TIMEOUT_S),
+            limit_concurrency=MAX_CONNECTIONS,
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1,::1",
+        )
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # its error, if it failed to start
+                raise ConfigError(f"server: could not start on {self.host}:{self.port}")
+            await asyncio.sleep(0.01)
+        self.port = sock.getsockname()[1]
+        return sock.getsockname()[0], self.port
+
+    def _bind(self) -> socket.socket:
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except socket.gaierror as exc:
+            raise ConfigError(f"server: cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
+        family, kind, proto, _name, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"server: cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
+        sock.setblocking(False)
+        return sock
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), timeout=2.0)
-            self._server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
+        """Stop accepting, let answers in flight finish (briefly), then close."""
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
         try:
-            request = await _read_request(conn, reader)
-            if request is None:
-                return
-            method, target = (
-                request.method.decode("ascii", "replace"),
-                request.target.decode("ascii", "replace"),
-            )
-            response = await self.endpoint.respond(method, target)
-            writer.write(_encode(conn, response, head_only=method == "HEAD"))
-            await writer.drain()
-        except h11.RemoteProtocolError as exc:
-            with contextlib.suppress(h11.LocalProtocolError):
-                writer.write(_encode(conn, _text(exc.error_status_hint, "bad request\n"), head_only=False))
-        except (TimeoutError, ConnectionError):
-            pass  # a client that went quiet or away: nothing to answer
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-
-async def _read_request(conn: h11.Connection, reader: asyncio.StreamReader) -> h11.Request | None:
-    """The request line and headers (a body, if any, is not read: no route takes one)."""
-    async with asyncio.timeout(READ_TIMEOUT_S):
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await reader.read(MAX_REQUEST_BYTES)
-                conn.receive_data(data)
-                if not data and conn.their_state is h11.IDLE:
-                    return None
-                continue
-            if isinstance(event, h11.Request):
-                return event
-            return None
-
-
-def _encode(conn: h11.Connection, response: Response, *, head_only: bool) -> bytes:
-    headers = [
-        ("content-type", response.content_type),
-        ("content-length", str(len(response.body))),
-        ("cache-control", "no-store"),
-        ("x-content-type-options", "nosniff"),
-        ("connection", "close"),
-    ]
-    out = conn.send(h11.Response(status_code=response.status, headers=headers)) or b""
-    if not head_only:
-        out += conn.send(h11.Data(data=response.body)) or b""
-    return out + (conn.send(h11.EndOfMessage()) or b"")
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=STOP_TIMEOUT_S * 2)
+        except TimeoutError:
+            self._server.force_exit = True
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._server = self._task = None
