@@ -297,6 +297,7 @@ def compose_environment(database_url: str, webhook_url: str) -> dict[str, str]:
     here = {
         "MONITOR_DATABASE_URL": database_url,
         "MONITOR_SERVER_HOST": "127.0.0.1",
+        "MONITOR_WEB_TOKEN": "image-test-token-" + "0" * 32,  # compose refuses to start without one
         "WEBHOOK_URL": webhook_url,
     }
     env: dict[str, str] = {}
