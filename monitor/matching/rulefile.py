@@ -12,6 +12,7 @@ editors and the loader can never disagree about what a rule file may hold.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -518,3 +519,17 @@ def _examples(item: Any, model: RuleModel) -> tuple[RuleExample, ...]:
             else:
                 out.append(RuleExample(example.text, example.title, example.lang, should_match, line))
     return tuple(out)
+
+
+FilesSignature = tuple[tuple[str, int, int], ...]
+
+
+def files_signature(paths: Iterable[Path]) -> FilesSignature:
+    """What the rule files look like on disk (path, mtime, size): a change in it means an edit."""
+    files, _missing = rule_files(paths)
+    signature = []
+    for path in files:
+        with contextlib.suppress(OSError):  # deleted meanwhile: absent from the signature, as it should
+            stat = path.stat()
+            signature.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(signature)

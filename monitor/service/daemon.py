@@ -46,7 +46,7 @@ from monitor.config import (
 )
 from monitor.errors import ConfigError, MonitorError, SourceError
 from monitor.logs import remember_secrets
-from monitor.matching.rulefile import RuleSet, rule_files
+from monitor.matching.rulefile import RuleSet, files_signature
 from monitor.metrics import Metrics
 from monitor.models import Article
 from monitor.notify.base import Notifier, build_notifiers
@@ -84,17 +84,6 @@ RESTART_ONLY = (
 )
 
 
-def rules_signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
-    """What the rule files look like on disk: a change in it means an edit to reload."""
-    files, _missing = rule_files(paths)
-    signature = []
-    for path in files:
-        with contextlib.suppress(OSError):  # deleted meanwhile: absent from the signature, as it should
-            stat = path.stat()
-            signature.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return tuple(signature)
-
-
 class Daemon:
     """One process's schedule over one Pipeline."""
 
@@ -129,7 +118,7 @@ class Daemon:
         self._parsers: FeedParsers | None = None
         self._reload_lock = asyncio.Lock()
         self._reloads = Abandonable("rule reload")  # a stop never waits for one
-        self._rules_seen = rules_signature(settings.rules)
+        self._rules_seen = files_signature(settings.rules)
         self._woken: set[asyncio.Task[str]] = set()
 
     async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -372,7 +361,7 @@ class Daemon:
     async def reload_in_background(self) -> None:
         """Build the new index on a thread of its own: scans and alerts go on with the old one."""
         async with self._reload_lock:
-            self._rules_seen = await asyncio.to_thread(rules_signature, self.settings.rules)
+            self._rules_seen = await asyncio.to_thread(files_signature, self.settings.rules)
             with contextlib.suppress(Abandoned):
                 await self._reloads.run(self.reload_rules)
 
@@ -405,7 +394,7 @@ class Daemon:
             fresh = build_notifiers(new.channels, self._client, state_dir=new.state_dir)
             running = self._rule_count()
             await self._reloads.run(self._swap_index, rules, new)
-            self._rules_seen = await asyncio.to_thread(rules_signature, new.rules)
+            self._rules_seen = await asyncio.to_thread(files_signature, new.rules)
             old = self.settings
             self._notifiers = {  # an unchanged channel keeps its notifier (and its pacing)
                 name: self._notifiers[name] if old.channels.get(name) == channel else fresh[name]
@@ -437,7 +426,7 @@ class Daemon:
 
     async def watch_rules(self) -> None:
         """Reload when a rule file is added, removed or edited (by size and modification time)."""
-        seen = await asyncio.to_thread(rules_signature, self.settings.rules)
+        seen = await asyncio.to_thread(files_signature, self.settings.rules)
         if seen != self._rules_seen:
             log.info("rule files changed: reloading rules")
             await self.reload_in_background()

@@ -50,6 +50,24 @@ class RetryOutcome(NamedTuple):
 RETRYABLE = ("dead", "pending")
 
 
+def delivery_view(d: DeliveryRow, rule_id: str, title: str, source: str) -> DeliveryView:
+    """One outbox row as listed, with the rule and article it alerts about."""
+    return DeliveryView(
+        d.id or 0,
+        d.key,
+        d.channel,
+        d.status,
+        d.attempts,
+        d.next_attempt_at,
+        d.last_error,
+        d.created_at,
+        d.sent_at,
+        rule_id,
+        title,
+        source,
+    )
+
+
 def _not_retried(status: str | None) -> str:
     if status is None:
         return "no such delivery"
@@ -257,23 +275,7 @@ class OutboxStore(ArticleStore, HistoryStore):
             query = query.where(col(DeliveryRow.channel) == channel)
         with self._guard(), self._session() as session:
             rows = session.execute(query).all()
-        return [
-            DeliveryView(
-                d.id or 0,
-                d.key,
-                d.channel,
-                d.status,
-                d.attempts,
-                d.next_attempt_at,
-                d.last_error,
-                d.created_at,
-                d.sent_at,
-                h.rule_id,
-                a.title,
-                a.source,
-            )
-            for d, h, a in rows
-        ]
+        return [delivery_view(d, h.rule_id, a.title, a.source) for d, h, a in rows]
 
     def retry_deliveries(
         self, now: datetime, ids: Sequence[int] = (), *, all_dead: bool = False

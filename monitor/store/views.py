@@ -41,7 +41,7 @@ from monitor.models import Article
 from monitor.store.base import _StoreGuard
 from monitor.store.ftsquery import search_query
 from monitor.store.history import _article_of
-from monitor.store.outbox import DeliveryView
+from monitor.store.outbox import DeliveryView, delivery_view
 from monitor.store.repo import Store
 from monitor.store.search import _Match
 from monitor.store.tables import ArticleRow, DeliveryRow, FileRow, HitRow
@@ -492,23 +492,7 @@ class Views:
         if before is not None:
             query = query.where(col(DeliveryRow.id) < before)
         rows = self._rows(query)
-        items = [
-            DeliveryView(
-                d.id or 0,
-                d.key,
-                d.channel,
-                d.status,
-                d.attempts,
-                d.next_attempt_at,
-                d.last_error,
-                d.created_at,
-                d.sent_at,
-                rule_id,
-                title,
-                source,
-            )
-            for d, rule_id, title, source in rows[:limit]
-        ]
+        items = [delivery_view(d, rule_id, title, source) for d, rule_id, title, source in rows[:limit]]
         last = items[-1] if len(rows) > limit else None
         return Page(items, Cursor(0, last.id) if last else None)
 

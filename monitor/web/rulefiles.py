@@ -13,20 +13,7 @@ import contextlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from monitor.matching.rulefile import RuleSet, load_rules, rule_files
-
-Signature = tuple[tuple[str, int, int], ...]
-
-
-def files_signature(paths: Iterable[Path]) -> Signature:
-    """What the rule files look like on disk: a change in it means an edit."""
-    files, _missing = rule_files(paths)
-    signature = []
-    for path in files:
-        with contextlib.suppress(OSError):  # deleted meanwhile: absent from the signature, as it should
-            stat = path.stat()
-            signature.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return tuple(signature)
+from monitor.matching.rulefile import FilesSignature, RuleSet, files_signature, load_rules
 
 
 class RuleFiles:
@@ -35,7 +22,7 @@ class RuleFiles:
     def __init__(self, paths: Callable[[], list[Path]], channels: Callable[[], Iterable[str]]) -> None:
         self._paths = paths
         self._channels = channels
-        self._seen: Signature | None = None
+        self._seen: FilesSignature | None = None
         self._read: RuleSet | None = None
         self._reading: asyncio.Task[None] | None = None
 
@@ -55,7 +42,7 @@ class RuleFiles:
                 await asyncio.wait_for(asyncio.shield(self._reading), wait)
         return self._read
 
-    async def _refresh(self, paths: list[Path], signature: Signature) -> None:
+    async def _refresh(self, paths: list[Path], signature: FilesSignature) -> None:
         channels = list(self._channels())
         self._read = await asyncio.to_thread(load_rules, paths, channels)
         self._seen = signature
