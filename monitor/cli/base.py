@@ -20,13 +20,16 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from monitor.config import Settings, load_settings, parse_duration, secret_values, service_environment
 from monitor.errors import ConfigError, MonitorError, StoreError, UsageError
 from monitor.logs import configure_logging
+
+if TYPE_CHECKING:
+    from monitor.store.repo import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R")
@@ -99,6 +102,19 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def open_store_for(settings: Settings) -> Store:
+    """The configured store, its connections closed when the command ends (also in-process, as
+    the tests and ``monitor web`` run commands), not left to the garbage collector."""
+    from monitor.store.engine import open_store
+
+    store = open_store(settings.database)
+    click_ctx = click.get_current_context(silent=True)
+    if click_ctx is not None:
+        click_ctx.call_on_close(store.engine.dispose)
+    return store
+
 
 LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
 LOG_FORMATS = click.Choice(["auto", "human", "json", "journal"])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from monitor.cli.base import Context, friendly_errors, pass_ctx
+from monitor.cli.base import Context, friendly_errors, open_store_for, pass_ctx
 
 
 @click.group("db")
@@ -75,7 +75,6 @@ def db_prune(ctx: Context, dry_run: bool) -> None:
     Empties old article bodies and deletes old rows in small transactions; an
     alert still pending or held is never removed.  Example: monitor db prune --dry-run
     """
-    from monitor.store.engine import open_store
     from monitor.store.retention import Retention, cutoffs
 
     settings = ctx.settings
@@ -83,7 +82,7 @@ def db_prune(ctx: Context, dry_run: bool) -> None:
         click.echo("nothing to prune: the history is kept forever (see retention: in the config)", err=True)
         return
     with friendly_errors():
-        retention = Retention(open_store(settings.database).engine)
+        retention = Retention(open_store_for(settings).engine)
         cut = cutoffs(settings.retention, datetime.now(UTC))
         report = retention.count(cut) if dry_run else retention.prune(cut)
     click.echo(

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from monitor.cli.base import Context, ago, friendly_errors, pass_ctx
+from monitor.cli.base import Context, ago, friendly_errors, open_store_for, pass_ctx
 from monitor.config import FeedSource
 from monitor.models import FeedState
 
@@ -26,13 +26,12 @@ def feeds(click_ctx: click.Context, as_json: bool) -> None:
     """
     if click_ctx.invoked_subcommand is not None:
         return
-    from monitor.store.engine import open_store
 
     ctx = click_ctx.find_object(Context)
     assert ctx is not None  # main() always sets it
     settings = ctx.settings
     with friendly_errors():
-        states = open_store(settings.database).feed_states()
+        states = open_store_for(settings).feed_states()
     configured = settings.sources.feeds
     if not configured and not as_json:
         click.echo("no feeds configured (sources.feeds in the config)", err=True)
@@ -121,14 +120,13 @@ def feeds_enable(ctx: Context, url: str) -> None:
 
     Example: monitor feeds enable https://www.ansa.it/sito/ansait_rss.xml
     """
-    from monitor.store.engine import open_store
 
     settings = ctx.settings
     if url not in {feed.url for feed in settings.sources.feeds}:
         click.echo(f"error: {url} is not among the configured feeds", err=True)
         sys.exit(1)
     with friendly_errors():
-        store = open_store(settings.database)
+        store = open_store_for(settings)
         state = store.feed_state(url)
         store.save_feed_state(replace(state, disabled=None, error_streak=0, next_fetch_at=None))
     click.echo(f"{url}: enabled; polled on its next run", err=True)

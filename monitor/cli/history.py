@@ -10,6 +10,7 @@ from monitor.cli.base import (
     Context,
     emit,
     friendly_errors,
+    open_store_for,
     output_options,
     parse_since,
     pass_ctx,
@@ -50,7 +51,6 @@ def hits(
     Example: monitor hits --limit 0 --format csv > hits.csv   (the whole history)
     """
     from monitor.pipeline.export import HIT_FIELDS, hit_record
-    from monitor.store.engine import open_store
     from monitor.store.search import History, HitFilter
 
     settings = ctx.settings
@@ -58,7 +58,7 @@ def hits(
     with friendly_errors():
         cutoff = parse_since(since) if since else None
         wanted = HitFilter(rule=rule, since=cutoff, search=search, limit=limit or None)
-        found = History(open_store(settings.database)).hits(wanted)
+        found = History(open_store_for(settings)).hits(wanted)
         count = emit(found, chosen, hit_record, HIT_FIELDS, _hit_line)
     if not count and chosen == "text":
         click.echo("no hits", err=True)
@@ -104,7 +104,6 @@ def articles(
     Example: monitor articles --since 7d --source ANSA --format csv > ansa.csv
     """
     from monitor.pipeline.export import ARTICLE_FIELDS, article_record
-    from monitor.store.engine import open_store
     from monitor.store.search import ArticleFilter, History
 
     settings = ctx.settings
@@ -119,7 +118,7 @@ def articles(
             without_hits=without_hits,
             limit=limit or None,
         )
-        found = History(open_store(settings.database)).articles(wanted)
+        found = History(open_store_for(settings)).articles(wanted)
         count = emit(found, chosen, article_record, ARTICLE_FIELDS, _article_line)
     if not count and chosen == "text":
         click.echo("no articles", err=True)

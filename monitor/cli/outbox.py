@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import click
 
-from monitor.cli.base import Context, ExitCode, fail, friendly_errors, pass_ctx
+from monitor.cli.base import Context, ExitCode, fail, friendly_errors, open_store_for, pass_ctx
 from monitor.config import secret_values
 from monitor.redact import Redactor
 
@@ -30,12 +30,11 @@ def deliveries(
     """
     if click_ctx.invoked_subcommand is not None:
         return
-    from monitor.store.engine import open_store
 
     ctx = click_ctx.find_object(Context)
     assert ctx is not None  # main() always sets it
     with friendly_errors():
-        rows = open_store(ctx.settings.database).deliveries(status=status, channel=channel, limit=limit)
+        rows = open_store_for(ctx.settings).deliveries(status=status, channel=channel, limit=limit)
     redact = Redactor(secret_values(ctx.settings))  # errors stored before a receiver's echo was masked
     for row in rows:
         if as_json:
@@ -77,14 +76,11 @@ def deliveries_retry(ctx: Context, ids: tuple[int, ...], all_failed: bool) -> No
 
     Sent deliveries are never re-sent. Example: monitor deliveries retry --all-failed
     """
-    from monitor.store.engine import open_store
 
     if not ids and not all_failed:
         fail("name delivery ids (monitor deliveries --failed lists them) or --all-failed", ExitCode.USAGE)
     with friendly_errors():
-        outcome = open_store(ctx.settings.database).retry_deliveries(
-            datetime.now(UTC), ids, all_dead=all_failed
-        )
+        outcome = open_store_for(ctx.settings).retry_deliveries(datetime.now(UTC), ids, all_dead=all_failed)
     click.echo(
         f"{outcome.queued} delivery(ies) queued again; the running daemon (or the next run) sends them",
         err=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.base import Context, friendly_errors, parse_since, pass_ctx
+from monitor.cli.base import Context, friendly_errors, open_store_for, parse_since, pass_ctx
 
 
 @click.group()
@@ -142,7 +142,6 @@ def rules_backtest(
     from monitor.matching.matcher import ArticleMatcher
     from monitor.pipeline.backtest import Backtest, load_candidates
     from monitor.service.wiring import build_index, make_pipelines
-    from monitor.store.engine import open_store
 
     settings = ctx.settings
     with friendly_errors():
@@ -154,7 +153,7 @@ def rules_backtest(
         click.echo(f"no rules to backtest in {', '.join(str(p) for p in rule_files)}", err=True)
         sys.exit(1)
     with friendly_errors():
-        store = open_store(settings.database)
+        store = open_store_for(settings)
         matcher = ArticleMatcher(build_index(candidates, make_pipelines(settings), settings))
         backtest = Backtest(candidates.rules)
         at_most = f", at most {limit}" if limit else ""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.base import Context, friendly_errors, pass_ctx
+from monitor.cli.base import Context, friendly_errors, open_store_for, pass_ctx
 from monitor.config import FolderSource
 from monitor.service.runlock import AlreadyRunning, RunLock
 
@@ -47,12 +47,11 @@ def check(ctx: Context) -> None:
         make_pipelines,
         orphaned_alerts,
     )
-    from monitor.store.engine import open_store
 
     settings = ctx.settings
     with friendly_errors():
         check_channels(settings)
-        store = open_store(settings.database)
+        store = open_store_for(settings)
         counts = store.delivery_counts()
         orphans = orphaned_alerts(settings, store)
         store.engine.dispose()
