@@ -109,7 +109,7 @@ def notify_test(ctx: Context, channels: tuple[str, ...]) -> None:
     """
     import asyncio
 
-    from monitor.pipeline.ingest import utcnow
+    from monitor.pipeline.deliver import utcnow
     from monitor.service.wiring import test_channels
 
     settings = ctx.settings

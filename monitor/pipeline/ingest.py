@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -33,7 +32,7 @@ from monitor.matching.matcher import ArticleMatcher
 from monitor.metrics import Metrics
 from monitor.models import Article, FeedState, Match, clean_text, content_fingerprint
 from monitor.notify.base import Notifier
-from monitor.pipeline.deliver import DeliveryReport, Outbox, RunBlocking
+from monitor.pipeline.deliver import DeliveryReport, Outbox, RunBlocking, utcnow
 from monitor.pipeline.seen import FeedKey, SeenEntries, body_digest
 from monitor.pipeline.stories import StoryGrouper
 from monitor.redact import Redactor
@@ -57,10 +56,6 @@ READ_AHEAD_FILES = 50
 READ_AHEAD_BYTES = 16 * 2**20
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import ParamSpec, TypeVar, cast
 
@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from monitor.config import Settings
 from monitor.matching.rulefile import RuleSpec
 from monitor.models import Article
+from monitor.pipeline.deliver import utcnow
 from monitor.service.ops import Check
 from monitor.store.repo import Store
 from monitor.store.views import Views
@@ -37,10 +38,6 @@ READ_THREADS = 4
 
 Ingest = Callable[[Sequence[Article]], Awaitable[None]]
 """Match and record articles as a dropped file's are (and let the dispatcher send their alerts)."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _seen(future: asyncio.Future[object]) -> None:
