@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run once test lint bench clean image-test
+.PHONY: run once test test-corpus lint bench clean image-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,14 +34,18 @@ once: $(VENV)/.installed
 
 # The suite mostly waits (daemon children, loopback peers, timers), so it runs on more xdist workers
 # than cores.
-# `make test TEST_WORKERS=0` runs it in one process; `make test PYTEST_ARGS="-m 'not slow'"` skips
-# the long end-to-end tests.
+# `make test TEST_WORKERS=0` runs it in one process; `make test TEST_MARKS="not corpus and not slow"`
+# also skips the long end-to-end tests.  The large corpora run by their own command: `make test-corpus`.
 TEST_WORKERS ?= 6
+TEST_MARKS ?= not corpus
 PYTEST_ARGS ?=
 test: $(VENV)/.installed-test .cache/feedparser-tests
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) -m "$(TEST_MARKS)" $(PYTEST_ARGS)
+
+test-corpus: $(VENV)/.installed-test .cache/feedparser-tests
+	$(BIN)/python -m pytest -q -ra -n 2 -m corpus $(PYTEST_ARGS)
 
 # The container image built (deploy/README.md → podman) and run for real: as root, with podman,
 # buildah, runc and debootstrap installed; minutes.  MONITOR_TEST_DATABASE_URL adds the PostgreSQL run.

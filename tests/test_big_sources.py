@@ -68,7 +68,7 @@ def count(store: Store, table: str) -> int:
     "lines",
     [
         2_500,  # several batches, quick
-        pytest.param(LINES, marks=pytest.mark.slow),  # past PostgreSQL's limit: minutes on a busy machine
+        pytest.param(LINES, marks=pytest.mark.corpus),  # past PostgreSQL's limit: minutes on a busy machine
     ],
 )
 def test_scan_jsonl_large_file_is_ingested_in_batches(tmp_path: Path, database: str, lines: int) -> None:
@@ -171,17 +171,27 @@ def test_feeds_a_feed_the_database_refuses_shows_its_error_and_spares_its_neighb
     assert count(pipeline.store, "articles") == 1  # the small feed's one entry
 
 
-@pytest.mark.slow  # feedparser alone takes tens of seconds over 100,000 entries
-def test_feeds_a_feed_of_100000_entries_is_recorded(
-    tmp_path: Path, server: tuple[str, list[dict[str, str]]], monkeypatch: pytest.MonkeyPatch, database: str
+@pytest.mark.parametrize(
+    "entries",
+    [
+        5_000,  # several batches, quick
+        pytest.param(100_000, marks=pytest.mark.corpus),  # feedparser alone takes tens of seconds
+    ],
+)
+def test_feeds_a_feed_of_many_entries_is_recorded(
+    tmp_path: Path,
+    server: tuple[str, list[dict[str, str]]],
+    monkeypatch: pytest.MonkeyPatch,
+    database: str,
+    entries: int,
 ) -> None:
     base, _seen = server
-    monkeypatch.setitem(ROUTES, "/huge.rss", Route(body=feed_of(100_000)))
+    monkeypatch.setitem(ROUTES, "/huge.rss", Route(body=feed_of(entries)))
     config = write_config(tmp_path, database, f"[{{url: '{base}/huge.rss', name: huge}}]")
     settings = load_settings(str(config), env={})
     pipeline = build_pipeline(settings)
     asyncio.run(Daemon(settings, pipeline).run_once())
-    assert count(pipeline.store, "articles") == 100_000
+    assert count(pipeline.store, "articles") == entries
     pipeline.store.engine.dispose()
     [shown] = [line.split() for line in feeds_output(config).splitlines() if line.startswith("huge")]
-    assert shown[1] == "ok" and shown[shown.index("new") + 1] == "100000", shown
+    assert shown[1] == "ok" and shown[shown.index("new") + 1] == str(entries), shown

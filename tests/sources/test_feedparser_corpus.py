@@ -28,6 +28,7 @@ from monitor.sources.parse import parse_feed
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_SECONDS_PER_FILE = 5.0
+SAMPLE_STRIDE = 10  # the everyday suite ingests every tenth file of the corpus
 BATCH_FILES = 100  # files recorded per transaction, as a scan does  # the slowest file takes about 30 ms
 
 
@@ -82,10 +83,17 @@ def test_parse_feed_feedparser_corpus_raises_only_article_parse_error(
     assert outcomes["parsed"] > len(files) // 2  # most of the corpus is well-formed feeds
 
 
+@pytest.mark.parametrize(
+    "stride",
+    [
+        SAMPLE_STRIDE,  # every tenth file: each kind of feed in the corpus, in the everyday suite
+        pytest.param(1, marks=pytest.mark.corpus),  # every file: `make test-corpus`
+    ],
+)
 def test_pipeline_ingests_every_article_of_the_feedparser_corpus(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, stride: int
 ) -> None:
-    files = corpus_files()
+    files = corpus_files()[::stride]
     caplog.set_level(logging.CRITICAL, logger="monitor.sources.parse")
     parsed: list[tuple[Path, list[Article]]] = []
     for path in files:
