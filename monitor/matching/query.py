@@ -97,6 +97,10 @@ _POSITION = re.compile(r"at position (\d+)")
 # "NEAR/10" is not Lucene: rewrite it, keeping every column, into a word luqum accepts.
 _NEAR_OPERATOR = re.compile(r"(?<![\w\"])NEAR/(\d+)(?![\w\"])")
 _NEAR_WORD = re.compile(r"NEAR_(\d+)")
+# Lucene refuses a word that starts with an apostrophe ('ndrangheta, 'nduja): it becomes a
+# private-use letter of the same length for the parse, so every column stays.
+_LEADING_APOSTROPHE = re.compile(r"(?<![^\s(:+\-])'(?=[^\W\d_])")
+_APOSTROPHE_MARK = "\ue000"
 _WILDCARD_WORD = re.compile(r"[^\W_]*[*?][^\W_*?]*(?:[*?][^\W_*?]*)*")
 _CONCEPT = re.compile(r"@([A-Za-z0-9][\w.-]*)")
 _UNSUPPORTED: dict[type, str] = {
@@ -129,6 +133,7 @@ def parse_query(text: str, concepts: Mapping[str, Sequence[str]] | None = None) 
         )
     _check_balance(text)
     rewritten = _NEAR_OPERATOR.sub(lambda m: "NEAR_" + m.group(1), text)
+    rewritten = _LEADING_APOSTROPHE.sub(_APOSTROPHE_MARK, rewritten)
     try:
         parsed = parse_lucene(rewritten)
     except IllegalCharacterError as exc:
@@ -322,7 +327,9 @@ class _Converter:
         concept = _CONCEPT.fullmatch(text)
         if concept and not phrase:
             return self._concept(concept.group(1), column, field)
-        text = " ".join(text.replace('\\"', '"').split())
+        # a word's leading apostrophe is punctuation (the article's tokens split it off too), so
+        # 'ndrangheta also finds the outlets that drop it; in a phrase it stays one of the words
+        text = " ".join(text.replace('\\"', '"').replace(_APOSTROPHE_MARK, "'" if phrase else "").split())
         if not any(c.isalnum() for c in text):
             raise QuerySyntaxError(f"{text!r} has no letters or digits to look for", column)
         if "*" in text or "?" in text:

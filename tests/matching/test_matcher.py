@@ -381,3 +381,19 @@ def test_matcher_us_abbreviation_with_dots_stays_one_word(
     matcher = make_matcher(us="US", usdots='"U.S."')
     assert fired(matcher, article("U.S. officials said", language="en")) == {"usdots"}
     assert fired(matcher, article("US officials said", language="en")) == {"us"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Inchiesta sulla 'ndrangheta in Lombardia",
+        "Inchiesta sulla ’ndrangheta in Lombardia",
+        "'Ndrangheta, arresti",
+    ],
+)
+def test_matcher_word_opening_with_an_apostrophe_is_found(
+    make_matcher: Callable[..., ArticleMatcher], text: str
+) -> None:
+    matcher = make_matcher(mafia="'ndrangheta")
+    assert fired(matcher, article(text)) == {"mafia"}
+    assert fired(matcher, article("la ndrangheta senza apostrofo")) == {"mafia"}

@@ -60,3 +60,20 @@ def test_query_errors_are_plain_and_located(query: str, message: str, column: in
 )
 def test_query_detects_queries_that_need_none_of_their_terms(query: str, always: bool) -> None:
     assert matches_without_terms(parse_query(query)) is always
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("'ndrangheta", Term("ndrangheta", 0)),
+        ("'ndrangheta Calabria", And((Term("ndrangheta", 0), Term("Calabria", 12)))),
+        ("title:'nduja", Term("nduja", 6, "title")),
+        ("NATO -'ndrangheta", And((Term("NATO", 0), Not(Term("ndrangheta", 6))))),
+        ("('nduja OR salame)", Or((Term("nduja", 1), Term("salame", 11)))),
+        ('"la \'ndrangheta"', Term("la 'ndrangheta", 1)),
+    ],
+)
+def test_query_word_opening_with_an_apostrophe_is_a_term(query: str, expected: object) -> None:
+    """Italian writes some words with a leading apostrophe ('ndrangheta); Lucene's grammar refused
+    them. Outside a phrase the apostrophe is punctuation at the word's edge."""
+    assert parse_query(query) == expected
