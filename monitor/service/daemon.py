@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
@@ -49,15 +48,14 @@ from monitor.logs import remember_secrets
 from monitor.matching.rulefile import RuleSet, files_signature
 from monitor.metrics import Metrics
 from monitor.models import Article
-from monitor.notify.base import Notifier, build_notifiers
+from monitor.notify.base import build_notifiers
 from monitor.pipeline.ingest import IngestReport, Pipeline
 from monitor.service.background import Abandonable, Abandoned
+from monitor.service.connections import Connections
+from monitor.service.leases import holding_leases
 from monitor.service.ops import AppServer, Check
 from monitor.service.systemd import SystemdNotifier
-from monitor.service.wiring import build_index, http_client, index_build_seconds, load_rule_set
-from monitor.sources.feeds import FeedFetcher
-from monitor.sources.netguard import AddressGuard, GuardedClient
-from monitor.sources.parsepool import FeedParsers, parse_processes_for
+from monitor.service.wiring import build_index, index_build_seconds, load_rule_set
 from monitor.sources.watch import FolderWatcher
 from monitor.store.retention import PruneReport, Retention, cutoffs
 
@@ -112,10 +110,7 @@ class Daemon:
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-deliver")
         self._deliver_lock = asyncio.Lock()
         self._running: set[asyncio.Task[Any]] = set()
-        self._notifiers: dict[str, Notifier] = {}
-        self._client: httpx.AsyncClient | None = None
-        self._fetcher: FeedFetcher | None = None
-        self._parsers: FeedParsers | None = None
+        self.connections = Connections()
         self._reload_lock = asyncio.Lock()
         self._reloads = Abandonable("rule reload")  # a stop never waits for one
         self._rules_seen = files_signature(settings.rules)
@@ -167,8 +162,10 @@ class Daemon:
             log.warning("folder=%s: %s; it is scanned every %gs instead", folder.path, exc, folder.interval)
 
     async def poll_feed(self, feed: FeedSource) -> None:
-        assert self._fetcher is not None
-        report = await self.pipeline.poll_feed(self._fetcher, feed, self.run_blocking, self._parsers)
+        assert self.connections.fetcher is not None
+        report = await self.pipeline.poll_feed(
+            self.connections.fetcher, feed, self.run_blocking, self.connections.parsers
+        )
         self._count("feed", report)
         if report.alerts:
             await self.deliver()
@@ -181,7 +178,7 @@ class Daemon:
         """
         async with self._deliver_lock:
             while True:
-                report = await self.pipeline.deliver_due(self._notifiers, self.run_delivery)
+                report = await self.pipeline.deliver_due(self.connections.notifiers, self.run_delivery)
                 full = (
                     report.sent + report.dead + report.retried + report.held
                     >= self.settings.delivery.batch_size
@@ -304,7 +301,7 @@ class Daemon:
                 self.pipeline.store.engine.url.render_as_string(hide_password=True),
                 len(self.settings.sources.folders),
                 len(self.settings.sources.feeds),
-                ",".join(self._notifiers) or "none",
+                ",".join(self.connections.notifiers) or "none",
                 len(self.pipeline.matcher.index),
             )
             self.systemd.ready(self._status())
@@ -390,19 +387,19 @@ class Daemon:
                 )
                 self.metrics.reloads.labels("refused").inc()
                 return
-            assert self._client is not None
-            fresh = build_notifiers(new.channels, self._client, state_dir=new.state_dir)
+            assert self.connections.client is not None
+            fresh = build_notifiers(new.channels, self.connections.client, state_dir=new.state_dir)
             running = self._rule_count()
             await self._reloads.run(self._swap_index, rules, new)
             self._rules_seen = await asyncio.to_thread(files_signature, new.rules)
             old = self.settings
-            self._notifiers = {  # an unchanged channel keeps its notifier (and its pacing)
-                name: self._notifiers[name] if old.channels.get(name) == channel else fresh[name]
+            self.connections.notifiers = {  # an unchanged channel keeps its notifier (and its pacing)
+                name: self.connections.notifiers[name] if old.channels.get(name) == channel else fresh[name]
                 for name, channel in new.channels.items()
             }
             self.settings = self.pipeline.settings = new
             remember_secrets(secret_values(new))  # a new channel's secrets are masked in logs too
-            self.metrics.channels(list(self._notifiers))
+            self.metrics.channels(list(self.connections.notifiers))
             self._reschedule(new)
             self._rewatch(new)
             self.metrics.reloads.labels("ok").inc()
@@ -634,65 +631,8 @@ class Daemon:
 
     @contextlib.asynccontextmanager
     async def _http(self) -> AsyncIterator[None]:
-        """The shared HTTP client and the notifiers, for the daemon's lifetime."""
-        settings = self.settings
-        http = settings.http
-        guard = AddressGuard(allow_private=http.allow_private_networks)
-        async with (
-            http_client(settings) as client,
-            GuardedClient(guard, headers={"User-Agent": http.agent}, timeout=http.timeout) as untrusted,
-        ):
-            self._client = client
-            self._fetcher = FeedFetcher(
-                client,
-                max_concurrency=http.max_concurrency,
-                per_host=http.per_host,
-                user_agent=http.agent,
-                untrusted=untrusted,
-                connect_timeout=http.connect_timeout,
-                read_timeout=http.read_timeout,
-            )
-            processes = parse_processes_for(settings.sources.feed_parsers, len(settings.sources.feeds))
-            self._parsers = FeedParsers(processes, log_level=log.getEffectiveLevel()) if processes else None
-            self._notifiers = build_notifiers(settings.channels, client, state_dir=settings.state_dir)
-            self.metrics.channels(list(self._notifiers))
-            try:
-                async with self._holding_leases():
-                    yield
-            finally:
-                if self._parsers is not None:
-                    await asyncio.to_thread(self._parsers.close)
-                self._client = self._fetcher = self._parsers = None
-
-    @contextlib.asynccontextmanager
-    async def _holding_leases(self) -> AsyncIterator[None]:
-        """Renew this replica's leases while it runs (also while it drains at a stop), end them after.
-
-        Off the worker thread: a long scan must not let its own lease lapse.
-        Nothing to do on SQLite, where one process does all the work.
-        """
-        claims = self.pipeline.claims
-        if not claims.shared:
-            yield
-            return
-
-        async def heartbeat() -> None:
-            while True:
-                await asyncio.sleep(claims.ttl / 3)
-                try:
-                    await asyncio.to_thread(claims.renew, datetime.now(UTC))
-                except MonitorError as exc:
-                    log.warning("leases not renewed (%s): they lapse within %.0fs", exc, claims.ttl)
-
-        task = asyncio.create_task(heartbeat())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            try:
-                released = await asyncio.to_thread(claims.release_all)
-                log.info("replica=%s released %d lease(s)", claims.owner, released)
-            except MonitorError as exc:
-                log.warning("leases not released (%s): they lapse in %.0fs", exc, claims.ttl)
+        """The connections for the daemon's lifetime, and this replica's leases within them."""
+        async with self.connections.open(self.settings):
+            self.metrics.channels(list(self.connections.notifiers))
+            async with holding_leases(self.pipeline.claims):
+                yield
