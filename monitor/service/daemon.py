@@ -23,11 +23,10 @@ import logging
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -35,7 +34,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config import (
     AtomChannel,
-    FeedSource,
     FolderSource,
     ServiceEnvironment,
     Settings,
@@ -43,29 +41,24 @@ from monitor.config import (
     secret_values,
     service_environment,
 )
-from monitor.errors import ConfigError, MonitorError, SourceError
+from monitor.errors import ConfigError
 from monitor.logs import remember_secrets
 from monitor.matching.rulefile import RuleSet, files_signature
 from monitor.metrics import Metrics
-from monitor.models import Article
 from monitor.notify.base import build_notifiers
-from monitor.pipeline.ingest import IngestReport, Pipeline
+from monitor.pipeline.ingest import Pipeline
 from monitor.service.background import Abandonable, Abandoned
 from monitor.service.connections import Connections
+from monitor.service.jobs import Jobs, WorkerThreads, run_guarded
 from monitor.service.leases import holding_leases
 from monitor.service.ops import AppServer, Check
 from monitor.service.systemd import SystemdNotifier
 from monitor.service.wiring import build_index, index_build_seconds, load_rule_set
-from monitor.sources.watch import FolderWatcher
-from monitor.store.retention import PruneReport, Retention, cutoffs
 
 log = logging.getLogger(__name__)
 WebFactory = Callable[["Daemon"], Any]
 """Builds the ASGI app the daemon serves, given the daemon (its store, rules, metrics, ingest)."""
-T = TypeVar("T")
-P = ParamSpec("P")
 STOP_TIMEOUT_S = 30.0
-SCAN_CHUNK_FILES = 500
 RETENTION_FIRST_S = 60.0  # the first prune waits for start-up's first scans and polls
 HEARTBEAT_S = 5.0  # the scheduler's heartbeat, or half the watchdog deadline if that is shorter
 # What SIGHUP cannot change in a running process: these keep their old value until a restart.
@@ -106,112 +99,13 @@ class Daemon:
         self._scheduler: AsyncIOScheduler | None = None
         self._signatures: dict[str, object] = {}
         self._watchers: dict[str, tuple[FolderSource, asyncio.Event, asyncio.Task[str]]] = {}
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-worker")
-        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-deliver")
-        self._deliver_lock = asyncio.Lock()
         self._running: set[asyncio.Task[Any]] = set()
         self.connections = Connections()
+        self.threads = WorkerThreads()
+        self.jobs = Jobs(pipeline, lambda: self.settings, self.metrics, self.connections, self.threads)
         self._reload_lock = asyncio.Lock()
         self._reloads = Abandonable("rule reload")  # a stop never waits for one
         self._rules_seen = files_signature(settings.rules)
-        self._woken: set[asyncio.Task[str]] = set()
-
-    async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._worker, functools.partial(fn, *args, **kwargs))
-
-    async def run_delivery(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Delivery's blocking work, on its own thread: never queued behind ingestion."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._sender, functools.partial(fn, *args, **kwargs))
-
-    # -- jobs ----------------------------------------------------------------------------
-    async def scan_folder(self, folder: FolderSource) -> None:
-        """Scan in chunks, so a large backfill neither holds the worker from feeds and alerts
-        nor holds back its own first alerts until the last file is read."""
-        paths = await self.run_blocking(self.pipeline.list_folder, folder)
-        for start in range(0, len(paths), SCAN_CHUNK_FILES):
-            if self.pipeline.stopping.is_set():
-                log.info(
-                    "stopping: folder=%s scanned up to file %d of %d; the rest next time",
-                    folder.path,
-                    start,
-                    len(paths),
-                )
-                return
-            chunk = paths[start : start + SCAN_CHUNK_FILES]
-            report = await self.run_blocking(self.pipeline.scan_folder_files, folder, chunk)
-            self._count("folder", report)
-            if report.files or report.failed:
-                log.info("folder=%s %s", folder.path, report.summary())
-            if report.alerts:
-                await self.deliver()
-
-    async def watch_folder(self, folder: FolderSource, stop: asyncio.Event) -> None:
-        """Match files as they land (inotify), between the periodic scans that stay as a safety net
-        for network filesystems and missed events."""
-        try:
-            async for paths in FolderWatcher(folder, stop_event=stop):
-                report = await self.run_blocking(self.pipeline.scan_folder_files, folder, paths)
-                self._count("folder", report)
-                if report.files or report.failed:
-                    log.info("folder=%s (watched) %s", folder.path, report.summary())
-                if report.alerts:
-                    await self.deliver()
-        except SourceError as exc:
-            log.warning("folder=%s: %s; it is scanned every %gs instead", folder.path, exc, folder.interval)
-
-    async def poll_feed(self, feed: FeedSource) -> None:
-        assert self.connections.fetcher is not None
-        report = await self.pipeline.poll_feed(
-            self.connections.fetcher, feed, self.run_blocking, self.connections.parsers
-        )
-        self._count("feed", report)
-        if report.alerts:
-            await self.deliver()
-
-    async def deliver(self) -> None:
-        """Send due alerts until none is left that is due now (bounded by batch size per round).
-
-        Then the outbox's depth goes to /metrics, whoever asked for the round
-        (the delivery job, or a scan that just queued alerts).
-        """
-        async with self._deliver_lock:
-            while True:
-                report = await self.pipeline.deliver_due(self.connections.notifiers, self.run_delivery)
-                full = (
-                    report.sent + report.dead + report.retried + report.held
-                    >= self.settings.delivery.batch_size
-                )
-                if not full or report.retried:  # a failing receiver waits for its backoff
-                    break
-                if self.pipeline.stopping.is_set():  # the rest waits in the outbox for the next start
-                    break
-            self.metrics.pending(await self.run_delivery(self.pipeline.store.pending_by_channel))
-
-    async def prune_history(self) -> None:
-        """The retention policy, one round at a time on the worker, so ingestion runs in between.
-
-        Replicas on one PostgreSQL take turns (the ``retention`` lease): one prunes, the others skip.
-        """
-        claims = self.pipeline.claims
-        if not await self.run_blocking(claims.task, "retention", datetime.now(UTC)):
-            return
-        try:
-            retention = Retention(self.pipeline.store.engine)
-            cut = cutoffs(self.settings.retention, datetime.now(UTC))
-            total = PruneReport()
-            while not self.pipeline.stopping.is_set():
-                report = await self.run_blocking(retention.prune_round, cut)
-                total.merge(report)
-                if not report.total:
-                    break
-            (log.info if total.total else log.debug)("retention: pruned %s", total.summary())
-        finally:
-            await self.run_blocking(claims.release_task, "retention")
-
-    def _count(self, kind: str, report: IngestReport) -> None:
-        self.metrics.ingested(kind, report.articles, report.duplicates, report.hits, report.alerts)
 
     async def heartbeat_tick(self) -> None:
         """Run by the scheduler: proof for /readyz and systemd's watchdog that jobs still start."""
@@ -258,20 +152,16 @@ class Daemon:
             for folder in self.settings.sources.folders:
                 if self.pipeline.stopping.is_set():
                     break
-                await self._guarded(f"folder:{folder.path}", functools.partial(self.scan_folder, folder))
+                await run_guarded(f"folder:{folder.path}", functools.partial(self.jobs.scan_folder, folder))
             await asyncio.gather(
                 *(
-                    self._guarded(f"feed:{feed.url}", functools.partial(self.poll_feed, feed))
+                    run_guarded(f"feed:{feed.url}", functools.partial(self.jobs.poll_feed, feed))
                     for feed in self.settings.sources.feeds
                 )
             )
-            await self._guarded("deliver", self.deliver)
-        self._shutdown_workers()
+            await run_guarded("deliver", self.jobs.deliver)
+        self.threads.shutdown()
         return 0
-
-    def _shutdown_workers(self, *, cancel: bool = False) -> None:
-        self._worker.shutdown(wait=True, cancel_futures=cancel)
-        self._sender.shutdown(wait=True, cancel_futures=cancel)
 
     def _stop_soon(self) -> None:
         log.info("stopping: finishing the file in hand, then one round of alerts")
@@ -280,8 +170,8 @@ class Daemon:
     async def run_once_delivery(self) -> int:
         """Send what is due and stop: ``monitor scan`` ends with this."""
         async with self._http():
-            await self._guarded("deliver", self.deliver)
-        self._shutdown_workers()
+            await run_guarded("deliver", self.jobs.deliver)
+        self.threads.shutdown()
         return 0
 
     async def run_forever(self) -> int:
@@ -310,7 +200,7 @@ class Daemon:
             await self._drain(scheduler)
             if server is not None:
                 await server.close()
-        self._shutdown_workers(cancel=True)
+        self.threads.shutdown(cancel=True)
         log.info("stopped")
         return 0
 
@@ -351,7 +241,7 @@ class Daemon:
         log.info("SIGHUP: reloading configuration and rules")
         self.systemd.reloading()
         try:
-            await self._guarded("reload", self.reload_config)
+            await run_guarded("reload", self.reload_config)
         finally:
             self.systemd.ready(self._status())
 
@@ -439,7 +329,7 @@ class Daemon:
         for folder in settings.sources.folders:
             jobs[f"folder:{folder.path}"] = (
                 folder,
-                functools.partial(self.scan_folder, folder),
+                functools.partial(self.jobs.scan_folder, folder),
                 IntervalTrigger(seconds=max(folder.interval, 1.0)),
                 now,
             )
@@ -447,7 +337,7 @@ class Daemon:
             jitter = feed.jitter if feed.jitter is not None else feed.interval * 0.1
             jobs[f"feed:{feed.url}"] = (
                 feed,
-                functools.partial(self.poll_feed, feed),
+                functools.partial(self.jobs.poll_feed, feed),
                 IntervalTrigger(seconds=max(feed.interval, 1.0), jitter=int(jitter) or None),
                 now + timedelta(seconds=random.uniform(0, min(jitter, 10.0))),
             )
@@ -461,12 +351,12 @@ class Daemon:
         if settings.retention.enabled:
             jobs["retention"] = (
                 settings.retention,
-                self.prune_history,
+                self.jobs.prune_history,
                 IntervalTrigger(seconds=settings.retention.interval),
                 now + timedelta(seconds=RETENTION_FIRST_S),
             )
         interval = max(settings.delivery.interval, 0.5)
-        jobs["deliver"] = (interval, self.deliver, IntervalTrigger(seconds=interval), now)
+        jobs["deliver"] = (interval, self.jobs.deliver, IntervalTrigger(seconds=interval), now)
         return jobs
 
     def schedule(self, scheduler: AsyncIOScheduler) -> AsyncIOScheduler:
@@ -506,7 +396,9 @@ class Daemon:
             if key not in self._watchers:
                 event = asyncio.Event()
                 task = asyncio.create_task(
-                    self._guarded(f"watch:{folder.path}", functools.partial(self.watch_folder, folder, event))
+                    run_guarded(
+                        f"watch:{folder.path}", functools.partial(self.jobs.watch_folder, folder, event)
+                    )
                 )
                 self._watchers[key] = (folder, event, task)
 
@@ -528,7 +420,7 @@ class Daemon:
             outcome = "ok"
             try:
                 async with asyncio.timeout(timeout):
-                    outcome = await self._guarded(name, job)
+                    outcome = await run_guarded(name, job)
             except TimeoutError:
                 outcome = "timeout"
                 log.error(
@@ -549,17 +441,6 @@ class Daemon:
             misfire_grace_time=None,
         )
 
-    async def _guarded(self, name: str, job: Callable[[], Awaitable[Any]]) -> str:
-        """The daemon's one broad catch: a failing job is logged and runs again next time."""
-        try:
-            await job()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("job=%s failed: %s", name, exc, exc_info=not isinstance(exc, MonitorError))
-            return "failed"
-        return "ok"
-
     # -- the web app and the operations endpoints --------------------------------------
     async def _start_server(self) -> AppServer | None:
         config = self.settings.server
@@ -577,19 +458,6 @@ class Daemon:
             "" if token is None else "; log in with server.token",
         )
         return server
-
-    async def ingest(self, articles: Sequence[Article]) -> None:
-        """Articles from the web API, matched and recorded as a dropped file's are; alerts go out now."""
-        result = await self.run_blocking(self.pipeline.process, articles)
-        self.metrics.ingested("api", result.articles, result.duplicates, result.hits, result.deliveries)
-        if result.deliveries:
-            self.wake_delivery()
-
-    def wake_delivery(self) -> None:
-        """Send what is due now rather than at the next delivery tick (a retry from the web app)."""
-        task = asyncio.create_task(self._guarded("deliver", self.deliver))
-        self._woken.add(task)
-        task.add_done_callback(self._woken.discard)
 
     async def readiness(self) -> list[Check]:
         """Database reachable, rules loaded, scheduler ticking, not stopping: what /readyz reports."""

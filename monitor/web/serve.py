@@ -53,8 +53,8 @@ def for_daemon(daemon: Daemon) -> Starlette:
             readiness=daemon.readiness,
             registry=daemon.metrics.registry,
             atom_folders=daemon.atom_folders,
-            ingest=daemon.ingest,
-            outbox_changed=daemon.wake_delivery,
+            ingest=daemon.jobs.ingest,
+            outbox_changed=daemon.jobs.wake_delivery,
         )
     )
 
