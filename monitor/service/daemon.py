@@ -22,7 +22,6 @@ import functools
 import logging
 import random
 import signal
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,6 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config import (
     AtomChannel,
@@ -49,9 +47,10 @@ from monitor.notify.base import build_notifiers
 from monitor.pipeline.ingest import Pipeline
 from monitor.service.background import Abandonable, Abandoned
 from monitor.service.connections import Connections
+from monitor.service.health import Health
 from monitor.service.jobs import Jobs, WorkerThreads, run_guarded
 from monitor.service.leases import holding_leases
-from monitor.service.ops import AppServer, Check
+from monitor.service.ops import AppServer
 from monitor.service.systemd import SystemdNotifier
 from monitor.service.wiring import build_index, index_build_seconds, load_rule_set
 
@@ -60,7 +59,6 @@ WebFactory = Callable[["Daemon"], Any]
 """Builds the ASGI app the daemon serves, given the daemon (its store, rules, metrics, ingest)."""
 STOP_TIMEOUT_S = 30.0
 RETENTION_FIRST_S = 60.0  # the first prune waits for start-up's first scans and polls
-HEARTBEAT_S = 5.0  # the scheduler's heartbeat, or half the watchdog deadline if that is shorter
 # What SIGHUP cannot change in a running process: these keep their old value until a restart.
 RESTART_ONLY = (
     "database",
@@ -93,9 +91,7 @@ class Daemon:
         self.metrics = Metrics()
         pipeline.metrics = self.metrics
         self.metrics.index_built(len(pipeline.matcher.index), index_build_seconds(pipeline.matcher.index))
-        watchdog = self.systemd.watchdog_interval
-        self.heartbeat = min(HEARTBEAT_S, watchdog) if watchdog else HEARTBEAT_S
-        self._last_tick: float | None = None
+        self.health = Health(pipeline, self.systemd, self.metrics)
         self._scheduler: AsyncIOScheduler | None = None
         self._signatures: dict[str, object] = {}
         self._watchers: dict[str, tuple[FolderSource, asyncio.Event, asyncio.Task[str]]] = {}
@@ -106,12 +102,6 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._reloads = Abandonable("rule reload")  # a stop never waits for one
         self._rules_seen = files_signature(settings.rules)
-
-    async def heartbeat_tick(self) -> None:
-        """Run by the scheduler: proof for /readyz and systemd's watchdog that jobs still start."""
-        self._last_tick = time.monotonic()
-        self.metrics.last_tick.set(time.time())
-        self.systemd.watchdog()
 
     def reload_rules(self) -> None:
         """Rebuild the rule index off the loop and swap it in; a broken edit keeps the old rules.
@@ -323,8 +313,9 @@ class Daemon:
     ) -> dict[str, tuple[object, Callable[[], Awaitable[None]], IntervalTrigger, datetime]]:
         """Every scheduled job: name → (what it depends on, body, trigger, first run)."""
         now = datetime.now(UTC)
+        heartbeat = self.health.heartbeat
         jobs: dict[str, tuple[object, Callable[[], Awaitable[None]], IntervalTrigger, datetime]] = {
-            "heartbeat": (self.heartbeat, self.heartbeat_tick, IntervalTrigger(seconds=self.heartbeat), now)
+            "heartbeat": (heartbeat, self.health.heartbeat_tick, IntervalTrigger(seconds=heartbeat), now)
         }
         for folder in settings.sources.folders:
             jobs[f"folder:{folder.path}"] = (
@@ -458,36 +449,6 @@ class Daemon:
             "" if token is None else "; log in with server.token",
         )
         return server
-
-    async def readiness(self) -> list[Check]:
-        """Database reachable, rules loaded, scheduler ticking, not stopping: what /readyz reports."""
-        checks = [await self._database_check()]
-        rules = self._rule_count()
-        checks.append(Check("rules", rules > 0, f"{rules} rules" if rules else "no rule loaded"))
-        age = None if self._last_tick is None else time.monotonic() - self._last_tick
-        limit = max(15.0, 3 * self.heartbeat)
-        if age is None:
-            checks.append(Check("scheduler", False, "not started yet"))
-        else:
-            checks.append(Check("scheduler", age <= limit, f"last tick {age:.1f}s ago (limit {limit:g}s)"))
-        stopping = self.pipeline.stopping.is_set()
-        checks.append(Check("running", not stopping, "stopping" if stopping else ""))
-        stalled = self.pipeline.outbox.stalled
-        checks.append(Check("delivery", stalled is None, stalled or ""))
-        return checks
-
-    async def _database_check(self) -> Check:
-        try:
-            await asyncio.wait_for(asyncio.to_thread(self._ping_database), timeout=5.0)
-        except TimeoutError:
-            return Check("database", False, "no answer within 5s")
-        except (SQLAlchemyError, OSError) as exc:  # what went wrong is the answer
-            return Check("database", False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
-        return Check("database", True)
-
-    def _ping_database(self) -> None:
-        with self.pipeline.store.engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
 
     def atom_folders(self) -> dict[str, Path]:
         settings = self.settings
