@@ -35,42 +35,24 @@ from monitor.config import (
     FolderSource,
     ServiceEnvironment,
     Settings,
-    load_settings,
-    secret_values,
     service_environment,
 )
-from monitor.errors import ConfigError
-from monitor.logs import remember_secrets
-from monitor.matching.rulefile import RuleSet, files_signature
 from monitor.metrics import Metrics
-from monitor.notify.base import build_notifiers
 from monitor.pipeline.ingest import Pipeline
-from monitor.service.background import Abandonable, Abandoned
 from monitor.service.connections import Connections
 from monitor.service.health import Health
 from monitor.service.jobs import Jobs, WorkerThreads, run_guarded
 from monitor.service.leases import holding_leases
 from monitor.service.ops import AppServer
+from monitor.service.reloading import Reloader
 from monitor.service.systemd import SystemdNotifier
-from monitor.service.wiring import build_index, index_build_seconds, load_rule_set
+from monitor.service.wiring import index_build_seconds
 
 log = logging.getLogger(__name__)
 WebFactory = Callable[["Daemon"], Any]
 """Builds the ASGI app the daemon serves, given the daemon (its store, rules, metrics, ingest)."""
 STOP_TIMEOUT_S = 30.0
 RETENTION_FIRST_S = 60.0  # the first prune waits for start-up's first scans and polls
-# What SIGHUP cannot change in a running process: these keep their old value until a restart.
-RESTART_ONLY = (
-    "database",
-    "state_dir",
-    "language_models",
-    "default_language",
-    "http",
-    "dedup",
-    "server",
-    "log_level",
-    "log_format",
-)
 
 
 class Daemon:
@@ -99,34 +81,13 @@ class Daemon:
         self.connections = Connections()
         self.threads = WorkerThreads()
         self.jobs = Jobs(pipeline, lambda: self.settings, self.metrics, self.connections, self.threads)
-        self._reload_lock = asyncio.Lock()
-        self._reloads = Abandonable("rule reload")  # a stop never waits for one
-        self._rules_seen = files_signature(settings.rules)
+        self.reloader = Reloader(pipeline, self.metrics, self.connections, lambda: self.settings, self._apply)
 
-    def reload_rules(self) -> None:
-        """Rebuild the rule index off the loop and swap it in; a broken edit keeps the old rules.
-
-        At start-up the valid rules run even if some are broken (there is nothing
-        older to keep); on reload, any problem keeps the whole running set, so a
-        half-finished edit never silently drops a rule that was working.
-        """
-        rules = load_rule_set(self.settings)
-        running = len(self.pipeline.matcher.index)
-        if rules.errors:
-            log.error(
-                "reload refused: %d problem(s) in the rule files; keeping the %d rules already "
-                "running (fix them and reload again)",
-                len(rules.errors),
-                running,
-            )
-            return
-        self._swap_index(rules, self.settings)
-        log.info("reload: %d rules active (were %d)", len(rules.rules), running)
-
-    def _swap_index(self, rules: RuleSet, settings: Settings) -> None:
-        index = build_index(rules, self.pipeline.matcher.index.pipelines, settings)
-        self.pipeline.matcher.swap(index)
-        self.metrics.index_built(len(index), index_build_seconds(index))
+    def _apply(self, settings: Settings) -> None:
+        """New settings from a reload: the jobs and the folder watchers follow them from now on."""
+        self.settings = self.pipeline.settings = settings
+        self._reschedule(settings)
+        self._rewatch(settings)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def run_once(self) -> int:
@@ -201,7 +162,7 @@ class Daemon:
             len(self._running),
         )
         self.pipeline.stopping.set()
-        self._reloads.abandon()
+        self.reloader.abandon()
         for _folder, event, _task in self._watchers.values():
             event.set()
         watchers = [task for _folder, _event, task in self._watchers.values()]
@@ -231,82 +192,9 @@ class Daemon:
         log.info("SIGHUP: reloading configuration and rules")
         self.systemd.reloading()
         try:
-            await run_guarded("reload", self.reload_config)
+            await run_guarded("reload", self.reloader.reload_config)
         finally:
             self.systemd.ready(self._status())
-
-    async def reload_in_background(self) -> None:
-        """Build the new index on a thread of its own: scans and alerts go on with the old one."""
-        async with self._reload_lock:
-            self._rules_seen = await asyncio.to_thread(files_signature, self.settings.rules)
-            with contextlib.suppress(Abandoned):
-                await self._reloads.run(self.reload_rules)
-
-    async def reload_config(self) -> None:
-        """Re-read monitor.yaml and the rules; apply channels, rules and the schedule together.
-
-        Running jobs finish with what they started with.  A broken config, a broken
-        rule or a channel that cannot be built refuses the whole reload, so the
-        running set is never half-changed.  Settings in RESTART_ONLY keep their value.
-        """
-        if self.settings.config_path is None:
-            await self.reload_in_background()
-            return
-        with contextlib.suppress(Abandoned):
-            await self._reload_config()
-
-    async def _reload_config(self) -> None:
-        async with self._reload_lock:
-            new = await self._reloads.run(self._read_settings)
-            rules = await self._reloads.run(load_rule_set, new) if new is not None else None
-            if new is None or rules is None or rules.errors:
-                if rules is not None:
-                    log.error("reload refused: %d problem(s) in the rule files", len(rules.errors))
-                log.error(
-                    "reload refused: keeping the running configuration and %d rules", self._rule_count()
-                )
-                self.metrics.reloads.labels("refused").inc()
-                return
-            assert self.connections.client is not None
-            fresh = build_notifiers(new.channels, self.connections.client, state_dir=new.state_dir)
-            running = self._rule_count()
-            await self._reloads.run(self._swap_index, rules, new)
-            self._rules_seen = await asyncio.to_thread(files_signature, new.rules)
-            old = self.settings
-            self.connections.notifiers = {  # an unchanged channel keeps its notifier (and its pacing)
-                name: self.connections.notifiers[name] if old.channels.get(name) == channel else fresh[name]
-                for name, channel in new.channels.items()
-            }
-            self.settings = self.pipeline.settings = new
-            remember_secrets(secret_values(new))  # a new channel's secrets are masked in logs too
-            self.metrics.channels(list(self.connections.notifiers))
-            self._reschedule(new)
-            self._rewatch(new)
-            self.metrics.reloads.labels("ok").inc()
-            log.info("reload: %d rules active (were %d)", len(rules.rules), running)
-
-    def _rule_count(self) -> int:
-        return len(self.pipeline.matcher.index)
-
-    def _read_settings(self) -> Settings | None:
-        """The config file as it is now, with what needs a restart kept as it runs."""
-        old = self.settings
-        try:
-            new = load_settings(str(old.config_path))
-        except ConfigError as exc:
-            log.error("reload: the configuration is invalid: %s", exc)
-            return None
-        for key in RESTART_ONLY:
-            if getattr(new, key) != getattr(old, key):
-                log.warning("reload: %s changed; it takes effect at the next restart", key)
-        return new.model_copy(update={key: getattr(old, key) for key in RESTART_ONLY})
-
-    async def watch_rules(self) -> None:
-        """Reload when a rule file is added, removed or edited (by size and modification time)."""
-        seen = await asyncio.to_thread(files_signature, self.settings.rules)
-        if seen != self._rules_seen:
-            log.info("rule files changed: reloading rules")
-            await self.reload_in_background()
 
     def _jobs(
         self, settings: Settings
@@ -335,7 +223,7 @@ class Daemon:
         if settings.rules_reload_interval > 0:
             jobs["rules"] = (
                 settings.rules_reload_interval,
-                self.watch_rules,
+                self.reloader.watch_rules,
                 IntervalTrigger(seconds=settings.rules_reload_interval),
                 now + timedelta(seconds=settings.rules_reload_interval),
             )
