@@ -218,7 +218,7 @@ def test_daemon_retention_job_is_scheduled_and_prunes(config: Path) -> None:
     daemon = Daemon(settings, build_pipeline(settings))
     try:
         scheduler = AsyncIOScheduler(timezone=UTC)
-        daemon.schedule(scheduler)
+        daemon.schedule.attach(scheduler)
         [job] = [job for job in scheduler.get_jobs() if job.id == "retention"]
         assert job.trigger.interval == timedelta(days=1)
         store = daemon.pipeline.store
@@ -242,7 +242,7 @@ def test_daemon_without_retention_schedules_no_prune(config: Path, tmp_path: Pat
     daemon = Daemon(settings, build_pipeline(settings))
     try:
         scheduler = AsyncIOScheduler(timezone=UTC)
-        daemon.schedule(scheduler)
+        daemon.schedule.attach(scheduler)
         assert "retention" not in {job.id for job in scheduler.get_jobs()}
     finally:
         daemon.threads.shutdown()

@@ -20,19 +20,16 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import (
     AtomChannel,
-    FolderSource,
     ServiceEnvironment,
     Settings,
     service_environment,
@@ -45,6 +42,7 @@ from monitor.service.jobs import Jobs, WorkerThreads, run_guarded
 from monitor.service.leases import holding_leases
 from monitor.service.ops import AppServer
 from monitor.service.reloading import Reloader
+from monitor.service.schedule import JobSchedule
 from monitor.service.systemd import SystemdNotifier
 from monitor.service.wiring import index_build_seconds
 
@@ -52,7 +50,6 @@ log = logging.getLogger(__name__)
 WebFactory = Callable[["Daemon"], Any]
 """Builds the ASGI app the daemon serves, given the daemon (its store, rules, metrics, ingest)."""
 STOP_TIMEOUT_S = 30.0
-RETENTION_FIRST_S = 60.0  # the first prune waits for start-up's first scans and polls
 
 
 class Daemon:
@@ -74,20 +71,19 @@ class Daemon:
         pipeline.metrics = self.metrics
         self.metrics.index_built(len(pipeline.matcher.index), index_build_seconds(pipeline.matcher.index))
         self.health = Health(pipeline, self.systemd, self.metrics)
-        self._scheduler: AsyncIOScheduler | None = None
-        self._signatures: dict[str, object] = {}
-        self._watchers: dict[str, tuple[FolderSource, asyncio.Event, asyncio.Task[str]]] = {}
-        self._running: set[asyncio.Task[Any]] = set()
         self.connections = Connections()
         self.threads = WorkerThreads()
         self.jobs = Jobs(pipeline, lambda: self.settings, self.metrics, self.connections, self.threads)
         self.reloader = Reloader(pipeline, self.metrics, self.connections, lambda: self.settings, self._apply)
+        self.schedule = JobSchedule(
+            self.jobs, self.health, self.reloader.watch_rules, lambda: self.settings, self.metrics
+        )
 
     def _apply(self, settings: Settings) -> None:
         """New settings from a reload: the jobs and the folder watchers follow them from now on."""
         self.settings = self.pipeline.settings = settings
-        self._reschedule(settings)
-        self._rewatch(settings)
+        self.schedule.reschedule(settings)
+        self.schedule.rewatch(settings)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def run_once(self) -> int:
@@ -133,9 +129,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload()))
         async with self._http():
             server = await self._start_server()
-            scheduler = self.schedule(AsyncIOScheduler(timezone=UTC))
-            scheduler.start()
-            self._rewatch(self.settings)
+            self.schedule.attach(AsyncIOScheduler(timezone=UTC)).start()
+            self.schedule.rewatch(self.settings)
             log.info(
                 "monitor started: config=%s database=%s, %d folder(s), %d feed(s), channels=%s, %d rule(s)",
                 self.settings.config_path or "built-in defaults",
@@ -148,39 +143,23 @@ class Daemon:
             self.systemd.ready(self._status())
             await stop.wait()
             self.systemd.stopping("stopping: finishing running jobs")
-            await self._drain(scheduler)
+            await self._drain()
             if server is not None:
                 await server.close()
         self.threads.shutdown(cancel=True)
         log.info("stopped")
         return 0
 
-    async def _drain(self, scheduler: AsyncIOScheduler) -> None:
+    async def _drain(self) -> None:
         log.info(
             "stopping: no new jobs; waiting up to %.0fs for %d running job(s)",
             STOP_TIMEOUT_S,
-            len(self._running),
+            self.schedule.running,
         )
         self.pipeline.stopping.set()
         self.reloader.abandon()
-        for _folder, event, _task in self._watchers.values():
-            event.set()
-        watchers = [task for _folder, _event, task in self._watchers.values()]
-        if watchers:  # they end at their event; a batch in hand is finished first
-            await asyncio.wait(watchers, timeout=STOP_TIMEOUT_S)
-        # Pause, not shutdown: APScheduler's asyncio executor cancels running jobs on
-        # shutdown, and a scan cut mid-way would leave its alerts unsent until restart.
-        scheduler.pause()
-        if self._running:
-            _done, pending = await asyncio.wait(set(self._running), timeout=STOP_TIMEOUT_S)
-            if pending:
-                log.warning(
-                    "stopping: %d job(s) still running after %.0fs, cancelled; "
-                    "their work resumes at the next start",
-                    len(pending),
-                    STOP_TIMEOUT_S,
-                )
-        scheduler.shutdown(wait=False)
+        await self.schedule.stop_watching(STOP_TIMEOUT_S)  # a batch in hand is finished first
+        await self.schedule.finish(STOP_TIMEOUT_S)
 
     def _status(self) -> str:
         return (
@@ -195,130 +174,6 @@ class Daemon:
             await run_guarded("reload", self.reloader.reload_config)
         finally:
             self.systemd.ready(self._status())
-
-    def _jobs(
-        self, settings: Settings
-    ) -> dict[str, tuple[object, Callable[[], Awaitable[None]], IntervalTrigger, datetime]]:
-        """Every scheduled job: name → (what it depends on, body, trigger, first run)."""
-        now = datetime.now(UTC)
-        heartbeat = self.health.heartbeat
-        jobs: dict[str, tuple[object, Callable[[], Awaitable[None]], IntervalTrigger, datetime]] = {
-            "heartbeat": (heartbeat, self.health.heartbeat_tick, IntervalTrigger(seconds=heartbeat), now)
-        }
-        for folder in settings.sources.folders:
-            jobs[f"folder:{folder.path}"] = (
-                folder,
-                functools.partial(self.jobs.scan_folder, folder),
-                IntervalTrigger(seconds=max(folder.interval, 1.0)),
-                now,
-            )
-        for feed in settings.sources.feeds:
-            jitter = feed.jitter if feed.jitter is not None else feed.interval * 0.1
-            jobs[f"feed:{feed.url}"] = (
-                feed,
-                functools.partial(self.jobs.poll_feed, feed),
-                IntervalTrigger(seconds=max(feed.interval, 1.0), jitter=int(jitter) or None),
-                now + timedelta(seconds=random.uniform(0, min(jitter, 10.0))),
-            )
-        if settings.rules_reload_interval > 0:
-            jobs["rules"] = (
-                settings.rules_reload_interval,
-                self.reloader.watch_rules,
-                IntervalTrigger(seconds=settings.rules_reload_interval),
-                now + timedelta(seconds=settings.rules_reload_interval),
-            )
-        if settings.retention.enabled:
-            jobs["retention"] = (
-                settings.retention,
-                self.jobs.prune_history,
-                IntervalTrigger(seconds=settings.retention.interval),
-                now + timedelta(seconds=RETENTION_FIRST_S),
-            )
-        interval = max(settings.delivery.interval, 0.5)
-        jobs["deliver"] = (interval, self.jobs.deliver, IntervalTrigger(seconds=interval), now)
-        return jobs
-
-    def schedule(self, scheduler: AsyncIOScheduler) -> AsyncIOScheduler:
-        """Put every job the settings ask for on ``scheduler`` (not started: tests look at it)."""
-        self._scheduler = scheduler
-        self._reschedule(self.settings)
-        return scheduler
-
-    def _reschedule(self, settings: Settings) -> None:
-        """Add the jobs the settings want, drop the others, replace the changed ones.
-
-        A run in progress of a replaced or dropped job finishes; the next run is the new one's.
-        """
-        assert self._scheduler is not None
-        wanted = self._jobs(settings)
-        for name in self._signatures.keys() - wanted.keys():
-            self._scheduler.remove_job(name)
-            del self._signatures[name]
-            log.info("job=%s removed", name)
-        for name, (signature, job, trigger, first) in wanted.items():
-            if name in self._signatures and self._signatures[name] == signature:
-                continue
-            if name in self._signatures:
-                self._scheduler.remove_job(name)
-                log.info("job=%s changed: rescheduled", name)
-            self._add(self._scheduler, name, job, trigger, first)
-            self._signatures[name] = signature
-
-    def _rewatch(self, settings: Settings) -> None:
-        """One inotify watcher per folder that asks for it, started and stopped as the config says."""
-        wanted = {str(f.path): f for f in settings.sources.folders if f.watch}
-        for key, (folder, event, _task) in list(self._watchers.items()):
-            if wanted.get(key) != folder:
-                event.set()  # it finishes the batch in hand, then ends
-                del self._watchers[key]
-        for key, folder in wanted.items():
-            if key not in self._watchers:
-                event = asyncio.Event()
-                task = asyncio.create_task(
-                    run_guarded(
-                        f"watch:{folder.path}", functools.partial(self.jobs.watch_folder, folder, event)
-                    )
-                )
-                self._watchers[key] = (folder, event, task)
-
-    def _add(
-        self,
-        scheduler: AsyncIOScheduler,
-        name: str,
-        job: Callable[[], Awaitable[None]],
-        trigger: IntervalTrigger,
-        first: datetime,
-    ) -> None:
-        kind = name.split(":", 1)[0]
-
-        async def tracked() -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            self._running.add(task)
-            timeout = self.settings.jobs.timeout
-            outcome = "ok"
-            try:
-                async with asyncio.timeout(timeout):
-                    outcome = await run_guarded(name, job)
-            except TimeoutError:
-                outcome = "timeout"
-                log.error(
-                    "job=%s timed out after %gs: cancelled; it runs again at its next time", name, timeout
-                )
-            finally:
-                self._running.discard(task)
-                self.metrics.job_runs.labels(kind, outcome).inc()
-
-        scheduler.add_job(
-            tracked,
-            trigger,
-            id=name,
-            name=name,
-            next_run_time=first,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
 
     # -- the web app and the operations endpoints --------------------------------------
     async def _start_server(self) -> AppServer | None:
