@@ -1,16 +1,15 @@
-"""The long-running service: APScheduler jobs for folders, feeds and the outbox.
+"""The long-running service, put together: one process's jobs, schedule, reloads and web app.
 
-APScheduler 3.x (asyncio) only decides *when*; what a job does lives in the
-pipeline.  Blocking work (spaCy, the database) runs in one worker thread so
-the event loop stays free for HTTP and ingestion has a single writer; delivery's
-database work has a thread of its own, so alerts already recorded never wait
-for a long scan or poll to finish (its short writes wait at most for the
-ingestion batch in hand to commit).
-SIGTERM/SIGINT stop taking new work and let running jobs finish (bounded by a
-timeout); SIGHUP reloads the configuration and the rules, keeping the old ones
-if the new are broken.  Every job run is bounded by ``jobs.timeout``, a
-heartbeat job pings systemd's watchdog (a stuck loop stops the pings), and the
-web app (monitor/web/, served on this loop by monitor/service/ops.py) shows and
+Each part has a module of its own and is given what it needs here:
+``jobs.py`` (what a job does, on the worker threads), ``schedule.py`` (when:
+APScheduler, folder watchers), ``reloading.py`` (SIGHUP and rule-file
+changes), ``health.py`` (heartbeat, readiness), ``connections.py`` (HTTP
+clients, feed parsers, notifiers) and ``leases.py`` (replicas sharing one
+PostgreSQL).  The daemon owns the settings in force, the signals and the
+order of start and stop: SIGTERM/SIGINT stop taking new work and let running
+jobs finish (bounded by ``STOP_TIMEOUT_S``); SIGHUP reloads the configuration
+and the rules, keeping the old ones if the new are broken.  The web app
+(monitor/web/, served on this loop by monitor/service/ops.py) shows and
 reports on all of it.
 """
 
@@ -28,12 +27,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.config import (
-    AtomChannel,
-    ServiceEnvironment,
-    Settings,
-    service_environment,
-)
+from monitor.config import AtomChannel, ServiceEnvironment, Settings, service_environment
 from monitor.metrics import Metrics
 from monitor.pipeline.ingest import Pipeline
 from monitor.service.connections import Connections
@@ -53,7 +47,7 @@ STOP_TIMEOUT_S = 30.0
 
 
 class Daemon:
-    """One process's schedule over one Pipeline."""
+    """One process's schedule over one Pipeline: its parts built, started and stopped in order."""
 
     def __init__(
         self,
@@ -95,7 +89,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop_soon)
-        async with self._http():
+        async with self._connected():
             for folder in self.settings.sources.folders:
                 if self.pipeline.stopping.is_set():
                     break
@@ -116,7 +110,7 @@ class Daemon:
 
     async def run_once_delivery(self) -> int:
         """Send what is due and stop: ``monitor scan`` ends with this."""
-        async with self._http():
+        async with self._connected():
             await run_guarded("deliver", self.jobs.deliver)
         self.threads.shutdown()
         return 0
@@ -127,7 +121,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload()))
-        async with self._http():
+        async with self._connected():
             server = await self._start_server()
             self.schedule.attach(AsyncIOScheduler(timezone=UTC)).start()
             self.schedule.rewatch(self.settings)
@@ -194,6 +188,7 @@ class Daemon:
         return server
 
     def atom_folders(self) -> dict[str, Path]:
+        """Where the running channels' Atom feeds are, for the web app's /atom/ (a reload may move them)."""
         settings = self.settings
         return {
             name: channel.folder or settings.state_dir / "atom"
@@ -202,7 +197,7 @@ class Daemon:
         }
 
     @contextlib.asynccontextmanager
-    async def _http(self) -> AsyncIterator[None]:
+    async def _connected(self) -> AsyncIterator[None]:
         """The connections for the daemon's lifetime, and this replica's leases within them."""
         async with self.connections.open(self.settings):
             self.metrics.channels(list(self.connections.notifiers))
