@@ -218,7 +218,7 @@ def test_daemon_retention_job_is_scheduled_and_prunes(config: Path) -> None:
     daemon = Daemon(settings, build_pipeline(settings))
     try:
         scheduler = AsyncIOScheduler(timezone=UTC)
-        daemon.schedule(scheduler)
+        daemon.schedule.attach(scheduler)
         [job] = [job for job in scheduler.get_jobs() if job.id == "retention"]
         assert job.trigger.interval == timedelta(days=1)
         store = daemon.pipeline.store
@@ -227,11 +227,11 @@ def test_daemon_retention_job_is_scheduled_and_prunes(config: Path) -> None:
         new = make_article(title="Nuovo", body="Un corpo recente", source="s", origin="o2")
         store.record([Routed(old, [])], [], now - timedelta(days=91))
         store.record([Routed(new, [])], [], now)
-        asyncio.run(daemon.prune_history())
+        asyncio.run(daemon.jobs.prune_history())
         kept = {stored.article.title: stored.article.body for stored in store.iter_articles()}
         assert kept == {"Vecchio": "", "Nuovo": "Un corpo recente"}
     finally:
-        daemon._worker.shutdown(wait=True)
+        daemon.threads.shutdown()
 
 
 @pytest.mark.usefixtures("shared_pipelines")
@@ -242,10 +242,10 @@ def test_daemon_without_retention_schedules_no_prune(config: Path, tmp_path: Pat
     daemon = Daemon(settings, build_pipeline(settings))
     try:
         scheduler = AsyncIOScheduler(timezone=UTC)
-        daemon.schedule(scheduler)
+        daemon.schedule.attach(scheduler)
         assert "retention" not in {job.id for job in scheduler.get_jobs()}
     finally:
-        daemon._worker.shutdown(wait=True)
+        daemon.threads.shutdown()
 
 
 @pytest.mark.parametrize("command", [["articles"], ["db", "prune"]])

@@ -233,7 +233,8 @@ def test_unit_runs_the_packaged_daemon_with_its_lifecycle() -> None:
 
 def test_unit_watchdog_leaves_room_for_the_daemon_heartbeat() -> None:
     """The daemon pings every min(HEARTBEAT_S, WatchdogSec/2): at least two pings per deadline."""
-    from monitor.service.daemon import HEARTBEAT_S, STOP_TIMEOUT_S
+    from monitor.service.daemon import STOP_TIMEOUT_S
+    from monitor.service.health import HEARTBEAT_S
 
     [watchdog] = unit_values("WatchdogSec")
     assert float(watchdog) >= 2 * HEARTBEAT_S

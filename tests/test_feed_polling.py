@@ -120,7 +120,7 @@ class Poller:
 
 @contextlib.asynccontextmanager
 async def polling(settings: Settings) -> AsyncIterator[Poller]:
-    """Built the way ``Daemon._http`` builds it, torn down with the database closed."""
+    """Built the way ``Connections.open`` builds it, torn down with the database closed."""
     http = settings.http
     pipeline = build_pipeline(settings)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-worker")

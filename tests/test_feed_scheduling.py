@@ -90,7 +90,7 @@ def test_daemon_schedule_spreads_a_thousand_feeds_and_runs_each_alone(tmp_path: 
     pipeline = build_pipeline(settings)
     scheduler = AsyncIOScheduler(timezone=UTC)
     before = datetime.now(UTC)
-    Daemon(settings, pipeline).schedule(scheduler)  # not started: the jobs as they would first run
+    Daemon(settings, pipeline).schedule.attach(scheduler)  # not started: the jobs as they would first run
     pipeline.store.engine.dispose()
     jobs = [job for job in scheduler.get_jobs() if job.id.startswith("feed:")]
     assert len(jobs) == 1000

@@ -92,13 +92,13 @@ async def test_daemon_readiness_names_the_database_when_it_is_gone(tmp_path: Pat
     (tmp_path / "monitor.yaml").write_text("state_dir: state\nsources: {folders: []}\n", encoding="utf-8")
     settings = load_settings(str(tmp_path / "monitor.yaml"), env={})
     daemon = Daemon(settings, build_pipeline(settings))
-    await daemon.heartbeat_tick()
-    checks = {c.name: c for c in await daemon.readiness()}
+    await daemon.health.heartbeat_tick()
+    checks = {c.name: c for c in await daemon.health.readiness()}
     assert all(c.ok for c in checks.values()), checks
     assert checks["rules"].detail.endswith("rules") and checks["scheduler"].detail.startswith("last tick")
     shutil.rmtree(tmp_path / "state")
     daemon.pipeline.store.engine.dispose()  # no pooled connection to the deleted file
-    failed = {c.name: c for c in await daemon.readiness()}
+    failed = {c.name: c for c in await daemon.health.readiness()}
     assert failed["database"] == Check("database", False, failed["database"].detail)
     assert "OperationalError" in failed["database"].detail
     assert [name for name, c in failed.items() if not c.ok] == ["database"]

@@ -115,10 +115,10 @@ def test_daemon_scans_a_large_folder_in_chunks(
 ) -> None:
     import asyncio
 
-    import monitor.service.daemon as daemon_module
+    import monitor.service.jobs as jobs_module
     from monitor.service.daemon import Daemon
 
-    monkeypatch.setattr(daemon_module, "SCAN_CHUNK_FILES", 2)
+    monkeypatch.setattr(jobs_module, "SCAN_CHUNK_FILES", 2)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for n in range(5):

@@ -16,12 +16,12 @@ import signal
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 
 from monitor.config import Settings
 from monitor.matching.compiler import RuleIndex
 from monitor.matching.rulefile import RuleSpec
+from monitor.service.health import check_database
 from monitor.service.ops import AppServer, Check
 from monitor.store.engine import open_store
 from monitor.store.repo import Store
@@ -50,11 +50,11 @@ def for_daemon(daemon: Daemon) -> Starlette:
             settings=lambda: daemon.settings,
             store=daemon.pipeline.store,
             rules=rules,
-            readiness=daemon.readiness,
+            readiness=daemon.health.readiness,
             registry=daemon.metrics.registry,
             atom_folders=daemon.atom_folders,
-            ingest=daemon.ingest,
-            outbox_changed=daemon.wake_delivery,
+            ingest=daemon.jobs.ingest,
+            outbox_changed=daemon.jobs.wake_delivery,
         )
     )
 
@@ -63,13 +63,7 @@ def for_database(settings: Settings, store: Store) -> Starlette:
     """The app over a database alone: the rules as the files say, no ingestion, no metrics."""
 
     async def readiness() -> list[Check]:
-        try:
-            await asyncio.wait_for(asyncio.to_thread(_ping, store), timeout=5.0)
-        except TimeoutError:
-            return [Check("database", False, "no answer within 5s")]
-        except (SQLAlchemyError, OSError) as exc:
-            return [Check("database", False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")]
-        return [Check("database", True)]
+        return [await check_database(store.engine)]
 
     def rules() -> list[RuleSpec]:
         read = ctx.rule_files.last
@@ -83,11 +77,6 @@ def for_database(settings: Settings, store: Store) -> Starlette:
         role="web",
     )
     return create_app(ctx)
-
-
-def _ping(store: Store) -> None:
-    with store.engine.connect() as connection:
-        connection.exec_driver_sql("SELECT 1")
 
 
 async def serve_database(settings: Settings, host: str | None = None, port: int | None = None) -> int:
