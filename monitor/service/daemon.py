@@ -243,7 +243,8 @@ class Daemon:
         log.info("reload: %d rules active (were %d)", len(rules.rules), running)
 
     def _swap_index(self, rules: RuleSet, settings: Settings) -> None:
-        index = build_index(rules, self.pipeline.matcher.index.pipelines, settings)
+        running = self.pipeline.matcher.index
+        index = build_index(rules, running.pipelines, settings, also=running.languages)
         self.pipeline.matcher.swap(index)
         self.metrics.index_built(len(index), index_build_seconds(index))
 
