@@ -104,17 +104,14 @@ class OutboxStore(ArticleStore, HistoryStore):
 
     def due_deliveries(self, now: datetime, limit: int, channels: Iterable[str]) -> list[Alert]:
         """Pending alerts whose time has come, oldest first, for channels that exist."""
-        with self._guard(), self._session() as session:
-            rows = session.execute(
-                select(DeliveryRow, HitRow, ArticleRow)
-                .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
-                .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
-                .where(col(DeliveryRow.status) == "pending", col(DeliveryRow.next_attempt_at) <= now)
+        with self._guard(), self.engine.connect() as connection:
+            rows = connection.execute(
+                _ALERTS.where(col(DeliveryRow.status) == "pending", col(DeliveryRow.next_attempt_at) <= now)
                 .where(col(DeliveryRow.channel).in_(list(channels)))
                 .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
                 .limit(limit)
             ).all()
-        return [_alert_of(d, h, a) for d, h, a in rows]
+        return [_alert_from(row) for row in rows]
 
     def claim_deliveries(
         self, now: datetime, limit: int, channels: Iterable[str], owner: str, until: datetime
@@ -134,25 +131,20 @@ class OutboxStore(ArticleStore, HistoryStore):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        with self._guard(), self._session() as session, session.begin():
-            ids = list(session.execute(wanted).scalars())
+        with self._guard(), self.engine.begin() as connection:
+            ids = list(connection.execute(wanted).scalars())
             if not ids:
                 return []
             rows: list[Any] = []
             for chunk in chunked(ids):
-                session.execute(
+                connection.execute(
                     update(DeliveryRow)
                     .where(col(DeliveryRow.id).in_(chunk))
                     .values(lease_owner=owner, lease_expires=until)
                 )
-                rows += session.execute(
-                    select(DeliveryRow, HitRow, ArticleRow)
-                    .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
-                    .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
-                    .where(col(DeliveryRow.id).in_(chunk))
-                ).all()
-        rows.sort(key=lambda row: (row[0].next_attempt_at, row[0].id or 0))
-        return [_alert_of(d, h, a) for d, h, a in rows]
+                rows += connection.execute(_ALERTS.where(col(DeliveryRow.id).in_(chunk))).all()
+        rows.sort(key=lambda row: (row.next_attempt_at, row.id))
+        return [_alert_from(row) for row in rows]
 
     def hold(self, key: str, until: datetime, reason: str) -> None:
         """Keep an alert back (digest, quiet hours, throttle) to go out in a summary at ``until``."""
@@ -364,6 +356,50 @@ class OutboxStore(ArticleStore, HistoryStore):
                 select(col(DeliveryRow.status), func.count()).group_by(col(DeliveryRow.status))
             )
             return {status: count for status, count in rows}
+
+
+_ALERTS = (
+    select(
+        col(DeliveryRow.id),
+        col(DeliveryRow.key),
+        col(DeliveryRow.channel),
+        col(DeliveryRow.attempts),
+        col(DeliveryRow.next_attempt_at),
+        col(HitRow.rule_id),
+        col(HitRow.rule_name),
+        col(HitRow.terms),
+        col(HitRow.snippet),
+        col(HitRow.created_at),
+        col(HitRow.rule_tags),
+        col(ArticleRow.title),
+        col(ArticleRow.url),
+        col(ArticleRow.source),
+        col(ArticleRow.published),
+        col(ArticleRow.language),
+    )
+    .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+    .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+)
+"""What an alert is made of, and no more: a claim reads neither article bodies nor ORM objects."""
+
+
+def _alert_from(row: Any) -> Alert:
+    return Alert(
+        key=row.key,
+        channel=row.channel,
+        rule_id=row.rule_id,
+        rule_name=row.rule_name,
+        title=row.title,
+        url=row.url,
+        source=row.source,
+        published=row.published,
+        language=row.language,
+        terms=_distinct_terms(row.terms),
+        snippet=row.snippet,
+        matched_at=row.created_at,
+        rule_tags=tuple(row.rule_tags),
+        attempt=row.attempts + 1,
+    )
 
 
 def _alert_of(d: DeliveryRow, h: HitRow, a: ArticleRow) -> Alert:
