@@ -369,6 +369,16 @@ class DeliverySettings(_Model):
         description="longest one attempt may take, answer included: a receiver dripping its answer "
         "(which never trips a read timeout) is cut off and retried with backoff",
     )
+    record_batch: int = Field(
+        50,
+        ge=1,
+        description="most send outcomes recorded in one commit: after a crash, at most these (and the "
+        "sends in flight) go out again, under the same idempotency key",
+    )
+    record_wait: Duration = Field(
+        0.005,
+        description="longest an outcome waits to be recorded with others (0: each in its own commit)",
+    )
 
 
 class DedupSettings(_Model):

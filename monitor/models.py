@@ -246,6 +246,24 @@ class Alert:
         return self.rule_id == SUMMARY_RULE
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """What one send (or hold) leaves in the outbox row ``key``, whatever the kind: one shape,
+    so a group of mixed outcomes is recorded by one statement.
+
+    ``status`` is the row's new status (a retry or a deferral stays ``pending``);
+    ``attempted`` whether it counts as an attempt (a paused channel or a hold does not);
+    ``next_at`` when it is due again (None: unchanged).
+    """
+
+    key: str
+    status: str  # pending | sent | dead | held
+    attempted: bool
+    next_at: datetime | None = None
+    sent_at: datetime | None = None
+    error: str | None = None
+
+
 class StoredSignature(NamedTuple):
     """One article as the store keeps it, to rebuild an index after a restart.
 

@@ -57,6 +57,20 @@ def test_a_throttled_rule_sends_its_quota_then_one_summary_of_the_rest(tmp_path:
         assert len(hook.received) == sent_now + 1  # nothing twice
 
 
+def test_a_throttle_counts_the_sends_of_the_round_not_yet_recorded(tmp_path: Path) -> None:
+    """Outcomes wait in memory to be recorded in groups: the throttle's count must see them."""
+    with WebhookReceiver() as hook:
+        config = setup(tmp_path, hook.url, "    throttle: 2/1h\n")
+        config.write_text(
+            config.read_text(encoding="utf-8") + "delivery: {record_batch: 50, record_wait: 1h}\n", "utf-8"
+        )
+        run_once(config)
+        assert len(hook.received) == 2
+        result = CliRunner().invoke(main, ["--config", str(config), "deliveries", "--json"])
+        statuses = sorted(json.loads(line)["status"] for line in result.stdout.splitlines())
+        assert statuses == ["held", "held", "held", "sent", "sent"]
+
+
 def test_a_digest_channel_holds_everything_and_the_outbox_says_so(tmp_path: Path) -> None:
     with WebhookReceiver() as hook:
         config = setup(tmp_path, hook.url, "", extra=', digest: "0 8 * * *", timezone: Europe/Rome')

@@ -1,4 +1,4 @@
-"""What to do after a send, and how long to wait when its outcome cannot be recorded: pure logic.
+"""What to do after a send, when to record outcomes, and how long to wait when they cannot be: pure logic.
 
 No clock, no I/O: the caller passes the alert, what the send came to and
 ``now`` (and the random jitter), and stores what comes back.  Kept apart from
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from monitor.config import DeliverySettings
-from monitor.models import Alert
+from monitor.models import Alert, DeliveryOutcome
 from monitor.notify.retry import next_attempt
 
 STALL_FIRST_S = 5.0  # after the database first refuses an outcome, try writing again this soon
@@ -64,6 +64,22 @@ def after_send(
         jitter=jitter,
     )
     return Decision("retry", outcome.error, when)
+
+
+def outcome_of(key: str, decision: Decision, now: datetime) -> DeliveryOutcome:
+    """The row change ``decision`` stands for: a retry stays pending and counts an attempt, a
+    deferral stays pending and does not."""
+    if decision.status == "sent":
+        return DeliveryOutcome(key, "sent", True, sent_at=now)
+    if decision.status == "dead":
+        return DeliveryOutcome(key, "dead", True, error=decision.error)
+    return DeliveryOutcome(key, "pending", decision.status == "retry", decision.next_at, error=decision.error)
+
+
+def record_now(waiting: int, policy: DeliverySettings) -> bool:
+    """Whether the outcomes in hand are recorded now, the sender waiting, rather than by the
+    timer ``record_wait`` after the first: the group is full, or there is no wait at all."""
+    return waiting >= policy.record_batch or policy.record_wait <= 0
 
 
 def stall_wait(failures: int) -> float:

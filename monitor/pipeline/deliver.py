@@ -4,9 +4,17 @@ Channels go in parallel, each channel's alerts in order.  Held alerts whose
 time has come (digest, end of quiet hours or of a throttle window) are first
 folded into one summary alert per channel.
 
+Outcomes are recorded in groups, one statement and one commit each: a
+group is written when it holds ``delivery.record_batch`` outcomes or its
+oldest has waited ``delivery.record_wait``, and always before the round ends,
+so before the next claim and before the process stops.  A commit per alert
+cost as much as the send itself.  A crash (SIGKILL, power) between a send and
+its group's commit re-sends the alerts of that group, under their idempotency
+keys, and no others: the group is the only thing held in memory.
+
 A send whose outcome cannot be recorded (a full disk, a read-only or lost
 database) would be sent again at every round, since the store still says
-pending: instead delivery stops.  The outcome in hand is kept in memory and
+pending: instead delivery stops.  The outcomes in hand are kept in memory and
 written first when the database takes writes again (tried after a growing
 wait); until then nothing is sent, ``stalled`` says why (for /readyz and the
 metrics), and the log names the cause once when it starts and once when it ends.
@@ -29,11 +37,20 @@ from monitor.errors import ChannelPaused, PermanentDelivery, RetryableDelivery, 
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.rulefile import RuleSpec
 from monitor.metrics import Metrics
-from monitor.models import Alert, HeldAlert
+from monitor.models import Alert, DeliveryOutcome, HeldAlert
 from monitor.notify.base import Notifier
 from monitor.notify.flood import Hold, hold_until, release_at, summary_text, window
-from monitor.pipeline.decisions import SENT, Decision, Outcome, after_send, stall_wait
+from monitor.pipeline.decisions import (
+    SENT,
+    Decision,
+    Outcome,
+    after_send,
+    outcome_of,
+    record_now,
+    stall_wait,
+)
 from monitor.store.leases import LocalClaims
+from monitor.store.outbox import held_outcome
 from monitor.store.repo import Store
 
 log = logging.getLogger(__name__)
@@ -71,15 +88,6 @@ class DeliveryReport:
     held: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Unrecorded:
-    """An outcome the database refused to store, to be written before anything else is sent."""
-
-    alert: Alert
-    decision: Decision
-    at: datetime
-
-
 @dataclass
 class Stall:
     """Why delivery is paused: the database would not record what was sent."""
@@ -100,7 +108,11 @@ class Outbox:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.stall: Stall | None = None
-        self._unrecorded: list[_Unrecorded] = []
+        self._unrecorded: list[DeliveryOutcome] = []  # sent (or held), not yet recorded; oldest first
+        self._recording = asyncio.Lock()  # one commit of outcomes at a time
+        self._recording_loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._commits: set[asyncio.Task[bool]] = set()
         self._specs: dict[str, RuleSpec] = {}
         self._specs_of: object = None
 
@@ -116,8 +128,15 @@ class Outbox:
         )
 
     async def deliver_due(self, notifiers: dict[str, Notifier], run: RunBlocking) -> DeliveryReport:
-        """Send every due alert, unless the database does not take the outcomes: then nothing."""
+        """Send every due alert, unless the database does not take the outcomes: then nothing.
+
+        Whatever way the round ends (done, failed, cancelled by a stop), what it
+        sent is recorded before this returns, unless the database refuses it.
+        """
         report = DeliveryReport()
+        loop = asyncio.get_running_loop()
+        if self._recording_loop is not loop:  # a lock serves one event loop (tests run several)
+            self._recording, self._recording_loop = asyncio.Lock(), loop
         if not await self._resume(run):
             return report
         try:
@@ -126,6 +145,8 @@ class Outbox:
             pass
         except StoreError as exc:  # claiming or summarising could not write: the same pause
             self._stall_on(exc)
+        finally:
+            await self._settle(run)
         return report
 
     async def _round(self, notifiers: dict[str, Notifier], run: RunBlocking, report: DeliveryReport) -> None:
@@ -174,10 +195,9 @@ class Outbox:
             return True
         if time.monotonic() < self.stall.retry_at:
             return False
+        if not await self._commit(run, resuming=True):
+            return False
         try:
-            while self._unrecorded:
-                await run(self._record, self._unrecorded[0])
-                self._unrecorded.pop(0)
             await run(self.host.store.delivery_counts)  # the database answers at all
         except StoreError as exc:
             self._stall_on(exc)
@@ -194,27 +214,64 @@ class Outbox:
         if self.host.metrics is not None:
             self.host.metrics.outbox_stalled.set(self.stall.since.timestamp() if self.stall else 0)
 
-    def _record(self, item: _Unrecorded) -> None:
-        store, decision, key = self.host.store, item.decision, item.alert.key
-        if decision.status == "sent":
-            store.mark_sent(key, item.at)
-        elif decision.status == "defer":
-            assert decision.next_at is not None
-            store.defer(key, decision.next_at, decision.error or "")
-        elif decision.status == "dead":
-            store.mark_dead(key, decision.error or "")
-        else:
-            assert decision.next_at is not None
-            store.mark_retry(key, decision.next_at, decision.error or "")
+    # -- recording outcomes in groups ----------------------------------------------------
+    async def _keep(self, outcome: DeliveryOutcome, run: RunBlocking) -> None:
+        """``outcome`` joins the group in hand, recorded by a timer ``record_wait`` after its first
+        outcome, while the sends go on.  A full group is recorded at once and awaited: no channel
+        runs more than a group ahead of the database."""
+        self._unrecorded.append(outcome)
+        policy = self.host.settings.delivery
+        if record_now(len(self._unrecorded), policy):
+            await self._commit(run)
+        elif self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(policy.record_wait, self._commit_later, run)
 
-    async def _write(self, run: RunBlocking, item: _Unrecorded) -> None:
-        """Record an outcome; if the database refuses, keep it and pause everything."""
-        try:
-            await run(self._record, item)
-        except StoreError as exc:
-            self._unrecorded.append(item)
-            self._stall_on(exc)
-            raise _Stalled from exc
+    def _commit_later(self, run: RunBlocking) -> None:
+        self._timer = None
+        self._start_commit(run)
+
+    def _start_commit(self, run: RunBlocking, *, resuming: bool = False) -> asyncio.Task[bool]:
+        task = asyncio.ensure_future(self._write_outcomes(run, resuming))
+        self._commits.add(task)
+        task.add_done_callback(self._commits.discard)
+        return task
+
+    async def _commit(self, run: RunBlocking, *, resuming: bool = False) -> bool:
+        """Record every outcome in hand; False when the database refused (delivery is then paused).
+
+        The commit runs in a task of its own, shielded: a round cancelled meanwhile
+        (a stop, a job timeout) neither loses the answer nor records the group twice.
+        """
+        return await asyncio.shield(self._start_commit(run, resuming=resuming))
+
+    async def _write_outcomes(self, run: RunBlocking, resuming: bool) -> bool:
+        async with self._recording:
+            if self.stall is not None and not resuming:  # _resume tries again when it is time
+                return False
+            if self._timer is not None:  # this commit takes what the timer was for
+                self._timer.cancel()
+                self._timer = None
+            taken = len(self._unrecorded)  # more may come during the commit: the next one takes them
+            if not taken:
+                return True
+            try:
+                await run(self.host.store.record_outcomes, self._unrecorded[:taken])
+            except StoreError as exc:
+                self._stall_on(exc)
+                return False
+            del self._unrecorded[:taken]
+            return True
+
+    async def _settle(self, run: RunBlocking) -> None:
+        """The round's end: what it sent is recorded before the next claim, and before a stop."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._unrecorded and self.stall is None:
+            await self._commit(run)
+        if self._commits:  # a timer's commit still running: it is part of this round
+            await asyncio.gather(*self._commits)
 
     # -- one channel ---------------------------------------------------------------------
     def _rule_specs(self) -> dict[str, RuleSpec]:
@@ -245,6 +302,8 @@ class Outbox:
         now = utcnow()
         sent = 0
         if throttle is not None and not channel.digest:
+            if self._unrecorded and not await self._commit(run):  # the count includes this round's sends
+                raise _Stalled
             start, _end = window(throttle[1], now)
             sent = await run(self.host.store.sent_count, alert.rule_id, alert.channel, start)
         return hold_until(
@@ -272,18 +331,15 @@ class Outbox:
                     hold.until.isoformat(timespec="minutes"),
                     hold.reason,
                 )
-                try:
-                    await run(self.host.store.hold, alert.key, hold.until, hold.reason)
-                except StoreError as exc:  # not sent: nothing to keep, but the database refuses
-                    self._stall_on(exc)
-                    raise _Stalled from exc
                 report.held += 1
                 self._observe(alert.channel, "held")
+                await self._keep(held_outcome(alert.key, hold.until, hold.reason), run)
                 continue
             outcome = await self._send(notifier, alert)
-            decision = after_send(alert, outcome, utcnow(), self.host.settings.delivery, random.random())
-            await self._write(run, _Unrecorded(alert, decision, utcnow()))
+            now = utcnow()
+            decision = after_send(alert, outcome, now, self.host.settings.delivery, random.random())
             self._report(alert, decision, report)
+            await self._keep(outcome_of(alert.key, decision, now), run)
 
     async def _send(self, notifier: Notifier, alert: Alert) -> Outcome:
         settings = self.host.settings.delivery

@@ -7,16 +7,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Integer, Text, bindparam, func, or_, select, update
 from sqlmodel import col
 
-from monitor.models import SUMMARY_RULE, Alert, HeldAlert, Match, TermHit, make_article
+from monitor.models import SUMMARY_RULE, Alert, DeliveryOutcome, HeldAlert, Match, TermHit, make_article
 from monitor.store.articles import ArticleStore, Routed
 from monitor.store.base import _digest_uid
 from monitor.store.chunks import chunked
 from monitor.store.history import HistoryStore
 from monitor.store.notices import NOTICE_SOURCE, notice_origin
-from monitor.store.tables import ArticleRow, DeliveryRow, HitRow
+from monitor.store.tables import ArticleRow, DeliveryRow, HitRow, UTCDateTime
 
 ReleaseAt = Callable[[HeldAlert, datetime], datetime | None]
 """(held alert, now) → when it goes under the settings in force now (None: keep it held)."""
@@ -48,6 +48,29 @@ class RetryOutcome(NamedTuple):
 
 
 RETRYABLE = ("dead", "pending")
+
+_DELIVERIES = DeliveryRow.__table__  # type: ignore[attr-defined]
+_RECORD_OUTCOME = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.key == bindparam("o_key"), _DELIVERIES.c.status == "pending")
+    .values(
+        status=bindparam("o_status"),
+        attempts=_DELIVERIES.c.attempts + bindparam("o_tried", type_=Integer()),
+        next_attempt_at=func.coalesce(
+            bindparam("o_next", type_=UTCDateTime()), _DELIVERIES.c.next_attempt_at
+        ),
+        sent_at=bindparam("o_sent", type_=UTCDateTime()),
+        last_error=bindparam("o_error", type_=Text()),
+        lease_owner=None,
+        lease_expires=None,
+    )
+)
+"""One outcome of :class:`DeliveryOutcome`'s single shape; executed with many parameter sets."""
+
+
+def held_outcome(key: str, until: datetime, reason: str) -> DeliveryOutcome:
+    """An alert kept back (digest, quiet hours, throttle) until ``until``: not an attempt."""
+    return DeliveryOutcome(key, "held", False, until, error=f"held: {reason}")
 
 
 def delivery_view(d: DeliveryRow, rule_id: str, title: str, source: str) -> DeliveryView:
@@ -81,17 +104,14 @@ class OutboxStore(ArticleStore, HistoryStore):
 
     def due_deliveries(self, now: datetime, limit: int, channels: Iterable[str]) -> list[Alert]:
         """Pending alerts whose time has come, oldest first, for channels that exist."""
-        with self._guard(), self._session() as session:
-            rows = session.execute(
-                select(DeliveryRow, HitRow, ArticleRow)
-                .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
-                .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
-                .where(col(DeliveryRow.status) == "pending", col(DeliveryRow.next_attempt_at) <= now)
+        with self._guard(), self.engine.connect() as connection:
+            rows = connection.execute(
+                _ALERTS.where(col(DeliveryRow.status) == "pending", col(DeliveryRow.next_attempt_at) <= now)
                 .where(col(DeliveryRow.channel).in_(list(channels)))
                 .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
                 .limit(limit)
             ).all()
-        return [_alert_of(d, h, a) for d, h, a in rows]
+        return [_alert_from(row) for row in rows]
 
     def claim_deliveries(
         self, now: datetime, limit: int, channels: Iterable[str], owner: str, until: datetime
@@ -111,29 +131,24 @@ class OutboxStore(ArticleStore, HistoryStore):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        with self._guard(), self._session() as session, session.begin():
-            ids = list(session.execute(wanted).scalars())
+        with self._guard(), self.engine.begin() as connection:
+            ids = list(connection.execute(wanted).scalars())
             if not ids:
                 return []
             rows: list[Any] = []
             for chunk in chunked(ids):
-                session.execute(
+                connection.execute(
                     update(DeliveryRow)
                     .where(col(DeliveryRow.id).in_(chunk))
                     .values(lease_owner=owner, lease_expires=until)
                 )
-                rows += session.execute(
-                    select(DeliveryRow, HitRow, ArticleRow)
-                    .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
-                    .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
-                    .where(col(DeliveryRow.id).in_(chunk))
-                ).all()
-        rows.sort(key=lambda row: (row[0].next_attempt_at, row[0].id or 0))
-        return [_alert_of(d, h, a) for d, h, a in rows]
+                rows += connection.execute(_ALERTS.where(col(DeliveryRow.id).in_(chunk))).all()
+        rows.sort(key=lambda row: (row.next_attempt_at, row.id))
+        return [_alert_from(row) for row in rows]
 
     def hold(self, key: str, until: datetime, reason: str) -> None:
         """Keep an alert back (digest, quiet hours, throttle) to go out in a summary at ``until``."""
-        self._update(key, status="held", next_attempt_at=until, last_error=f"held: {reason}")
+        self.record_outcomes([held_outcome(key, until, reason)])
 
     def sent_count(self, rule_id: str, channel: str, since: datetime) -> int:
         """Alerts of ``rule_id`` sent to ``channel`` since ``since``: what a throttle counts."""
@@ -236,27 +251,41 @@ class OutboxStore(ArticleStore, HistoryStore):
         return due
 
     def mark_sent(self, key: str, now: datetime) -> None:
-        self._update(key, status="sent", sent_at=now, attempts=col(DeliveryRow.attempts) + 1, last_error=None)
+        self.record_outcomes([DeliveryOutcome(key, "sent", True, sent_at=now)])
 
     def mark_retry(self, key: str, next_at: datetime, error: str) -> None:
-        self._update(key, next_attempt_at=next_at, attempts=col(DeliveryRow.attempts) + 1, last_error=error)
+        self.record_outcomes([DeliveryOutcome(key, "pending", True, next_at, error=error)])
 
     def defer(self, key: str, next_at: datetime, error: str) -> None:
         """Not tried (its channel is paused): due again at ``next_at``, no attempt counted."""
-        self._update(key, next_attempt_at=next_at, last_error=error)
+        self.record_outcomes([DeliveryOutcome(key, "pending", False, next_at, error=error)])
 
     def mark_dead(self, key: str, error: str) -> None:
-        self._update(key, status="dead", attempts=col(DeliveryRow.attempts) + 1, last_error=error)
+        self.record_outcomes([DeliveryOutcome(key, "dead", True, error=error)])
 
-    def _update(self, key: str, **values: Any) -> None:
-        """The outcome of a send: only a pending alert changes, and its lease (if any) ends.
+    def record_outcomes(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """What a group of sends came to, in one statement (executemany) and one commit.
 
-        Pending only: a replica whose lease lapsed mid-send must not turn an
-        alert another replica has since sent into a dead one.
+        Only a pending row changes, and its lease (if any) ends: a replica whose
+        lease lapsed mid-send must not turn an alert another replica has since
+        sent into a dead one, and an outcome recorded twice (a retry of a
+        commit whose answer was lost) leaves a sent, dead or held row as it is.
         """
-        query = update(DeliveryRow).where(col(DeliveryRow.key) == key, col(DeliveryRow.status) == "pending")
-        with self._guard(), self._session() as session, session.begin():
-            session.execute(query.values(lease_owner=None, lease_expires=None, **values))
+        if not outcomes:
+            return
+        rows = [
+            {
+                "o_key": o.key,
+                "o_status": o.status,
+                "o_tried": int(o.attempted),
+                "o_next": o.next_at,
+                "o_sent": o.sent_at,
+                "o_error": o.error,
+            }
+            for o in outcomes
+        ]
+        with self._guard(), self.engine.begin() as connection:
+            connection.execute(_RECORD_OUTCOME, rows)
 
     def deliveries(
         self, status: str | None = None, channel: str | None = None, limit: int = 100
@@ -327,6 +356,50 @@ class OutboxStore(ArticleStore, HistoryStore):
                 select(col(DeliveryRow.status), func.count()).group_by(col(DeliveryRow.status))
             )
             return {status: count for status, count in rows}
+
+
+_ALERTS = (
+    select(
+        col(DeliveryRow.id),
+        col(DeliveryRow.key),
+        col(DeliveryRow.channel),
+        col(DeliveryRow.attempts),
+        col(DeliveryRow.next_attempt_at),
+        col(HitRow.rule_id),
+        col(HitRow.rule_name),
+        col(HitRow.terms),
+        col(HitRow.snippet),
+        col(HitRow.created_at),
+        col(HitRow.rule_tags),
+        col(ArticleRow.title),
+        col(ArticleRow.url),
+        col(ArticleRow.source),
+        col(ArticleRow.published),
+        col(ArticleRow.language),
+    )
+    .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
+    .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+)
+"""What an alert is made of, and no more: a claim reads neither article bodies nor ORM objects."""
+
+
+def _alert_from(row: Any) -> Alert:
+    return Alert(
+        key=row.key,
+        channel=row.channel,
+        rule_id=row.rule_id,
+        rule_name=row.rule_name,
+        title=row.title,
+        url=row.url,
+        source=row.source,
+        published=row.published,
+        language=row.language,
+        terms=_distinct_terms(row.terms),
+        snippet=row.snippet,
+        matched_at=row.created_at,
+        rule_tags=tuple(row.rule_tags),
+        attempt=row.attempts + 1,
+    )
 
 
 def _alert_of(d: DeliveryRow, h: HitRow, a: ArticleRow) -> Alert:

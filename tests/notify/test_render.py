@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -17,6 +18,7 @@ from monitor.notify.render import (
     render_slack,
     render_webhook,
     slack_escape,
+    web_url,
 )
 from tests.notify.conftest import make_alert
 from tests.notify.receivers import slack_problems
@@ -232,3 +234,12 @@ def test_render_slack_is_always_accepted(
     assert slack_problems(payload) == []
     for text in _texts(payload):
         assert "<!" not in text.replace("<!date^", "")
+
+
+def test_render_web_url_refuses_every_white_space_and_control_character() -> None:
+    """Every code point str.isspace() or Unicode category Cc calls so, anywhere in the URL; no other."""
+    for code in range(0x110000):
+        ch = chr(code)
+        refused = ch.isspace() or unicodedata.category(ch) == "Cc"
+        if refused or code < 0x3000:  # past U+3000 no character is a space or a control
+            assert (web_url(f"https://ex.org/a{ch}b") is None) is refused, hex(code)
