@@ -67,7 +67,7 @@ class HistoryStore(StoreBase):
         for wanted in chunked(uids, chunk):
             query = select(ArticleRow).where(col(ArticleRow.uid).in_(wanted))
             with self._guard(), self._session() as session:
-                out.update((row.uid, _article_of(row)) for row in session.execute(query).scalars())
+                out.update((row.uid, article_of(row)) for row in session.execute(query).scalars())
         return out
 
     def save_signatures(self, signatures: Mapping[str, bytes | None]) -> None:
@@ -129,7 +129,7 @@ class HistoryStore(StoreBase):
             with self._guard(), self._session() as session:
                 rows = session.execute(query).scalars().all()
             for row in rows:
-                yield StoredArticle(row.id or 0, _article_of(row), row.ingested_at)
+                yield StoredArticle(row.id or 0, article_of(row), row.ingested_at)
             if len(rows) < size:
                 return
             after = (rows[-1].ingested_at, rows[-1].id or 0)
@@ -137,7 +137,7 @@ class HistoryStore(StoreBase):
                 remaining -= len(rows)
 
 
-def _article_of(row: ArticleRow) -> Article:
+def article_of(row: ArticleRow) -> Article:
     return Article(
         uid=row.uid,
         fingerprint=row.fingerprint,
