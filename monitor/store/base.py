@@ -23,8 +23,8 @@ class StoreBase:
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
-    def _guard(self) -> _StoreGuard:
-        return _StoreGuard(self.engine)
+    def _guard(self) -> StoreGuard:
+        return StoreGuard(self.engine)
 
 
 def dialect_insert(engine: Engine) -> Callable[[Any], Any]:
@@ -43,8 +43,11 @@ def _digest_uid(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-class _StoreGuard:
-    """Turns SQLAlchemy's errors into StoreError naming the database (password hidden)."""
+class StoreGuard:
+    """Turns SQLAlchemy's errors into StoreError naming the database (password hidden).
+
+    Every read or write of the store runs inside one: ``with StoreGuard(engine), Session(engine)``.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

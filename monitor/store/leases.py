@@ -26,7 +26,7 @@ from sqlmodel import Session, col
 
 from monitor.models import Alert
 from monitor.store.base import dialect_insert
-from monitor.store.repo import Store
+from monitor.store.repo import Store, StoreGuard
 from monitor.store.tables import DeliveryRow, FeedRow, LeaseRow
 
 FEED_REUSE = 0.75  # a feed is claimable again after 3/4 of its interval: schedules jitter by ±10%
@@ -99,7 +99,7 @@ class SharedClaims(LocalClaims):
             .where(or_(col(FeedRow.due_at).is_(None), col(FeedRow.due_at) <= now))
             .with_for_update(skip_locked=True)
         )
-        with self.store._guard(), Session(self.engine) as session, session.begin():
+        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
             session.execute(self._insert(FeedRow).values(row).on_conflict_do_nothing())
             if session.execute(claimable).first() is None:
                 return False
@@ -116,7 +116,7 @@ class SharedClaims(LocalClaims):
 
     def release_feed(self, url: str) -> None:
         query = update(FeedRow).where(col(FeedRow.url) == url, col(FeedRow.lease_owner) == self.owner)
-        with self.store._guard(), Session(self.engine) as session, session.begin():
+        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
             session.execute(query.values(lease_owner=None, lease_expires=None))
 
     def task(self, name: str, now: datetime) -> bool:
@@ -127,7 +127,7 @@ class SharedClaims(LocalClaims):
             .where(or_(col(LeaseRow.expires).is_(None), col(LeaseRow.expires) < now))
             .with_for_update(skip_locked=True)
         )
-        with self.store._guard(), Session(self.engine) as session, session.begin():
+        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
             session.execute(self._insert(LeaseRow).values(name=name).on_conflict_do_nothing())
             if session.execute(claimable).first() is None:
                 return False
@@ -140,13 +140,13 @@ class SharedClaims(LocalClaims):
 
     def release_task(self, name: str) -> None:
         query = update(LeaseRow).where(col(LeaseRow.name) == name, col(LeaseRow.owner) == self.owner)
-        with self.store._guard(), Session(self.engine) as session, session.begin():
+        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
             session.execute(query.values(owner=None, expires=None))
 
     def renew(self, now: datetime) -> int:
         """Extend every lease this process holds (the heartbeat); how many rows it holds."""
         until = self._until(now)
-        with self.store._guard(), Session(self.engine) as session, session.begin():
+        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
             return sum(
                 int(getattr(session.execute(query), "rowcount", 0) or 0)
                 for query in (
@@ -160,7 +160,7 @@ class SharedClaims(LocalClaims):
 
     def release_all(self) -> int:
         """End every lease this process holds, so the other replicas need not wait for them to expire."""
-        with self.store._guard(), Session(self.engine) as session, session.begin():
+        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
             return sum(
                 int(getattr(session.execute(query), "rowcount", 0) or 0)
                 for query in (

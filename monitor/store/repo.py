@@ -9,7 +9,7 @@ importable from here.
 from __future__ import annotations
 
 from monitor.store.articles import BatchResult, FileRecord, Routed, delivery_key
-from monitor.store.base import _StoreGuard
+from monitor.store.base import StoreGuard
 from monitor.store.feeds import HEALTH_RULE, FeedStore
 from monitor.store.history import HitView, StoredArticle
 from monitor.store.outbox import RETRYABLE, DeliveryView, OutboxStore, ReleaseAt, RetryOutcome, Summarize
@@ -25,9 +25,9 @@ __all__ = [
     "RetryOutcome",
     "Routed",
     "Store",
+    "StoreGuard",
     "StoredArticle",
     "Summarize",
-    "_StoreGuard",
     "delivery_key",
 ]
 

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from monitor.config import RetentionSettings
-from monitor.store.repo import _StoreGuard
+from monitor.store.repo import StoreGuard
 from monitor.store.tables import ArticleRow, DeliveryRow, HitRow
 
 PRUNE_CHUNK = 1000
@@ -133,7 +133,7 @@ class Retention:
             "articles": select(func.count()).select_from(ArticleRow).where(doomed),
             "bodies": select(func.count()).select_from(ArticleRow).where(_full_body(cut)),
         }
-        with _StoreGuard(self.engine), self.engine.connect() as db:
+        with StoreGuard(self.engine), self.engine.connect() as db:
             return PruneReport(
                 **{kind: int(db.execute(query).scalar() or 0) for kind, query in queries.items()}
             )
@@ -151,7 +151,7 @@ class Retention:
     def prune_round(self, cut: Cutoffs) -> PruneReport:
         """At most ``chunk`` rows of each kind, each kind one transaction, dependants first."""
         report = PruneReport()
-        with _StoreGuard(self.engine):
+        with StoreGuard(self.engine):
             if cut.deliveries_sent is not None:
                 report.deliveries = self._in_transaction(self._sent_deliveries, cut.deliveries_sent)
             if cut.hits is not None:

@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlmodel import Session, col
 
 from monitor.store.notices import not_notice
-from monitor.store.repo import HitView, Store, _StoreGuard
+from monitor.store.repo import HitView, Store, StoreGuard
 from monitor.store.searchindex import PG_BODY_INDEXED, PG_CONFIGS, PG_OTHER_CONFIG, pg_config
 from monitor.store.tables import ArticleRow, HitRow
 
@@ -121,8 +121,16 @@ class ArticleView:
     score: float | None
 
 
-class _Match:
-    """One dialect's way of finding, ranking and quoting articles for a search text."""
+class SearchClause:
+    """One dialect's way of finding, ranking and quoting articles for a search text: what the
+    history and the web app's views add to their queries (``apply``, ``score``, ``headline``)."""
+
+    @classmethod
+    def for_text(cls, dialect: str, search: str) -> SearchClause:
+        """The clause for what a user typed (``monitor hits --search``); raises SearchError."""
+        from monitor.store.ftsquery import search_query  # the grammar (luqum) loads with the first search
+
+        return cls(dialect, search_query(search))
 
     def __init__(self, dialect: str, written: SearchQuery) -> None:
         self.dialect = dialect
@@ -186,8 +194,8 @@ class History:
         self.engine: Engine = store.engine
         self.chunk = chunk
 
-    def _match(self, written: SearchQuery | None) -> _Match | None:
-        return _Match(self.engine.dialect.name, written) if written is not None else None
+    def _match(self, written: SearchQuery | None) -> SearchClause | None:
+        return SearchClause(self.engine.dialect.name, written) if written is not None else None
 
     def hits(self, wanted: HitFilter) -> Iterator[FoundHit]:
         """Hits, newest first (best match first when searching), streamed."""
@@ -287,7 +295,7 @@ class History:
 
     def _stream(self, query: AnySelect) -> Iterator[Sequence[Any]]:
         """The query's rows in chunks, from one server-side cursor (SQLite reads lazily anyway)."""
-        with _StoreGuard(self.engine), Session(self.engine) as session:
+        with StoreGuard(self.engine), Session(self.engine) as session:
             result = session.execute(query, execution_options={"yield_per": self.chunk})
             yield from result.partitions()
 

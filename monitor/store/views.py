@@ -38,12 +38,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col
 
 from monitor.models import Article
-from monitor.store.base import _StoreGuard
-from monitor.store.ftsquery import search_query
-from monitor.store.history import _article_of
+from monitor.store.base import StoreGuard
+from monitor.store.history import article_of
 from monitor.store.outbox import DeliveryView, delivery_view
 from monitor.store.repo import Store
-from monitor.store.search import _Match
+from monitor.store.search import SearchClause
 from monitor.store.tables import ArticleRow, DeliveryRow, FileRow, HitRow
 
 MAX_PAGE = 200
@@ -215,12 +214,12 @@ class Views:
         self.dialect = self.engine.dialect.name
 
     def _rows(self, query: Any) -> Sequence[Any]:
-        with _StoreGuard(self.engine), Session(self.engine) as session:
+        with StoreGuard(self.engine), Session(self.engine) as session:
             return session.execute(query).all()
 
-    def _search(self, text: str | None) -> _Match | None:
+    def _search(self, text: str | None) -> SearchClause | None:
         """The store's search clause for ``text`` (``monitor hits --search``); raises SearchError."""
-        return _Match(self.dialect, search_query(text)) if text else None
+        return SearchClause.for_text(self.dialect, text) if text else None
 
     # -- hits ----------------------------------------------------------------------------------
     def hits(self, wanted: HitQuery) -> Page[HitItem]:
@@ -301,7 +300,7 @@ class Views:
             conditions.append(col(HitRow.id) > wanted.after_id)
         return conditions
 
-    def _article_key(self, match: _Match | None, article_id: Any = None) -> Any:
+    def _article_key(self, match: SearchClause | None, article_id: Any = None) -> Any:
         """The article id to order by: on SQLite with a search, the full-text index's own rowid
         (the same number), which the index yields in order, so the first page is read first."""
         if match is not None and self.dialect == "sqlite":
@@ -358,7 +357,7 @@ class Views:
             ]
         return ArticleDetail(
             row.id or 0,
-            _article_of(row),
+            article_of(row),
             row.ingested_at,
             row.story,
             [ArticleHit(*hit) for hit in hits],

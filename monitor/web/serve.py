@@ -5,7 +5,8 @@ readiness, and ingests posted articles through the daemon's pipeline (on its
 worker thread, so SQLite keeps one writer).  ``monitor web`` serves the same
 app for a desk that runs the daemon elsewhere or reads a PostgreSQL replica:
 it reads the rule files itself (re-read when they change), ingests nothing,
-and stops on SIGTERM or SIGINT.
+serves ``/metrics`` with its own process's figures (CPU, memory: it has no
+daemon's to give), and stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
+from prometheus_client import CollectorRegistry, ProcessCollector
 from starlette.applications import Starlette
 
 from monitor.config import Settings
@@ -60,7 +62,8 @@ def for_daemon(daemon: Daemon) -> Starlette:
 
 
 def for_database(settings: Settings, store: Store) -> Starlette:
-    """The app over a database alone: the rules as the files say, no ingestion, no metrics."""
+    """The app over a database alone: the rules as the files say, no ingestion, and metrics of
+    its own process only (``process_*``)."""
 
     async def readiness() -> list[Check]:
         return [await check_database(store.engine)]
@@ -69,11 +72,14 @@ def for_database(settings: Settings, store: Store) -> Starlette:
         read = ctx.rule_files.last
         return read.rules if read else []
 
+    registry = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=registry)
     ctx = WebContext(
         settings=lambda: settings,
         store=store,
         rules=rules,
         readiness=readiness,
+        registry=registry,
         role="web",
     )
     return create_app(ctx)

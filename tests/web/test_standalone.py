@@ -14,6 +14,10 @@ from pathlib import Path
 import httpx
 
 from monitor.cli.base import ExitCode
+from monitor.config import Settings
+from monitor.service.ops import AppServer
+from monitor.store.engine import open_store
+from monitor.web.serve import for_database
 from tests.ops_support import make_workdir, wait_for
 from tests.web.support import CONFIG
 
@@ -74,6 +78,23 @@ def test_standalone_serves_the_database_read_only(tmp_path: Path) -> None:
     assert posted.status_code == 405 and "only reads" in posted.json()["error"]
     assert ready.status_code == 200 and ready.text.startswith("ready")
     assert "ingests nothing" in log.read_text()
+
+
+async def test_standalone_serves_metrics_of_its_own_process(tmp_path: Path) -> None:
+    """As the daemon does, through prometheus_client's ASGI app: the process's figures, no daemon's."""
+    settings = Settings(database=f"sqlite:///{tmp_path / 'monitor.db'}", state_dir=tmp_path)
+    store = open_store(settings.database)
+    server = AppServer(for_database(settings, store), "127.0.0.1", 0)
+    _host, port = await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            metrics = await client.get("/metrics")
+    finally:
+        await server.close()
+        store.engine.dispose()
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    assert "process_cpu_seconds_total" in metrics.text and "process_resident_memory_bytes" in metrics.text
+    assert "monitor_articles_ingested" not in metrics.text
 
 
 def test_standalone_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path) -> None:
