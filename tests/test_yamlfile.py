@@ -134,7 +134,7 @@ def test_load_rules_reports_an_alias_bomb_with_its_line_and_loads_the_other_file
     loaded = load_rules([rules])
     assert [rule.id for rule in loaded.rules] == ["nato"]
     [problem] = loaded.errors
-    assert (problem.path, problem.line) == (str(rules / "bomb.yaml"), 6)
+    assert (problem.path, problem.line, problem.column) == (str(rules / "bomb.yaml"), 6, 12)
     assert "alias *l3" in problem.message and not problem.message.startswith("not valid YAML")
 
 
