@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, product
+from typing import ClassVar
 
 from spacy.attrs import FLAG62, FLAG63, IS_PUNCT
 from spacy.language import Language
@@ -31,6 +32,7 @@ from spacy.strings import StringStore, get_string_id
 from spacy.vocab import Vocab
 
 from monitor.folding import fold_plain
+from monitor.gcpause import collector_paused
 from monitor.matching.acronyms import common_words
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
@@ -340,18 +342,38 @@ def punct_test(vocab: Vocab) -> Callable[[str], bool]:
     return lex_attr_getters(vocab).get(IS_PUNCT, _never)  # type: ignore[return-value]
 
 
+Spans = tuple[tuple[int, int], ...]
+
+
+class _LastBuild:
+    """The terms of the last build folded (with their spans in capitals), for the next one: a
+    reload changes few terms.  A pure function of the text; every build replaces it with the
+    terms it used, so it holds those of one rule set at most."""
+
+    folded: ClassVar[dict[str, tuple[str, Spans]]] = {}
+
+
 class RuleIndex:
-    """The compiled form of a rule set, shared by every article until the next reload."""
+    """The compiled form of a rule set, shared by every article until the next reload.
+
+    Building it makes tens of thousands of objects that all live until the next reload: it
+    runs with the cyclic collector paused (see ``monitor.gcpause``).
+    """
 
     def __init__(self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines) -> None:
+        with collector_paused():
+            self._compile(specs, pipelines)
+
+    def _compile(self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines) -> None:
         self.pipelines = pipelines
         self.rules: list[CompiledRule] = []
         self.key_ids: dict[str, int] = {}
         self.key_terms: list[Term] = []  # key id → the term as first written
         self.key_lemmas: list[bool] = []
         # each key's term folded, and its spans in capitals: worked out once, read by every language
-        self._key_forms: list[tuple[str, tuple[tuple[int, int], ...]]] = []
+        self._key_forms: list[tuple[str, Spans]] = []
         self.rules_by_key: dict[int, list[int]] = defaultdict(list)
+        self._folded: dict[str, tuple[str, Spans]] = {}
         for spec in specs:
             keys: dict[int, int] = {}
             positive_terms_list: list[Term] = []
@@ -367,6 +389,7 @@ class RuleIndex:
             self.rules.append(CompiledRule(spec, keys, positive_terms, positive_keys, any_of))
             for key in _anchors(spec.expr, keys) or positive:
                 self.rules_by_key[key].append(index)
+        _LastBuild.folded, self._folded = self._folded, {}
         self._languages: dict[str, LanguageIndex] = {}
         self._lock = threading.Lock()
 
@@ -374,20 +397,25 @@ class RuleIndex:
         return len(self.rules)
 
     def _key_id(self, term: Term, lemmas: bool) -> int:
-        folded, spans = fold_plain(term.text), acronym_spans(term.text)
-        key = _term_key(term.text, term.wildcard, lemmas, folded, spans)
+        text = term.text
+        folded_spans = self._folded.get(text) or _LastBuild.folded.get(text)
+        if folded_spans is None:
+            folded_spans = (fold_plain(text), acronym_spans(text))
+        self._folded[text] = folded_spans
+        key = _term_key(text, term.wildcard, lemmas, *folded_spans)
         found = self.key_ids.get(key)
         if found is None:
             found = self.key_ids[key] = len(self.key_terms)
             self.key_terms.append(term)
             self.key_lemmas.append(lemmas and not term.wildcard)
-            self._key_forms.append((folded, spans))
+            self._key_forms.append(folded_spans)
         return found
 
     def for_language(self, lang: str) -> LanguageIndex:
         with self._lock:
             if lang not in self._languages:
-                self._languages[lang] = self._build(lang)
+                with collector_paused():
+                    self._languages[lang] = self._build(lang)
             return self._languages[lang]
 
     def build(self, languages: Sequence[str]) -> RuleIndex:

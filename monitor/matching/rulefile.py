@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import RuleProblem
+from monitor.gcpause import collector_paused
 from monitor.matching.rulecheck import CheckedRule, CheckedRules, Concept, check_rules, read_concepts
 from monitor.matching.rulemodel import RULE_SUFFIXES as RULE_SUFFIXES
 from monitor.matching.rulemodel import SCHEMA_URL as SCHEMA_URL
@@ -129,7 +130,11 @@ def load_rules(
 
     ``cache`` (by default the process's SHARED_CACHE) supplies what unchanged files said.
     """
-    cache = SHARED_CACHE if cache is None else cache
+    with collector_paused():  # thousands of rules built, all kept (see monitor.gcpause)
+        return _load_rules(paths, channels, SHARED_CACHE if cache is None else cache)
+
+
+def _load_rules(paths: Sequence[Path], channels: Iterable[str] | None, cache: RuleFileCache) -> RuleSet:
     files, problems = rule_files(paths)
     result = RuleSet(problems=problems, files=files)
     read = [_read(path, cache, result) for path in files]
