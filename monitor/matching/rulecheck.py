@@ -34,7 +34,7 @@ from monitor.matching.rulemodel import (
     known_language,
     parse_throttle,
 )
-from monitor.yamlfile import line_of, locate, to_plain, value_position
+from monitor.yamlfile import line_of, locate, to_plain, value_position, value_quote
 
 Concepts = Mapping[str, tuple[str, ...]]
 
@@ -276,8 +276,7 @@ class _QueryLocator:
         one_line = "\n" not in query
         at = None
         if position is not None and column is not None and one_line:
-            value = self.item.get("query")
-            quoted = 1 if getattr(value, "style", None) in ("'", '"') else 0
+            quoted = 1 if value_quote(self.item, "query") else 0
             at = position[1] + quoted + column
         caret = ""
         if query.strip() and column is not None and one_line:
