@@ -1,7 +1,10 @@
 """YAML loading that keeps line numbers, so every error can point at the line to fix.
 
-YAML 1.2 (ruamel.yaml) is used on purpose: under YAML 1.1 the language code
-``no`` (Norwegian) silently becomes ``False``.
+YAML 1.2 is read on purpose: under YAML 1.1 the language code ``no`` (Norwegian)
+silently becomes ``False``.  libyaml parses; :mod:`monitor.yamltree` builds the values
+with their positions (ruamel's round-trip loader, in pure Python, made a reload of
+10,000 rules take many seconds).  ruamel stays for what must keep a file's comments
+and layout when it is written back (:func:`append_to_list`).
 
 Rule files and ``monitor.yaml`` are read again on every reload, from whatever
 an editor (or an intruder) left there, so reading them is bounded before
@@ -12,10 +15,10 @@ anything is built from them:
   An alias costs nothing to parse, but everything downstream (plain copies,
   validation) expands it, and nine nested lists of nine aliases ("billion
   laughs") expand to 387 million values from a few hundred bytes.  The
-  composer counts what each alias would expand to as it meets it and stops
-  at the bound, naming the line, before a single value is built;
+  builder counts what each alias would expand to as it meets it and stops
+  at the bound, naming the line, before a single value is copied;
 - an alias to the collection it sits in (a loop) is refused the same way;
-- nesting deeper than :data:`MAX_DEPTH` is refused (the composer recurses).
+- nesting deeper than :data:`MAX_DEPTH` is refused.
 """
 
 from __future__ import annotations
@@ -25,164 +28,93 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.composer import Composer, ComposerError, MaxDepthExceededError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent
-from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.error import YAMLError
 
-MAX_YAML_BYTES = 4 * 2**20  # about 50,000 rules: more go in several files (parsing is slow)
+from monitor.yamltree import TreeError, YamlMap, YamlSeq, build
+
+MAX_YAML_BYTES = 4 * 2**20  # about 50,000 rules: more go in several files
 MAX_ALIAS_NODES = 10_000  # reuse of a few lists or mappings, never an amplification
 MAX_DEPTH = 64  # rule files and monitor.yaml nest 5 or 6 levels
 
 
 class YamlSyntaxError(Exception):
-    """A file that is not valid YAML; ``line`` is 1-based."""
+    """A file that is not valid YAML; ``line`` and ``column`` are 1-based."""
 
-    def __init__(self, path: str, line: int | None, message: str) -> None:
-        self.path, self.line, self.message = path, line, message
-        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+    def __init__(self, path: str, line: int | None, message: str, column: int | None = None) -> None:
+        self.path, self.line, self.message, self.column = path, line, message, column
+        where = f"{path}:{line}" if line else path
+        where += f":{column}" if line and column else ""
+        super().__init__(f"{where}: {message}")
 
 
 class YamlLimitError(YamlSyntaxError):
     """A file refused for its size, its aliases or its depth, before it was built."""
 
 
-class _AliasLimit(ComposerError):
-    """Raised inside the composer; becomes a YamlLimitError with the file's name."""
-
-
-class _BoundedComposer(Composer):
-    """A composer that prices every alias it meets and refuses past MAX_ALIAS_NODES values in all.
-
-    An alias's price is the number of values (scalars and collections) of the
-    node it names, aliases inside that node included, so nested aliases are
-    priced at what they multiply to.  Sizes are remembered per node, so pricing
-    is linear in the document however the aliases nest.
-    """
-
-    def compose_document(self: Any) -> Any:
-        self._sizes: dict[int, int] = {}
-        self._aliased = 0
-        return super().compose_document()
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.parser.check_event(AliasEvent):
-            event = self.parser.peek_event()
-            node = self.anchors.get(event.anchor)
-            if node is not None:
-                self._price(node, event)
-        return super().compose_node(parent, index)
-
-    def _price(self, node: Node, event: Any) -> None:
-        if isinstance(node, SequenceNode | MappingNode) and node.end_mark is None:
-            raise _AliasLimit(
-                None,
-                None,
-                f"alias *{event.anchor} refers to the collection it is in (a loop): refused",
-                event.start_mark,
-            )
-        self._aliased += _size(node, self._sizes, MAX_ALIAS_NODES + 1)
-        if self._aliased > MAX_ALIAS_NODES:
-            raise _AliasLimit(
-                None,
-                None,
-                f"alias *{event.anchor} brings the values repeated by aliases past {MAX_ALIAS_NODES:,} "
-                "(a YAML alias bomb?): refused before anything was built; write the values out"
-                " (rule files: share terms with concepts and @name)",
-                event.start_mark,
-            )
-
-
-def _children(node: Node) -> list[Node]:
-    if isinstance(node, SequenceNode):
-        return list(node.value)
-    if isinstance(node, MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
-
-
-def _size(root: Node, sizes: dict[int, int], cap: int) -> int:
-    """Values under ``root`` once every alias is expanded (at most ``cap``), without recursion."""
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if id(node) in sizes:
-            continue
-        children = _children(node)
-        if children_done:
-            sizes[id(node)] = min(cap, 1 + sum(sizes[id(child)] for child in children))
-        else:
-            stack.append((node, True))
-            stack.extend((child, False) for child in children if id(child) not in sizes)
-    return sizes[id(root)]
-
-
-def load_yaml(path: Path) -> Any:
-    """Parse one YAML file, keeping positions; raises YamlSyntaxError (YamlLimitError) or OSError."""
+def read_bytes(path: Path) -> bytes:
+    """A YAML file's bytes, MAX_YAML_BYTES and one more at most (``decode`` refuses those)."""
     with path.open("rb") as file:
-        data = file.read(MAX_YAML_BYTES + 1)
+        return file.read(MAX_YAML_BYTES + 1)
+
+
+def read_text(path: Path) -> str:
+    """A YAML file's text, refused unread past MAX_YAML_BYTES; raises YamlSyntaxError or OSError."""
+    return decode(read_bytes(path), str(path))
+
+
+def decode(data: bytes, name: str) -> str:
+    """The UTF-8 text of a YAML file's bytes, refused past MAX_YAML_BYTES (YamlSyntaxError)."""
     if len(data) > MAX_YAML_BYTES:
         raise YamlLimitError(
-            str(path),
+            name,
             None,
             f"larger than {MAX_YAML_BYTES // 2**20} MiB: refused unread (split it in several files)",
         )
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise YamlSyntaxError(str(path), line, f"not UTF-8 text (byte {exc.start + 1})") from None
-    return parse_yaml(text, str(path))
+        raise YamlSyntaxError(name, line, f"not UTF-8 text (byte {exc.start + 1})") from None
 
 
-def _loader() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.Composer = _BoundedComposer
-    yaml.max_depth = MAX_DEPTH
-    return yaml
+def load_yaml(path: Path) -> Any:
+    """Parse one YAML file, keeping positions; raises YamlSyntaxError (YamlLimitError) or OSError."""
+    return parse_yaml(read_text(path), str(path))
 
 
 def parse_yaml(text: str, name: str) -> Any:
-    yaml = _loader()
+    """The values of ``text`` (dicts and lists that know their positions); ``name`` is for errors."""
     try:
-        return yaml.load(text)
-    except _AliasLimit as exc:
-        mark = exc.problem_mark
-        raise YamlLimitError(name, mark.line + 1 if mark else None, str(exc.problem)) from None
-    except MaxDepthExceededError as exc:
-        mark = exc.problem_mark
-        message = f"nested more than {MAX_DEPTH} levels deep: refused"
-        raise YamlLimitError(name, mark.line + 1 if mark else None, message) from None
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise YamlSyntaxError(name, line, message or "invalid YAML") from None
-    except YAMLError as exc:
-        raise YamlSyntaxError(name, None, str(exc)) from None
+        return build(text, max_aliased=MAX_ALIAS_NODES, max_depth=MAX_DEPTH)
+    except TreeError as exc:
+        kind = YamlLimitError if exc.limit else YamlSyntaxError
+        line = exc.line + 1 if exc.line is not None else None
+        column = exc.column + 1 if exc.column is not None else None
+        raise kind(name, line, exc.message, column) from None
 
 
 def line_of(node: Any, key: str | int | None = None) -> int | None:
     """1-based line of a mapping key / sequence item (or of the node itself)."""
-    try:
-        if key is None:
-            return int(node.lc.line) + 1
-        if isinstance(node, CommentedMap) and key in node:
-            return int(node.lc.key(key)[0]) + 1
-        if isinstance(node, CommentedSeq) and isinstance(key, int):
-            return int(node.lc.item(key)[0]) + 1
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return None
+    if key is None:
+        return node.line + 1 if isinstance(node, YamlMap | YamlSeq) else None
+    if isinstance(node, YamlMap):
+        position = node.positions.get(key)
+        return position[0] + 1 if position is not None else None
+    if isinstance(node, YamlSeq) and isinstance(key, int) and 0 <= key < len(node.positions):
+        return node.positions[key][0] + 1
     return None
 
 
 def value_position(node: Any, key: str) -> tuple[int, int] | None:
-    """1-based (line, column) where the value of ``key`` starts."""
-    try:
-        line, col = node.lc.value(key)
-        return int(line) + 1, int(col) + 1
-    except (AttributeError, KeyError, TypeError):
-        return None
+    """1-based (line, column) where the value of ``key`` starts (its opening quote, if quoted)."""
+    position = node.positions.get(key) if isinstance(node, YamlMap) else None
+    return (position[2] + 1, position[3] + 1) if position is not None else None
+
+
+def value_quote(node: Any, key: str) -> str:
+    """The quote the value of ``key`` is written in (``'`` or ``"``), "" when it is unquoted."""
+    position = node.positions.get(key) if isinstance(node, YamlMap) else None
+    return position[4] if position is not None else ""
 
 
 def locate(root: Any, loc: tuple[int | str, ...]) -> int | None:
@@ -200,7 +132,7 @@ def locate(root: Any, loc: tuple[int | str, ...]) -> int | None:
 
 
 def to_plain(node: Any) -> Any:
-    """ruamel containers → dicts and lists (pydantic validates plain data)."""
+    """Read containers → plain dicts and lists with string keys (what pydantic validates)."""
     if isinstance(node, dict):
         return {str(k): to_plain(v) for k, v in node.items()}
     if isinstance(node, list):
@@ -214,9 +146,16 @@ def append_to_list(path: Path, keys: tuple[str, ...], items: list[dict[str, Any]
     Missing mappings on the way are created.  The file is replaced atomically,
     so an interrupted write never leaves half a configuration.
     """
-    root = load_yaml(path) if path.exists() else None
     yaml = YAML(typ="rt")
     yaml.indent(mapping=2, sequence=4, offset=2)
+    root = None
+    if path.exists():
+        text = read_text(path)
+        parse_yaml(text, str(path))  # the bounds first: ruamel's loader would expand a bomb
+        try:
+            root = yaml.load(text)
+        except YAMLError as exc:
+            raise YamlSyntaxError(str(path), None, f"cannot be rewritten: {exc}") from None
     root = root if isinstance(root, CommentedMap) else CommentedMap()
     node = root
     for key in keys[:-1]:

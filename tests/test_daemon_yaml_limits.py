@@ -85,7 +85,7 @@ def test_run_daemon_refuses_a_yaml_alias_bomb_keeps_its_rules_and_stops(tmp_path
                 bomb = workdir / "rules" / "bomb.yaml"
                 bomb.write_text(bomb_rule_file(), encoding="utf-8")
                 assert wait_for(lambda: "reload refused" in daemon.log), daemon.log
-                assert f"{bomb}:6: alias *l3 " in daemon.log  # the file and line of the culprit
+                assert f"{bomb}:6:12: alias *l3 " in daemon.log  # the file, line and column of the culprit
 
                 drop(workdir / "inbox", "vilnius.json", NATO)  # the rules already running still match
                 assert wait_for(lambda: len(hook.received) == 2), daemon.log

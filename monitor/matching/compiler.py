@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, product
+from typing import ClassVar
 
 from spacy.attrs import FLAG62, FLAG63, IS_PUNCT
 from spacy.language import Language
@@ -31,6 +32,7 @@ from spacy.strings import StringStore, get_string_id
 from spacy.vocab import Vocab
 
 from monitor.folding import fold_plain
+from monitor.gcpause import collector_paused
 from monitor.matching.acronyms import common_words
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
@@ -55,10 +57,16 @@ def acronym_spans(text: str) -> tuple[tuple[int, int], ...]:
 
 def term_key(term: Term, lemmas: bool = False) -> str:
     """Identity of a term across rules: how it is matched, its folded text, where capitals count."""
-    if term.wildcard:
-        return f"wild:{fold_plain(term.text)}"
-    marks = ",".join(f"{s}-{e}" for s, e in acronym_spans(term.text))
-    return f"{'lemma' if lemmas else 'exact'}:{fold_plain(term.text)}|{marks}"
+    return _term_key(term.text, term.wildcard, lemmas, fold_plain(term.text), acronym_spans(term.text))
+
+
+def _term_key(
+    text: str, wildcard: bool, lemmas: bool, folded: str, spans: tuple[tuple[int, int], ...]
+) -> str:
+    if wildcard:
+        return f"wild:{folded}"
+    marks = ",".join(f"{s}-{e}" for s, e in spans)
+    return f"{'lemma' if lemmas else 'exact'}:{folded}|{marks}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,11 +255,12 @@ class LanguageIndex:
         """Build the look-up table once phrases and wildcards are known."""
         self.wildcards.finish(is_punct)
         self.deferred_wildcards.finish(is_punct)
+        wildcards = self.wildcards if self.wildcards else None  # most tables have none
         for orth, phrases in self.phrases.items():
             word = first_words[orth]
             alone = [key for rest, key in phrases if not rest]
-            if not is_punct(word):
-                alone.extend(self.wildcards.keys(word))
+            if wildcards is not None and not is_punct(word):
+                alone.extend(wildcards.keys(word))
             longer: defaultdict[int, Phrases] = defaultdict(list)
             for rest, key in phrases:
                 if rest:
@@ -333,30 +342,54 @@ def punct_test(vocab: Vocab) -> Callable[[str], bool]:
     return lex_attr_getters(vocab).get(IS_PUNCT, _never)  # type: ignore[return-value]
 
 
+Spans = tuple[tuple[int, int], ...]
+
+
+class _LastBuild:
+    """The terms of the last build folded (with their spans in capitals), for the next one: a
+    reload changes few terms.  A pure function of the text; every build replaces it with the
+    terms it used, so it holds those of one rule set at most."""
+
+    folded: ClassVar[dict[str, tuple[str, Spans]]] = {}
+
+
 class RuleIndex:
-    """The compiled form of a rule set, shared by every article until the next reload."""
+    """The compiled form of a rule set, shared by every article until the next reload.
+
+    Building it makes tens of thousands of objects that all live until the next reload: it
+    runs with the cyclic collector paused (see ``monitor.gcpause``).
+    """
 
     def __init__(self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines) -> None:
+        with collector_paused():
+            self._compile(specs, pipelines)
+
+    def _compile(self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines) -> None:
         self.pipelines = pipelines
         self.rules: list[CompiledRule] = []
         self.key_ids: dict[str, int] = {}
         self.key_terms: list[Term] = []  # key id → the term as first written
         self.key_lemmas: list[bool] = []
+        # each key's term folded, and its spans in capitals: worked out once, read by every language
+        self._key_forms: list[tuple[str, Spans]] = []
         self.rules_by_key: dict[int, list[int]] = defaultdict(list)
+        self._folded: dict[str, tuple[str, Spans]] = {}
         for spec in specs:
             keys: dict[int, int] = {}
-            positive: set[int] = set()
+            positive_terms_list: list[Term] = []
             for term, is_positive in terms(spec.expr):
-                key = keys[id(term)] = self._key_id(term, spec.lemmas)
+                keys[id(term)] = self._key_id(term, spec.lemmas)
                 if is_positive:
-                    positive.add(key)
+                    positive_terms_list.append(term)
             index = len(self.rules)
-            positive_terms = tuple(t for t, is_positive in terms(spec.expr) if is_positive)
+            positive_terms = tuple(positive_terms_list)
             positive_keys = tuple(keys[id(t)] for t in positive_terms)
+            positive = set(positive_keys)
             any_of = is_any_of(spec.expr)
             self.rules.append(CompiledRule(spec, keys, positive_terms, positive_keys, any_of))
             for key in _anchors(spec.expr, keys) or positive:
                 self.rules_by_key[key].append(index)
+        _LastBuild.folded, self._folded = self._folded, {}
         self._languages: dict[str, LanguageIndex] = {}
         self._lock = threading.Lock()
 
@@ -364,12 +397,18 @@ class RuleIndex:
         return len(self.rules)
 
     def _key_id(self, term: Term, lemmas: bool) -> int:
-        key = term_key(term, lemmas)
+        text = term.text
+        folded_spans = self._folded.get(text) or _LastBuild.folded.get(text)
+        if folded_spans is None:
+            folded_spans = (fold_plain(text), acronym_spans(text))
+        self._folded[text] = folded_spans
+        key = _term_key(text, term.wildcard, lemmas, *folded_spans)
         found = self.key_ids.get(key)
         if found is None:
             found = self.key_ids[key] = len(self.key_terms)
             self.key_terms.append(term)
             self.key_lemmas.append(lemmas and not term.wildcard)
+            self._key_forms.append(folded_spans)
         return found
 
     @property
@@ -381,7 +420,8 @@ class RuleIndex:
     def for_language(self, lang: str) -> LanguageIndex:
         with self._lock:
             if lang not in self._languages:
-                self._languages[lang] = self._build(lang)
+                with collector_paused():
+                    self._languages[lang] = self._build(lang)
             return self._languages[lang]
 
     def build(self, languages: Sequence[str]) -> RuleIndex:
@@ -400,11 +440,12 @@ class RuleIndex:
         first_words: dict[int, str] = {}
         for key, term in enumerate(self.key_terms):
             anchor = key in anchors
+            folded, spans = self._key_forms[key]
             if term.wildcard:
-                (table.wildcards if anchor else table.deferred_wildcards).add(fold_plain(term.text), key)
+                (table.wildcards if anchor else table.deferred_wildcards).add(folded, key)
                 continue
             expand = self.key_lemmas[key] and not in_context
-            for words, capitals in _variants(nlp, lang, term.text, expand):
+            for words, capitals in _variants(nlp, lang, folded, spans, expand):
                 orths = tuple(get_string_id(word) for word in words)
                 if anchor:
                     first_words[orths[0]] = words[0]
@@ -490,16 +531,19 @@ def pattern_tokens(nlp: Language, folded: str) -> list[tuple[str, int]]:
 
 
 def _variants(
-    nlp: Language, lang: str, text: str, lemmas: bool
+    nlp: Language, lang: str, folded: str, spans: tuple[tuple[int, int], ...], lemmas: bool
 ) -> Iterator[tuple[tuple[str, ...], tuple[int, ...]]]:
-    """The tokens of every form of a term, each with the positions that need capitals."""
-    folded = fold_plain(text)
+    """The tokens of every form of a term (``folded``, its ``acronym_spans``), each with the
+    positions that need capitals."""
     tokens = pattern_tokens(nlp, folded)
     if not tokens:
         return
-    spans = acronym_spans(text)
-    capitals = tuple(
-        i for i, (tok, idx) in enumerate(tokens) if any(idx < e and idx + len(tok) > s for s, e in spans)
+    capitals = (
+        tuple(
+            i for i, (tok, idx) in enumerate(tokens) if any(idx < e and idx + len(tok) > s for s, e in spans)
+        )
+        if spans
+        else ()
     )
     if not lemmas:
         yield tuple(tok for tok, _ in tokens), capitals

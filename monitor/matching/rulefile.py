@@ -6,192 +6,39 @@ problem, so ``monitor rules check`` can fail while the daemon keeps watching
 with the rules that are valid and says loudly which ones it left out.  Risky
 but usable queries come back as warnings.
 
-The pydantic models here are also the source of ``monitor rules schema``, so
-editors and the loader can never disagree about what a rule file may hold.
+A reload after an edit reads again only what the edit changed: each file's
+concepts and checked rules are kept (:class:`RuleFileCache`) with a digest of
+its bytes and the concepts its queries named, and reused while both stay the
+same.  What spans files (an id or a concept declared twice, an unknown channel)
+is checked afresh on every load, in file order, so a load from the cache says
+exactly what a load from scratch says.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import hashlib
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any
-
-import langcodes
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from typing import Any
 
 from monitor.errors import RuleProblem
-from monitor.matching.lint import lint_query
-from monitor.matching.query import (
-    MAX_NESTING,
-    Meta,
-    Node,
-    QuerySyntaxError,
-    concept_term,
-    matches_without_terms,
-    parse_query,
-)
-from monitor.yamlfile import (
-    YamlLimitError,
-    YamlSyntaxError,
-    line_of,
-    load_yaml,
-    locate,
-    parse_yaml,
-    to_plain,
-    value_position,
-)
-
-RULE_SUFFIXES = (".yaml", ".yml")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_CONCEPT_NAME = r"^[A-Za-z0-9][\w.-]*$"
-SCHEMA_URL = "https://news-monitor.example/schema/rules.schema.json"
-
-
-def _one_or_many(value: Any) -> Any:
-    """``notify: slack`` means ``notify: [slack]``: the form people write first."""
-    return [value] if isinstance(value, str) else value
-
-
-OneOrMany = Annotated[list[str], BeforeValidator(_one_or_many, json_schema_input_type=str | list[str])]
-
-
-def known_language(code: str) -> bool:
-    """An ISO 639 code (it, en, fi, no): spaCy's own data, or its multi-language tokenizer."""
-    if not re.fullmatch(r"[a-z]{2,3}", code):
-        return False
-    return importlib.util.find_spec(f"spacy.lang.{code}") is not None or langcodes.tag_is_valid(code)
-
-
-class ExampleText(BaseModel):
-    """An example article: its text, and optionally a title and language."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(description="the article text (body)")
-    title: str = Field("", description="the article title")
-    lang: str | None = Field(
-        None, description="the article language (default: the rule's, or default_language)"
-    )
-
-
-Example = str | ExampleText
-
-
-class Examples(BaseModel):
-    """Short texts the rule must and must not fire on; ``monitor rules check`` runs them."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    match: list[Example] = Field(default_factory=list, description="texts the rule must fire on")
-    no_match: list[Example] = Field(default_factory=list, description="texts the rule must not fire on")
-
-
-class RuleModel(BaseModel):
-    """One rule as written in YAML."""
-
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
-
-    id: str = Field(max_length=200, description="unique, stable identifier: letters, digits, - _ .")
-    name: str | None = Field(None, description="human-readable name shown in alerts")
-    description: str = Field("", description="what the rule is for (not used for matching)")
-    query: str = Field(
-        description='what to look for: terms, "phrases", AND/OR/NOT, (), fields such as title:, '
-        '"a b"~10, a NEAR/10 b, prefix*, @concept'
-    )
-    languages: OneOrMany = Field(default_factory=list, description="only articles in these languages")
-    lemmas: bool = Field(False, description="match inflected forms too (attacco aereo → attacchi aerei)")
-    min_mentions: int = Field(
-        1, ge=1, description="fire only when the terms are mentioned at least this often"
-    )
-    in_title: bool = Field(False, description="fire only when a term is mentioned in the title")
-    throttle: str | None = Field(
-        None,
-        pattern=r"^\s*[1-9][0-9]*\s*/\s*([0-9]+(\.[0-9]+)?)?\s*(s|m|h|d)\s*$",
-        description="at most N alerts per period per channel, e.g. 10/h or 3/30m; the rest in one summary",
-    )
-    urgent: bool = Field(False, description="alert even during a channel's quiet hours")
-    notify: OneOrMany = Field(default_factory=list, description="channel names; default: defaults.notify")
-    tags: OneOrMany = Field(default_factory=list, description="labels carried into alerts")
-    enabled: bool = Field(True, description="false keeps the rule in the file without running it")
-    examples: Examples | None = Field(None, description="texts that must and must not match (rules check)")
-
-    @field_validator("id")
-    @classmethod
-    def _valid_id(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError("an id may hold only letters, digits, '-', '_' and '.', with no spaces")
-        return value
-
-    @field_validator("languages")
-    @classmethod
-    def _valid_languages(cls, value: list[str]) -> list[str]:
-        for code in value:
-            if not known_language(code):
-                raise ValueError(f"{code!r} is not a language code such as it, en, fr")
-        return value
-
-
-ConceptName = Annotated[str, Field(pattern=_CONCEPT_NAME)]
-
-
-class RuleFile(BaseModel):
-    """A rule file: named concepts (term lists) and rules.  The JSON Schema is generated from this."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, title="news-monitor rule file")
-
-    schema_: str | None = Field(
-        None, alias="$schema", description="the JSON Schema of this file, for editors"
-    )
-    concepts: dict[ConceptName, list[str]] = Field(
-        default_factory=dict,
-        description="named term lists, used in queries as @name: finland: [Finlandia, Finland, finlandese*]",
-    )
-    rules: list[RuleModel] = Field(default_factory=list, description="the watch rules")
-
-
-@dataclass(frozen=True)
-class RuleExample:
-    """One example of a rule, with whether the rule must fire on it."""
-
-    text: str
-    title: str
-    lang: str | None
-    should_match: bool
-    line: int | None
-
-
-def parse_throttle(text: str) -> tuple[int, float]:
-    """``10/h`` → (10, 3600.0); ``3/30m`` → (3, 1800.0)."""
-    count, _, period = text.replace(" ", "").partition("/")
-    unit = period[-1]
-    amount = float(period[:-1] or 1)
-    return int(count), amount * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    """A validated rule with its parsed query and where it was written."""
-
-    id: str
-    name: str
-    query: str
-    expr: Node
-    path: str
-    line: int | None
-    languages: tuple[str, ...] = ()
-    notify: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    description: str = ""
-    lemmas: bool = False
-    min_mentions: int = 1
-    in_title: bool = False
-    examples: tuple[RuleExample, ...] = ()
-    throttle: tuple[int, float] | None = None  # (alerts, seconds)
-    urgent: bool = False
+from monitor.gcpause import collector_paused
+from monitor.matching.rulecheck import CheckedRule, CheckedRules, Concept, check_rules, read_concepts
+from monitor.matching.rulemodel import RULE_SUFFIXES as RULE_SUFFIXES
+from monitor.matching.rulemodel import SCHEMA_URL as SCHEMA_URL
+from monitor.matching.rulemodel import Example as Example
+from monitor.matching.rulemodel import Examples as Examples
+from monitor.matching.rulemodel import ExampleText as ExampleText
+from monitor.matching.rulemodel import RuleExample as RuleExample
+from monitor.matching.rulemodel import RuleFile as RuleFile
+from monitor.matching.rulemodel import RuleModel as RuleModel
+from monitor.matching.rulemodel import RuleSpec as RuleSpec
+from monitor.matching.rulemodel import known_language as known_language
+from monitor.matching.rulemodel import parse_throttle as parse_throttle
+from monitor.yamlfile import YamlLimitError, YamlSyntaxError, decode, line_of, parse_yaml, read_bytes
 
 
 @dataclass
@@ -202,6 +49,7 @@ class RuleSet:
     problems: list[RuleProblem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     concepts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    parsed: list[Path] = field(default_factory=list)  # the files this load parsed (not in the cache)
 
     @property
     def errors(self) -> list[RuleProblem]:
@@ -210,6 +58,55 @@ class RuleSet:
     @property
     def warnings(self) -> list[RuleProblem]:
         return [p for p in self.problems if p.warning]
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What one file's bytes said, apart from the rest of the rule set."""
+
+    digest: bytes
+    parsed: bool  # valid YAML within the bounds (else ``problems`` says why)
+    problems: tuple[RuleProblem, ...]  # not YAML, unknown top-level keys
+    concepts: tuple[Concept, ...]
+    concept_problems: tuple[RuleProblem, ...]
+    checked: CheckedRules | None = None  # its rules, against the concepts of the last load
+
+
+class RuleFileCache:
+    """What each rule file said when last read, by path, so a reload parses only the files whose
+    bytes changed and checks again only the rules whose concepts changed.
+
+    It holds the files of the last load only: a file no longer there is forgotten.  Loads on
+    several threads may share it (the daemon's reload and the web app's rules page do): an
+    entry is replaced whole, and a load only ever uses an entry that its checks confirm.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, _Reading] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str, digest: bytes) -> _Reading | None:
+        with self._lock:
+            found = self._files.get(path)
+        return found if found is not None and found.digest == digest else None
+
+    def put(self, path: str, reading: _Reading) -> None:
+        with self._lock:
+            self._files[path] = reading
+
+    def keep_only(self, paths: Iterable[str]) -> None:
+        wanted = set(paths)
+        with self._lock:
+            for gone in self._files.keys() - wanted:
+                del self._files[gone]
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
+# The process's own: what ``load_rules`` uses unless given another, so every caller (start-up,
+# reloads, the web app's rules page) shares one reading of the files.
+SHARED_CACHE = RuleFileCache()
 
 
 def rule_files(paths: Iterable[Path]) -> tuple[list[Path], list[RuleProblem]]:
@@ -226,31 +123,35 @@ def rule_files(paths: Iterable[Path]) -> tuple[list[Path], list[RuleProblem]]:
     return files, problems
 
 
-def load_rules(paths: Sequence[Path], channels: Iterable[str] | None = None) -> RuleSet:
-    """Load and validate every rule file; concepts are shared by all files."""
+def load_rules(
+    paths: Sequence[Path], channels: Iterable[str] | None = None, cache: RuleFileCache | None = None
+) -> RuleSet:
+    """Load and validate every rule file; concepts are shared by all files.
+
+    ``cache`` (by default the process's SHARED_CACHE) supplies what unchanged files said.
+    """
+    with collector_paused():  # thousands of rules built, all kept (see monitor.gcpause)
+        return _load_rules(paths, channels, SHARED_CACHE if cache is None else cache)
+
+
+def _load_rules(paths: Sequence[Path], channels: Iterable[str] | None, cache: RuleFileCache) -> RuleSet:
     files, problems = rule_files(paths)
     result = RuleSet(problems=problems, files=files)
-    documents = [(path, doc) for path in files if (doc := _read(path, result.problems)) is not None]
+    read = [_read(path, cache, result) for path in files]
+    for file in read:
+        result.problems.extend(file.reading.problems)
     concept_lines: dict[str, str] = {}
-    for path, doc in documents:
-        _load_concepts(path, doc, result, concept_lines)
-    known_channels = set(channels) if channels is not None else None
+    for file in read:
+        result.problems.extend(file.reading.concept_problems)
+        _add_concepts(file.path, file.reading.concepts, result, concept_lines)
+    known = set(channels) if channels is not None else None
     seen_ids: dict[str, str] = {}
-    for path, doc in documents:
-        for spec in _load_file(path, doc, result, seen_ids):
-            unknown = [c for c in spec.notify if known_channels is not None and c not in known_channels]
-            if unknown:
-                result.problems.append(
-                    RuleProblem(
-                        spec.path,
-                        spec.line,
-                        f"unknown channel(s) {', '.join(unknown)} in notify "
-                        f"(channels in monitor.yaml: {', '.join(sorted(known_channels or ())) or 'none'})",
-                        spec.id,
-                    )
-                )
-                continue
-            result.rules.append(spec)
+    for file in read:
+        checked = file.checked(cache, result)
+        result.problems.extend(checked.problems)
+        for rule in checked.rules:
+            _add_rule(file.path, rule, result, seen_ids, known)
+    cache.keep_only(str(path) for path in files)
     result.problems.sort(key=lambda p: (p.path, p.line or 0, p.warning))
     return result
 
@@ -258,7 +159,7 @@ def load_rules(paths: Sequence[Path], channels: Iterable[str] | None = None) -> 
 def load_rule_text(
     text: str,
     name: str,
-    concepts: Mapping[str, tuple[str, ...]] | None = None,
+    concepts: dict[str, tuple[str, ...]] | None = None,
     channels: Iterable[str] | None = None,
 ) -> RuleSet:
     """Rules written in ``text`` (the YAML of a rule file) judged as ``monitor rules check`` would.
@@ -267,258 +168,136 @@ def load_rule_text(
     configured rule files' @concepts, which its queries may use.
     """
     result = RuleSet(concepts=dict(concepts or {}))
+    path = Path(name)
     try:
         doc = parse_yaml(text, name)
     except YamlSyntaxError as exc:
-        prefix = "" if isinstance(exc, YamlLimitError) else "not valid YAML: "
-        result.problems.append(RuleProblem(name, exc.line, prefix + exc.message))
+        result.problems.append(_yaml_problem(name, exc))
         return result
-    _load_concepts(Path(name), doc, result, {})
+    declared, problems = read_concepts(path, doc)
+    result.problems.extend(problems)
+    _add_concepts(path, declared, result, {})
+    checked = check_rules(path, doc, result.concepts)
+    result.problems.extend(checked.problems)
     known = set(channels) if channels is not None else None
-    for spec in _load_file(Path(name), doc, result, {}):
-        unknown = [c for c in spec.notify if known is not None and c not in known]
-        if unknown:
-            message = f"unknown channel(s) {', '.join(unknown)} in notify"
-            result.problems.append(RuleProblem(name, spec.line, message, spec.id))
-            continue
-        result.rules.append(spec)
+    for rule in checked.rules:
+        _add_rule(path, rule, result, {}, known, list_channels=False)
     return result
 
 
-def _read(path: Path, problems: list[RuleProblem]) -> Any:
-    try:
-        doc = load_yaml(path)
-    except YamlSyntaxError as exc:
-        prefix = "" if isinstance(exc, YamlLimitError) else "not valid YAML: "
-        problems.append(RuleProblem(str(path), exc.line, prefix + exc.message))
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(RuleProblem(str(path), None, f"cannot read the file: {exc}"))
-        return None
-    if isinstance(doc, dict):
-        for key in doc:
-            if key not in ("rules", "concepts", "$schema"):
-                problems.append(
-                    RuleProblem(
-                        str(path),
-                        line_of(doc, key),
-                        f"unknown top-level key {key!r} (expected rules, concepts)",
-                    )
-                )
-    return doc
-
-
-def _load_concepts(path: Path, doc: Any, result: RuleSet, seen: dict[str, str]) -> None:
-    concepts = doc.get("concepts") if isinstance(doc, dict) else None
-    if concepts is None:
-        return
-    if not isinstance(concepts, dict):
-        result.problems.append(
-            RuleProblem(str(path), line_of(doc, "concepts"), "concepts must map names to lists of terms")
-        )
-        return
-    for name, entries in concepts.items():
-        line = line_of(concepts, name)
-        problem = _concept_problem(str(name), entries, seen)
-        if problem is None:
-            try:
-                for entry in entries:
-                    concept_term(str(entry), 0)
-            except QuerySyntaxError as exc:
-                problem = f"concept @{name}: {exc.message}"
-        if problem is not None:
-            result.problems.append(RuleProblem(str(path), line, problem))
-            continue
-        seen[str(name)] = f"{path}:{line}"
-        result.concepts[str(name)] = tuple(str(e) for e in entries)
-
-
-def _concept_problem(name: str, entries: Any, seen: dict[str, str]) -> str | None:
-    if not re.match(_CONCEPT_NAME, name):
-        return f"concept name {name!r} may hold only letters, digits, '-', '_' and '.'"
-    if name in seen:
-        return f"concept @{name} is declared twice (first at {seen[name]})"
-    if not isinstance(entries, list) or not entries or not all(isinstance(e, str | int) for e in entries):
-        return f"concept @{name} must be a non-empty list of terms"
-    return None
-
-
-def _load_file(path: Path, doc: Any, result: RuleSet, seen_ids: dict[str, str]) -> list[RuleSpec]:
-    if doc is None:
-        return []
-    items = doc.get("rules", []) if isinstance(doc, dict) else doc
-    if not isinstance(items, list):
-        result.problems.append(
-            RuleProblem(str(path), line_of(doc), "expected a list of rules under the key 'rules'")
-        )
-        return []
-    specs = []
-    for index, item in enumerate(items):
-        spec = _load_rule(path, items, index, item, result, seen_ids)
-        if spec is not None:
-            specs.append(spec)
-    return specs
-
-
-def _load_rule(
-    path: Path, items: Any, index: int, item: Any, result: RuleSet, seen_ids: dict[str, str]
-) -> RuleSpec | None:
-    problems = result.problems
-    line = line_of(items, index)
-    if not isinstance(item, dict):
-        problems.append(RuleProblem(str(path), line, "each rule must be a mapping with id and query"))
-        return None
-    rule_id = item.get("id") if isinstance(item.get("id"), str) else None
-    if rule_id is not None:
-        if rule_id in seen_ids:
-            problems.append(
-                RuleProblem(
-                    str(path),
-                    line_of(item, "id") or line,
-                    f"duplicate rule id (first defined at {seen_ids[rule_id]})",
-                    rule_id,
-                )
-            )
-            return None
-        seen_ids[rule_id] = f"{path}:{line_of(item, 'id') or line}"
-    try:
-        model = RuleModel.model_validate(to_plain(item))
-    except ValidationError as exc:
-        problems.extend(_validation_problems(path, item, line, rule_id, exc))
-        return None
-    locate_query = _QueryLocator(path, item, model, line)
-    try:
-        expr = parse_query(model.query, result.concepts)
-        _check_meaning(expr)
-        warnings = list(lint_query(expr, model.query))
-    except QuerySyntaxError as exc:
-        problems.append(locate_query.problem(exc.message, exc.column))
-        return None
-    except RecursionError:  # within MAX_NESTING, but reached with little of the stack left
-        message = f"the query is nested too deeply to check (the limit is {MAX_NESTING} levels)"
-        problems.append(locate_query.problem(message, None))
-        return None
-    for message, column in warnings:
-        problems.append(locate_query.problem(message, column, warning=True))
-    if not model.enabled:
-        return None
-    return RuleSpec(
-        id=model.id,
-        name=model.name or model.id,
-        query=model.query,
-        expr=expr,
-        path=str(path),
-        line=line,
-        languages=tuple(model.languages),
-        notify=tuple(model.notify),
-        tags=tuple(model.tags),
-        description=model.description,
-        lemmas=model.lemmas,
-        min_mentions=model.min_mentions,
-        in_title=model.in_title,
-        throttle=parse_throttle(model.throttle) if model.throttle else None,
-        urgent=model.urgent,
-        examples=_examples(item, model),
-    )
-
-
-def _check_meaning(expr: Node) -> None:
-    if matches_without_terms(expr):
-        raise QuerySyntaxError(
-            "this query could fire on an article holding none of its words (a NOT, or source:/url:/lang: "
-            "alone); add at least one word or phrase outside NOT",
-            0,
-        )
-    for meta in _metas(expr):
-        if meta.field == "lang" and not known_language(meta.value):
-            raise QuerySyntaxError(f"lang:{meta.value} is not a language code (it, en, fr)", meta.column)
-
-
-def _metas(node: Node) -> Iterable[Meta]:
-    if isinstance(node, Meta):
-        yield node
-    elif hasattr(node, "items"):
-        for item in node.items:
-            yield from _metas(item)
-    elif hasattr(node, "item"):
-        yield from _metas(node.item)
-
-
-def _validation_problems(
-    path: Path, item: Any, line: int | None, rule_id: str | None, exc: ValidationError
-) -> Iterable[RuleProblem]:
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            allowed = (
-                ", ".join(RuleModel.model_fields) if len(error["loc"]) == 1 else "see monitor rules schema"
-            )
-            message = f"unknown key {where!r} (allowed: {allowed})"
-        elif error["type"] == "missing":
-            message = f"missing required key {where!r}"
-        else:
-            message = f"{where}: {message}"
-        yield RuleProblem(str(path), locate(item, error["loc"]) or line, message, rule_id)
+_UNPARSED: Any = object()
 
 
 @dataclass
-class _QueryLocator:
-    """Turns a column inside the query into file:line:column and a caret under the culprit."""
+class _File:
+    """One rule file during one load: what it says, and its bytes (from which its rules are
+    checked again when the cache has them checked against other concepts)."""
 
     path: Path
-    item: Any
-    model: RuleModel
-    line: int | None
+    reading: _Reading
+    data: bytes = b""
+    doc: Any = _UNPARSED  # parsed by this load
 
-    def problem(self, message: str, column: int | None, *, warning: bool = False) -> RuleProblem:
-        query = self.model.query
-        position = value_position(self.item, "query")
-        one_line = "\n" not in query
-        at = None
-        if position is not None and column is not None and one_line:
-            value = self.item.get("query")
-            quoted = 1 if getattr(value, "style", None) in ("'", '"') else 0
-            at = position[1] + quoted + column
-        caret = ""
-        if query.strip() and column is not None and one_line:
-            shown, column = _excerpt(query, column)
-            caret = f"\n    {shown}\n    {' ' * column}^"
-        return RuleProblem(
-            str(self.path),
-            position[0] if position else self.line,
-            f"query: {message}{caret}",
-            self.model.id,
-            at,
-            warning,
-        )
+    def checked(self, cache: RuleFileCache, result: RuleSet) -> CheckedRules:
+        """Its rules checked against ``result.concepts``: as the cache has them if they still hold."""
+        reading = self.reading
+        if not reading.parsed:
+            return _NO_RULES
+        if reading.checked is not None and reading.checked.hold_for(result.concepts):
+            return reading.checked
+        name = str(self.path)
+        if self.doc is _UNPARSED:
+            result.parsed.append(self.path)
+            self.doc = parse_yaml(decode(self.data, name), name)  # read fine before: it reads again
+        checked = check_rules(self.path, self.doc, result.concepts)
+        cache.put(name, replace(reading, checked=checked))
+        return checked
 
 
-def _excerpt(query: str, column: int, width: int = 100) -> tuple[str, int]:
-    """The part of a long query around ``column`` (a query may hold thousands of characters),
-    and the column within it."""
-    if len(query) <= width:
-        return query, column
-    start = max(0, min(column - width // 2, len(query) - width))
-    shown = query[start : start + width]
-    before = "…" if start else ""
-    after = "…" if start + width < len(query) else ""
-    return f"{before}{shown}{after}", column - start + len(before)
+_NO_RULES = CheckedRules((), (), {}, None)
 
 
-def _examples(item: Any, model: RuleModel) -> tuple[RuleExample, ...]:
-    if model.examples is None:
-        return ()
-    raw = item.get("examples") or {}
-    out = []
-    for key, should_match in (("match", True), ("no_match", False)):
-        for i, example in enumerate(getattr(model.examples, key)):
-            line = line_of(raw.get(key), i) if isinstance(raw, dict) else None
-            if isinstance(example, str):
-                out.append(RuleExample(example, "", None, should_match, line))
-            else:
-                out.append(RuleExample(example.text, example.title, example.lang, should_match, line))
-    return tuple(out)
+def _read(path: Path, cache: RuleFileCache, result: RuleSet) -> _File:
+    """What ``path`` says: from the cache while its bytes are the same, else parsed now."""
+    try:
+        data = read_bytes(path)
+    except OSError as exc:
+        problem = RuleProblem(str(path), None, f"cannot read the file: {exc}")
+        return _File(path, _Reading(b"", False, (problem,), (), ()))
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    cached = cache.get(str(path), digest)
+    if cached is not None:
+        return _File(path, cached, data)
+    result.parsed.append(path)
+    try:
+        doc = parse_yaml(decode(data, str(path)), str(path))
+    except YamlSyntaxError as exc:
+        reading = _Reading(digest, False, (_yaml_problem(str(path), exc),), (), ())
+        cache.put(str(path), reading)
+        return _File(path, reading)
+    concepts, concept_problems = read_concepts(path, doc)
+    problems = tuple(_top_level_problems(path, doc))
+    reading = _Reading(digest, True, problems, tuple(concepts), tuple(concept_problems))
+    cache.put(str(path), reading)
+    return _File(path, reading, data, doc)
+
+
+def _yaml_problem(name: str, exc: YamlSyntaxError) -> RuleProblem:
+    prefix = "" if isinstance(exc, YamlLimitError) else "not valid YAML: "
+    return RuleProblem(name, exc.line, prefix + exc.message, None, exc.column)
+
+
+def _top_level_problems(path: Path, doc: Any) -> Iterable[RuleProblem]:
+    if isinstance(doc, dict):
+        for key in doc:
+            if key not in ("rules", "concepts", "$schema"):
+                message = f"unknown top-level key {key!r} (expected rules, concepts)"
+                yield RuleProblem(str(path), line_of(doc, key), message)
+
+
+def _add_concepts(path: Path, concepts: Iterable[Concept], result: RuleSet, seen: dict[str, str]) -> None:
+    """Declare a file's concepts, after those of the files before it (the first declaration wins)."""
+    for concept in concepts:
+        problem = concept.name_problem
+        if problem is None and concept.name in seen:
+            problem = f"concept @{concept.name} is declared twice (first at {seen[concept.name]})"
+        problem = problem or concept.terms_problem
+        if problem is not None:
+            result.problems.append(RuleProblem(str(path), concept.line, problem))
+            continue
+        seen[concept.name] = f"{path}:{concept.line}"
+        result.concepts[concept.name] = concept.terms
+
+
+def _add_rule(
+    path: Path,
+    rule: CheckedRule,
+    result: RuleSet,
+    seen_ids: dict[str, str],
+    known_channels: set[str] | None,
+    *,
+    list_channels: bool = True,
+) -> None:
+    """Add a checked rule, unless an earlier one has its id or it names an unknown channel."""
+    if rule.rule_id is not None:
+        if rule.rule_id in seen_ids:
+            message = f"duplicate rule id (first defined at {seen_ids[rule.rule_id]})"
+            result.problems.append(RuleProblem(str(path), rule.id_line, message, rule.rule_id))
+            return
+        seen_ids[rule.rule_id] = f"{path}:{rule.id_line}"
+    result.problems.extend(rule.problems)
+    spec = rule.spec
+    if spec is None:
+        return
+    unknown = [c for c in spec.notify if known_channels is not None and c not in known_channels]
+    if unknown:
+        message = f"unknown channel(s) {', '.join(unknown)} in notify"
+        if list_channels:
+            configured = ", ".join(sorted(known_channels or ())) or "none"
+            message += f" (channels in monitor.yaml: {configured})"
+        result.problems.append(RuleProblem(spec.path, spec.line, message, spec.id))
+        return
+    result.rules.append(spec)
 
 
 FilesSignature = tuple[tuple[str, int, int], ...]

@@ -37,9 +37,16 @@ def test_rulefile_empty_query(tmp_path: Path) -> None:
 
 def test_rulefile_unbalanced_parenthesis_points_at_column(tmp_path: Path) -> None:
     [problem] = messages(tmp_path, "rules:\n  - id: a\n    query: '(Finlandia OR Finland'\n")
-    assert ":3:12:" in problem  # line 3, column of the '(' inside the quoted value
+    assert ":3:13:" in problem  # line 3, column of the '(' inside the quoted value
     assert "'(' is never closed" in problem
     assert "    ^" in problem
+
+
+def test_rulefile_query_error_column_is_the_culprits_whatever_the_quotes(tmp_path: Path) -> None:
+    for quote in ("", "'", '"'):
+        [problem] = messages(tmp_path, f"rules:\n  - id: a\n    query: {quote}x AND (y{quote}\n")
+        assert f":3:{18 + len(quote)}:" in problem, problem  # the '(' after "    query: x AND "
+        assert "'(' is never closed" in problem
 
 
 def test_rulefile_unknown_channel(tmp_path: Path) -> None:
@@ -108,7 +115,7 @@ def test_rulefile_accepts_a_bare_list(tmp_path: Path) -> None:
 
 def test_rulefile_unknown_field_points_a_caret_at_it(tmp_path: Path) -> None:
     [problem] = messages(tmp_path, "rules:\n  - id: a\n    query: 'NATO AND titel:Finlandia'\n")
-    assert ":3:21:" in problem and "unknown field 'titel'" in problem
+    assert ":3:22:" in problem and "unknown field 'titel'" in problem
     assert problem.endswith("    NATO AND titel:Finlandia\n             ^")
 
 
