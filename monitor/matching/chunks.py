@@ -22,8 +22,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH
+from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, ORTH
 from spacy.language import Language
+from spacy.tokenizer import Tokenizer
 
 # A chunk's tokens: their texts, their offsets in the chunk, a bit mask of those that are
 # punctuation (bit i for token i), and how many are not: neither proximity nor wildcards count
@@ -35,6 +36,31 @@ _AT_START = (0,)
 # What the cache keeps for the most common chunk, one token that is a word: no tuple of its own.
 _ONE_WORD: Chunk = ((), _AT_START, 0, 1)
 _EMPTY: Chunk = ((), (), 0, 0)  # between two spaces of a run
+
+# The tokenizers (by spaCy language) that never cut between two letters but in special cases:
+# read from their prefix, suffix and infix lists and checked on random text
+# (tests/matching/test_chunks.py).  There a chunk of letters alone that is no special case is
+# one token, a word, and the index need not cut a chunk where a rule's word is glued to letters.
+LETTERS_GLUED = frozenset({"it", "en", "xx", "de", "fr", "es"})
+
+
+def cut_between_letters(nlp: Language) -> frozenset[str]:
+    """The special cases of the tokenizer that cut between two letters (English ``cannot``)."""
+    glued = set()
+    for text, pieces in (getattr(nlp.tokenizer, "rules", None) or {}).items():
+        at = 0
+        for piece in pieces[:-1]:
+            at += len(piece[ORTH])
+            if text[at - 1].isalpha() and text[at].isalpha():
+                glued.add(text)
+                break
+    return frozenset(glued)
+
+
+def letters_glued(nlp: Language) -> bool:
+    """Whether the pipeline's tokenizer is one that never cuts between two letters but in
+    special cases (see LETTERS_GLUED)."""
+    return nlp.lang in LETTERS_GLUED and type(nlp.tokenizer) is Tokenizer
 
 
 class ChunkTokenizer:
@@ -50,6 +76,10 @@ class ChunkTokenizer:
         self._known: dict[str, Chunk] = {}
         self._older: dict[str, Chunk] = {}
         self._lock = threading.Lock()
+        self._specials: frozenset[str] | None = None  # None: every chunk goes through spaCy
+        nlp_now = nlp()
+        if letters_glued(nlp_now):
+            self._specials = frozenset(nlp_now.tokenizer.rules)
 
     def __len__(self) -> int:
         return len(self._known) + len(self._older)
@@ -107,8 +137,26 @@ class ChunkTokenizer:
         """Cut ``chunks`` (none empty, none known) with spaCy, in one call, and remember them.
 
         They are joined by line breaks: a line break is a token of its own, so no special case
-        can reach from one chunk into the next, and each is cut exactly as if alone.
+        can reach from one chunk into the next, and each is cut exactly as if alone.  A chunk of
+        letters alone that is no special case is one word where the tokenizer never cuts between
+        two letters otherwise (see LETTERS_GLUED): spaCy is not asked.
         """
+        specials = self._specials
+        if specials is not None:
+            hard = [chunk for chunk in chunks if not chunk.isalpha() or chunk in specials]
+            if len(hard) < len(chunks):
+                cut = dict(zip(hard, self._cut(hard), strict=True)) if hard else {}
+                out = []
+                for chunk in chunks:
+                    tokens = cut.get(chunk)
+                    if tokens is None:
+                        tokens = ((chunk,), _AT_START, 0, 1)
+                        self._remember(chunk, _ONE_WORD)
+                    out.append(tokens)
+                return out
+        return self._cut(chunks)
+
+    def _cut(self, chunks: list[str]) -> list[Chunk]:
         doc = self._nlp().tokenizer("\n".join(chunks))
         rows = doc.to_array([IDX, LENGTH, IS_PUNCT, IS_SPACE]).tolist()
         out: list[Chunk] = []

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from itertools import accumulate, islice, product
 
 import ahocorasick
-from spacy.attrs import IS_PUNCT, ORTH
+from spacy.attrs import IS_PUNCT
 from spacy.language import Language
 from spacy.vocab import Vocab
 
 from monitor.folding import fold_plain
 from monitor.matching.acronyms import common_words
+from monitor.matching.chunks import LETTERS_GLUED, cut_between_letters
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
 from monitor.matching.query import And, Near, Node, Or, Term, terms
@@ -228,7 +229,8 @@ class LanguageIndex:
 
         Where the tokenizer never cuts between two letters but in special cases (``glued``, the
         special cases that do), a first word found glued to letters (``ue`` in ``questo``) is
-        no token: the chunk need not be cut, unless it holds one of those special cases."""
+        no token: the chunk need not be cut, unless it holds one of those special cases where
+        it could be the chunk, less its prefixes and suffixes (``dont`` in ``dont,``)."""
         prefixes, self.every_chunk = self.wildcards.needles()
         ends: dict[str, tuple[bool, bool]] = {}
         letters = self.letters_glued
@@ -237,8 +239,8 @@ class LanguageIndex:
         for word in self.starts:
             left, right = ends.get(word, (True, True))
             ends[word] = (letters and left, letters and right)
-        for special in glued:
-            ends[special] = (False, False)
+        for special in glued:  # it cuts only a whole chunk, less what prefixes and suffixes cut off
+            ends[special] = (letters, letters)
         if not ends:
             return None
         automaton = ahocorasick.Automaton()
@@ -290,25 +292,6 @@ class LanguageIndex:
         if common is None:
             common = self._common = common_words(self.lang, self.capital_words)
         return word in common or (word not in self.capital_words and bool(common_words(self.lang, (word,))))
-
-
-# The tokenizers (by spaCy language) that never cut between two letters but in special cases:
-# read from their prefix, suffix and infix lists and checked on random text
-# (tests/matching/test_chunks.py).  Another language's chunks are cut whenever they hold a needle.
-LETTERS_GLUED = frozenset({"it", "en", "xx", "de", "fr", "es"})
-
-
-def cut_between_letters(nlp: Language) -> frozenset[str]:
-    """The special cases of the tokenizer that cut between two letters (English ``cannot``)."""
-    glued = set()
-    for text, pieces in (getattr(nlp.tokenizer, "rules", None) or {}).items():
-        at = 0
-        for piece in pieces[:-1]:
-            at += len(piece[ORTH])
-            if text[at - 1].isalpha() and text[at].isalpha():
-                glued.add(text)
-                break
-    return frozenset(glued)
 
 
 def punct_test(vocab: Vocab) -> Callable[[str], bool]:

@@ -189,10 +189,9 @@ class LanguagePipelines:
         remembered (they stay valid when the pipeline is renewed: same tokenizer settings)."""
         found = self._chunks.get(lang)
         if found is None:
+            made = ChunkTokenizer(functools.partial(self.article_nlp, lang))  # loads it: outside the lock
             with self._lock:
-                found = self._chunks.setdefault(
-                    lang, ChunkTokenizer(functools.partial(self.article_nlp, lang))
-                )
+                found = self._chunks.setdefault(lang, made)
         return found
 
     def renew(self, lang: str, old: Language) -> None:

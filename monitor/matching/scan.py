@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from itertools import accumulate
+from itertools import accumulate, count
+from operator import add
 
 from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH
 from spacy.tokens import Doc
@@ -148,7 +149,7 @@ class FieldText:
         counts = self._counts
         if counts is None:
             parts = self.text.split(" ")
-            starts = list(accumulate((len(part) + 1 for part in parts[:-1]), initial=0))
+            starts = [0, *map(add, accumulate(map(len, parts[:-1])), count(1))]
             before = list(accumulate(self.chunks.word_counts(parts), initial=0))
             counts = self._counts = (starts, before)
         starts, before = counts
