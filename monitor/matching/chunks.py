@@ -77,9 +77,9 @@ class ChunkTokenizer:
         self._older: dict[str, Chunk] = {}
         self._lock = threading.Lock()
         self._specials: frozenset[str] | None = None  # None: every chunk goes through spaCy
-        nlp_now = nlp()
-        if letters_glued(nlp_now):
-            self._specials = frozenset(nlp_now.tokenizer.rules)
+        tokenizer = nlp().tokenizer
+        if isinstance(tokenizer, Tokenizer) and letters_glued(nlp()):
+            self._specials = frozenset(tokenizer.rules)
 
     def __len__(self) -> int:
         return len(self._known) + len(self._older)
