@@ -11,13 +11,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py monitor/matching/_columns.pyx monitor/matching/_sentences.pyx | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py monitor/matching/_sentences.pyx | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[postgres]'
 	touch $@
 
-# The tests also build the optional compiled scan (Cython is in the test extra), to hold it to the
+# The tests also build the optional compiled sentence scan (Cython is in the test extra), to hold it to the
 # pure path; `make run` needs neither it nor a compiler.
-$(VENV)/.installed-test: pyproject.toml setup.py monitor/matching/_columns.pyx monitor/matching/_sentences.pyx | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml setup.py monitor/matching/_sentences.pyx | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e .
 	touch $@ $(VENV)/.installed

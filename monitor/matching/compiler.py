@@ -5,35 +5,35 @@ of rules; boolean logic then runs only for the rules one of whose terms
 occurred (a rule that could fire with none of its terms present is refused by
 the rule loader).
 
-The table maps the hash of a phrase's first token (spaCy's ORTH, the murmur
-hash of the folded text) to the phrases starting with it.  Whether a word
-starts anything is decided once per word, when spaCy creates its lexeme, and
-kept in one of the lexeme's flag bits: the scan of a field reads that column
-in C and touches in Python only the tokens that start something.  Against a
-PhraseMatcher over the same phrases it scans as fast and builds far faster (no
-pattern Docs, no lexemes for rule terms), which is what keeps a reload of a
-large rule set short.
+The table maps a phrase's first token (its folded text) to the phrases starting
+with it.  Whether a chunk of an article (the text between two runs of whitespace)
+holds a token that starts anything is decided once per chunk and remembered
+(``LanguageIndex.plain``, ``chunk_anchors``): the scan of a field compares its
+chunks with those sets in C and touches in Python only the chunks that start
+something (monitor.matching.scan).  No pattern Docs, no lexemes for rule terms:
+a reload of a large rule set stays short.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-import weakref
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice, product
+from itertools import accumulate, islice, product
 from typing import ClassVar
 
-from spacy.attrs import FLAG62, FLAG63, IS_PUNCT
+import ahocorasick
+from spacy.attrs import IS_PUNCT
 from spacy.language import Language
-from spacy.strings import StringStore, get_string_id
 from spacy.vocab import Vocab
 
 from monitor.folding import fold_plain
 from monitor.gcpause import collector_paused
 from monitor.matching.acronyms import common_words
+from monitor.matching.chunks import LETTERS_GLUED, cut_between_letters
 from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
 from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
 from monitor.matching.query import And, Near, Node, Or, Term, terms
@@ -42,8 +42,6 @@ from monitor.matching.wildcard import MAX_WILDCARD_WORD, Wildcard
 
 _WORD = re.compile(r"[^\W_]+")
 _PLAIN = re.compile(r"[a-z]+|[0-9]+")
-# Words remembered that wildcards match, per generation (see WildcardSet.remember): bounds its memory.
-TOKEN_CACHE_LIMIT = 10_000
 
 
 def acronym_spans(text: str) -> tuple[tuple[int, int], ...]:
@@ -87,16 +85,12 @@ def is_any_of(node: Node) -> bool:
     return isinstance(node, Or) and all(is_any_of(item) for item in node.items)
 
 
-Phrases = list[tuple[tuple[int, ...], int]]  # (the tokens after the first, term key) of each phrase
+Phrases = list[tuple[tuple[str, ...], int]]  # (the tokens after the first, term key) of each phrase
 # What one word starts: the keys it matches alone (one-word terms, wildcards), and the longer
 # phrases it begins, by their second token (a common first word may begin thousands of them).
-Entry = tuple[tuple[int, ...], dict[int, Phrases] | None]
-
-# The lexeme flag bit that marks the words starting something in the table a vocabulary serves.
-# spaCy's own flags end at IS_CURRENCY (18); FLAG19…FLAG63 are left to applications.
-START = FLAG63
-# The flag bit of the words that match a wildcard term that wakes no rule (see LanguageIndex).
-WILD = FLAG62
+Entry = tuple[tuple[int, ...], dict[str, Phrases] | None]
+# A chunk's tokens that start something: (the token's offset in the chunk, its text, its entry).
+ChunkAnchors = tuple[tuple[int, str, Entry], ...]
 
 
 def _never(_text: str) -> bool:
@@ -104,27 +98,15 @@ def _never(_text: str) -> bool:
 
 
 class WildcardSet:
-    """Prefix (``negozia*``) and pattern (``n?to``) terms, and the words found to match them.
+    """Prefix (``negozia*``) and pattern (``n?to``) terms.
 
-    Whether a word matches is asked once per word (when spaCy creates its lexeme) and its keys
-    are remembered, so a scan finds them by the token's hash.  A prefix is one comparison; a
-    pattern is tested against every word, in time linear in the word's length (see
-    ``monitor.matching.wildcard``), and never against a word longer than MAX_WILDCARD_WORD.
+    Whether a word matches is asked once per chunk that holds it (see LanguageIndex.plain). A
+    prefix is one comparison; a pattern is tested against every word, in time linear in the
+    word's length (see ``monitor.matching.wildcard``), and never against a word longer than
+    MAX_WILDCARD_WORD.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "all_keys",
-        "heads",
-        "is_punct",
-        "learnt",
-        "lengths",
-        "older",
-        "patterns",
-        "prefixes",
-        "shortest",
-        "term_of",
-    )
+    __slots__ = ("all_keys", "heads", "lengths", "patterns", "prefixes", "shortest", "term_of")
 
     def __init__(self) -> None:
         self.prefixes: dict[str, list[int]] = {}
@@ -132,9 +114,6 @@ class WildcardSet:
         self.shortest = 0
         self.heads: frozenset[str] = frozenset()  # every prefix cut to ``shortest`` characters
         self.patterns: list[tuple[Wildcard, int]] = []
-        self.is_punct: Callable[[str], bool] = _never
-        self.learnt: dict[int, tuple[int, ...]] = {}  # word hash → its keys (see ``learnt_keys``)
-        self.older: dict[int, tuple[int, ...]] = {}  # the generation before ``learnt``
         self.all_keys: frozenset[int] = frozenset()
         self.term_of: dict[int, str | Wildcard] = {}  # key → its prefix, or its pattern
 
@@ -145,8 +124,7 @@ class WildcardSet:
         else:
             self.patterns.append((Wildcard(text), key))
 
-    def finish(self, is_punct: Callable[[str], bool]) -> None:
-        self.is_punct = is_punct
+    def finish(self) -> None:
         self.lengths = tuple(sorted({len(p) for p in self.prefixes}))
         self.shortest = self.lengths[0] if self.lengths else 0
         self.heads = frozenset(p[: self.shortest] for p in self.prefixes)
@@ -161,21 +139,23 @@ class WildcardSet:
         """False for most words, from one set look-up: no prefix begins like them."""
         return bool(self.patterns) or (bool(self.prefixes) and word[: self.shortest] in self.heads)
 
-    def matches(self, word: str, *, remember: bool = True) -> bool:
-        """Whether an article word (folded) matches; unless told not to, its keys are remembered
-        for ``learnt_keys``."""
-        if not self or self.is_punct(word):
-            return False
-        keys = self.keys(word)
-        if keys and remember:
-            self.remember(get_string_id(word), keys)  # what ``learnt_keys`` is asked next
-        return bool(keys)
+    def needles(self) -> tuple[list[str], bool]:
+        """Text that every word matching one of the terms holds (a prefix, a pattern's longest
+        run of letters), and whether some pattern has none (``?*``): then every word may match."""
+        needles = [prefix for prefix in self.prefixes if prefix]
+        every_word = "" in self.prefixes
+        for pattern, _key in self.patterns:
+            runs = [run for piece in pattern.text.split("*") for run in piece.split("?") if run]
+            if runs:
+                needles.append(max(runs, key=len))
+            else:
+                every_word = True
+        return needles, every_word
 
     def matching(self, key: int, words: Sequence[str]) -> list[int]:
         """The indexes of the ``words`` (folded, none punctuation) that match the term of ``key``.
 
-        What a woken rule asks of a deferred wildcard: one test per word of the article that
-        matches some deferred wildcard, instead of working out every such word's keys.
+        What a woken rule asks of a deferred wildcard: one test per word of the field.
         """
         term = self.term_of[key]
         if isinstance(term, str):
@@ -186,29 +166,6 @@ class WildcardSet:
         """The prefix of a ``prefix*`` term, None for a pattern (``?ato``, ``att*co``)."""
         term = self.term_of[key]
         return term if isinstance(term, str) else None
-
-    def learnt_keys(self, orth: int, strings: StringStore) -> tuple[int, ...]:
-        """The keys of a word that ``matches`` said yes to."""
-        found = self.learnt.get(orth)
-        if found is None:
-            found = self.older.get(orth)
-            if found is None:
-                found = self.keys(strings[orth])
-            self.remember(orth, found)
-        return found
-
-    def remember(self, orth: int, keys: tuple[int, ...]) -> None:
-        """Keep a word's keys, in two generations of at most TOKEN_CACHE_LIMIT words: when one is
-        full it becomes the older and a new one starts, and a word met again is carried over.
-
-        News brings new words in every article (names, typos), each remembered when spaCy makes
-        it; a cache that simply started over when full then had to work out again the keys of
-        every common word, over and over in a large index.
-        """
-        learnt = self.learnt
-        if len(learnt) >= TOKEN_CACHE_LIMIT:
-            self.older, self.learnt = learnt, {}
-        self.learnt[orth] = keys
 
     def keys(self, text: str) -> tuple[int, ...]:
         found: list[int] = []
@@ -225,61 +182,115 @@ class LanguageIndex:
     """The token table of one language, in two parts.
 
     The scanned part holds the anchors, the terms that wake rules up (see ``_anchors``):
-    whether an article word starts one is a property of the word alone, so it is decided once
-    per word, when spaCy creates its lexeme, and kept in a flag bit of the lexeme
-    (``mark_starts``).  A scan then reads the flag column of the whole field in one C call and
-    does Python work only for the few tokens that start something: ``starts`` (or
-    ``wildcard_entry``) says what each starts.
+    whether an article's chunk (the text between two runs of whitespace, which spaCy cuts on
+    its own) holds a token that starts one is a property of the chunk alone, so it is decided
+    once per chunk and remembered: ``plain`` holds the chunks that start nothing,
+    ``chunk_anchors`` what the others start.  A scan compares a field's chunks with ``plain``
+    in C and does Python work only for the few others (monitor.matching.scan).  A chunk never
+    seen before that holds none of the ``needles`` (every anchor's first word, a wildcard's
+    letters) starts nothing either, and is not even cut into tokens.
 
-    The other terms are only looked up when a woken rule asks about them (``deferred``, and
-    ``deferred_wildcards`` whose words carry the WILD flag).  Measured on generated news at
-    10,000 rules, an article's words start about a hundred terms and five anchors.
+    The other terms are only looked up when a woken rule asks about them (``deferred`` and
+    ``deferred_wildcards``).  Measured on generated news at 10,000 rules, an article's words
+    start about a hundred terms and five anchors.
     """
 
-    phrases: dict[int, Phrases] = field(default_factory=dict)  # anchors, by first token
+    phrases: dict[str, Phrases] = field(default_factory=dict)  # anchors, by first token
     # lemma sequences of lemma terms, when a trained pipeline lemmatizes articles in context
-    lemma_phrases: dict[int, Phrases] = field(default_factory=dict)
+    lemma_phrases: dict[str, Phrases] = field(default_factory=dict)
     capitals: dict[int, tuple[int, ...]] = field(default_factory=dict)  # key → pattern tokens in capitals
     wildcards: WildcardSet = field(default_factory=WildcardSet)  # anchors
-    starts: dict[int, Entry] = field(default_factory=dict)  # first-token hash → what it starts
-    first_words: frozenset[str] = frozenset()  # the same first tokens, as text
+    starts: dict[str, Entry] = field(default_factory=dict)  # first token → what it starts
     # not anchors: key → its forms, each as (first token, the tokens after it)
-    deferred: dict[int, list[tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
+    deferred: dict[int, list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
     deferred_wildcards: WildcardSet = field(default_factory=WildcardSet)
     lazy_keys: frozenset[int] = frozenset()  # the keys of both
     lang: str = ""
     capital_words: set[str] = field(default_factory=set)  # the folded words that need capitals
     _common: frozenset[str] | None = None  # those of them that are common words of ``lang``
+    needles: ahocorasick.Automaton | None = None  # None: no anchor at all
+    every_chunk: bool = False  # a wildcard anchor without letters (``?*``): every chunk is cut
+    # the tokenizer cuts between two letters only in special cases (see ``_needles``)
+    letters_glued: bool = False
+    plain: set[str] = field(default_factory=set)  # chunks known to start no anchor
+    chunk_anchors: dict[str, ChunkAnchors] = field(default_factory=dict)  # the other chunks met
 
-    def finish(self, first_words: dict[int, str], is_punct: Callable[[str], bool]) -> None:
+    def finish(self, is_punct: Callable[[str], bool], glued: frozenset[str] = frozenset()) -> None:
         """Build the look-up table once phrases and wildcards are known."""
-        self.wildcards.finish(is_punct)
-        self.deferred_wildcards.finish(is_punct)
-        wildcards = self.wildcards if self.wildcards else None  # most tables have none
-        for orth, phrases in self.phrases.items():
-            word = first_words[orth]
+        self.wildcards.finish()
+        self.deferred_wildcards.finish()
+        for word, phrases in self.phrases.items():
             alone = [key for rest, key in phrases if not rest]
-            if wildcards is not None and not is_punct(word):
-                alone.extend(wildcards.keys(word))
-            longer: defaultdict[int, Phrases] = defaultdict(list)
+            if not is_punct(word):
+                alone.extend(self.wildcards.keys(word))
+            longer: defaultdict[str, Phrases] = defaultdict(list)
             for rest, key in phrases:
                 if rest:
                     longer[rest[0]].append((rest[1:], key))
-            self.starts[orth] = (tuple(alone), dict(longer) if longer else None)
-        self.first_words = frozenset(first_words.values())
+            self.starts[word] = (tuple(alone), dict(longer) if longer else None)
         self.lazy_keys = frozenset(self.deferred.keys() | self.deferred_wildcards.all_keys)
+        self.needles = self._needles(glued)
 
-    def mark_starts(self, vocab: Vocab) -> None:
-        """Flag (START) the vocabulary's words that start an anchor here, and (WILD) those that
-        match a deferred wildcard, and have spaCy flag each word it creates from now on.
+    def _needles(self, glued: frozenset[str]) -> ahocorasick.Automaton | None:
+        """The needles, each with whether a token must start with it (a first word, a prefix) and
+        end with it (a first word), by its length: one automaton over every new chunk.
 
-        A vocabulary serves one table at a time: the first scan with another table (after a
-        reload) marks every word again, tens of milliseconds for a warmed-up vocabulary.
-        """
-        getter = lex_attr_getters(vocab).get(START)
-        if not (isinstance(getter, _StartTest) and getter.table() is self):
-            vocab.add_flag(_StartTest(self), START)
-            vocab.add_flag(_WildTest(self.deferred_wildcards, remember=False), WILD)
+        Where the tokenizer never cuts between two letters but in special cases (``glued``, the
+        special cases that do), a first word found glued to letters (``ue`` in ``questo``) is
+        no token: the chunk need not be cut, unless it holds one of those special cases where
+        it could be the chunk, less its prefixes and suffixes (``dont`` in ``dont,``)."""
+        prefixes, self.every_chunk = self.wildcards.needles()
+        ends: dict[str, tuple[bool, bool]] = {}
+        letters = self.letters_glued
+        for needle in prefixes:
+            ends[needle] = (letters and needle in self.wildcards.prefixes, False)
+        for word in self.starts:
+            left, right = ends.get(word, (True, True))
+            ends[word] = (letters and left, letters and right)
+        for special in glued:  # it cuts only a whole chunk, less what prefixes and suffixes cut off
+            ends[special] = (letters, letters)
+        if not ends:
+            return None
+        automaton = ahocorasick.Automaton()
+        for needle, (left, right) in ends.items():
+            automaton.add_word(needle, (len(needle), left, right))
+        automaton.make_automaton()
+        return automaton
+
+    def entry(self, word: str, punct: bool) -> Entry | None:
+        """What an article token starts, or None."""
+        entry = self.starts.get(word)
+        if entry is None and not punct and self.wildcards.may_match(word):
+            keys = self.wildcards.keys(word)
+            if keys:
+                entry = (keys, None)
+        return entry
+
+    def sift(self, chunks: list[str]) -> tuple[list[str], list[str]]:
+        """``chunks`` (never seen) parted into those whose tokens surely start nothing, which
+        hold no needle where a token could start, and the others, which must be cut to tell:
+        one pass over them all."""
+        needles = self.needles
+        if needles is None:
+            return chunks, []
+        if self.every_chunk:
+            return [], chunks
+        joined = "\0".join(chunks)  # no needle holds a NUL: no match straddles two chunks
+        holding = set()
+        last = len(joined) - 1
+        for end, (length, left, right) in needles.iter(joined):
+            start = end - length + 1
+            if left and start and joined[start].isalpha() and joined[start - 1].isalpha():
+                continue  # glued to the letters before it: no token starts there
+            if right and end < last and joined[end].isalpha() and joined[end + 1].isalpha():
+                continue
+            holding.add(end)
+        if not holding:
+            return chunks, []
+        ends = list(accumulate(len(chunk) + 1 for chunk in chunks))
+        cut = {bisect_left(ends, end + 1) for end in holding}
+        plain = [chunk for i, chunk in enumerate(chunks) if i not in cut]
+        return plain, [chunks[i] for i in sorted(cut)]
 
     def is_common_word(self, word: str) -> bool:
         """Whether a folded word that a term needs in capitals is a common word of the language
@@ -289,52 +300,6 @@ class LanguageIndex:
         if common is None:
             common = self._common = common_words(self.lang, self.capital_words)
         return word in common or (word not in self.capital_words and bool(common_words(self.lang, (word,))))
-
-    def wildcard_entry(self, orth: int, strings: StringStore) -> Entry:
-        """What a flagged token that is no phrase's first word (not in ``starts``) starts."""
-        return self.wildcards.learnt_keys(orth, strings), None
-
-
-class _WildTest:
-    """A wildcard flag's getter, called by spaCy for every word it creates: the word matches one
-    of the set's terms.  Most words are answered by one set look-up (``may_match``).
-
-    Only the anchors' wildcards remember each word's keys, which the scan reads for every
-    flagged token; a deferred wildcard is asked about only when a rule wakes (``matching``).
-    """
-
-    __slots__ = ("remember", "wildcards")
-
-    def __init__(self, wildcards: WildcardSet, *, remember: bool = True) -> None:
-        self.wildcards = weakref.ref(wildcards)
-        self.remember = remember
-
-    def __call__(self, word: str) -> bool:
-        wildcards = self.wildcards()
-        return (
-            wildcards is not None
-            and wildcards.may_match(word)
-            and wildcards.matches(word, remember=self.remember)
-        )
-
-
-class _StartTest(_WildTest):
-    """The START flag's getter: the word is an anchor phrase's first word, or matches an anchor
-    wildcard.
-
-    The table is held weakly: a vocabulary must not keep a swapped-out index alive, and once
-    that index is gone nobody reads its flags.
-    """
-
-    __slots__ = ("first_words", "table")
-
-    def __init__(self, table: LanguageIndex) -> None:
-        super().__init__(table.wildcards)
-        self.table = weakref.ref(table)
-        self.first_words = table.first_words
-
-    def __call__(self, word: str) -> bool:
-        return word in self.first_words or super().__call__(word)
 
 
 def punct_test(vocab: Vocab) -> Callable[[str], bool]:
@@ -435,9 +400,8 @@ class RuleIndex:
         in_context = any(self.key_lemmas) and self.pipelines.trained_lemmatizer(lang)
         anchors = self.rules_by_key.keys()
         table = LanguageIndex(lang=lang)
-        phrases: defaultdict[int, Phrases] = defaultdict(list)
-        lemma_phrases: defaultdict[int, Phrases] = defaultdict(list)
-        first_words: dict[int, str] = {}
+        phrases: defaultdict[str, Phrases] = defaultdict(list)
+        lemma_phrases: defaultdict[str, Phrases] = defaultdict(list)
         for key, term in enumerate(self.key_terms):
             anchor = key in anchors
             folded, spans = self._key_forms[key]
@@ -446,12 +410,10 @@ class RuleIndex:
                 continue
             expand = self.key_lemmas[key] and not in_context
             for words, capitals in _variants(nlp, lang, folded, spans, expand):
-                orths = tuple(get_string_id(word) for word in words)
                 if anchor:
-                    first_words[orths[0]] = words[0]
-                    phrases[orths[0]].append((orths[1:], key))
+                    phrases[words[0]].append((words[1:], key))
                 else:
-                    table.deferred.setdefault(key, []).append((orths[0], orths[1:]))
+                    table.deferred.setdefault(key, []).append((words[0], words[1:]))
                 if capitals:
                     table.capitals[key] = capitals
                     table.capital_words.update(words[i] for i in capitals)
@@ -460,17 +422,17 @@ class RuleIndex:
                     lemma_phrases[lemmas[0]].append((lemmas[1:], key))
         table.phrases = dict(phrases)
         table.lemma_phrases = dict(lemma_phrases)
-        table.finish(first_words, punct_test(nlp.vocab))
+        table.letters_glued = nlp.lang in LETTERS_GLUED
+        table.finish(punct_test(nlp.vocab), cut_between_letters(nlp))
         return table
 
-    def _pattern_lemmas(self, lang: str, text: str) -> Iterator[tuple[int, ...]]:
+    def _pattern_lemmas(self, lang: str, text: str) -> Iterator[tuple[str, ...]]:
         """Lemma sequences an article may show for the term: each word's lemma, or the word itself
         (a rule names headwords; a lemmatizer without context may send "attacco" to "attaccare")."""
         doc = self.pipelines.article_nlp(lang).make_doc(fold_plain(text))
         lemmas = self.pipelines.lemmas(lang, doc)
         choices = [sorted({lemma, token.text}) for lemma, token in zip(lemmas, doc, strict=True)]
-        for combination in islice(product(*choices), MAX_VARIANTS):
-            yield tuple(get_string_id(word) for word in combination)
+        yield from islice(product(*choices), MAX_VARIANTS)
 
 
 def _anchors(node: Node, keys: dict[int, int]) -> set[int] | None:

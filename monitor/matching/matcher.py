@@ -1,9 +1,11 @@
-"""Article → matches: tokenize each field once, scan its tokens once, decide only candidate rules.
+"""Article → matches: fold each field once, scan its chunks for anchors, decide only candidate rules.
 
 Pure with respect to I/O: given a RuleIndex and an Article it returns Match
 values with every matched term, its field, character offsets in the original
-text and a snippet.  Work for a batch runs inside ``nlp.memory_zone()`` so a
-long-running daemon's string store does not grow with every new word.
+text and a snippet.  The tokens are spaCy's, cut chunk by chunk and remembered
+(monitor.matching.chunks, monitor.matching.scan); the few chunks spaCy still cuts
+for a batch are cut inside ``nlp.memory_zone()`` so a long-running daemon's
+string store does not grow with every new word.
 """
 
 from __future__ import annotations
@@ -12,27 +14,14 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import compress, count
 
-import numpy as np
-from spacy.strings import get_string_id
-from spacy.tokens import Doc, Token
+from spacy.tokenizer import Tokenizer
 
-from monitor.folding import FoldedText, fold
-from monitor.matching.acronyms import may_be_a_common_word
-from monitor.matching.columns import (
-    FlaggedWords,
-    Forms,
-    Spans,
-    flagged_words,
-    phrase_spans,
-    prefixed_words,
-    word_columns,
-    word_numbers,
-)
-from monitor.matching.compiler import START, WILD, CompiledRule, LanguageIndex, Phrases, RuleIndex
+from monitor.folding import fold
+from monitor.matching.compiler import CompiledRule, LanguageIndex, RuleIndex
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
 from monitor.matching.query import TEXT_FIELDS, Term
+from monitor.matching.scan import FieldText, Hit, lemma_hits, scan_chunks, scan_table
 from monitor.matching.snippet import make_snippet
 from monitor.models import Article, Match, TermHit
 
@@ -45,8 +34,6 @@ def find_occurrences(index: RuleIndex, lang: str, article: Article) -> ArticleOc
     """Every occurrence of every indexed term in the article, keyed by term key id: the anchors
     found by the scan, the other terms looked up when asked."""
     table = index.for_language(lang)
-    vocab = index.pipelines.article_nlp(lang).vocab
-    table.mark_starts(vocab)
     found = ArticleOccurrences(table)
     for field in FIELDS:
         original = getattr(article, field)
@@ -55,82 +42,7 @@ def find_occurrences(index: RuleIndex, lang: str, article: Article) -> ArticleOc
     return found
 
 
-class FieldTokens:
-    """One field's tokens, kept while the article's rules are decided.
-
-    Only the token hashes are read out of spaCy for every token; character
-    offsets come from the few tokens a candidate rule asks about, and word
-    positions from one array read when a proximity rule first asks.
-    """
-
-    __slots__ = ("_words", "doc", "field", "folded", "kept", "original", "orths")
-
-    def __init__(
-        self,
-        field: str,
-        original: str,
-        folded: FoldedText,
-        doc: Doc,
-        kept: np.ndarray | None,
-        orths: np.ndarray,
-    ) -> None:
-        self.field = field
-        self.original = original
-        self.folded = folded
-        self.doc = doc
-        self.kept = kept  # doc positions of the non-space tokens, None when every token is one
-        self.orths = orths  # the hash of each (non-space) token
-        self._words: np.ndarray | None = None
-
-    def _token(self, i: int) -> Token:
-        return self.doc[i if self.kept is None else int(self.kept[i])]
-
-    def occurrence(self, first: int, end: int) -> Occurrence:
-        head, last = self._token(first), self._token(end - 1)
-        start, stop = head.idx, last.idx + len(last)
-        if self.folded.shifted:  # else folded and original offsets are the same
-            start, stop = self.folded.original_span(start, stop)
-        return Occurrence(self.field, first, end, start, stop, self)
-
-    def word_at(self, token: int) -> int:
-        """The word position of a token: punctuation does not count when measuring proximity.
-
-        Read from one array of the field, built when a proximity rule first asks.
-        """
-        words = self._words
-        if words is None:
-            words = self._words = word_numbers(self.doc, self.kept)
-        return int(words[token])
-
-    def flagged(self, flag: int) -> FlaggedWords:
-        """The positions and texts of the tokens whose lexeme has ``flag``: read only when asked."""
-        return flagged_words(self.doc, self.folded.text, self.kept, flag)
-
-    def prefixed(self, flag: int, prefix: str) -> list[int]:
-        """The positions of the tokens whose lexeme has ``flag`` and whose text starts with ``prefix``."""
-        return prefixed_words(self.doc, self.folded.text, self.kept, flag, prefix)
-
-    def phrase_spans(self, forms: Forms) -> Spans:
-        """Token spans (end exclusive) where one of a term's forms occurs, in reading order."""
-        return phrase_spans(self.orths, forms)
-
-    def capitals_ok(self, capitals: tuple[int, ...], first: int, table: LanguageIndex) -> bool:
-        """An acronym in the query (NATO) matches NATO or Nato, never the word nato, nor a Nato
-        that opens a sentence as the common word nato does (see ``acronyms``)."""
-        for offset in capitals:
-            token = self._token(first + offset)
-            start, end = token.idx, token.idx + len(token)
-            if self.folded.shifted:
-                start, end = self.folded.original_span(start, end)
-            original = self.original
-            if not original[start : start + 1].isupper():
-                return False
-            if may_be_a_common_word(original, start, end) and table.is_common_word(token.text):
-                return False
-        return True
-
-
-RawHits = dict[int, list[tuple[FieldTokens, int, int]]]  # key → (field, first token, end token)
+RawHits = dict[int, list[tuple[FieldText, int, int]]]  # key → (field, folded start, folded end)
 
 
 class ArticleOccurrences:
@@ -144,11 +56,11 @@ class ArticleOccurrences:
 
     def __init__(self, table: LanguageIndex) -> None:
         self.raw: RawHits = defaultdict(list)
-        self.fields: list[FieldTokens] = []
+        self.fields: list[FieldText] = []
         self._built: dict[int, list[Occurrence]] = {}
         self._looked_up: set[int] = set()
         self._lazy = table.lazy_keys  # the keys the scan does not look for
-        self._wild: list[tuple[FieldTokens, list[int], list[str]]] | None = None
+        self._wild: list[tuple[FieldText, list[tuple[int, int]], list[str]]] | None = None
         self._table = table
 
     def get(self, key: int, /) -> list[Occurrence] | None:
@@ -161,9 +73,9 @@ class ArticleOccurrences:
                 return None
             capitals = self._table.capitals.get(key)
             built = self._built[key] = [
-                tokens.occurrence(first, end)
-                for tokens, first, end in raw
-                if capitals is None or tokens.capitals_ok(capitals, first, self._table)
+                text.occurrence(start, end)
+                for text, start, end in raw
+                if capitals is None or text.capitals_ok(capitals, start, self._table)
             ]
         return built
 
@@ -178,35 +90,36 @@ class ArticleOccurrences:
         self._looked_up.add(key)
         forms = self._table.deferred.get(key)
         if forms is not None:
-            for tokens in self.fields:
-                spans = tokens.phrase_spans(forms)
+            for text in self.fields:
+                spans = text.phrase_spans(forms)
                 if spans:
-                    self.raw[key].extend((tokens, first, end) for first, end in spans)
+                    self.raw[key].extend((text, start, end) for start, end in spans)
             return
         wildcards = self._table.deferred_wildcards
         prefix = wildcards.prefix_of(key)
-        if prefix is not None:  # the common kind, prefix*: its words are compared in place
-            for tokens in self.fields:
-                positions = tokens.prefixed(WILD, prefix)
-                if positions:
-                    self.raw[key].extend((tokens, j, j + 1) for j in positions)
+        if prefix is not None:  # the common kind, prefix*: looked for where the text holds it
+            for text in self.fields:
+                spans = text.prefixed(prefix)
+                if spans:
+                    self.raw[key].extend((text, start, end) for start, end in spans)
             return
         matching = wildcards.matching
-        for tokens, positions, words in self._wildcard_words():
-            hits = [(tokens, positions[j], positions[j] + 1) for j in matching(key, words)]
+        for text, spans, words in self._words():
+            hits = [(text, *spans[j]) for j in matching(key, words)]
             if hits:
                 self.raw[key].extend(hits)
 
-    def _wildcard_words(self) -> list[tuple[FieldTokens, list[int], list[str]]]:
-        """Each field's words that match some deferred wildcard (flagged WILD when spaCy made
-        them): their positions and texts, read once, then tested for each key a rule asks about."""
+    def _words(self) -> list[tuple[FieldText, list[tuple[int, int]], list[str]]]:
+        """Each field's words (no punctuation), read once, then tested for each pattern (``?ato``,
+        ``att*co``) a woken rule asks about."""
         words = self._wild
         if words is None:
             words = self._wild = []
-            for tokens in self.fields:
-                positions, texts = tokens.flagged(WILD)
-                if positions:
-                    words.append((tokens, positions, texts))
+            for text in self.fields:
+                positions, texts = text.words()
+                starts = text.table().starts
+                spans = [(starts[i], starts[i] + len(word)) for i, word in zip(positions, texts, strict=True)]
+                words.append((text, spans, texts))
         return words
 
     def __iter__(self) -> Iterator[int]:
@@ -219,48 +132,31 @@ class ArticleOccurrences:
 def _scan_field(
     index: RuleIndex, table: LanguageIndex, lang: str, field: str, original: str, found: ArticleOccurrences
 ) -> None:
-    nlp = index.pipelines.article_nlp(lang)
+    pipelines = index.pipelines
     folded = fold(original)
-    text = folded.text
-    doc = nlp.tokenizer(text)  # not make_doc: no length cap, long articles are news too
-    if len(doc) == 0:
-        return
-    # whitespace tokens are not words: phrases match across them
-    orths, kept, starting = word_columns(doc, text, START)  # starting: the few that start an anchor
-    tokens = FieldTokens(field, original, folded, doc, kept, orths)
-    found.fields.append(tokens)
+    chunks = pipelines.chunks(lang)
+    hits: list[Hit]
+    nlp = pipelines.article_nlp(lang)
+    if table.lemma_phrases or not isinstance(nlp.tokenizer, Tokenizer):
+        # lemmas in context, or a tokenizer that does not cut at whitespace: the field whole
+        doc = nlp.tokenizer(folded.text)  # not make_doc: no length cap, long articles are news too
+        text = FieldText(field, original, folded, chunks, doc)
+        hits = scan_table(table, text)
+        if table.lemma_phrases:
+            lemmas = [
+                lemma
+                for lemma, token in zip(pipelines.lemmas(lang, doc), doc, strict=True)
+                if not token.is_space
+            ]
+            hits += lemma_hits(table.lemma_phrases, lemmas, text)
+            hits.sort()
+    else:
+        text = FieldText(field, original, folded, chunks)
+        hits = scan_chunks(table, text)
+    found.fields.append(text)
     raw = found.raw
-    strings = nlp.vocab.strings
-    known = table.starts.get
-    last = len(orths) - 1
-    if len(starting):
-        # each flagged token's hash and the next one's, read in C for the few flagged
-        after = orths[np.minimum(starting + 1, last)].tolist()
-        for i, orth, following in zip(starting.tolist(), orths[starting].tolist(), after, strict=True):
-            alone, longer = known(orth) or table.wildcard_entry(orth, strings)
-            if alone:
-                one_word = (tokens, i, i + 1)
-                for key in alone:
-                    raw[key].append(one_word)
-            if longer is not None and i < last:
-                for rest, key in longer.get(following, ()):
-                    end = i + 2 + len(rest)
-                    if not rest or tuple(orths[i + 2 : end].tolist()) == rest:
-                        raw[key].append((tokens, i, end))
-    if table.lemma_phrases:
-        lemmas = [get_string_id(lemma) for lemma in index.pipelines.lemmas(lang, doc)]
-        _phrase_hits(
-            table.lemma_phrases, lemmas if kept is None else [lemmas[i] for i in kept.tolist()], tokens, raw
-        )
-
-
-def _phrase_hits(phrases: dict[int, Phrases], orths: list[int], tokens: FieldTokens, raw: RawHits) -> None:
-    for i in compress(count(), map(phrases.__contains__, orths)):
-        for rest, key in phrases[orths[i]]:
-            if not rest:
-                raw[key].append((tokens, i, i + 1))
-            elif tuple(orths[i + 1 : i + 1 + len(rest)]) == rest:
-                raw[key].append((tokens, i, i + 1 + len(rest)))
+    for start, end, key in hits:
+        raw[key].append((text, start, end))
 
 
 def facts_of(article: Article, lang: str) -> ArticleFacts:
@@ -484,10 +380,11 @@ RENEW_AFTER_WORDS = 500_000
 class ArticleMatcher:
     """Matches articles against the current RuleIndex; ``swap`` installs a new one atomically.
 
-    The first WARMUP_ARTICLES articles of each language are tokenized outside any
-    memory zone, so the language's common words become permanent and stay in the
-    tokenizer cache; after that every batch runs in a memory zone, so the rare
-    words of a long-running daemon are freed.  After RENEW_AFTER_WORDS words met
+    The first WARMUP_ARTICLES articles of each language are cut into tokens whole, chunk
+    by chunk, outside any memory zone, so the language's common chunks are remembered
+    (monitor.matching.chunks) and its common words become permanent; after that every
+    batch runs in a memory zone, so the rare words that spaCy still cuts for a
+    long-running daemon are freed.  After RENEW_AFTER_WORDS words met
     in zones the language's pipeline is renewed (see LanguagePipelines.renew) and
     warmed up again, so resident memory stays flat too.
     """
@@ -513,13 +410,16 @@ class ArticleMatcher:
             warming = self._warm[lang] < WARMUP_ARTICLES
             self._warm[lang] += len(positions)
             nlp = index.pipelines.article_nlp(lang)
-            index.for_language(lang).mark_starts(nlp.vocab)  # build and mark outside the memory zone
+            index.for_language(lang)  # built outside the memory zone
             if not warming:
                 self._settled.setdefault(lang, len(nlp.vocab))
             with contextlib.nullcontext() if warming else nlp.memory_zone():
                 for position in positions:
                     article = articles[position]
                     found = find_occurrences(index, lang, article)
+                    if warming:  # every chunk cut and remembered, not only those the scan needs
+                        for text in found.fields:
+                            text.word_at(0)
                     out[position] = evaluate_rules(index, lang, article, found) if found else []
             if not warming and len(nlp.vocab) - self._settled[lang] > RENEW_AFTER_WORDS:
                 index.pipelines.renew(lang, nlp)

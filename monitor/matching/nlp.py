@@ -30,6 +30,7 @@ from spacy.vocab import Vocab
 
 from monitor.errors import ConfigError
 from monitor.folding import fold_plain
+from monitor.matching.chunks import ChunkTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ class LanguagePipelines:
     def __post_init__(self) -> None:
         self._articles: dict[str, Language] = {}
         self._patterns: dict[str, Language] = {}
+        self._chunks: dict[str, ChunkTokenizer] = {}
         self._lock = threading.Lock()
 
     def check(self) -> None:
@@ -181,6 +183,16 @@ class LanguagePipelines:
             if lang not in self._articles:
                 self._articles[lang] = load_model(lang, self.models.get(lang, "blank"))
             return self._articles[lang]
+
+    def chunks(self, lang: str) -> ChunkTokenizer:
+        """The tokens of the chunks of ``lang``'s articles, cut by its article pipeline and
+        remembered (they stay valid when the pipeline is renewed: same tokenizer settings)."""
+        found = self._chunks.get(lang)
+        if found is None:
+            made = ChunkTokenizer(functools.partial(self.article_nlp, lang))  # loads it: outside the lock
+            with self._lock:
+                found = self._chunks.setdefault(lang, made)
+        return found
 
     def renew(self, lang: str, old: Language) -> None:
         """A fresh article pipeline for ``lang`` in place of ``old`` (unless another caller renewed it).

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from spacy.strings import StringStore
 
 from monitor.matching.compiler import RuleIndex
 from monitor.matching.matcher import MAX_HITS_PER_RULE, ArticleMatcher
@@ -204,7 +203,8 @@ def test_matcher_memory_stays_flat_after_warmup(
     matcher.match(article("riscaldamento iniziale"))  # warm-up batch, outside a memory zone
     before = len(nlp.vocab.strings)
     for n in range(30):
-        novel = " ".join(f"parolanuova{n}x{k}" for k in range(50))
+        # each new word holds an anchor's first word (nato), so spaCy must cut it
+        novel = " ".join(f"nato{n}x{k}" for k in range(50))
         fired_rules = {m.rule_id for m in matcher.match(article(f"{novel} nella Nato e cessate il fuoco"))}
         assert fired_rules == {"cf", "nato"}
     assert len(nlp.vocab.strings) - before < 50  # 3,000 new words seen, none kept
@@ -231,7 +231,8 @@ def test_matcher_renews_the_pipeline_after_many_new_words(monkeypatch: pytest.Mo
     matcher.match(article("riscaldamento iniziale"))  # warm-up batch, outside a memory zone
     used = set()
     for n in range(40):
-        novel = " ".join(f"parolanuova{n}x{k}" for k in range(50))
+        # each new word holds an anchor's first word (nato), so spaCy must cut it
+        novel = " ".join(f"nato{n}x{k}" for k in range(50))
         nlp = pipelines.article_nlp("it")
         used.add(id(nlp))
         matches = matcher.match(article(f"{novel} nella Nato: negoziati per il cessate il fuoco"))
@@ -269,45 +270,44 @@ def test_matcher_vocabulary_does_not_keep_a_swapped_out_index_alive() -> None:
     assert fired(matcher, article("la Nato negozia")) == {"b"}
 
 
-def test_matcher_wildcard_word_cache_stays_bounded_and_still_matches(monkeypatch: pytest.MonkeyPatch) -> None:
-    from monitor.matching import compiler
+def test_matcher_chunk_memory_stays_bounded_and_still_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.matching import chunks, scan
 
-    monkeypatch.setattr(compiler, "TOKEN_CACHE_LIMIT", 50)
+    monkeypatch.setattr(scan, "CHUNK_MEMORY_LIMIT", 50)
+    monkeypatch.setattr(chunks, "CHUNK_CACHE_LIMIT", 50)
     pipelines = LanguagePipelines({"it": "blank"}, "it")
     matcher = ArticleMatcher(RuleIndex([rule("neg", "negozia*")], pipelines).build(["it"]))
-    words = " ".join(f"negoziazione{i}" for i in range(500))
+    words = " ".join(f"negoziazione{i} parola{i}" for i in range(500))
     [match] = matcher.match(article(words))
     assert len(match.terms) == MAX_HITS_PER_RULE  # every word matched, the first ones reported
-    wildcards = matcher.index.for_language("it").wildcards
-    assert len(wildcards.learnt) <= 50 and len(wildcards.older) <= 50
+    table = matcher.index.for_language("it")
+    assert len(table.plain) <= 50 and len(table.chunk_anchors) <= 50
+    assert len(pipelines.chunks("it")) <= 100  # two generations
     assert fired(matcher, article("si negoziava ancora")) == {"neg"}
+    assert fired(matcher, article("negoziazione3 e negoziazione499")) == {"neg"}
 
 
-def test_wildcard_cache_turning_over_keeps_the_words_still_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every article brings new words; when the cache is full, a common word met again must not
-    # have its keys worked out again (4 µs each at 100,000 rules), as when the cache started over.
-    from monitor.matching import compiler
+def test_chunk_cache_turning_over_keeps_the_chunks_still_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every article brings new words; when the cache is full, a common chunk met again must not
+    # be cut by spaCy again, as when the cache started over.
+    from monitor.matching import chunks
 
-    monkeypatch.setattr(compiler, "TOKEN_CACHE_LIMIT", 10)
-    wildcards = compiler.WildcardSet()
-    wildcards.add("negozia*", 7)
-    wildcards.finish(lambda word: False)
-    worked_out: list[str] = []
-    keys = compiler.WildcardSet.keys
+    monkeypatch.setattr(chunks, "CHUNK_CACHE_LIMIT", 10)
+    pipelines = LanguagePipelines({"it": "blank"}, "it")
+    tokenizer = chunks.ChunkTokenizer(lambda: pipelines.article_nlp("it"))
+    cut: list[str] = []
+    original = chunks.ChunkTokenizer.cut
 
-    def counting(self: compiler.WildcardSet, text: str) -> tuple[int, ...]:
-        worked_out.append(text)
-        return keys(self, text)
+    def counting(self: chunks.ChunkTokenizer, asked: list[str]) -> list[chunks.Chunk]:
+        cut.extend(asked)
+        return original(self, asked)
 
-    monkeypatch.setattr(compiler.WildcardSet, "keys", counting)
-    strings = StringStore(["negoziato"])
-    assert wildcards.matches("negoziato")
-    for article_number in range(20):  # new words, the common one asked in every article
-        for new in range(3):
-            assert wildcards.matches(f"negoziazione{article_number}x{new}")
-        assert wildcards.learnt_keys(strings["negoziato"], strings) == (7,)
-    assert worked_out.count("negoziato") == 1
-    assert len(wildcards.learnt) <= 10 and len(wildcards.older) <= 10
+    monkeypatch.setattr(chunks.ChunkTokenizer, "cut", counting)
+    for article_number in range(20):  # new chunks, the common one asked in every article
+        asked = [f"negoziazione{article_number}x{new}," for new in range(3)] + ["dell'ucraina"]
+        assert tokenizer.all(asked)[-1] == (("dell'", "ucraina"), (0, 5), 0, 2)
+    assert cut.count("dell'ucraina") == 1
+    assert len(tokenizer) <= 20
 
 
 def test_matcher_finds_the_terms_that_wake_no_rule_once_their_rule_is_woken() -> None:

@@ -121,7 +121,7 @@ def test_wildcard_set_tests_patterns_only_on_words_up_to_the_limit() -> None:
     wildcards = WildcardSet()
     wildcards.add("ab*e", 1)
     wildcards.add("ab*", 2)
-    wildcards.finish(lambda _word: False)
+    wildcards.finish()
     longest = "ab" + "x" * (MAX_WILDCARD_WORD - 3) + "e"
     assert wildcards.keys(longest) == (2, 1)
     assert wildcards.keys(longest[:-1] + "xe") == (2,)  # one letter over: only the prefix is compared

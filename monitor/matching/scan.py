@@ -1,0 +1,408 @@
+"""One article field's tokens, as the scan and the woken rules ask for them.
+
+A field is folded once; its tokens are those of its chunks (the text between two runs of
+spaces), which spaCy cuts each on its own (see monitor.matching.chunks).  The scan for
+anchors compares the field's distinct chunks with the chunks the index knows to start
+nothing (``LanguageIndex.plain``), in C, and works in Python only on the few others, where
+it finds the places of the chunk's anchors from the chunk's remembered tokens.  No Doc is
+made for the field: the tokenizer cuts only the chunks that hold one of the index's
+needles and that no article brought before.
+
+Everything else a rule may ask is answered from the text and the chunks' tokens when asked:
+a term that wakes no rule is looked up where its first word occurs in the text; word numbers
+(proximity) come from a table of the field's tokens, built once when first needed.  Offsets
+are those of the folded text until an occurrence is made, which maps them to the original.
+
+A field whose language needs the whole text cut at once (lemmas in context, a tokenizer
+that does not cut at whitespace) is tokenized whole into that same table instead.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from itertools import accumulate, count
+from operator import add
+
+from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH
+from spacy.tokens import Doc
+
+from monitor.folding import FoldedText
+from monitor.matching.acronyms import may_be_a_common_word
+from monitor.matching.chunks import Chunk, ChunkTokenizer
+from monitor.matching.compiler import ChunkAnchors, LanguageIndex, Phrases
+from monitor.matching.evaluate import Occurrence
+
+Span = tuple[int, int]  # folded offsets, end exclusive
+Hit = tuple[int, int, int]  # start, end (folded offsets), term key
+Forms = list[tuple[str, tuple[str, ...]]]  # a term's forms: (first token, the tokens after it)
+Token = tuple[int, str, bool]  # folded offset, text, punctuation
+# Chunks remembered to start no anchor, or to start some (LanguageIndex.plain, chunk_anchors):
+# when one of the two is this large it starts over, which bounds their memory.
+CHUNK_MEMORY_LIMIT = 100_000
+# A term's first word occurring more often than this in a field is looked for in the field's
+# token table (built once) rather than at each place the text holds it.
+MAX_PLACES_TO_CHECK = 12
+
+
+class TokenTable:
+    """Every token of a field: where it starts, its text, and how many words come before it."""
+
+    __slots__ = ("_where", "punct", "starts", "texts", "words")
+
+    def __init__(self, starts: list[int], texts: list[str], punct: list[bool]) -> None:
+        self.starts = starts
+        self.texts = texts
+        self.punct = punct
+        words, count = [], 0
+        for is_punct in punct:
+            words.append(count)
+            count += not is_punct
+        words.append(count)
+        self.words = words  # before each token, then the field's number of words
+        self._where: dict[str, list[int]] | None = None
+
+    @classmethod
+    def of_doc(cls, doc: Doc) -> TokenTable:
+        rows = doc.to_array([IDX, LENGTH, IS_PUNCT, IS_SPACE]).tolist()
+        text = doc.text
+        kept = [row for row in rows if not row[3]]
+        return cls(
+            [at for at, _, _, _ in kept],
+            [text[at : at + n] for at, n, _, _ in kept],
+            [bool(p) for _, _, p, _ in kept],
+        )
+
+    def where(self, word: str) -> list[int]:
+        """The positions of the tokens whose text is ``word``."""
+        where = self._where
+        if where is None:
+            where = self._where = {}
+            for i, text in enumerate(self.texts):
+                where.setdefault(text, []).append(i)
+        return where.get(word, [])
+
+    def tokens_from(self, at: int, n: int) -> list[Token] | None:
+        i = bisect_left(self.starts, at)
+        if i == len(self.starts) or self.starts[i] != at:
+            return None
+        return [
+            (self.starts[j], self.texts[j], self.punct[j]) for j in range(i, min(i + n, len(self.starts)))
+        ]
+
+
+class FieldText:
+    """One folded field of an article, read through its chunks' tokens, kept while its rules are
+    decided (it is each occurrence's ``positions``)."""
+
+    __slots__ = ("_counts", "_table", "chunks", "field", "folded", "original", "text", "whole")
+
+    def __init__(
+        self, field: str, original: str, folded: FoldedText, chunks: ChunkTokenizer, whole: Doc | None = None
+    ) -> None:
+        self.field = field
+        self.original = original
+        self.folded = folded
+        self.text = folded.text
+        self.chunks = chunks
+        # the field cut whole, when its language needs it: then every token comes from the doc
+        self.whole = whole is not None
+        self._table = TokenTable.of_doc(whole) if whole is not None else None
+        self._counts: tuple[list[int], list[int]] | None = None
+
+    def table(self) -> TokenTable:
+        """Every token of the field, from its chunks (the unknown ones cut together), once."""
+        table = self._table
+        if table is None:
+            text = self.text
+            bases, chunks, at = [], [], 0
+            for part in text.split(" "):
+                if part:
+                    bases.append(at)
+                    chunks.append(part)
+                at += len(part) + 1
+            starts: list[int] = []
+            texts: list[str] = []
+            punct: list[bool] = []
+            for base, (words, offsets, mask, _) in zip(bases, self.chunks.all(chunks), strict=True):
+                if not mask and len(words) == 1:
+                    starts.append(base)
+                    texts.append(words[0])
+                    punct.append(False)
+                    continue
+                for j, word in enumerate(words):
+                    starts.append(base + offsets[j])
+                    texts.append(word)
+                    punct.append(bool(mask >> j & 1))
+            table = self._table = TokenTable(starts, texts, punct)
+        return table
+
+    def word_at(self, offset: int) -> int:
+        """How many words (tokens that are no punctuation) start before folded ``offset``, a
+        token's start or end: proximity counts words, not punctuation.
+
+        Counted chunk by chunk (the words before the chunk, then those of the chunk before
+        ``offset``), from each chunk's remembered count: no list of the field's tokens."""
+        if self._table is not None:
+            table = self._table
+            return table.words[bisect_left(table.starts, offset)]
+        counts = self._counts
+        if counts is None:
+            parts = self.text.split(" ")
+            starts = [0, *map(add, accumulate(map(len, parts[:-1])), count(1))]
+            before = list(accumulate(self.chunks.word_counts(parts), initial=0))
+            counts = self._counts = (starts, before)
+        starts, before = counts
+        i = bisect_right(starts, offset) - 1
+        base = starts[i]
+        if offset == base:
+            return before[i]
+        end = starts[i + 1] - 1 if i + 1 < len(starts) else len(self.text)
+        if offset >= end:
+            return before[i + 1]
+        _, offsets, mask, _ = self.chunks.tokens(self.text[base:end])
+        inside = offset - base
+        return before[i] + sum(1 for j, at in enumerate(offsets) if at < inside and not mask >> j & 1)
+
+    def occurrence(self, start: int, end: int) -> Occurrence:
+        """The occurrence of folded ``[start, end)``; its token places are folded offsets."""
+        first, stop = self.folded.original_span(start, end) if self.folded.shifted else (start, end)
+        return Occurrence(self.field, start, end, first, stop, self)
+
+    def tokens_from(self, at: int, n: int) -> list[Token] | None:
+        """The token that starts at folded ``at`` and the n - 1 after it (fewer at the field's
+        end), or None when no token starts there."""
+        if self._table is not None:
+            return self._table.tokens_from(at, n)
+        text = self.text
+        start = text.rfind(" ", 0, at) + 1
+        words, offsets, mask, _ = self.chunks.tokens(self._chunk_at(start))
+        try:
+            j = offsets.index(at - start)
+        except ValueError:
+            return None
+        out: list[Token] = []
+        while True:
+            while j < len(words) and len(out) < n:
+                out.append((start + offsets[j], words[j], bool(mask >> j & 1)))
+                j += 1
+            if len(out) == n:
+                return out
+            start = self._next_chunk(start)
+            if start < 0:
+                return out
+            words, offsets, mask, _ = self.chunks.tokens(self._chunk_at(start))
+            j = 0
+
+    def _chunk_at(self, start: int) -> str:
+        end = self.text.find(" ", start)
+        return self.text[start:] if end < 0 else self.text[start:end]
+
+    def _next_chunk(self, start: int) -> int:
+        """Where the chunk after the one at ``start`` begins, or -1."""
+        text = self.text
+        at = text.find(" ", start)
+        if at < 0:
+            return -1
+        while at < len(text) and text[at] == " ":
+            at += 1
+        return at if at < len(text) else -1
+
+    def phrase_spans(self, forms: Forms) -> list[Span]:
+        """Where one of a term's ``forms`` occurs, in reading order: what a woken rule asks of a
+        term the scan does not look for."""
+        spans: list[Span] = []
+        text = self.text
+        for first, rest in forms:
+            n = len(rest) + 1
+            if self._table is None and text.count(first) <= MAX_PLACES_TO_CHECK:
+                at = text.find(first)
+                while at >= 0:
+                    tokens = self.tokens_from(at, n)
+                    if (
+                        tokens
+                        and len(tokens) == n
+                        and tokens[0][1] == first
+                        and tuple(t[1] for t in tokens[1:]) == rest
+                    ):
+                        spans.append((at, tokens[-1][0] + len(tokens[-1][1])))
+                    at = text.find(first, at + 1)
+                continue
+            table = self.table()
+            for i in table.where(first):
+                if tuple(table.texts[i + 1 : i + n]) == rest:
+                    last = i + n - 1
+                    spans.append((table.starts[i], table.starts[last] + len(table.texts[last])))
+        if len(forms) > 1:
+            spans.sort()
+        return spans
+
+    def prefixed(self, prefix: str) -> list[Span]:
+        """The words (no punctuation) that start with ``prefix``: where a woken rule's deferred
+        wildcard ``prefix*`` occurs."""
+        text = self.text
+        if self._table is None and text.count(prefix) <= MAX_PLACES_TO_CHECK:
+            spans = []
+            at = text.find(prefix)
+            while at >= 0:
+                tokens = self.tokens_from(at, 1)
+                if tokens and not tokens[0][2] and tokens[0][1].startswith(prefix):
+                    spans.append((at, at + len(tokens[0][1])))
+                at = text.find(prefix, at + 1)
+            return spans
+        table = self.table()
+        return [
+            (table.starts[i], table.starts[i] + len(word))
+            for i, word in enumerate(table.texts)
+            if not table.punct[i] and word.startswith(prefix)
+        ]
+
+    def words(self) -> tuple[list[int], list[str]]:
+        """The positions and texts of the field's words (tokens that are no punctuation)."""
+        table = self.table()
+        kept = [i for i, punct in enumerate(table.punct) if not punct]
+        return kept, [table.texts[i] for i in kept]
+
+    def capitals_ok(self, capitals: tuple[int, ...], start: int, table: LanguageIndex) -> bool:
+        """An acronym in the query (NATO) matches NATO or Nato, never the word nato, nor a Nato
+        that opens a sentence as the common word nato does (see ``acronyms``)."""
+        tokens = self.tokens_from(start, max(capitals) + 1) or []
+        for offset in capitals:
+            at, word, _ = tokens[offset]
+            first, end = at, at + len(word)
+            if self.folded.shifted:
+                first, end = self.folded.original_span(first, end)
+            original = self.original
+            if not original[first : first + 1].isupper():
+                return False
+            if may_be_a_common_word(original, first, end) and table.is_common_word(word):
+                return False
+        return True
+
+
+def scan_chunks(table: LanguageIndex, field: FieldText) -> list[Hit]:
+    """The anchors of ``field``'s text, found through its chunks (see the module)."""
+    text = field.text
+    todo = set(text.split(" ")).difference(table.plain)
+    todo.discard("")
+    if not todo:
+        return []
+    known = table.chunk_anchors
+    found: list[tuple[str, ChunkAnchors]] = []
+    new = []
+    for chunk in todo:
+        anchors = known.get(chunk)
+        if anchors is None:
+            new.append(chunk)
+        else:
+            found.append((chunk, anchors))
+    if new:
+        plain, maybe = table.sift(new)
+        if maybe:
+            for chunk, tokens in zip(maybe, field.chunks.all(maybe), strict=True):
+                anchors = chunk_anchors(table, tokens)
+                if anchors:
+                    if len(known) >= CHUNK_MEMORY_LIMIT:
+                        known.clear()
+                    known[chunk] = anchors
+                    found.append((chunk, anchors))
+                else:
+                    plain.append(chunk)
+        if len(table.plain) + len(plain) > CHUNK_MEMORY_LIMIT:
+            table.plain.clear()
+        if len(plain) <= CHUNK_MEMORY_LIMIT:
+            table.plain.update(plain)
+    hits: list[Hit] = []
+    for chunk, anchors in found:
+        for at in _places(text, chunk):
+            _anchor_hits(field, at, anchors, hits)
+    hits.sort()
+    return hits
+
+
+def chunk_anchors(table: LanguageIndex, tokens: Chunk) -> ChunkAnchors:
+    """The chunk's tokens that start something, with their offsets in the chunk."""
+    words, offsets, mask, _ = tokens
+    entry = table.entry
+    return tuple(
+        (offsets[j], word, found)
+        for j, word in enumerate(words)
+        if (found := entry(word, bool(mask >> j & 1))) is not None
+    )
+
+
+def _places(text: str, chunk: str) -> list[int]:
+    """Where ``chunk`` stands in ``text`` as a whole chunk (spaces or the text's ends around it)."""
+    places = []
+    n = len(chunk)
+    at = text.find(chunk)
+    while at >= 0:
+        end = at + n
+        if (at == 0 or text[at - 1] == " ") and (end == len(text) or text[end] == " "):
+            places.append(at)
+            at = text.find(chunk, end + 1)
+        else:
+            at = text.find(chunk, at + 1)
+    return places
+
+
+def _anchor_hits(field: FieldText, at: int, anchors: ChunkAnchors, hits: list[Hit]) -> None:
+    for offset, word, (alone, longer) in anchors:
+        start = at + offset
+        end = start + len(word)
+        for key in alone:
+            hits.append((start, end, key))
+        if longer is not None:
+            _phrase_hits(field, start, longer, hits)
+
+
+def _phrase_hits(field: FieldText, start: int, longer: dict[str, Phrases], hits: list[Hit]) -> None:
+    """The phrases starting at ``start`` whose second token comes next, and the rest after it."""
+    after = field.tokens_from(start, 2)
+    if after is None or len(after) < 2:
+        return
+    phrases = longer.get(after[1][1])
+    if phrases is None:
+        return
+    longest = max(len(rest) for rest, _ in phrases)
+    tokens = field.tokens_from(start, longest + 2) if longest else after
+    assert tokens is not None
+    for rest, key in phrases:
+        n = len(rest)
+        if len(tokens) >= n + 2 and all(tokens[2 + i][1] == word for i, word in enumerate(rest)):
+            last = tokens[n + 1]
+            hits.append((start, last[0] + len(last[1]), key))
+
+
+def scan_table(table: LanguageIndex, field: FieldText) -> list[Hit]:
+    """The anchors of a field cut whole (``FieldText.whole``), token by token."""
+    tokens = field.table()
+    entry = table.entry
+    hits: list[Hit] = []
+    texts, starts = tokens.texts, tokens.starts
+    for i, word in enumerate(texts):
+        found = entry(word, tokens.punct[i])
+        if found is None:
+            continue
+        alone, longer = found
+        for key in alone:
+            hits.append((starts[i], starts[i] + len(word), key))
+        if longer is not None and i + 1 < len(texts):
+            for rest, key in longer.get(texts[i + 1], ()):
+                end = i + 2 + len(rest)
+                if tuple(texts[i + 2 : end]) == rest:
+                    hits.append((starts[i], starts[end - 1] + len(texts[end - 1]), key))
+    return hits
+
+
+def lemma_hits(phrases: dict[str, Phrases], lemmas: Sequence[str], field: FieldText) -> list[Hit]:
+    """The lemma phrases among a field cut whole, from the lemma of each of its tokens."""
+    tokens = field.table()
+    hits: list[Hit] = []
+    for i, lemma in enumerate(lemmas):
+        for rest, key in phrases.get(lemma, ()):
+            end = i + 1 + len(rest)
+            if tuple(lemmas[i + 1 : end]) == rest:
+                last = end - 1
+                hits.append((tokens.starts[i], tokens.starts[last] + len(tokens.texts[last]), key))
+    return hits
