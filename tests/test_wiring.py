@@ -51,8 +51,8 @@ def test_wiring_reload_builds_the_languages_the_running_index_met(settings: Sett
     try:
         daemon.pipeline.matcher.match(AIRSTRIKES)
         before = daemon.pipeline.matcher.index
-        daemon.reload_rules()
+        daemon.reloader.reload_rules()
         assert daemon.pipeline.matcher.index is not before
         assert set(daemon.pipeline.matcher.index.languages) == {"it", "en"}
     finally:
-        daemon._worker.shutdown(wait=True)
+        daemon.threads.shutdown()
