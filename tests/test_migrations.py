@@ -22,7 +22,7 @@ from sqlmodel import SQLModel
 from monitor.cli import main
 from monitor.errors import StoreError
 from monitor.store.engine import make_engine, prepare_schema
-from monitor.store.schema import MIGRATIONS, head_revision, schema_state, upgrade_schema
+from monitor.store.schema import MIGRATIONS, TABLES, head_revision, schema_state, upgrade_schema
 from monitor.store.searchindex import include_object
 from tests.conftest import REPO
 from tests.store.conftest import open_empty
@@ -186,6 +186,13 @@ def test_schema_revisions_are_alembics_in_order() -> None:
     walked = [script.revision for script in scripts.walk_revisions()]
     assert tuple(reversed(walked)) == REVISIONS
     assert scripts.get_current_head() == head_revision()
+
+
+def test_schema_table_names_are_the_models_tables() -> None:
+    """``schema_state`` tells our tables from others by name, without importing the models."""
+    import monitor.store.tables  # noqa: F401  (registers the models on SQLModel.metadata)
+
+    assert set(SQLModel.metadata.tables) == TABLES
 
 
 def test_schema_opening_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> None:

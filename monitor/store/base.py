@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import Session
 
@@ -18,13 +18,25 @@ class StoreBase:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = dialect_insert(engine)
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
     def _guard(self) -> _StoreGuard:
         return _StoreGuard(self.engine)
+
+
+def dialect_insert(engine: Engine) -> Callable[[Any], Any]:
+    """The INSERT of the engine's dialect (ON CONFLICT), imported for that dialect alone:
+    PostgreSQL's imports its drivers too, a large part of a short command's start-up on SQLite."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
 
 
 def _digest_uid(text: str) -> str:

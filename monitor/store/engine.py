@@ -8,15 +8,17 @@ locked database into a short wait instead of an error.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from monitor.errors import StoreError
-from monitor.store.repo import Store
 from monitor.store.schema import ensure_schema
+
+if TYPE_CHECKING:
+    from monitor.store.repo import Store
 
 BUSY_TIMEOUT_S = 30
 
@@ -65,6 +67,8 @@ def prepare_schema(engine: Engine) -> None:
 def open_store(url: str) -> Store:
     """The store at ``url``, its schema checked (a new database is created); a refused schema
     closes the engine."""
+    from monitor.store.repo import Store  # the models: `monitor db current` needs only the engine
+
     engine = make_engine(url)
     try:
         prepare_schema(engine)

@@ -22,10 +22,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from monitor.models import Alert
+from monitor.store.base import dialect_insert
 from monitor.store.repo import Store
 from monitor.store.tables import DeliveryRow, FeedRow, LeaseRow
 
@@ -77,7 +77,7 @@ class SharedClaims(LocalClaims):
     def __init__(self, store: Store, owner: str | None = None, ttl: float = 60.0) -> None:
         super().__init__(store, owner, ttl)
         self.engine: Engine = store.engine
-        self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = dialect_insert(self.engine)
 
     def _until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.ttl)

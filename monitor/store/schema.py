@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import SQLModel
 
 from monitor.errors import StoreError
 
@@ -42,6 +41,9 @@ UPGRADE_HINT = "run `monitor db upgrade` (after a backup)"
 # Every revision in monitor/store/migrations/versions, oldest first: a new migration adds its id here.
 REVISIONS = ("0001", "0002", "0003", "0004")
 VERSION_TABLE = "alembic_version"
+# The tables of monitor/store/tables.py (tests/test_migrations.py checks it): named here so that
+# `monitor db current` reads where a database stands without importing the models (SQLModel).
+TABLES = frozenset({"articles", "hits", "deliveries", "files", "feeds", "leases", "monitor_meta"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,7 @@ def _state_of(connection: Connection) -> SchemaState:
     if VERSION_TABLE in tables:
         rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
         current = tuple(sorted(str(rev) for (rev,) in rows))
-    ours = tables & set(SQLModel.metadata.tables)
+    ours = tables & TABLES
     legacy = None
     if not current and ours:
         legacy = "unknown"

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, LargeBinary, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
+from sqlmodel._compat import SQLModelConfig
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -40,7 +41,14 @@ def _time(nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
-class ArticleRow(SQLModel, table=True):
+class _Table(SQLModel):
+    """Rows are built by the store, never validated: pydantic's validator is built only if asked
+    for, which spares its cost to every command that opens the database."""
+
+    model_config = SQLModelConfig(defer_build=True)
+
+
+class ArticleRow(_Table, table=True):
     __tablename__ = "articles"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -62,7 +70,7 @@ class ArticleRow(SQLModel, table=True):
     signature: bytes | None = Field(default=None, sa_column=Column(LargeBinary))  # MinHash, see dedup.py
 
 
-class HitRow(SQLModel, table=True):
+class HitRow(_Table, table=True):
     __tablename__ = "hits"
     __table_args__ = (UniqueConstraint("rule_id", "article_id", name="uq_hit_rule_article"),)
 
@@ -76,7 +84,7 @@ class HitRow(SQLModel, table=True):
     created_at: datetime = _time(index=True)
 
 
-class DeliveryRow(SQLModel, table=True):
+class DeliveryRow(_Table, table=True):
     __tablename__ = "deliveries"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -93,7 +101,7 @@ class DeliveryRow(SQLModel, table=True):
     lease_expires: datetime | None = _time(nullable=True)
 
 
-class FileRow(SQLModel, table=True):
+class FileRow(_Table, table=True):
     """What was read from a watched folder, so a file is parsed once and a bad one is reported once."""
 
     __tablename__ = "files"
@@ -109,7 +117,7 @@ class FileRow(SQLModel, table=True):
     seen_at: datetime = _time()
 
 
-class FeedRow(SQLModel, table=True):
+class FeedRow(_Table, table=True):
     """Per-feed HTTP state (validators exactly as received) and health."""
 
     __tablename__ = "feeds"
@@ -137,7 +145,7 @@ class FeedRow(SQLModel, table=True):
     due_at: datetime | None = _time(nullable=True)
 
 
-class LeaseRow(SQLModel, table=True):
+class LeaseRow(_Table, table=True):
     """A named piece of work (``folder:<path>``) that one replica at a time may do."""
 
     __tablename__ = "leases"
@@ -147,7 +155,7 @@ class LeaseRow(SQLModel, table=True):
     expires: datetime | None = _time(nullable=True)
 
 
-class MetaRow(SQLModel, table=True):
+class MetaRow(_Table, table=True):
     """Key-value facts about the database; ``schema_version`` marks one made before migrations."""
 
     __tablename__ = "monitor_meta"
