@@ -18,7 +18,6 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -149,6 +148,8 @@ def check_cron(value: str) -> str:
     Monday to Friday, names (``mon-fri``, ``jan``) are accepted.  A schedule
     that can never fire (``0 8 31 2 *``) is refused too.
     """
+    from croniter import croniter  # here: only a configured digest needs it, and it is slow to import
+
     fields = CRON_NICKNAMES.get(value.strip().lower(), value).split()
     if len(fields) != 5:
         raise ValueError(

@@ -6,7 +6,6 @@ read) and the sources (which send it) need it.
 
 from __future__ import annotations
 
-import importlib.metadata
 from functools import cache
 
 PROJECT_URL = "https://github.com/news-monitor/news-monitor"
@@ -14,6 +13,8 @@ PROJECT_URL = "https://github.com/news-monitor/news-monitor"
 
 @cache
 def _version() -> str:
+    import importlib.metadata  # here: it imports the email package, and only a request needs it
+
     try:
         return importlib.metadata.version("news-monitor")
     except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
