@@ -161,9 +161,13 @@ def test_cli_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def every_command(group: click.Group = main, prefix: tuple[str, ...] = ()) -> list[list[str]]:
-    """Every command under ``monitor`` (groups that run on their own too), walked from click's tree."""
+    """Every command under ``monitor`` (groups that run on their own too), walked from click's tree
+    (loading each command, as ``monitor`` loads only the one it runs)."""
     found: list[list[str]] = []
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         if not isinstance(command, click.Group) or command.invoke_without_command:
             found.append([*prefix, name])
         if isinstance(command, click.Group):

@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from monitor.config import Settings, load_settings, parse_duration, secret_values, service_environment
 from monitor.errors import ConfigError, MonitorError, StoreError, UsageError
-from monitor.logs import configure_logging
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `monitor --help` reads no settings (pydantic, YAML)
+    from monitor.config import Settings
     from monitor.store.repo import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,6 +44,9 @@ class ExitCode(IntEnum):
 
 def setup_logging(level: str, fmt: str = "auto", settings: Settings | None = None) -> None:
     """Logs on stderr in the chosen shape, with every configured secret masked."""
+    from monitor.config import secret_values, service_environment
+    from monitor.logs import configure_logging
+
     configure_logging(
         level,
         fmt,
@@ -92,6 +94,8 @@ class Context:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from monitor.config import load_settings
+
             with friendly_errors():
                 self._settings = load_settings(self.config_path)
             settings = self._settings
@@ -158,13 +162,15 @@ def _shared_options() -> list[click.Parameter]:
     ]
 
 
-def accept_shared_options(group: click.Group) -> None:
+def add_shared_options(command: click.Command) -> None:
     """``--config``, ``--log-level`` and ``--log-format`` after a command's name too, as systemd
-    units and cron lines write them (``monitor run --once --config F``)."""
-    for command in group.commands.values():
+    units and cron lines write them (``monitor run --once --config F``); to its subcommands too.
+    Once only: the main group adds them to each command as it loads it."""
+    if not any(param.name == "log_format" for param in command.params):
         command.params.extend(_shared_options())
-        if isinstance(command, click.Group):
-            accept_shared_options(command)
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            add_shared_options(subcommand)
 
 
 OUTPUT_FORMATS = ("text", "jsonl", "csv")
@@ -234,6 +240,8 @@ def ago(when: datetime | None) -> str:
 
 def parse_since(text: str) -> datetime:
     """``--since``: a duration back from now (24h, 7d) or a date (2024-05-01, UTC unless it says)."""
+    from monitor.config import parse_duration
+
     try:
         return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
     except ValueError:

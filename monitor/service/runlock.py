@@ -14,8 +14,6 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from sqlalchemy.engine import make_url
-
 from monitor.errors import ConfigError
 
 
@@ -25,6 +23,8 @@ class AlreadyRunning(ConfigError):
 
 def lock_path(database_url: str) -> Path | None:
     """Where the lock of a SQLite database lives; None for server databases."""
+    from sqlalchemy.engine import make_url  # here: every command catches AlreadyRunning, few take the lock
+
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
