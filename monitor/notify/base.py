@@ -28,16 +28,8 @@ from monitor.config import (
     WebhookChannel,
 )
 from monitor.models import Alert
-from monitor.notify.apprise_channel import AppriseNotifier
-from monitor.notify.atom import AtomNotifier
-from monitor.notify.console import ConsoleNotifier
-from monitor.notify.discord import DiscordNotifier
-from monitor.notify.email import EmailNotifier
 from monitor.notify.http import check_response, map_http_error, post_json
 from monitor.notify.pacing import Pacer
-from monitor.notify.slack import SLACK_MIN_INTERVAL, SlackNotifier
-from monitor.notify.teams import TeamsNotifier
-from monitor.notify.webhook import WebhookNotifier
 
 __all__ = ["Notifier", "build_notifiers", "check_response", "map_http_error", "post_json"]
 
@@ -70,27 +62,46 @@ def build_notifiers(
     parse) raises :class:`~monitor.errors.ConfigError` naming it.
     """
     stream = sys.stdout if out is None else out
-    slack_pacer = Pacer(SLACK_MIN_INTERVAL)
     http_pacer = Pacer(0.0)  # no pace of its own: only the pauses receivers ask for (429, Retry-After)
+    slack_pacer: Pacer | None = None
     notifiers: dict[str, Notifier] = {}
+    # Each channel's module is imported when a channel of its kind is configured: the daemon
+    # that alerts on the console does not wait for the SMTP client to import.
     for name, channel in channels.items():
         match channel:
             case ConsoleChannel():
+                from monitor.notify.console import ConsoleNotifier
+
                 notifiers[name] = ConsoleNotifier(name, stream, channel.templates)
             case WebhookChannel():
+                from monitor.notify.webhook import WebhookNotifier
+
                 notifiers[name] = WebhookNotifier(name, channel, client, pacer=http_pacer)
             case SlackChannel():
+                from monitor.notify.slack import SLACK_MIN_INTERVAL, SlackNotifier
+
+                slack_pacer = slack_pacer or Pacer(SLACK_MIN_INTERVAL)
                 notifiers[name] = SlackNotifier(name, channel, client, pacer=slack_pacer)
             case DiscordChannel():
+                from monitor.notify.discord import DiscordNotifier
+
                 notifiers[name] = DiscordNotifier(name, channel, client, pacer=http_pacer)
             case TeamsChannel():
+                from monitor.notify.teams import TeamsNotifier
+
                 notifiers[name] = TeamsNotifier(name, channel, client, pacer=http_pacer)
             case EmailChannel():
+                from monitor.notify.email import EmailNotifier
+
                 notifiers[name] = EmailNotifier(name, channel)
             case AppriseChannel():
+                from monitor.notify.apprise_channel import AppriseNotifier
+
                 urls = [url.get_secret_value() for url in channel.urls]
                 notifiers[name] = AppriseNotifier(name, urls, channel.templates)
             case AtomChannel():
+                from monitor.notify.atom import AtomNotifier
+
                 notifiers[name] = AtomNotifier(
                     name, channel.folder or state_dir / "atom", channel.max_entries
                 )
