@@ -372,6 +372,12 @@ class RuleIndex:
             self.key_lemmas.append(lemmas and not term.wildcard)
         return found
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages whose tables are built: those articles have met, and the default one."""
+        with self._lock:
+            return tuple(self._languages)
+
     def for_language(self, lang: str) -> LanguageIndex:
         with self._lock:
             if lang not in self._languages:

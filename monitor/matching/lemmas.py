@@ -29,12 +29,22 @@ class LemmaTable:
     """Folded form → folded lemma, and back."""
 
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        pairs = list(pairs)
+        folded_lemmas = {lemma: fold_word(lemma) for lemma in {lemma for _, lemma in pairs}}
         self.lemma_of: dict[str, str] = {}
         forms: defaultdict[str, set[str]] = defaultdict(set)
         for form, lemma in pairs:
-            folded_form, folded_lemma = fold_plain(form), fold_plain(lemma)
+            # fold_word inlined: a table has hundreds of thousands of forms, and the default
+            # language's is read before the daemon's first alert.
+            if form.isascii() and form.isalpha():
+                folded_form = form.lower()
+                exact = True
+            else:
+                folded_form = fold_plain(form)
+                exact = form.lower() == folded_form
+            folded_lemma = folded_lemmas[lemma]
             # The exact lowercase form wins over a folded collision (attacco vs attaccò).
-            if form.lower() == folded_form or folded_form not in self.lemma_of:
+            if exact or folded_form not in self.lemma_of:
                 self.lemma_of[folded_form] = folded_lemma
             forms[folded_lemma].add(folded_form)
         self.forms_of: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in forms.items()}
@@ -49,6 +59,16 @@ class LemmaTable:
         folded = fold_plain(word)
         lemma = folded if folded in self.forms_of else self.lemma_of.get(folded, folded)
         return frozenset({folded, lemma}) | self.forms_of.get(lemma, frozenset())
+
+
+def fold_word(word: str) -> str:
+    """``fold_plain(word)``, at the cost of a lowercasing for a word of ASCII letters alone.
+
+    Folding an ASCII text is lowercasing it, with whitespace made spaces and a hyphen between
+    letters made a space: a word of letters has neither.  Most words of a lemma table are such
+    words, and the general path costs each one many times a lowercasing.
+    """
+    return word.lower() if word.isascii() and word.isalpha() else fold_plain(word)
 
 
 _EMPTY = LemmaTable(())

@@ -160,7 +160,8 @@ class Reloader:
         return new.model_copy(update={key: getattr(old, key) for key in RESTART_ONLY})
 
     def _swap_index(self, rules: RuleSet, settings: Settings) -> None:
-        index = build_index(rules, self.pipeline.matcher.index.pipelines, settings)
+        running = self.pipeline.matcher.index
+        index = build_index(rules, running.pipelines, settings, also=running.languages)
         self.pipeline.matcher.swap(index)
         self.metrics.index_built(len(index), index_build_seconds(index))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from weakref import WeakKeyDictionary
 
@@ -33,8 +33,14 @@ _BUILD_SECONDS: WeakKeyDictionary[RuleIndex, float] = WeakKeyDictionary()
 
 
 def make_pipelines(settings: Settings) -> LanguagePipelines:
+    """The pipelines, each built when a language is first met; a trained one is loaded now, so
+    a package that is not installed fails at start-up.  A blank one cannot fail (an unknown
+    language falls back to spaCy's multi-language tokenizer), and building each would hold back
+    the daemon's first alert."""
     pipelines = LanguagePipelines(dict(settings.language_models), settings.default_language)
-    pipelines.check()
+    for lang, model in settings.language_models.items():
+        if model != "blank":
+            pipelines.article_nlp(lang)
     return pipelines
 
 
@@ -60,10 +66,17 @@ def build_matcher(settings: Settings, pipelines: LanguagePipelines | None = None
     return ArticleMatcher(build_index(load_rule_set(settings), pipelines, settings))
 
 
-def build_index(rules: RuleSet, pipelines: LanguagePipelines, settings: Settings) -> RuleIndex:
-    """The index with the tables of the languages we expect built now, not on the first article."""
-    languages = {settings.default_language, *settings.language_models}
-    languages.update(code for rule in rules.rules for code in rule.languages)
+def build_index(
+    rules: RuleSet, pipelines: LanguagePipelines, settings: Settings, *, also: Iterable[str] = ()
+) -> RuleIndex:
+    """The index with the default language's tables built now, and those of ``also`` (a reload
+    passes the languages the running index has met, so their articles never wait for a build).
+
+    Another language's tables are built when its first article is matched: a language costs a
+    pipeline and, for lemma rules, its lemma table (Italian's is large), so building every
+    configured one first would hold back the daemon's first alert.
+    """
+    languages = {settings.default_language, *also}
     started = time.perf_counter()
     index = RuleIndex(rules.rules, pipelines).build(sorted(languages))
     _BUILD_SECONDS[index] = time.perf_counter() - started
