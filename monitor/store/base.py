@@ -39,18 +39,6 @@ def dialect_insert(engine: Engine) -> Callable[[Any], Any]:
     return sqlite.insert
 
 
-def dialect_insert(engine: Engine) -> Callable[[Any], Any]:
-    """The INSERT of the engine's dialect (ON CONFLICT), imported for that dialect alone:
-    PostgreSQL's imports its drivers too, a large part of a short command's start-up on SQLite."""
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert
-
-
 def _digest_uid(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
