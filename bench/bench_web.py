@@ -1,6 +1,7 @@
 """The web app over a large history: page latency, and ingestion while people browse.
 
     python bench/bench_web.py [--quick] [--articles N] [--database URL] [--requests R] [--no-daemon]
+                              [--backtest-only] [--runs N]
 
 N generated articles (default 100,000; ``--quick``: 10,000), two hits each, are stored
 once (a SQLite file cached under .cache/bench_web/; ``--database`` a PostgreSQL database,
@@ -8,9 +9,12 @@ emptied and filled unless it holds N articles already), then analyzed.  Served b
 this process over a real socket: R requests each (default 60) of the hits page, a search,
 one rule's hits, an article page (its rules explained), the hits API and the rules page, p50
 and p95; beside them the same hits through the library calls of ``monitor hits``
-(``History.hits``), and one ``monitor hits`` process end to end.  Last, a daemon over (a copy
-of) that history: the time from a file dropped in its watched folder to its alert at a local
-receiver, idle and while 20 clients browse (a page a second each).  Printed: figures for
+(``History.hits``), and one ``monitor hits`` process end to end.  Then the playground's
+backtest over every stored article (``POST /api/v1/backtest``, 30 days): three kinds of rule,
+``--runs`` times each, and the same backtests through the library with the prefilter and as a
+full scan, in alternating turns (``--backtest-only``: this part alone).  Last, a daemon over (a
+copy of) that history: the time from a file dropped in its watched folder to its alert at a
+local receiver, idle and while 20 clients browse (a page a second each).  Printed: figures for
 this machine, not targets.  Not a test: pytest never collects it.
 """
 
@@ -37,9 +41,14 @@ from sqlalchemy import func, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import common_vocabularies
 from monitor.config import Settings
+from monitor.matching.compiler import RuleIndex
+from monitor.matching.matcher import ArticleMatcher
+from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.query import parse_query
 from monitor.matching.rulefile import RuleSpec
 from monitor.models import Match, TermHit, make_article
+from monitor.pipeline.backtest import scan
+from monitor.pipeline.prefilter import Prefilter
 from monitor.service.ops import AppServer
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import Routed, Store
@@ -192,6 +201,73 @@ async def measure_pages(store: Store, specs: list[RuleSpec], keywords: list[str]
         print(f"  {name + ' (library)':<30} {percentiles(await timed(requests, call))}")
 
 
+def backtest_queries(keywords: list[str]) -> dict[str, str]:
+    """A rule of each kind a desk writes: a name, a list of names, a phrase, a prefix."""
+    return {
+        "one word": keywords[0],
+        "three words OR'ed": f"{keywords[1]} OR {keywords[2]} OR {keywords[3]}",
+        "a phrase": f'"{keywords[4]} {keywords[5]}"',
+        "a prefix (word*)": f"{keywords[6][:5]}*",
+    }
+
+
+async def measure_backtests(store: Store, specs: list[RuleSpec], keywords: list[str], runs: int) -> None:
+    """The playground's backtest through the API (the web app's thread, its time budget), then the
+    same rules through the library, prefiltered and as a full scan, in alternating turns."""
+    settings = Settings(database=str(store.engine.url), state_dir=Path(tempfile.mkdtemp()))
+    ctx = WebContext(settings=lambda: settings, store=store, rules=lambda: specs)
+    server = AppServer(create_app(ctx), "127.0.0.1", 0)
+    _host, port = await server.start()
+    queries = backtest_queries(keywords)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+
+            async def backtest(query: str) -> tuple[float, dict[str, object]]:
+                started = time.perf_counter()
+                response = await client.post("/api/v1/backtest", json={"query": query, "days": 30})
+                response.raise_for_status()
+                return time.perf_counter() - started, response.json()
+
+            first, _ = await backtest("zzzz")  # loads the pipelines and asks the database its blind spots
+            print(f"  backtest, first of the process (pipelines, blind spots): {first:.2f} s")
+            for name, query in queries.items():
+                times, out = [], {}
+                for _ in range(runs):
+                    took, out = await backtest(query)
+                    times.append(took)
+                print(
+                    f"  backtest API, {name:<18} {', '.join(f'{t:.2f}' for t in times)} s   "
+                    f"({out['scanned']} articles, {out['matched']} matched, complete {out['complete']})"
+                )
+    finally:
+        await server.close()
+        await ctx.close()
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, backtest_turns, store, queries, runs)
+
+
+def backtest_turns(store: Store, queries: dict[str, str], runs: int) -> None:
+    pipelines = LanguagePipelines({"it": "blank", "en": "blank"}, "it")
+    prefilter = Prefilter(pipelines)
+    since = NOW - timedelta(days=30)
+    for name, written in queries.items():
+        spec = rule_specs([written])[0]
+        matcher = ArticleMatcher(RuleIndex([spec], pipelines))
+        timings: dict[str, list[float]] = {"prefiltered": [], "full scan": []}
+        for _ in range(runs):
+            for kind in timings:
+                query = prefilter.query([spec]) if kind == "prefiltered" else None
+                started = time.perf_counter()
+                matched = sum(
+                    len(matches)
+                    for _, matching in scan(store, matcher, query, since)
+                    for _, matches in matching()
+                )
+                timings[kind].append(time.perf_counter() - started)
+        fast, full = (", ".join(f"{t:.2f}" for t in timings[kind]) for kind in ("prefiltered", "full scan"))
+        print(f"  backtest library, {name:<18} prefiltered {fast} s  full scan {full} s  ({matched} matched)")
+
+
 def monitor_hits_process(url: str) -> None:
     env = {**os.environ, "MONITOR_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
@@ -321,6 +397,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--drops", type=int, default=8, help="files dropped idle and again while browsing")
     parser.add_argument("--no-daemon", action="store_true", help="pages only")
+    parser.add_argument("--backtest-only", action="store_true", help="the backtests alone")
+    parser.add_argument("--runs", type=int, default=3, help="backtests of each rule")
     args = parser.parse_args()
     if args.quick:
         args.articles = 10_000
@@ -329,11 +407,18 @@ def main() -> None:
     specs = rule_specs(keywords)
     print(f"history: {args.articles:,} articles, {2 * args.articles:,} hits, {RULES} rules", file=sys.stderr)
     store, url = open_history(args, keywords)
+    if args.backtest_only:
+        print(f"backtests ({store.engine.dialect.name}, {args.articles:,} articles):")
+        asyncio.run(measure_backtests(store, specs, keywords, args.runs))
+        store.engine.dispose()
+        return
     print(
         f"pages ({args.requests} requests each, one client, uvicorn over a socket, "
         f"{store.engine.dialect.name}):"
     )
     asyncio.run(measure_pages(store, specs, keywords, args.requests))
+    print(f"backtests ({store.engine.dialect.name}, {args.articles:,} articles):")
+    asyncio.run(measure_backtests(store, specs, keywords, args.runs))
     monitor_hits_process(url)
     store.engine.dispose()
     if not args.no_daemon:

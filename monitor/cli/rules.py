@@ -141,6 +141,7 @@ def rules_backtest(
     """
     from monitor.matching.matcher import ArticleMatcher
     from monitor.pipeline.backtest import Backtest, load_candidates
+    from monitor.pipeline.prefilter import Prefilter
     from monitor.service.wiring import build_index, make_pipelines
 
     settings = ctx.settings
@@ -162,7 +163,8 @@ def rules_backtest(
             f"{cutoff.astimezone(UTC):%Y-%m-%d %H:%M} UTC{at_most}",
             err=True,
         )
-        for hit in backtest.run(store, matcher, since=cutoff, limit=limit):
+        query = Prefilter(matcher.index.pipelines).query(candidates.rules)
+        for hit in backtest.run(store, matcher, query, since=cutoff, limit=limit):
             for line in hit.lines(as_json):
                 click.echo(line)
     for line in backtest.summary():

@@ -5,13 +5,15 @@ its queries can use the concepts declared there; only the rules it defines are
 run.  It goes first, so a copy of a configured rule with the same id (the usual
 way to try a change) replaces the configured one instead of clashing with it.
 Stored articles are read newest first, in chunks, and matched with a fresh
-index: nothing is recorded and nothing is sent.
+index: nothing is recorded and nothing is sent.  Only the articles the
+full-text index cannot rule out are matched (:mod:`monitor.pipeline.prefilter`),
+which gives the answer of a full scan in a fraction of its time.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -22,6 +24,8 @@ from monitor.config import Settings
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.rulefile import RuleSet, RuleSpec, load_rules, rule_files
 from monitor.models import Match
+from monitor.pipeline.prefilter import WordQuery
+from monitor.store.prefilter import Candidates
 from monitor.store.repo import Store, StoredArticle
 
 BATCH = 200  # articles per match_many call
@@ -99,18 +103,75 @@ class Backtest:
         self.counts = {spec.id: 0 for spec in self.rules}
 
     def run(
-        self, store: Store, matcher: ArticleMatcher, *, since: datetime | None, limit: int | None = None
+        self,
+        store: Store,
+        matcher: ArticleMatcher,
+        query: WordQuery | None,
+        *,
+        since: datetime | None,
+        limit: int | None = None,
     ) -> Iterator[BacktestHit]:
-        """Every (article, rule) match, newest article first; reads the store, writes nothing."""
-        for batch in _chunks(store.iter_articles(since, limit=limit), BATCH):
-            self.articles += len(batch)
-            for stored, matches in zip(batch, matcher.match_many([s.article for s in batch]), strict=True):
+        """Every (article, rule) match, newest article first; reads the store, writes nothing.
+
+        ``query``: the prefilter's (``Prefilter.query``), None to match every article."""
+        for covered, matching in scan(store, matcher, query, since, limit=limit):
+            self.articles += covered
+            for stored, matches in matching():
                 for match in matches:
                     self.counts[match.rule_id] = self.counts.get(match.rule_id, 0) + 1
                     yield BacktestHit(stored, match)
 
     def summary(self) -> list[str]:
         return [f"rule {rule}: {count} of {self.articles} articles" for rule, count in self.counts.items()]
+
+
+Matched = list[tuple[StoredArticle, list[Match]]]  # the chunk's articles that may match, with their matches
+
+
+def scan(
+    store: Store,
+    matcher: ArticleMatcher,
+    query: WordQuery | None,
+    since: datetime | None,
+    *,
+    limit: int | None = None,
+    chunk: int = BATCH,
+) -> Iterator[tuple[int, Callable[[], Matched]]]:
+    """The stored articles since ``since`` (the newest ``limit``), newest first, a chunk at a time:
+    how many articles the chunk covers, and the work that matches those of them ``query`` leaves.
+
+    The work is handed over undone, so a caller with a deadline can ask for the next chunk (one
+    read) to learn whether there is one, without matching it.  ``query`` None: every article is
+    matched.
+    """
+    if query is None:
+        for batch in _chunks(store.iter_articles(since, limit=limit, chunk=chunk), chunk):
+
+            def every(batch: list[StoredArticle] = batch) -> Matched:
+                return _matched(matcher, batch)
+
+            yield len(batch), every
+        return
+    candidates = Candidates(store, chunk=chunk)
+    resolve = matcher.index.pipelines.resolve
+    for rows in candidates.window(query.formulas, since, limit=limit, also=query.also):
+        wanted = []
+        for row in rows:
+            lang = resolve(row.language)
+            if query.rule_languages is not None and lang not in query.rule_languages:
+                continue  # no rule takes it (the matcher would say so after tokenizing it)
+            if row.candidate or lang not in query.languages:
+                wanted.append(row.id)
+
+        def matching(wanted: list[int] = wanted) -> Matched:
+            return _matched(matcher, candidates.articles(wanted))
+
+        yield len(rows), matching
+
+
+def _matched(matcher: ArticleMatcher, stored: list[StoredArticle]) -> Matched:
+    found = matcher.match_many([s.article for s in stored])
+    return [(s, matches) for s, matches in zip(stored, found, strict=True)]
 
 
 def _chunks(items: Iterable[StoredArticle], size: int) -> Iterator[list[StoredArticle]]:

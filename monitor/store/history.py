@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Row, and_, bindparam, or_, select, update
 from sqlmodel import col
 
 from monitor.models import Article, StoredSignature
@@ -103,16 +103,33 @@ class HistoryStore(StoreBase):
     ) -> Iterator[StoredArticle]:
         """Stored articles ingested since ``since``, newest first, read ``chunk`` rows per query.
 
-        Read-only.  Each chunk is a short query of its own (keyset pagination on
-        ``ingested_at, id``), so memory stays flat and no read transaction stays
-        open while the caller works through millions of articles.
+        Read-only, and memory stays flat: see :meth:`newest_rows`.
+        """
+        for rows in self.newest_rows((ArticleRow,), since, limit=limit, chunk=chunk):
+            for id_, at, row in rows:
+                yield StoredArticle(id_, article_of(row), at)
+
+    def newest_rows(
+        self,
+        columns: Sequence[Any],
+        since: datetime | None = None,
+        *,
+        limit: int | None = None,
+        chunk: int = 500,
+    ) -> Iterator[Sequence[Row[*tuple[Any, ...]]]]:
+        """``(id, ingested_at, *columns)`` of the articles ingested since ``since`` (the newest
+        ``limit`` of them), newest first, ``chunk`` rows at a time; the daemon's notices left out.
+
+        Each chunk is a short query of its own (keyset pagination on ``ingested_at, id``), so
+        memory stays flat and no read transaction stays open while the caller works through
+        millions of articles.
         """
         after: tuple[datetime, int] | None = None
         remaining = limit
         while remaining is None or remaining > 0:
             size = chunk if remaining is None else min(chunk, remaining)
             query = (
-                select(ArticleRow)
+                select(col(ArticleRow.id), col(ArticleRow.ingested_at), *columns)
                 .where(not_notice())  # the daemon's digests and health alerts are not news
                 .order_by(col(ArticleRow.ingested_at).desc(), col(ArticleRow.id).desc())
                 .limit(size)
@@ -127,12 +144,12 @@ class HistoryStore(StoreBase):
                     )
                 )
             with self._guard(), self._session() as session:
-                rows = session.execute(query).scalars().all()
-            for row in rows:
-                yield StoredArticle(row.id or 0, article_of(row), row.ingested_at)
+                rows = session.execute(query).all()
+            if rows:
+                yield rows
             if len(rows) < size:
                 return
-            after = (rows[-1].ingested_at, rows[-1].id or 0)
+            after = (rows[-1][1], rows[-1][0])
             if remaining is not None:
                 remaining -= len(rows)
 

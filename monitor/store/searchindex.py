@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 SQLITE_FTS_TABLE = "articles_fts"
+SQLITE_TOKENIZE = "unicode61 remove_diacritics 2"  # migration 0004's tokenizer (a test holds them equal)
 PG_SEARCH_COLUMN = "search"
 PG_SEARCH_INDEX = "ix_articles_search"
 PG_BODY_INDEXED = 200_000  # characters of a body PostgreSQL indexes: a tsvector is at most 1 MB

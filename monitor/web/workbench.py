@@ -2,12 +2,13 @@
 
 The daemon's spaCy pipelines belong to its worker thread (memory zones free
 the words a batch met, which another thread's document may still hold), and
-a backtest is seconds of CPU.  So the web app matches on pipelines of its
+a backtest can be seconds of CPU.  So the web app matches on pipelines of its
 own, on one thread of its own: serving a page never waits for ingestion and
 never slows it beyond sharing the CPU.  A rule index for a handful of rules
 builds in milliseconds and is kept for the next request that asks for the
-same rules.  Backtests read the store in chunks and stop at their deadline,
-saying how far they got.
+same rules.  Backtests match only the stored articles the full-text index
+cannot rule out (:mod:`monitor.pipeline.prefilter`), read the store in chunks
+and stop at their deadline, saying how far they got.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice
 from typing import Any, ParamSpec, TypeVar
 
 from monitor.matching.compiler import RuleIndex
@@ -28,7 +28,9 @@ from monitor.matching.matcher import ArticleMatcher, explain_article
 from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.rulefile import RuleSpec
 from monitor.models import Article, Match
+from monitor.pipeline.backtest import scan
 from monitor.pipeline.dryrun import evidence_lines, explanation_dict, occurrences_of
+from monitor.pipeline.prefilter import Prefilter
 from monitor.sources.language import LanguageGuesser
 from monitor.store.repo import Store
 
@@ -72,6 +74,7 @@ class Workbench:
         self._guesser = LanguageGuesser(models.keys(), default_language)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-web-match")
         self._indexes: OrderedDict[tuple[RuleSpec, ...], RuleIndex] = OrderedDict()
+        self._prefilter: Prefilter | None = None
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn`` on the workbench's thread: one matching job at a time, the loop free meanwhile."""
@@ -86,6 +89,12 @@ class Workbench:
         if self._pipelines is None:
             self._pipelines = LanguagePipelines(self._models, self._default)
         return self._pipelines
+
+    @property
+    def prefilter(self) -> Prefilter:
+        if self._prefilter is None:
+            self._prefilter = Prefilter(self.pipelines)
+        return self._prefilter
 
     def index_for(self, specs: Sequence[RuleSpec]) -> RuleIndex:
         """An index of ``specs`` on the workbench's pipelines, kept for the next ask of the same rules
@@ -147,16 +156,16 @@ class Workbench:
         started = time.monotonic()
         result = BacktestResult(since)
         matcher = ArticleMatcher(self.index_for([spec]))
-        stored = store.iter_articles(since, chunk=BACKTEST_CHUNK)
-        while batch := list(islice(stored, BACKTEST_CHUNK)):
-            for item, matches in zip(batch, matcher.match_many([s.article for s in batch]), strict=True):
-                result.scanned += 1
+        chunks = scan(store, matcher, self.prefilter.query([spec]), since, chunk=BACKTEST_CHUNK)
+        for covered, matching in chunks:
+            for stored, matches in matching():
                 for match in matches:
                     result.matched += 1
                     if len(result.shown) < shown:
-                        result.shown.append((item.id, item.ingested_at, item.article, match))
+                        result.shown.append((stored.id, stored.ingested_at, stored.article, match))
+            result.scanned += covered
             if time.monotonic() >= deadline:
-                result.complete = next(iter(stored), None) is None
+                result.complete = next(chunks, None) is None  # one more read, nothing matched
                 break
         result.seconds = time.monotonic() - started
         return result
