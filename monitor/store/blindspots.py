@@ -52,30 +52,42 @@ _FOLDED = (
 _UNFOLDED = (range(0x3400, 0xA4D0), range(0xAC00, 0xD800), range(0xE000, 0xF900))
 _BATCH = 512  # texts folded in one call: one call each would take seconds
 _SEPARATOR = "\x00"  # folds to itself, and nothing folds to it
-PG_LONG_WORD = 500  # characters: PostgreSQL leaves a word of more than 2,047 bytes out of its index
 
 # Where PostgreSQL's parser keeps as one token what the matcher cuts into words: ASCII
 # punctuation glued to letters or digits (a host, a path, a file name, an e-mail address, a
 # signed number, a tag, an entity), and a word mixing digits with characters beyond ASCII
-# (which its configurations index as written: accents and combining marks stay).  Each pattern
-# begins with a character class, which the regular expression engine skips to without trying
-# every position.  Left out because both read them alike: an apostrophe anywhere, a hyphen
-# between two letters (PostgreSQL indexes the parts too), a dot, comma, colon or slash between
-# two digits (one token for the matcher as well).
+# (which its configurations index as written: accents and combining marks stay).  Left out
+# because both read them alike: an apostrophe anywhere, a hyphen between two letters
+# (PostgreSQL indexes the parts too), a dot, comma, colon or slash between two digits (one
+# token for the matcher as well).  The patterns are grouped by the character they start with,
+# so the regular expression engine skips to those characters instead of trying every position.
 _PUNCT = r"\s!-/:-@\[-`{-~\u00a0\u00ab\u00b0\u00bb\u2010-\u205f"  # spaces and punctuation
 _IN_WORD = rf"[^{_PUNCT}]"  # what may stand in one token: letters, digits, marks…
 _BEYOND_ASCII = rf"[^\x00-\x7f{_PUNCT}]"  # … and of those, the ones beyond ASCII
 _PG_GLUE = (
-    r"[./](?<=[^\W\d_][./])(?=[^\W_])",  # nato.int, u.s, km/h, a.1
-    r"[./](?<=\d[./])(?=[^\W\d_])",  # 1.a, 10/km
-    r"[^\W\d_][0-9]*[./][0-9]",  # x1.2: a file name
-    r"[0-9][eE][-+]?[0-9]",  # 5e3: a number in scientific notation, which may end before a letter
-    r"[~@](?<=[^\W_][~@])(?=[^\W_])",  # a~b, info@nato.int
-    r"[-+](?=\d)",  # -20, +39, and the -19 of covid-19 and the -20 of 10-20: signed numbers
-    r"[/~](?<![^\W_][/~])(?=[^\W_])",  # /usr/nato, ~nato: paths
-    r"<[/!?]?[^\W\d_]|&\S*?;",  # <b>, <!-- -->, &amp;, &a1:b; (tags and entities go unread)
-    rf"[0-9]{_IN_WORD}*?{_BEYOND_ASCII}",  # 10città; 2°C is fine
-    rf"{_BEYOND_ASCII}{_IN_WORD}*?[0-9]",
+    "[./~@+<&-](?:"
+    + "|".join(
+        (
+            r"(?<=[^\W\d_][./])(?=[^\W_])",  # nato.int, u.s, km/h, a.1
+            r"(?<=\d[./])(?=[^\W\d_])",  # 1.a, 10/km
+            r"(?<=[^\W_][~@])(?=[^\W_])",  # a~b, info@nato.int
+            r"(?<=[-+])(?=\d)",  # -20, +39, the -19 of covid-19, the -20 of 10-20: signed numbers
+            r"(?<![^\W_][/~])(?<=[/~])(?=[^\W_])",  # /usr/nato, ~nato: paths
+            r"(?<=<)[/!?]?[^\W\d_]|(?<=&)\S*?;",  # <b>, <!-- -->, &amp;, &a1:b;: tags and entities go unread
+        )
+    )
+    + ")",
+    "[0-9](?:"
+    + "|".join(
+        (
+            r"(?<=[^\W\d_][0-9])[0-9]*[./][0-9]",  # x1.2: a file name
+            r"[eE][-+]?[0-9]",  # 5e3: scientific notation, which may end before a letter (5e3x)
+            rf"{_IN_WORD}*?{_BEYOND_ASCII}",  # 10città (2°C is fine)
+        )
+    )
+    + ")",
+    rf"{_BEYOND_ASCII}{_IN_WORD}*?[0-9]",  # città10
+    r"\S{500}",  # a word PostgreSQL may leave out of its index (more than 2,047 bytes)
 )
 
 
@@ -83,12 +95,7 @@ class BlindSpots:
     """Whether an article's text has a spot its database's full-text index may read otherwise."""
 
     def __init__(
-        self,
-        chars: frozenset[str],
-        patterns: Sequence[str] = (),
-        *,
-        body_limit: int | None = None,
-        long_word: int | None = None,
+        self, chars: frozenset[str], patterns: Sequence[str] = (), *, body_limit: int | None = None
     ) -> None:
         self.chars = chars  # characters read otherwise wherever they are (all beyond ASCII)
         # what to look at: ASCII and the Latin letters and punctuation news is written with are
@@ -97,7 +104,6 @@ class BlindSpots:
         self._unusual = re.compile(f"[^\\x00-\\x7f{_ranges(c for c in common if c not in chars)}]")
         self.patterns = tuple(re.compile(pattern) for pattern in patterns)
         self.body_limit = body_limit  # characters of the body the index reads; None: all of it
-        self.long_word = long_word  # a word this long may be left out of the index; None: none is
 
     def hide(self, title: str, summary: str, body: str) -> bool:
         if self.body_limit is not None and len(body) > self.body_limit:
@@ -109,12 +115,6 @@ class BlindSpots:
                 return True
             if any(pattern.search(part) for pattern in self.patterns):
                 return True
-            if (
-                self.long_word
-                and len(part) >= self.long_word
-                and max(map(len, part.split())) >= self.long_word
-            ):
-                return True  # a run without spaces that long: cheaper to find than a long word
         return False
 
 
@@ -217,4 +217,4 @@ def _postgres(engine: Engine) -> BlindSpots:
     wrong = [not words <= found for words, found in zip(matcher_words(texts), read, strict=True)]
     n = len(contexts)
     spots = frozenset(char for i, char in enumerate(chars) if any(wrong[i * n : i * n + n]))
-    return BlindSpots(spots, _PG_GLUE, body_limit=PG_BODY_INDEXED, long_word=PG_LONG_WORD)
+    return BlindSpots(spots, _PG_GLUE, body_limit=PG_BODY_INDEXED)

@@ -53,7 +53,7 @@ from monitor.store.searchindex import PG_CONFIGS, PG_OTHER_CONFIG
 from monitor.store.searchquery import And, Node, Or, Term
 from monitor.store.tables import ArticleRow
 
-WINDOW_CHUNK = 500  # articles of the window read per query: ids, languages and texts only
+WINDOW_READ = 1_000  # articles of the window read per query (ids, languages, texts): fewer round trips
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +161,10 @@ class WindowRow:
 class Candidates:
     """The articles of a backtest's window, newest first, each a candidate or not."""
 
-    def __init__(self, store: Store, *, chunk: int = WINDOW_CHUNK) -> None:
+    def __init__(self, store: Store, *, chunk: int = 200) -> None:
         self.store = store
         self.engine: Engine = store.engine
-        self.chunk = chunk
+        self.chunk = chunk  # articles per chunk handed out (a caller with a deadline checks it between)
 
     def window(
         self,
@@ -185,16 +185,18 @@ class Candidates:
             col(ArticleRow.summary),
             col(ArticleRow.body),
         )
-        for rows in self.store.newest_rows(columns, since, limit=limit, chunk=self.chunk):
-            chunk = []
-            for id_, _at, language, title, summary, body in rows:
-                candidate = (
-                    id_ in found
-                    or spots.hide(title, summary, body)
-                    or (also is not None and any(also.search(part) for part in (title, summary, body)))
-                )
-                chunk.append(WindowRow(id_, language, candidate))
-            yield chunk
+        read = max(self.chunk, WINDOW_READ)
+        for rows in self.store.newest_rows(columns, since, limit=limit, chunk=read):
+            for start in range(0, len(rows), self.chunk):
+                chunk = []
+                for id_, _at, language, title, summary, body in rows[start : start + self.chunk]:
+                    candidate = (
+                        id_ in found
+                        or spots.hide(title, summary, body)
+                        or (also is not None and any(also.search(part) for part in (title, summary, body)))
+                    )
+                    chunk.append(WindowRow(id_, language, candidate))
+                yield chunk
 
     def found(self, formulas: Sequence[Formula], since: datetime | None) -> set[int]:
         """The articles since ``since`` in which the index finds one of ``formulas``."""
