@@ -28,12 +28,13 @@ MAX_VARIANTS = 256  # per phrase: a product of forms beyond this is a rule smell
 class LemmaTable:
     """Folded form → folded lemma, and back."""
 
-    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
-        pairs = list(pairs)
-        folded_lemmas = {lemma: fold_word(lemma) for lemma in {lemma for _, lemma in pairs}}
+    def __init__(self, pairs: Iterable[tuple[str, str | list[str]]]) -> None:
+        # some tables (French) give a list of lemmas for a form: its first is the lookup's answer
+        lemma_pairs = [(form, lemma if isinstance(lemma, str) else lemma[0]) for form, lemma in pairs if lemma]
+        folded_lemmas = {lemma: fold_word(lemma) for lemma in {lemma for _, lemma in lemma_pairs}}
         self.lemma_of: dict[str, str] = {}
         forms: defaultdict[str, set[str]] = defaultdict(set)
-        for form, lemma in pairs:
+        for form, lemma in lemma_pairs:
             # fold_word inlined: a table has hundreds of thousands of forms, and the default
             # language's is read before the daemon's first alert.
             if form.isascii() and form.isalpha():

@@ -9,7 +9,7 @@ import spacy_lookups_data
 from spacy.util import load_language_data
 
 from monitor.folding import fold_plain
-from monitor.matching.lemmas import LemmaTable, fold_word
+from monitor.matching.lemmas import LemmaTable, fold_word, lemma_table
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,8 @@ def test_lemmas_table_is_the_one_folding_each_word_gives(lang: str) -> None:
     ]
     table = LemmaTable(pairs)
     assert (table.lemma_of, table.forms_of) == folded_one_by_one(pairs)
+
+
+def test_lemma_table_with_lists_of_lemmas_is_read() -> None:
+    """spacy-lookups-data's French table gives some forms a list of lemmas: it crashed the build."""
+    assert "maisons" in lemma_table("fr").variants("maison")
