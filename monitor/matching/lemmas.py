@@ -30,7 +30,9 @@ class LemmaTable:
 
     def __init__(self, pairs: Iterable[tuple[str, str | list[str]]]) -> None:
         # some tables (French) give a list of lemmas for a form: its first is the lookup's answer
-        lemma_pairs = [(form, lemma if isinstance(lemma, str) else lemma[0]) for form, lemma in pairs if lemma]
+        lemma_pairs = [
+            (form, lemma if isinstance(lemma, str) else lemma[0]) for form, lemma in pairs if lemma
+        ]
         folded_lemmas = {lemma: fold_word(lemma) for lemma in {lemma for _, lemma in lemma_pairs}}
         self.lemma_of: dict[str, str] = {}
         forms: defaultdict[str, set[str]] = defaultdict(set)
