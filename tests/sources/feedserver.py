@@ -53,7 +53,8 @@ DRIP_BYTES = 100  # one byte every DRIP_INTERVAL: 20 s in all, far past any test
 DRIP_INTERVAL = 0.2
 STALL_SECONDS = 3.0
 BUSY_SECONDS = 0.3
-STUCK_SECONDS = 5.0
+STUCK_SECONDS = 15.0  # the longest the stuck feed holds its answer: below the client's 20 s timeout
+STUCK_UNTIL = ("/esteri.rss", 3)  # ...waiting for this many requests of another feed
 FAR_FUTURE = "Fri, 01 Jan 2100 00:00:00 GMT"
 
 
@@ -108,6 +109,9 @@ class Route:
     stream: Callable[[], Iterable[bytes]] | None = None  # sent piece by piece, no Content-Length
     interval: float = 0.0  # pause between streamed pieces
     track: bool = False  # count requests in flight on this path (see LiveServer.peak)
+    # the first answer comes once (path, n): that path has been asked n more times, waiting at most
+    # `delay` for it; later answers come at once
+    until: tuple[str, int] | None = None
 
 
 def redirect(status: int, location: str | None) -> Route:
@@ -204,7 +208,9 @@ ROUTES: dict[str, Route] = {
     "/zstd": Route(body=b"\x28\xb5\x2f\xfd", headers={"Content-Encoding": "zstd"}),
     # concurrency
     "/busy": Route(body=b"<rss/>", delay=BUSY_SECONDS, track=True),
-    "/stuck.rss": Route(body=BOZO_RSS, delay=STUCK_SECONDS, track=True),  # longer than its interval
+    # longer than its interval: held until the other feed was polled meanwhile, as a scheduler that
+    # runs feeds side by side does (a sequential one never would: the answer then comes late)
+    "/stuck.rss": Route(body=BOZO_RSS, delay=STUCK_SECONDS, until=STUCK_UNTIL, track=True),
 }
 
 
@@ -252,7 +258,11 @@ class FeedHandler(BaseHTTPRequestHandler):
             self._answer(route)
 
     def _answer(self, route: Route) -> None:
-        if route.delay:
+        path = self.path.split("?", 1)[0]
+        if route.until is not None:
+            if sum(1 for request in self.server.seen if request["path"] == path) == 1:
+                self._hold_until(*route.until, timeout=route.delay)
+        elif route.delay:
             time.sleep(route.delay)
         validators = {"ETag": route.etag, "Last-Modified": route.last_modified}
         unchanged = (route.etag and self.headers.get("If-None-Match") == route.etag) or (
@@ -275,6 +285,15 @@ class FeedHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _hold_until(self, path: str, requests: int, timeout: float) -> None:
+        def asked() -> int:
+            return sum(1 for request in self.server.seen if request["path"] == path)
+
+        target = asked() + requests
+        deadline = time.monotonic() + timeout
+        while asked() < target and time.monotonic() < deadline and not self.server.stopping.is_set():
+            time.sleep(0.05)
 
     def _stream(self, route: Route) -> None:
         assert route.stream is not None
