@@ -179,30 +179,28 @@ class OutboxStore(ArticleStore, HistoryStore):
         store keeps rows, it does not word messages).
         """
         query = (
-            select(DeliveryRow, HitRow, ArticleRow)
-            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
-            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+            _ALERTS.add_columns(col(DeliveryRow.last_error), col(ArticleRow.story))
             .where(col(DeliveryRow.status) == "held")
             .order_by(col(DeliveryRow.id))
         )
-        with self._guard(), self._session() as session:
+        with self._guard(), self.engine.connect() as connection:
             if release_at is None:
-                rows = list(session.execute(query.where(col(DeliveryRow.next_attempt_at) <= now)).all())
+                rows = list(connection.execute(query.where(col(DeliveryRow.next_attempt_at) <= now)).all())
             else:
                 rows = []
                 for due in chunked(self._held_due(now, release_at)):
-                    rows += session.execute(query.where(col(DeliveryRow.id).in_(due))).all()
-                rows.sort(key=lambda row: row[0].id or 0)
+                    rows += connection.execute(query.where(col(DeliveryRow.id).in_(due))).all()
+                rows.sort(key=lambda row: row.id)
         if not rows:
             return 0
-        by_channel: dict[str, list[tuple[DeliveryRow, HitRow, ArticleRow]]] = {}
+        by_channel: dict[str, list[Any]] = {}
         for row in rows:
-            by_channel.setdefault(row[0].channel, []).append(row)
+            by_channel.setdefault(row.channel, []).append(row)
         for channel, held in by_channel.items():
-            alerts = [_alert_of(d, h, a) for d, h, a in held]
-            reason = (held[0][0].last_error or "held: summary").removeprefix("held: ")
-            carried = self.story_sources({a.story for _, _, a in held if a.story})
-            also = {d.key: [s for s in carried.get(a.story or "", ()) if s != a.source] for d, _, a in held}
+            alerts = [_alert_from(row) for row in held]
+            reason = (held[0].last_error or "held: summary").removeprefix("held: ")
+            carried = self.story_sources({row.story for row in held if row.story})
+            also = {row.key: [s for s in carried.get(row.story or "", ()) if s != row.source] for row in held}
             title, text, terms = summarize(alerts, reason, also)
             digest = _digest_uid("\x1f".join(sorted(a.key for a in alerts)))
             article = make_article(
@@ -218,7 +216,7 @@ class OutboxStore(ArticleStore, HistoryStore):
             terms_hits = tuple(TermHit(term, term, "body", 0, 0) for term in terms)
             match = Match(SUMMARY_RULE, title, terms_hits, text, (channel,), ("summary",))
             with self._guard(), self._session() as session, session.begin():
-                for ids in chunked(d.id for d, _, _ in held):
+                for ids in chunked(row.id for row in held):
                     session.execute(
                         update(DeliveryRow).where(col(DeliveryRow.id).in_(ids)).values(status="summarized")
                     )
@@ -399,25 +397,6 @@ def _alert_from(row: Any) -> Alert:
         matched_at=row.created_at,
         rule_tags=tuple(row.rule_tags),
         attempt=row.attempts + 1,
-    )
-
-
-def _alert_of(d: DeliveryRow, h: HitRow, a: ArticleRow) -> Alert:
-    return Alert(
-        key=d.key,
-        channel=d.channel,
-        rule_id=h.rule_id,
-        rule_name=h.rule_name,
-        title=a.title,
-        url=a.url,
-        source=a.source,
-        published=a.published,
-        language=a.language,
-        terms=_distinct_terms(h.terms),
-        snippet=h.snippet,
-        matched_at=h.created_at,
-        rule_tags=tuple(h.rule_tags),
-        attempt=d.attempts + 1,
     )
 
 
