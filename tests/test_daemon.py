@@ -332,6 +332,7 @@ def test_run_a_second_monitor_on_the_same_sqlite_file_is_refused(workdir: Path) 
             second = monitor(workdir, "run", "--once", env=env)
             assert second.returncode == 4  # another monitor holds the outbox
             assert f"another monitor (pid {daemon.process.pid}) is already sending alerts" in second.stderr
+            assert "rules loaded" not in second.stderr  # refused before it builds anything
             # a backfill while the daemon runs: recorded here, sent once, by the daemon
             archive = workdir / "archive"
             archive.mkdir()

@@ -26,10 +26,9 @@ def run(ctx: Context, once: bool) -> None:
     from monitor.web.serve import for_daemon
 
     settings = ctx.settings
-    with friendly_errors():
+    with friendly_errors(), RunLock(settings.database):  # refused at once, before the rules are built
         daemon = Daemon(settings, build_pipeline(settings), web=for_daemon)
-        with RunLock(settings.database):
-            code = asyncio.run(daemon.run_once() if once else daemon.run_forever())
+        code = asyncio.run(daemon.run_once() if once else daemon.run_forever())
     sys.exit(code)
 
 
