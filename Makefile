@@ -2,6 +2,9 @@
 #   make run    create .venv, install news-monitor, run the daemon on monitor.yaml
 #   make test   create .venv, install the test extras, run the test suite
 PYTHON ?= python3
+# Python caches compiled modules as usual here, even where the environment says not to: without the
+# cache each `monitor` process (the tests start hundreds) compiles the package again.
+unexport PYTHONDONTWRITEBYTECODE
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
