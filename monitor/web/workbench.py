@@ -6,9 +6,9 @@ a backtest can be seconds of CPU.  So the web app matches on pipelines of its
 own, on one thread of its own: serving a page never waits for ingestion and
 never slows it beyond sharing the CPU.  A rule index for a handful of rules
 builds in milliseconds and is kept for the next request that asks for the
-same rules.  Backtests match only the stored articles the full-text index
-cannot rule out (:mod:`monitor.pipeline.prefilter`), read the store in chunks
-and stop at their deadline, saying how far they got.
+same rules.  Backtests match only the stored articles that hold the rule's
+words (:mod:`monitor.pipeline.prefilter`, :mod:`monitor.pipeline.sieve`), read
+the store in chunks and stop at their deadline, saying how far they got.
 """
 
 from __future__ import annotations
