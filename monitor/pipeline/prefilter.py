@@ -28,6 +28,7 @@ letters or digits (``*ato``), words with letters beyond ASCII.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -45,6 +46,9 @@ from monitor.pipeline.formula import Formula, Word, all_of, any_of
 
 _WORD = re.compile(r"[^\W_]+")
 _WILDCARDS = re.compile(r"[*?]")
+# Tokens whose formula is remembered: a long-running web app meets every query typed in its
+# playground, so the least recently used ones go first.
+KEPT_TOKENS = 10_000
 # What is tried before and after a token to see whether spaCy cuts it out of a longer word.
 _BEFORE = ("0", "00", "a")
 _AFTER = ("a", "0")
@@ -70,7 +74,7 @@ class Prefilter:
     def __init__(self, pipelines: LanguagePipelines) -> None:
         self.pipelines = pipelines
         self._cuts: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-        self._tokens: dict[tuple[str, str], Formula | None] = {}
+        self._tokens: OrderedDict[tuple[str, str], Formula | None] = OrderedDict()
 
     def query(self, specs: Sequence[RuleSpec]) -> WordQuery | None:
         """The query for a backtest of ``specs``; None when it must read every article."""
@@ -95,11 +99,20 @@ class Prefilter:
         return WordQuery(kept, frozenset(languages), taken, wild)
 
     def token(self, text: str, lang: str) -> Formula | None:
-        """The words an article holding the (folded) token ``text`` holds."""
+        """The words an article holding the (folded) token ``text`` holds, remembered for the
+        KEPT_TOKENS tokens met last."""
         key = (lang, text)
-        if key not in self._tokens:
-            self._tokens[key] = self._token(text, lang)
-        return self._tokens[key]
+        if key in self._tokens:
+            self._tokens.move_to_end(key)
+            return self._tokens[key]
+        formula = self._tokens[key] = self._token(text, lang)
+        while len(self._tokens) > KEPT_TOKENS:
+            self._tokens.popitem(last=False)
+        return formula
+
+    def remembered(self) -> int:
+        """How many tokens' formulas are remembered."""
+        return len(self._tokens)
 
     def _token(self, text: str, lang: str) -> Formula | None:
         words = []

@@ -19,6 +19,7 @@ from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.rulefile import RuleSpec
 from monitor.models import make_article
+from monitor.pipeline import prefilter as prefilter_module
 from monitor.pipeline.backtest import scan
 from monitor.pipeline.formula import AllOf, AnyOf, Word
 from monitor.pipeline.prefilter import Prefilter
@@ -354,3 +355,17 @@ def test_backtest_prefilter_finds_what_a_full_scan_finds_on_generated_text(
     each_rule_finds_what_a_full_scan_finds(
         store, pipelines, [rule(f"g{i}", q) for i, q in enumerate(queries)]
     )
+
+
+def test_backtest_prefilter_remembers_a_bounded_number_of_tokens(
+    pipelines: LanguagePipelines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web app meets every query typed in its playground: the tokens' formulas it remembers stay
+    few, the least recently used forgotten, and a query after that reads as before."""
+    monkeypatch.setattr(prefilter_module, "KEPT_TOKENS", 5)
+    prefilter = Prefilter(pipelines)
+    for n in range(20):
+        prefilter.query([rule("r", f"parola{n}x OR altra{n}x")])
+        assert prefilter.remembered() <= 5
+    found = prefilter.query([rule("r", "nato")])
+    assert found is not None and set(found.formulas) == {Word("nato")}
