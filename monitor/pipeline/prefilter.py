@@ -1,22 +1,22 @@
 """Rules → the words every article they can fire on holds: the backtest's prefilter.
 
-The store finds in its full-text index the articles that hold a formula of
-words (:mod:`monitor.store.prefilter`); this module says which formula a rule
-needs, from the tokenizers the matcher uses, so that the candidates include
-every article the rule can fire on and a backtest answers what a full scan
-answers.  A term needs the words (letters and digits) of each of its tokens,
-as the pattern tokenizer cuts them (``pattern_tokens``): a phrase needs each
-of its words, anywhere; order and proximity are the matcher's to check.
+The sieve (:mod:`monitor.pipeline.sieve`) finds in the folded text of stored
+articles the ones that hold a formula of words (:mod:`monitor.pipeline.formula`);
+this module says which formula a rule needs, from the tokenizers the matcher
+uses, so that the candidates include every article the rule can fire on and a
+backtest answers what a full scan answers.  A term needs the words (runs of
+letters and digits) of each of its tokens, as the pattern tokenizer cuts them
+(``pattern_tokens``): a phrase needs each of its words, anywhere; order and
+proximity are the matcher's to check.
 
-Where spaCy cuts a token out of a longer run of letters and digits, the index
+Where spaCy cuts a token out of a longer run of letters and digits, the text
 holds only the longer word, so such a token is loosened: one that can be cut
 off the end of a word (the English ``cannot`` → ``can|not``, a unit after a
-number: ``10|km``) needs nothing, one that can be cut off its start needs an
-index word that begins with it (``can*``, ``2024*``).  The cuts are read from
-the tokenizer itself: its exceptions, and how it cuts the token after a digit
-or a letter.  Only a rule's digits-then-letter cut cannot be listed for a
-wildcard, so a wildcard rule also takes every article where a digit meets a
-letter.
+number: ``10|km``) needs nothing, one that can be cut off its start needs a
+word that begins with it (``can*``, ``2024*``).  The cuts are read from the
+tokenizer itself: its exceptions, and how it cuts the token after a digit or a
+letter.  Only a rule's digits-then-letter cut cannot be listed for a wildcard,
+so a wildcard's word may also begin right after a digit (``10km`` for ``km*``).
 
 What no formula of words can express stands for any article, and a rule that
 any article could satisfy is scanned whole: NOT (words cannot find an article
@@ -28,6 +28,7 @@ letters or digits (``*ato``), words with letters beyond ASCII.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -41,14 +42,13 @@ from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.query import And, Near, Node, Or, Term
 from monitor.matching.rulefile import RuleSpec
 from monitor.matching.wildcard import Wildcard
-from monitor.store.prefilter import Formula, Word, all_of, any_of, depth_of, words_of
+from monitor.pipeline.formula import Formula, Word, all_of, any_of
 
 _WORD = re.compile(r"[^\W_]+")
 _WILDCARDS = re.compile(r"[*?]")
-# A wildcard's token may be a unit cut off a number (10km): such articles are always candidates.
-DIGIT_THEN_LETTER = re.compile(r"\d[^\W\d_]")
-MAX_WORDS = 1_000  # words in one query: past that, a scan costs about what the index saves
-MAX_DEPTH = 8  # nested AND/OR: FTS5's parser has a depth limit of its own
+# Tokens whose formula is remembered: a long-running web app meets every query typed in its
+# playground, so the least recently used ones go first.
+KEPT_TOKENS = 10_000
 # What is tried before and after a token to see whether spaCy cuts it out of a longer word.
 _BEFORE = ("0", "00", "a")
 _AFTER = ("a", "0")
@@ -56,14 +56,16 @@ _AFTER = ("a", "0")
 
 @dataclass(frozen=True, slots=True)
 class WordQuery:
-    """What the store is asked for one backtest."""
+    """What the sieve looks for in one backtest."""
 
     # An article the rules can fire on satisfies one of these (one per language's tokenizer).
     formulas: tuple[Formula, ...]
     languages: frozenset[str]  # the tokenizers read: an article in another is always a candidate
     # An article whose language none of the rules takes is never one (None: some rule takes any).
     rule_languages: frozenset[str] | None
-    also: re.Pattern[str] | None  # a text where this is found is always a candidate
+    # A prefix word may also begin right after a digit: a wildcard's token may be a unit cut off
+    # a number (10km → 10|km for km*).
+    after_digit: bool = False
 
 
 class Prefilter:
@@ -72,7 +74,7 @@ class Prefilter:
     def __init__(self, pipelines: LanguagePipelines) -> None:
         self.pipelines = pipelines
         self._cuts: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-        self._tokens: dict[tuple[str, str], Formula | None] = {}
+        self._tokens: OrderedDict[tuple[str, str], Formula | None] = OrderedDict()
 
     def query(self, specs: Sequence[RuleSpec]) -> WordQuery | None:
         """The query for a backtest of ``specs``; None when it must read every article."""
@@ -89,21 +91,28 @@ class Prefilter:
             formulas.append(formula)
             wild = wild or reading.wild
         kept = tuple(dict.fromkeys(formulas))
-        if sum(1 for f in kept for _ in words_of(f)) > MAX_WORDS or max(map(depth_of, kept)) > MAX_DEPTH:
-            return None
         taken = (
             None
             if any(not spec.languages for spec in specs)
             else frozenset().union(*(s.languages for s in specs))
         )
-        return WordQuery(kept, frozenset(languages), taken, DIGIT_THEN_LETTER if wild else None)
+        return WordQuery(kept, frozenset(languages), taken, wild)
 
     def token(self, text: str, lang: str) -> Formula | None:
-        """The words an article holding the (folded) token ``text`` holds in the index."""
+        """The words an article holding the (folded) token ``text`` holds, remembered for the
+        KEPT_TOKENS tokens met last."""
         key = (lang, text)
-        if key not in self._tokens:
-            self._tokens[key] = self._token(text, lang)
-        return self._tokens[key]
+        if key in self._tokens:
+            self._tokens.move_to_end(key)
+            return self._tokens[key]
+        formula = self._tokens[key] = self._token(text, lang)
+        while len(self._tokens) > KEPT_TOKENS:
+            self._tokens.popitem(last=False)
+        return formula
+
+    def remembered(self) -> int:
+        """How many tokens' formulas are remembered."""
+        return len(self._tokens)
 
     def _token(self, text: str, lang: str) -> Formula | None:
         words = []
@@ -113,9 +122,7 @@ class Prefilter:
                 continue
             if start == 0 and self.cut_before(text, lang):
                 continue
-            neighbours = (text[start - 1 : start], text[end : end + 1])
-            joined = any(c not in ("", "'") for c in neighbours)
-            words.append(Word(word, prefix=end == len(text) and self.cut_after(text, lang), joined=joined))
+            words.append(Word(word, prefix=end == len(text) and self.cut_after(text, lang)))
         return all_of(words)
 
     def cut_before(self, text: str, lang: str) -> bool:
@@ -170,7 +177,7 @@ class _Reading:
     def __init__(self, prefilter: Prefilter, lang: str) -> None:
         self.prefilter = prefilter
         self.lang = lang
-        self.wild = False  # a wildcard was read: see DIGIT_THEN_LETTER
+        self.wild = False  # a wildcard was read: see WordQuery.after_digit
 
     def node(self, node: Node, lemmas: bool) -> Formula | None:
         if isinstance(node, Term):

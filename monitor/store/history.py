@@ -41,6 +41,18 @@ class StoredArticle:
     ingested_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ArticleText:
+    """What a backtest reads of every article of its window: the rest only of those it matches."""
+
+    id: int
+    ingested_at: datetime
+    language: str | None
+    title: str
+    summary: str
+    body: str
+
+
 class HistoryStore(StoreBase):
     """What was recorded, read back for near-duplicates, summaries, search and re-matching."""
 
@@ -108,6 +120,61 @@ class HistoryStore(StoreBase):
         for rows in self.newest_rows((ArticleRow,), since, limit=limit, chunk=chunk):
             for id_, at, row in rows:
                 yield StoredArticle(id_, article_of(row), at)
+
+    def newest_texts(
+        self, since: datetime | None = None, *, limit: int | None = None, chunk: int = 1_000
+    ) -> Iterator[list[ArticleText]]:
+        """The texts and languages of the articles ingested since ``since`` (the newest ``limit``),
+        newest first, ``chunk`` at a time: see :meth:`newest_rows`."""
+        columns = (
+            col(ArticleRow.language),
+            col(ArticleRow.title),
+            col(ArticleRow.summary),
+            col(ArticleRow.body),
+        )
+        for rows in self.newest_rows(columns, since, limit=limit, chunk=chunk):
+            yield [ArticleText(*row) for row in rows]
+
+    def with_texts(self, texts: Sequence[ArticleText]) -> list[StoredArticle]:
+        """The stored articles of ``texts``, in their order: the columns besides those read by id,
+        the texts kept (an article deleted meanwhile is left out)."""
+        columns = (
+            col(ArticleRow.id),
+            col(ArticleRow.uid),
+            col(ArticleRow.fingerprint),
+            col(ArticleRow.url),
+            col(ArticleRow.published),
+            col(ArticleRow.source),
+            col(ArticleRow.origin),
+            col(ArticleRow.tags),
+            col(ArticleRow.authors),
+        )
+        found: dict[int, Row[*tuple[Any, ...]]] = {}
+        with self._guard(), self._session() as session:
+            for ids in chunked([text.id for text in texts]):
+                query = select(*columns).where(columns[0].in_(ids))
+                found.update((row[0], row) for row in session.execute(query))
+        out = []
+        for text in texts:
+            row = found.get(text.id)
+            if row is not None:
+                _id, uid, fingerprint, url, published, source, origin, tags, authors = row
+                article = Article(
+                    uid=uid,
+                    fingerprint=fingerprint,
+                    title=text.title,
+                    summary=text.summary,
+                    body=text.body,
+                    url=url,
+                    published=published,
+                    language=text.language,
+                    source=source,
+                    origin=origin,
+                    tags=tuple(tags),
+                    authors=tuple(authors or ()),
+                )
+                out.append(StoredArticle(text.id, article, text.ingested_at))
+        return out
 
     def newest_rows(
         self,

@@ -6,9 +6,9 @@ a backtest can be seconds of CPU.  So the web app matches on pipelines of its
 own, on one thread of its own: serving a page never waits for ingestion and
 never slows it beyond sharing the CPU.  A rule index for a handful of rules
 builds in milliseconds and is kept for the next request that asks for the
-same rules.  Backtests match only the stored articles the full-text index
-cannot rule out (:mod:`monitor.pipeline.prefilter`), read the store in chunks
-and stop at their deadline, saying how far they got.
+same rules.  Backtests match only the stored articles that hold the rule's
+words (:mod:`monitor.pipeline.prefilter`, :mod:`monitor.pipeline.sieve`), read
+the store in chunks and stop at their deadline, saying how far they got.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class Workbench:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-web-match")
         self._indexes: OrderedDict[tuple[RuleSpec, ...], RuleIndex] = OrderedDict()
         self._prefilter: Prefilter | None = None
+        self._matcher: ArticleMatcher | None = None
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn`` on the workbench's thread: one matching job at a time, the loop free meanwhile."""
@@ -107,6 +108,16 @@ class Workbench:
                 self._indexes.popitem(last=False)
         self._indexes.move_to_end(key)
         return index
+
+    def matcher_for(self, specs: Sequence[RuleSpec]) -> ArticleMatcher:
+        """One matcher for every backtest, its index swapped: a matcher warms its pipelines up on
+        its first articles (every chunk cut, outside a memory zone), which the workbench's
+        pipelines need once, not at each backtest."""
+        index = self.index_for(specs)
+        if self._matcher is None:
+            self._matcher = ArticleMatcher(index)
+        self._matcher.swap(index)
+        return self._matcher
 
     def with_language(self, article: Article) -> Article:
         return self._guesser.ensure(article)
@@ -155,7 +166,7 @@ class Workbench:
         (a ``time.monotonic()`` value); reads the store, writes nothing (blocking)."""
         started = time.monotonic()
         result = BacktestResult(since)
-        matcher = ArticleMatcher(self.index_for([spec]))
+        matcher = self.matcher_for([spec])
         chunks = scan(store, matcher, self.prefilter.query([spec]), since, chunk=BACKTEST_CHUNK)
         for covered, matching in chunks:
             for stored, matches in matching():
