@@ -135,6 +135,7 @@ def test_replicas_share_the_work_and_survive_a_sigkill(
                     path.with_suffix(".part").rename(path)
                     time.sleep(0.2)
                 victim = kill_a_lease_holder(db, replicas)
+                claimed = in_hand(db, victim)
                 survivors = [r for r in replicas if r is not victim]
                 killed_at = time.monotonic()
 
@@ -177,11 +178,11 @@ def test_replicas_share_the_work_and_survive_a_sigkill(
 
     # every expected hit, once
     assert set(recorded) == expected and set(recorded.values()) == {1}
-    # every alert once by its key; only the one the victim was sending when killed may repeat
+    # every alert once by its key; only those the victim had in hand when killed may repeat, once
     received = collections.Counter(request.headers["webhook-id"] for request in hook.requests)
     assert set(received) == keys and len(keys) == len(expected)
     repeated = {key: count for key, count in received.items() if count > 1}
-    assert len(repeated) <= 1 and set(repeated.values()) <= {2}, repeated
+    assert set(repeated) <= claimed and set(repeated.values()) <= {2}, (repeated, claimed)
     # no feed fetched twice within its interval (claims book the next slot at 3/4 of it)
     for feed in feeds:
         gaps = [b - a for a, b in zip(feed.fetched_at, feed.fetched_at[1:], strict=False)]
@@ -226,6 +227,17 @@ def kill_a_lease_holder(db: object, replicas: list[RunningDaemon]) -> RunningDae
     victim.process.send_signal(signal.SIGKILL)
     victim.process.wait(timeout=10)
     return victim
+
+
+def in_hand(db: object, victim: RunningDaemon) -> set[str]:
+    """The alerts a killed replica had claimed and not recorded as sent: all it may have sent
+    without the outbox knowing (outcomes are recorded in small groups), so all that may go twice.
+    Read at once after the kill: its leases hold them from the others until they expire."""
+    with db.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(
+            text("SELECT key, lease_owner FROM deliveries WHERE lease_owner IS NOT NULL AND status <> 'sent'")
+        ).all()
+    return {key for key, owner in rows if owner_pid(owner) == victim.process.pid}
 
 
 def test_replicas_a_batch_longer_than_the_lease_is_renewed_not_sent_twice(
