@@ -16,7 +16,6 @@ a reload of a large rule set stays short.
 
 from __future__ import annotations
 
-import re
 import threading
 from bisect import bisect_left
 from collections import defaultdict
@@ -27,44 +26,20 @@ from typing import ClassVar
 
 import ahocorasick
 from spacy.attrs import IS_PUNCT
-from spacy.language import Language
 from spacy.vocab import Vocab
 
 from monitor.folding import fold_plain
 from monitor.gcpause import collector_paused
 from monitor.matching.acronyms import common_words
+from monitor.matching.anchors import anchor_keys, is_any_of
 from monitor.matching.chunks import LETTERS_GLUED, cut_between_letters
-from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
+from monitor.matching.lemmas import MAX_VARIANTS
 from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
-from monitor.matching.query import And, Near, Node, Or, Term, terms
+from monitor.matching.query import Term, terms
 from monitor.matching.rulefile import RuleSpec
+from monitor.matching.termforms import Spans, acronym_spans, key_of, term_variants
+from monitor.matching.termforms import pattern_tokens as pattern_tokens
 from monitor.matching.wildcard import MAX_WILDCARD_WORD, Wildcard
-
-_WORD = re.compile(r"[^\W_]+")
-_PLAIN = re.compile(r"[a-z]+|[0-9]+")
-
-
-def acronym_spans(text: str) -> tuple[tuple[int, int], ...]:
-    """Spans of words written in capitals (NATO, USA, UE): those must not match lowercase words."""
-    return tuple(
-        m.span()
-        for m in _WORD.finditer(text)
-        if m.group().isupper() and sum(c.isalpha() for c in m.group()) >= 2
-    )
-
-
-def term_key(term: Term, lemmas: bool = False) -> str:
-    """Identity of a term across rules: how it is matched, its folded text, where capitals count."""
-    return _term_key(term.text, term.wildcard, lemmas, fold_plain(term.text), acronym_spans(term.text))
-
-
-def _term_key(
-    text: str, wildcard: bool, lemmas: bool, folded: str, spans: tuple[tuple[int, int], ...]
-) -> str:
-    if wildcard:
-        return f"wild:{folded}"
-    marks = ",".join(f"{s}-{e}" for s, e in spans)
-    return f"{'lemma' if lemmas else 'exact'}:{folded}|{marks}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +51,6 @@ class CompiledRule:
     # the query is one term or an OR of terms, none scoped to a field: it holds when one of them
     # occurred, which the matcher learns while gathering the mentions (most rules of a desk are)
     any_of: bool
-
-
-def is_any_of(node: Node) -> bool:
-    """Whether ``node`` is a term, or ORs of terms, none scoped to a field."""
-    if isinstance(node, Term):
-        return node.field is None
-    return isinstance(node, Or) and all(is_any_of(item) for item in node.items)
 
 
 Phrases = list[tuple[tuple[str, ...], int]]  # (the tokens after the first, term key) of each phrase
@@ -181,7 +149,7 @@ class WildcardSet:
 class LanguageIndex:
     """The token table of one language, in two parts.
 
-    The scanned part holds the anchors, the terms that wake rules up (see ``_anchors``):
+    The scanned part holds the anchors, the terms that wake rules up (see ``monitor.matching.anchors``):
     whether an article's chunk (the text between two runs of whitespace, which spaCy cuts on
     its own) holds a token that starts one is a property of the chunk alone, so it is decided
     once per chunk and remembered: ``plain`` holds the chunks that start nothing,
@@ -307,9 +275,6 @@ def punct_test(vocab: Vocab) -> Callable[[str], bool]:
     return lex_attr_getters(vocab).get(IS_PUNCT, _never)  # type: ignore[return-value]
 
 
-Spans = tuple[tuple[int, int], ...]
-
-
 class _LastBuild:
     """The terms of the last build folded (with their spans in capitals), for the next one: a
     reload changes few terms.  A pure function of the text; every build replaces it with the
@@ -352,7 +317,7 @@ class RuleIndex:
             positive = set(positive_keys)
             any_of = is_any_of(spec.expr)
             self.rules.append(CompiledRule(spec, keys, positive_terms, positive_keys, any_of))
-            for key in _anchors(spec.expr, keys) or positive:
+            for key in anchor_keys(spec.expr, keys) or positive:
                 self.rules_by_key[key].append(index)
         _LastBuild.folded, self._folded = self._folded, {}
         self._languages: dict[str, LanguageIndex] = {}
@@ -367,7 +332,7 @@ class RuleIndex:
         if folded_spans is None:
             folded_spans = (fold_plain(text), acronym_spans(text))
         self._folded[text] = folded_spans
-        key = _term_key(text, term.wildcard, lemmas, *folded_spans)
+        key = key_of(text, term.wildcard, lemmas, *folded_spans)
         found = self.key_ids.get(key)
         if found is None:
             found = self.key_ids[key] = len(self.key_terms)
@@ -409,7 +374,7 @@ class RuleIndex:
                 (table.wildcards if anchor else table.deferred_wildcards).add(folded, key)
                 continue
             expand = self.key_lemmas[key] and not in_context
-            for words, capitals in _variants(nlp, lang, folded, spans, expand):
+            for words, capitals in term_variants(nlp, lang, folded, spans, expand):
                 if anchor:
                     phrases[words[0]].append((words[1:], key))
                 else:
@@ -433,87 +398,3 @@ class RuleIndex:
         lemmas = self.pipelines.lemmas(lang, doc)
         choices = [sorted({lemma, token.text}) for lemma, token in zip(lemmas, doc, strict=True)]
         yield from islice(product(*choices), MAX_VARIANTS)
-
-
-def _anchors(node: Node, keys: dict[int, int]) -> set[int] | None:
-    """Keys of which at least one must occur for ``node`` to hold; None when no such set exists.
-
-    The index only wakes a rule up for these: for ``(Finlandia OR Suomi) AND (voto OR elezioni)``
-    the names are enough, and the common words no longer make the rule a candidate in every
-    article that mentions a vote.  The rarer-looking side of an AND is chosen (phrases, names
-    in capitals and long words are rarer than short lowercase words).
-    """
-    if isinstance(node, Term):
-        return {keys[id(node)]}
-    if isinstance(node, Or):
-        union: set[int] = set()
-        for item in node.items:
-            anchors = _anchors(item, keys)
-            if anchors is None:
-                return None
-            union |= anchors
-        return union
-    if isinstance(node, And | Near):
-        options = [a for item in node.items if (a := _anchors(item, keys)) is not None]
-        if not options:
-            return None
-        by_key = {keys[id(term)]: term for term, _ in terms(node)}  # once: an AND may hold thousands
-        return min(options, key=lambda a: _commonness(a, by_key))
-    return None  # Not, Meta: their truth needs no occurrence
-
-
-def _commonness(anchors: set[int], by_key: dict[int, Term]) -> float:
-    return sum(_term_commonness(by_key[key].text) for key in anchors if key in by_key)
-
-
-def _term_commonness(text: str) -> float:
-    """A guess at how often a term occurs: a lowercase short word often, a phrase or a name rarely."""
-    if " " in text:
-        return 0.1
-    if text[:1].isupper():
-        return 0.3
-    return 1.0 + 8.0 / max(len(text), 1)
-
-
-def pattern_tokens(nlp: Language, folded: str) -> list[tuple[str, int]]:
-    """Tokens of a folded term (text, offset), exactly as the article tokenizer would cut them.
-
-    Plain lowercase words and numbers that are no tokenizer exception are one
-    token each: that shortcut skips spaCy for most terms and keeps reloads fast.
-    """
-    words = folded.split(" ")
-    special = getattr(nlp.tokenizer, "rules", None) or {}
-    if all(_PLAIN.fullmatch(w) and w not in special for w in words):
-        tokens, offset = [], 0
-        for word in words:
-            tokens.append((word, offset))
-            offset += len(word) + 1
-        return tokens
-    return [(t.text, t.idx) for t in nlp.tokenizer(folded) if not t.is_space]
-
-
-def _variants(
-    nlp: Language, lang: str, folded: str, spans: tuple[tuple[int, int], ...], lemmas: bool
-) -> Iterator[tuple[tuple[str, ...], tuple[int, ...]]]:
-    """The tokens of every form of a term (``folded``, its ``acronym_spans``), each with the
-    positions that need capitals."""
-    tokens = pattern_tokens(nlp, folded)
-    if not tokens:
-        return
-    capitals = (
-        tuple(
-            i for i, (tok, idx) in enumerate(tokens) if any(idx < e and idx + len(tok) > s for s, e in spans)
-        )
-        if spans
-        else ()
-    )
-    if not lemmas:
-        yield tuple(tok for tok, _ in tokens), capitals
-        return
-    table = lemma_table(lang)
-    choices = [
-        sorted(f for f in table.variants(tok) if len(pattern_tokens(nlp, f)) == 1) if tok.isalpha() else [tok]
-        for tok, _ in tokens
-    ]
-    for combination in islice(product(*choices), MAX_VARIANTS):
-        yield tuple(combination), capitals
