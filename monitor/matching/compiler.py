@@ -26,6 +26,7 @@ from typing import ClassVar
 
 import ahocorasick
 from spacy.attrs import IS_PUNCT
+from spacy.language import Language
 from spacy.vocab import Vocab
 
 from monitor.folding import fold_plain
@@ -51,6 +52,7 @@ class CompiledRule:
     # the query is one term or an OR of terms, none scoped to a field: it holds when one of them
     # occurred, which the matcher learns while gathering the mentions (most rules of a desk are)
     any_of: bool
+    anchors: tuple[int, ...]  # the keys that wake it up (monitor.matching.anchors)
 
 
 Phrases = list[tuple[tuple[str, ...], int]]  # (the tokens after the first, term key) of each phrase
@@ -188,6 +190,8 @@ class LanguageIndex:
         self.wildcards.finish()
         self.deferred_wildcards.finish()
         for word, phrases in self.phrases.items():
+            if word in self.starts:  # kept from the index this one replaces (monitor.matching.rebuild)
+                continue
             alone = [key for rest, key in phrases if not rest]
             if not is_punct(word):
                 alone.extend(self.wildcards.keys(word))
@@ -288,13 +292,25 @@ class RuleIndex:
 
     Building it makes tens of thousands of objects that all live until the next reload: it
     runs with the cyclic collector paused (see ``monitor.gcpause``).
+
+    Given the ``previous`` index (a reload's: the running one, same pipelines), the new one
+    keeps its term keys, so a key names the same term in both, and takes over the compiled
+    rule of every spec it shares with it (the same object: the rule files' cache hands back
+    the specs of unchanged files); only the other rules are compiled.  Keys no rule uses any
+    more stay, unused (``dead``), until a build without ``previous`` (monitor.matching.rebuild
+    decides when).  It reads nothing of ``previous`` that matching changes, so the running
+    index keeps matching meanwhile.
     """
 
-    def __init__(self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines) -> None:
+    def __init__(
+        self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines, *, previous: RuleIndex | None = None
+    ) -> None:
         with collector_paused():
-            self._compile(specs, pipelines)
+            self._compile(specs, pipelines, previous)
 
-    def _compile(self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines) -> None:
+    def _compile(
+        self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines, previous: RuleIndex | None
+    ) -> None:
         self.pipelines = pipelines
         self.rules: list[CompiledRule] = []
         self.key_ids: dict[str, int] = {}
@@ -304,24 +320,45 @@ class RuleIndex:
         self._key_forms: list[tuple[str, Spans]] = []
         self.rules_by_key: dict[int, list[int]] = defaultdict(list)
         self._folded: dict[str, tuple[str, Spans]] = {}
+        compiled: dict[int, CompiledRule] = {}
+        if previous is not None:
+            self.key_ids = dict(previous.key_ids)
+            self.key_terms = list(previous.key_terms)
+            self.key_lemmas = list(previous.key_lemmas)
+            self._key_forms = list(previous._key_forms)
+            compiled = {id(rule.spec): rule for rule in previous.rules}
         for spec in specs:
-            keys: dict[int, int] = {}
-            positive_terms_list: list[Term] = []
-            for term, is_positive in terms(spec.expr):
-                keys[id(term)] = self._key_id(term, spec.lemmas)
-                if is_positive:
-                    positive_terms_list.append(term)
+            rule = compiled.get(id(spec))
+            if rule is None or rule.spec is not spec:
+                rule = self._compile_rule(spec)
             index = len(self.rules)
-            positive_terms = tuple(positive_terms_list)
-            positive_keys = tuple(keys[id(t)] for t in positive_terms)
-            positive = set(positive_keys)
-            any_of = is_any_of(spec.expr)
-            self.rules.append(CompiledRule(spec, keys, positive_terms, positive_keys, any_of))
-            for key in anchor_keys(spec.expr, keys) or positive:
+            self.rules.append(rule)
+            for key in rule.anchors:
                 self.rules_by_key[key].append(index)
-        _LastBuild.folded, self._folded = self._folded, {}
+        if previous is None:
+            _LastBuild.folded = self._folded
+            self.dead: frozenset[int] = frozenset()
+        else:
+            live = set().union(*(rule.keys.values() for rule in self.rules))
+            self.dead = frozenset(range(len(self.key_terms))) - live
+        self._folded = {}
+        self._lemmas = any(self.key_lemmas) and any(
+            lemmas for key, lemmas in enumerate(self.key_lemmas) if key not in self.dead
+        )
         self._languages: dict[str, LanguageIndex] = {}
         self._lock = threading.Lock()
+
+    def _compile_rule(self, spec: RuleSpec) -> CompiledRule:
+        keys: dict[int, int] = {}
+        positive_terms_list: list[Term] = []
+        for term, is_positive in terms(spec.expr):
+            keys[id(term)] = self._key_id(term, spec.lemmas)
+            if is_positive:
+                positive_terms_list.append(term)
+        positive_terms = tuple(positive_terms_list)
+        positive_keys = tuple(keys[id(t)] for t in positive_terms)
+        anchors = tuple(anchor_keys(spec.expr, keys) or set(positive_keys))
+        return CompiledRule(spec, keys, positive_terms, positive_keys, is_any_of(spec.expr), anchors)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -360,21 +397,37 @@ class RuleIndex:
             self.for_language(lang)
         return self
 
+    def tables(self) -> dict[str, LanguageIndex]:
+        """The language tables built so far."""
+        with self._lock:
+            return dict(self._languages)
+
+    def adopt(self, lang: str, table: LanguageIndex) -> None:
+        """Take ``table`` as the table of ``lang`` (one built from this index's keys elsewhere)."""
+        with self._lock:
+            self._languages[lang] = table
+
+    def in_context(self, lang: str) -> bool:
+        """Whether lemma terms are matched on the lemmas ``lang``'s trained pipeline gives articles
+        (else their inflected forms are looked for, from the lemma table)."""
+        return self._lemmas and self.pipelines.trained_lemmatizer(lang)
+
     def _build(self, lang: str) -> LanguageIndex:
         nlp = self.pipelines.pattern_nlp(lang)
-        in_context = any(self.key_lemmas) and self.pipelines.trained_lemmatizer(lang)
+        in_context = self.in_context(lang)
         anchors = self.rules_by_key.keys()
+        dead = self.dead
         table = LanguageIndex(lang=lang)
         phrases: defaultdict[str, Phrases] = defaultdict(list)
         lemma_phrases: defaultdict[str, Phrases] = defaultdict(list)
         for key, term in enumerate(self.key_terms):
-            anchor = key in anchors
-            folded, spans = self._key_forms[key]
-            if term.wildcard:
-                (table.wildcards if anchor else table.deferred_wildcards).add(folded, key)
+            if dead and key in dead:
                 continue
-            expand = self.key_lemmas[key] and not in_context
-            for words, capitals in term_variants(nlp, lang, folded, spans, expand):
+            anchor = key in anchors
+            if term.wildcard:
+                (table.wildcards if anchor else table.deferred_wildcards).add(self._key_forms[key][0], key)
+                continue
+            for words, capitals in self.key_variants(key, nlp, lang, in_context):
                 if anchor:
                     phrases[words[0]].append((words[1:], key))
                 else:
@@ -390,6 +443,19 @@ class RuleIndex:
         table.letters_glued = nlp.lang in LETTERS_GLUED
         table.finish(punct_test(nlp.vocab), cut_between_letters(nlp))
         return table
+
+    def key_variants(
+        self, key: int, nlp: Language, lang: str, in_context: bool
+    ) -> Iterator[tuple[tuple[str, ...], tuple[int, ...]]]:
+        """The tokens of every form of a term that is no wildcard, each with the positions that
+        need capitals (see ``term_variants``)."""
+        folded, spans = self._key_forms[key]
+        expand = self.key_lemmas[key] and not in_context
+        return term_variants(nlp, lang, folded, spans, expand)
+
+    def key_text(self, key: int) -> str:
+        """A key's term folded (a wildcard's, with its ``*`` and ``?``)."""
+        return self._key_forms[key][0]
 
     def _pattern_lemmas(self, lang: str, text: str) -> Iterator[tuple[str, ...]]:
         """Lemma sequences an article may show for the term: each word's lemma, or the word itself

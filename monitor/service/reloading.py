@@ -168,7 +168,7 @@ class Reloader:
 
     def _swap_index(self, rules: RuleSet, settings: Settings) -> None:
         running = self.pipeline.matcher.index
-        index = build_index(rules, running.pipelines, settings, also=running.languages)
+        index = build_index(rules, running.pipelines, settings, also=running.languages, previous=running)
         self.pipeline.matcher.swap(index)
         self.metrics.index_built(len(index), index_build_seconds(index))
 
