@@ -4,9 +4,11 @@
 
 10,000 generated rules (bench/corpus.py, seeded) in 100 YAML files.  The baseline is a cold
 load: every file parsed and checked (an empty cache), the index built.  Then, ``--runs``
-times, one file is edited (a rule appended) and the rules reloaded as the daemon does
-(``load_rules`` with the process's cache, the index built, swapped into the matcher); the
-time runs from the edit to the first article matched by the new rule.  Meanwhile a thread
+times, one file is edited (a rule appended, the way editors save: a temporary file renamed
+over it) and the rules reloaded as the daemon does: the rule-file watcher
+(monitor/service/rulewatch.py) sees the save, then ``load_rules`` with the process's cache,
+the index rebuilt on the running one (monitor/matching/rebuild.py), swapped into the matcher;
+the time runs from the edit to the first article matched by the new rule.  Meanwhile a thread
 matches articles back to back through the same matcher, as the daemon's ingestion does while
 a reload runs on its own thread: its longest wait for one article, and how many it matched,
 say whether the reload starves it.
@@ -23,6 +25,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import asyncio  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -39,8 +42,10 @@ from corpus import ArticleGenerator, RuleGenerator, common_vocabularies  # noqa:
 from monitor.matching.compiler import RuleIndex  # noqa: E402
 from monitor.matching.matcher import ArticleMatcher  # noqa: E402
 from monitor.matching.nlp import LanguagePipelines  # noqa: E402
+from monitor.matching.rebuild import rebuild_index  # noqa: E402
 from monitor.matching.rulefile import RuleFileCache, RuleSet, load_rules  # noqa: E402
 from monitor.models import Article, make_article  # noqa: E402
+from monitor.service.rulewatch import RuleFileWatcher  # noqa: E402
 
 LANGUAGES = ("it", "en")
 CHANNELS = ("desk",)
@@ -95,6 +100,29 @@ class Ingest:
         return [seconds for begun, seconds in self.waits if start <= begun + seconds and begun <= end]
 
 
+class Watch:
+    """The daemon's rule-file watcher over the folder, on a thread with its own event loop: ``seen``
+    is set each time it reports a settled change."""
+
+    def __init__(self, folder: Path) -> None:
+        self.seen = threading.Event()
+        self._stop = threading.Event()
+        self._watcher = RuleFileWatcher([folder], stop_event=self._stop)
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._watcher.watching and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    async def _run(self) -> None:
+        async for _changed in self._watcher:
+            self.seen.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
 def build(rules: RuleSet, pipelines: LanguagePipelines) -> RuleIndex:
     return RuleIndex(rules.rules, pipelines).build(LANGUAGES)
 
@@ -115,7 +143,7 @@ def reload(
     folder: Path,
     cache: RuleFileCache,
     matcher: ArticleMatcher,
-    pipelines: LanguagePipelines,
+    watch: Watch,
     ingest: Ingest | None,
 ) -> None:
     """Append a rule to one file, reload as the daemon does, match an article the rule fires on."""
@@ -124,12 +152,19 @@ def reload(
     witness = make_article(
         title=f"{word} summit", body=f"{word} met.", language="en", source="b", origin=f"w{run}"
     )
-    wall, cpu = time.perf_counter(), time.thread_time()
-    with path.open("a", encoding="utf-8") as out:
-        out.write(f"  - id: new-{run}\n    query: {word}\n    notify: [desk]\n")
+    saving = path.with_name(f".{path.name}.swp")
+    saving.write_text(
+        path.read_text(encoding="utf-8") + f"  - id: new-{run}\n    query: {word}\n    notify: [desk]\n",
+        encoding="utf-8",
+    )
+    watch.seen.clear()
+    wall = time.perf_counter()
+    os.replace(saving, path)
+    assert watch.seen.wait(30), "the watcher never saw the save"
+    seen, cpu = time.perf_counter(), time.thread_time()
     reloaded = load_rules([folder], CHANNELS, cache)
     loaded = time.perf_counter()
-    matcher.swap(build(reloaded, pipelines))
+    matcher.swap(rebuild_index(matcher.index, reloaded.rules, LANGUAGES))
     built = time.perf_counter()
     fired = [m.rule_id for m in matcher.match(witness)]
     active, active_cpu = time.perf_counter() - wall, time.thread_time() - cpu
@@ -139,8 +174,8 @@ def reload(
         during = ingest.between(wall, wall + active)
         beside = f"ingest meanwhile {len(during)} articles, longest {max(during, default=0) * 1000:.0f} ms"
     print(
-        f"reload {run + 1}: edit of {path.name} → rule active in {active:.2f} s "
-        f"(CPU {active_cpu:.2f} on its thread): read {loaded - wall:.2f} s "
+        f"reload {run + 1}: edit of {path.name} → rule active in {active:.2f} s: seen {seen - wall:.2f} s, "
+        f"then CPU {active_cpu:.2f} s on its thread: read {loaded - seen:.2f} s "
         f"({len(reloaded.parsed)} file parsed), index {built - loaded:.2f} s, "
         f"first match {wall + active - built:.2f} s; {beside}"
     )
@@ -186,8 +221,9 @@ def main() -> None:
         assert isinstance(index, RuleIndex)
         matcher = ArticleMatcher(build(rules, pipelines))
         matcher.match_many(articles)  # warm-up: vocabularies, flags, memory zones
+        watch = Watch(folder)
         for run in range(args.runs):
-            reload(run, paths, folder, cache, matcher, pipelines, None)
+            reload(run, paths, folder, cache, matcher, watch, None)
         ingest = Ingest(matcher, articles)
         thread = threading.Thread(target=ingest.run, daemon=True)
         thread.start()
@@ -196,9 +232,10 @@ def main() -> None:
         print(f"ingest alone: {len(idle) / 1.5:.0f} articles/s, longest {max(idle) * 1000:.0f} ms")
         for run in range(args.runs, 2 * args.runs):
             time.sleep(1.0)
-            reload(run, paths, folder, cache, matcher, pipelines, ingest)
+            reload(run, paths, folder, cache, matcher, watch, ingest)
         ingest.stop.set()
         thread.join()
+        watch.close()
     print(f"load after: {load()}")
 
 

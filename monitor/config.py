@@ -574,6 +574,11 @@ class Settings(_Model):
     rules_reload_interval: Duration = Field(
         5.0, description="seconds between checks of the rule files for edits (0: reload on SIGHUP only)"
     )
+    rules_watch: bool = Field(
+        True,
+        description="reload a rule file as soon as it is saved (inotify); the periodic check stays as "
+        "the safety net, and rules_reload_interval: 0 turns both off",
+    )
     language_models: dict[str, str] = Field(
         default_factory=lambda: {"it": "blank", "en": "blank"},
         description="spaCy pipeline per language: 'blank' or an installed package name",

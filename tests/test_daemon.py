@@ -285,6 +285,31 @@ def test_run_daemon_reloads_rules_when_a_rule_file_changes(workdir: Path) -> Non
     assert code == 0, daemon.log
 
 
+def test_run_daemon_reloads_a_saved_rule_file_at_once_without_waiting_for_the_check(workdir: Path) -> None:
+    single_rule(workdir)
+    config = workdir / "monitor.yaml"
+    config.write_text(  # the periodic check would first run an hour from now: only the watcher can reload
+        config.read_text(encoding="utf-8").replace("rules_reload_interval: 0", "rules_reload_interval: 1h"),
+        encoding="utf-8",
+    )
+    with WebhookReceiver() as hook:
+        daemon = RunningDaemon(workdir, {"HOOK_URL": hook.url, "SLACK_URL": hook.url})
+        try:
+            assert wait_for(lambda: len(hook.received) == 1), daemon.log
+            assert wait_for(lambda: "rule files: watching" in daemon.log), daemon.log
+            rules = workdir / "rules" / "one.yaml"
+            saving = rules.with_name(".one.yaml.swp")  # as editors save: a temporary file renamed over it
+            vilnius = "  - id: vilnius\n    query: Vilnius\n    notify: [hook]\n"
+            saving.write_text(rules.read_text(encoding="utf-8") + vilnius, encoding="utf-8")
+            os.replace(saving, rules)
+            assert wait_for(lambda: "reload: 2 rules active (were 1)" in daemon.log), daemon.log
+            assert "reload refused" not in daemon.log
+            assert_new_rule_fires(workdir, hook, daemon)
+        finally:
+            code = daemon.stop(signal.SIGTERM)
+    assert code == 0, daemon.log
+
+
 def test_run_once_invalid_config_exits_3_with_message(workdir: Path) -> None:
     (workdir / "monitor.yaml").write_text(
         "sources:\n  folders:\n    - {path: inbox/, intervall: 1s}\n", encoding="utf-8"

@@ -16,7 +16,6 @@ a reload of a large rule set stays short.
 
 from __future__ import annotations
 
-import re
 import threading
 from bisect import bisect_left
 from collections import defaultdict
@@ -33,38 +32,15 @@ from spacy.vocab import Vocab
 from monitor.folding import fold_plain
 from monitor.gcpause import collector_paused
 from monitor.matching.acronyms import common_words
+from monitor.matching.anchors import anchor_keys, is_any_of
 from monitor.matching.chunks import LETTERS_GLUED, cut_between_letters
-from monitor.matching.lemmas import MAX_VARIANTS, lemma_table
+from monitor.matching.lemmas import MAX_VARIANTS
 from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
-from monitor.matching.query import And, Near, Node, Or, Term, terms
+from monitor.matching.query import Term, terms
 from monitor.matching.rulefile import RuleSpec
+from monitor.matching.termforms import Spans, acronym_spans, key_of, term_variants
+from monitor.matching.termforms import pattern_tokens as pattern_tokens
 from monitor.matching.wildcard import MAX_WILDCARD_WORD, Wildcard
-
-_WORD = re.compile(r"[^\W_]+")
-_PLAIN = re.compile(r"[a-z]+|[0-9]+")
-
-
-def acronym_spans(text: str) -> tuple[tuple[int, int], ...]:
-    """Spans of words written in capitals (NATO, USA, UE): those must not match lowercase words."""
-    return tuple(
-        m.span()
-        for m in _WORD.finditer(text)
-        if m.group().isupper() and sum(c.isalpha() for c in m.group()) >= 2
-    )
-
-
-def term_key(term: Term, lemmas: bool = False) -> str:
-    """Identity of a term across rules: how it is matched, its folded text, where capitals count."""
-    return _term_key(term.text, term.wildcard, lemmas, fold_plain(term.text), acronym_spans(term.text))
-
-
-def _term_key(
-    text: str, wildcard: bool, lemmas: bool, folded: str, spans: tuple[tuple[int, int], ...]
-) -> str:
-    if wildcard:
-        return f"wild:{folded}"
-    marks = ",".join(f"{s}-{e}" for s, e in spans)
-    return f"{'lemma' if lemmas else 'exact'}:{folded}|{marks}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +52,7 @@ class CompiledRule:
     # the query is one term or an OR of terms, none scoped to a field: it holds when one of them
     # occurred, which the matcher learns while gathering the mentions (most rules of a desk are)
     any_of: bool
-
-
-def is_any_of(node: Node) -> bool:
-    """Whether ``node`` is a term, or ORs of terms, none scoped to a field."""
-    if isinstance(node, Term):
-        return node.field is None
-    return isinstance(node, Or) and all(is_any_of(item) for item in node.items)
+    anchors: tuple[int, ...]  # the keys that wake it up (monitor.matching.anchors)
 
 
 Phrases = list[tuple[tuple[str, ...], int]]  # (the tokens after the first, term key) of each phrase
@@ -181,7 +151,7 @@ class WildcardSet:
 class LanguageIndex:
     """The token table of one language, in two parts.
 
-    The scanned part holds the anchors, the terms that wake rules up (see ``_anchors``):
+    The scanned part holds the anchors, the terms that wake rules up (see ``monitor.matching.anchors``):
     whether an article's chunk (the text between two runs of whitespace, which spaCy cuts on
     its own) holds a token that starts one is a property of the chunk alone, so it is decided
     once per chunk and remembered: ``plain`` holds the chunks that start nothing,
@@ -220,6 +190,8 @@ class LanguageIndex:
         self.wildcards.finish()
         self.deferred_wildcards.finish()
         for word, phrases in self.phrases.items():
+            if word in self.starts:  # kept from the index this one replaces (monitor.matching.rebuild)
+                continue
             alone = [key for rest, key in phrases if not rest]
             if not is_punct(word):
                 alone.extend(self.wildcards.keys(word))
@@ -307,9 +279,6 @@ def punct_test(vocab: Vocab) -> Callable[[str], bool]:
     return lex_attr_getters(vocab).get(IS_PUNCT, _never)  # type: ignore[return-value]
 
 
-Spans = tuple[tuple[int, int], ...]
-
-
 class _LastBuild:
     """The terms of the last build folded (with their spans in capitals), for the next one: a
     reload changes few terms.  A pure function of the text; every build replaces it with the
@@ -323,13 +292,25 @@ class RuleIndex:
 
     Building it makes tens of thousands of objects that all live until the next reload: it
     runs with the cyclic collector paused (see ``monitor.gcpause``).
+
+    Given the ``previous`` index (a reload's: the running one, same pipelines), the new one
+    keeps its term keys, so a key names the same term in both, and takes over the compiled
+    rule of every spec it shares with it (the same object: the rule files' cache hands back
+    the specs of unchanged files); only the other rules are compiled.  Keys no rule uses any
+    more stay, unused (``dead``), until a build without ``previous`` (monitor.matching.rebuild
+    decides when).  It reads nothing of ``previous`` that matching changes, so the running
+    index keeps matching meanwhile.
     """
 
-    def __init__(self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines) -> None:
+    def __init__(
+        self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines, *, previous: RuleIndex | None = None
+    ) -> None:
         with collector_paused():
-            self._compile(specs, pipelines)
+            self._compile(specs, pipelines, previous)
 
-    def _compile(self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines) -> None:
+    def _compile(
+        self, specs: Sequence[RuleSpec], pipelines: LanguagePipelines, previous: RuleIndex | None
+    ) -> None:
         self.pipelines = pipelines
         self.rules: list[CompiledRule] = []
         self.key_ids: dict[str, int] = {}
@@ -339,24 +320,45 @@ class RuleIndex:
         self._key_forms: list[tuple[str, Spans]] = []
         self.rules_by_key: dict[int, list[int]] = defaultdict(list)
         self._folded: dict[str, tuple[str, Spans]] = {}
+        compiled: dict[int, CompiledRule] = {}
+        if previous is not None:
+            self.key_ids = dict(previous.key_ids)
+            self.key_terms = list(previous.key_terms)
+            self.key_lemmas = list(previous.key_lemmas)
+            self._key_forms = list(previous._key_forms)
+            compiled = {id(rule.spec): rule for rule in previous.rules}
         for spec in specs:
-            keys: dict[int, int] = {}
-            positive_terms_list: list[Term] = []
-            for term, is_positive in terms(spec.expr):
-                keys[id(term)] = self._key_id(term, spec.lemmas)
-                if is_positive:
-                    positive_terms_list.append(term)
+            rule = compiled.get(id(spec))
+            if rule is None or rule.spec is not spec:
+                rule = self._compile_rule(spec)
             index = len(self.rules)
-            positive_terms = tuple(positive_terms_list)
-            positive_keys = tuple(keys[id(t)] for t in positive_terms)
-            positive = set(positive_keys)
-            any_of = is_any_of(spec.expr)
-            self.rules.append(CompiledRule(spec, keys, positive_terms, positive_keys, any_of))
-            for key in _anchors(spec.expr, keys) or positive:
+            self.rules.append(rule)
+            for key in rule.anchors:
                 self.rules_by_key[key].append(index)
-        _LastBuild.folded, self._folded = self._folded, {}
+        if previous is None:
+            _LastBuild.folded = self._folded
+            self.dead: frozenset[int] = frozenset()
+        else:
+            live = set().union(*(rule.keys.values() for rule in self.rules))
+            self.dead = frozenset(range(len(self.key_terms))) - live
+        self._folded = {}
+        self._lemmas = any(self.key_lemmas) and any(
+            lemmas for key, lemmas in enumerate(self.key_lemmas) if key not in self.dead
+        )
         self._languages: dict[str, LanguageIndex] = {}
         self._lock = threading.Lock()
+
+    def _compile_rule(self, spec: RuleSpec) -> CompiledRule:
+        keys: dict[int, int] = {}
+        positive_terms_list: list[Term] = []
+        for term, is_positive in terms(spec.expr):
+            keys[id(term)] = self._key_id(term, spec.lemmas)
+            if is_positive:
+                positive_terms_list.append(term)
+        positive_terms = tuple(positive_terms_list)
+        positive_keys = tuple(keys[id(t)] for t in positive_terms)
+        anchors = tuple(anchor_keys(spec.expr, keys) or set(positive_keys))
+        return CompiledRule(spec, keys, positive_terms, positive_keys, is_any_of(spec.expr), anchors)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -367,7 +369,7 @@ class RuleIndex:
         if folded_spans is None:
             folded_spans = (fold_plain(text), acronym_spans(text))
         self._folded[text] = folded_spans
-        key = _term_key(text, term.wildcard, lemmas, *folded_spans)
+        key = key_of(text, term.wildcard, lemmas, *folded_spans)
         found = self.key_ids.get(key)
         if found is None:
             found = self.key_ids[key] = len(self.key_terms)
@@ -395,21 +397,37 @@ class RuleIndex:
             self.for_language(lang)
         return self
 
+    def tables(self) -> dict[str, LanguageIndex]:
+        """The language tables built so far."""
+        with self._lock:
+            return dict(self._languages)
+
+    def adopt(self, lang: str, table: LanguageIndex) -> None:
+        """Take ``table`` as the table of ``lang`` (one built from this index's keys elsewhere)."""
+        with self._lock:
+            self._languages[lang] = table
+
+    def in_context(self, lang: str) -> bool:
+        """Whether lemma terms are matched on the lemmas ``lang``'s trained pipeline gives articles
+        (else their inflected forms are looked for, from the lemma table)."""
+        return self._lemmas and self.pipelines.trained_lemmatizer(lang)
+
     def _build(self, lang: str) -> LanguageIndex:
         nlp = self.pipelines.pattern_nlp(lang)
-        in_context = any(self.key_lemmas) and self.pipelines.trained_lemmatizer(lang)
+        in_context = self.in_context(lang)
         anchors = self.rules_by_key.keys()
+        dead = self.dead
         table = LanguageIndex(lang=lang)
         phrases: defaultdict[str, Phrases] = defaultdict(list)
         lemma_phrases: defaultdict[str, Phrases] = defaultdict(list)
         for key, term in enumerate(self.key_terms):
-            anchor = key in anchors
-            folded, spans = self._key_forms[key]
-            if term.wildcard:
-                (table.wildcards if anchor else table.deferred_wildcards).add(folded, key)
+            if dead and key in dead:
                 continue
-            expand = self.key_lemmas[key] and not in_context
-            for words, capitals in _variants(nlp, lang, folded, spans, expand):
+            anchor = key in anchors
+            if term.wildcard:
+                (table.wildcards if anchor else table.deferred_wildcards).add(self._key_forms[key][0], key)
+                continue
+            for words, capitals in self.key_variants(key, nlp, lang, in_context):
                 if anchor:
                     phrases[words[0]].append((words[1:], key))
                 else:
@@ -426,6 +444,19 @@ class RuleIndex:
         table.finish(punct_test(nlp.vocab), cut_between_letters(nlp))
         return table
 
+    def key_variants(
+        self, key: int, nlp: Language, lang: str, in_context: bool
+    ) -> Iterator[tuple[tuple[str, ...], tuple[int, ...]]]:
+        """The tokens of every form of a term that is no wildcard, each with the positions that
+        need capitals (see ``term_variants``)."""
+        folded, spans = self._key_forms[key]
+        expand = self.key_lemmas[key] and not in_context
+        return term_variants(nlp, lang, folded, spans, expand)
+
+    def key_text(self, key: int) -> str:
+        """A key's term folded (a wildcard's, with its ``*`` and ``?``)."""
+        return self._key_forms[key][0]
+
     def _pattern_lemmas(self, lang: str, text: str) -> Iterator[tuple[str, ...]]:
         """Lemma sequences an article may show for the term: each word's lemma, or the word itself
         (a rule names headwords; a lemmatizer without context may send "attacco" to "attaccare")."""
@@ -433,87 +464,3 @@ class RuleIndex:
         lemmas = self.pipelines.lemmas(lang, doc)
         choices = [sorted({lemma, token.text}) for lemma, token in zip(lemmas, doc, strict=True)]
         yield from islice(product(*choices), MAX_VARIANTS)
-
-
-def _anchors(node: Node, keys: dict[int, int]) -> set[int] | None:
-    """Keys of which at least one must occur for ``node`` to hold; None when no such set exists.
-
-    The index only wakes a rule up for these: for ``(Finlandia OR Suomi) AND (voto OR elezioni)``
-    the names are enough, and the common words no longer make the rule a candidate in every
-    article that mentions a vote.  The rarer-looking side of an AND is chosen (phrases, names
-    in capitals and long words are rarer than short lowercase words).
-    """
-    if isinstance(node, Term):
-        return {keys[id(node)]}
-    if isinstance(node, Or):
-        union: set[int] = set()
-        for item in node.items:
-            anchors = _anchors(item, keys)
-            if anchors is None:
-                return None
-            union |= anchors
-        return union
-    if isinstance(node, And | Near):
-        options = [a for item in node.items if (a := _anchors(item, keys)) is not None]
-        if not options:
-            return None
-        by_key = {keys[id(term)]: term for term, _ in terms(node)}  # once: an AND may hold thousands
-        return min(options, key=lambda a: _commonness(a, by_key))
-    return None  # Not, Meta: their truth needs no occurrence
-
-
-def _commonness(anchors: set[int], by_key: dict[int, Term]) -> float:
-    return sum(_term_commonness(by_key[key].text) for key in anchors if key in by_key)
-
-
-def _term_commonness(text: str) -> float:
-    """A guess at how often a term occurs: a lowercase short word often, a phrase or a name rarely."""
-    if " " in text:
-        return 0.1
-    if text[:1].isupper():
-        return 0.3
-    return 1.0 + 8.0 / max(len(text), 1)
-
-
-def pattern_tokens(nlp: Language, folded: str) -> list[tuple[str, int]]:
-    """Tokens of a folded term (text, offset), exactly as the article tokenizer would cut them.
-
-    Plain lowercase words and numbers that are no tokenizer exception are one
-    token each: that shortcut skips spaCy for most terms and keeps reloads fast.
-    """
-    words = folded.split(" ")
-    special = getattr(nlp.tokenizer, "rules", None) or {}
-    if all(_PLAIN.fullmatch(w) and w not in special for w in words):
-        tokens, offset = [], 0
-        for word in words:
-            tokens.append((word, offset))
-            offset += len(word) + 1
-        return tokens
-    return [(t.text, t.idx) for t in nlp.tokenizer(folded) if not t.is_space]
-
-
-def _variants(
-    nlp: Language, lang: str, folded: str, spans: tuple[tuple[int, int], ...], lemmas: bool
-) -> Iterator[tuple[tuple[str, ...], tuple[int, ...]]]:
-    """The tokens of every form of a term (``folded``, its ``acronym_spans``), each with the
-    positions that need capitals."""
-    tokens = pattern_tokens(nlp, folded)
-    if not tokens:
-        return
-    capitals = (
-        tuple(
-            i for i, (tok, idx) in enumerate(tokens) if any(idx < e and idx + len(tok) > s for s, e in spans)
-        )
-        if spans
-        else ()
-    )
-    if not lemmas:
-        yield tuple(tok for tok, _ in tokens), capitals
-        return
-    table = lemma_table(lang)
-    choices = [
-        sorted(f for f in table.variants(tok) if len(pattern_tokens(nlp, f)) == 1) if tok.isalpha() else [tok]
-        for tok, _ in tokens
-    ]
-    for combination in islice(product(*choices), MAX_VARIANTS):
-        yield tuple(combination), capitals

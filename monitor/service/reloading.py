@@ -72,11 +72,18 @@ class Reloader:
         self._builds.abandon()
 
     async def watch_rules(self) -> None:
-        """Reload when a rule file is added, removed or edited (by size and modification time)."""
-        seen = await asyncio.to_thread(files_signature, self._settings().rules)
-        if seen != self._rules_seen:
+        """Reload when a rule file is added, removed or edited (by size and modification time).
+
+        The periodic check and the rule-file watcher both ask; the lock makes the second one
+        that saw the same edit find it already loaded."""
+        async with self._lock:
+            seen = await asyncio.to_thread(files_signature, self._settings().rules)
+            if seen == self._rules_seen:
+                return
             log.info("rule files changed: reloading rules")
-            await self.reload_in_background()
+            self._rules_seen = seen
+            with contextlib.suppress(Abandoned):
+                await self._builds.run(self.reload_rules)
 
     async def reload_in_background(self) -> None:
         """Build the new index on a thread of its own: scans and alerts go on with the old one."""
@@ -161,7 +168,7 @@ class Reloader:
 
     def _swap_index(self, rules: RuleSet, settings: Settings) -> None:
         running = self.pipeline.matcher.index
-        index = build_index(rules, running.pipelines, settings, also=running.languages)
+        index = build_index(rules, running.pipelines, settings, also=running.languages, previous=running)
         self.pipeline.matcher.swap(index)
         self.metrics.index_built(len(index), index_build_seconds(index))
 

@@ -1,7 +1,9 @@
 """When the daemon's jobs run: one APScheduler job per folder and per feed, and the house jobs.
 
 APScheduler 3.x (asyncio) only decides *when*; what a job does is
-``monitor/service/jobs.py``'s.  Every run is bounded by ``jobs.timeout``,
+``monitor/service/jobs.py``'s.  Watchers (inotify) run beside the schedule: one
+per watched folder, and one over the rule files (``monitor/service/rulewatch.py``)
+that runs the periodic rule check as soon as a rule file is saved.  Every run is bounded by ``jobs.timeout``,
 guarded (a failure is logged, the job runs again at its next time), counted
 in /metrics, and never overlaps itself.  A reload hands new settings to
 :meth:`JobSchedule.reschedule` and :meth:`JobSchedule.rewatch`, which change
@@ -26,6 +28,7 @@ from monitor.config import FolderSource, Settings
 from monitor.metrics import Metrics
 from monitor.service.health import Health
 from monitor.service.jobs import Jobs, run_guarded
+from monitor.service.rulewatch import watch_rule_files
 
 __all__ = ["RETENTION_FIRST_S", "JobSchedule"]
 
@@ -55,6 +58,7 @@ class JobSchedule:
         self._scheduler: AsyncIOScheduler | None = None
         self._signatures: dict[str, object] = {}
         self._watchers: dict[str, tuple[FolderSource, asyncio.Event, asyncio.Task[str]]] = {}
+        self._rule_watcher: tuple[object, asyncio.Event, asyncio.Task[str]] | None = None
         self._running: set[asyncio.Task[Any]] = set()
 
     @property
@@ -129,7 +133,9 @@ class JobSchedule:
             self._signatures[name] = signature
 
     def rewatch(self, settings: Settings) -> None:
-        """One inotify watcher per folder that asks for it, started and stopped as the config says."""
+        """One inotify watcher per folder that asks for it, and one over the rule files, started and
+        stopped as the config says."""
+        self._rewatch_rules(settings)
         wanted = {str(f.path): f for f in settings.sources.folders if f.watch}
         for key, (folder, event, _task) in list(self._watchers.items()):
             if wanted.get(key) != folder:
@@ -142,11 +148,27 @@ class JobSchedule:
                 task = asyncio.create_task(run_guarded(f"watch:{folder.path}", watch))
                 self._watchers[key] = (folder, event, task)
 
+    def _rewatch_rules(self, settings: Settings) -> None:
+        """Watch the rule files while reloads on change are on (``rules_reload_interval`` > 0)."""
+        interval = settings.rules_reload_interval
+        wanted = (tuple(settings.rules), interval) if settings.rules_watch and interval > 0 else None
+        if self._rule_watcher is not None and self._rule_watcher[0] != wanted:
+            self._rule_watcher[1].set()
+            self._rule_watcher = None
+        if wanted is not None and self._rule_watcher is None:
+            event = asyncio.Event()
+            check = functools.partial(run_guarded, "rules", self._watch_rules)
+            watch = functools.partial(watch_rule_files, settings.rules, event, check, interval)
+            self._rule_watcher = (wanted, event, asyncio.create_task(run_guarded("watch:rules", watch)))
+
     async def stop_watching(self, timeout: float) -> None:
-        """End every folder watcher; each finishes the batch in hand first."""
-        for _folder, event, _task in self._watchers.values():
+        """End every watcher; a folder's finishes the batch in hand first."""
+        watching = [(event, task) for _folder, event, task in self._watchers.values()]
+        if self._rule_watcher is not None:
+            watching.append(self._rule_watcher[1:])
+        for event, _task in watching:
             event.set()
-        watchers = [task for _folder, _event, task in self._watchers.values()]
+        watchers = [task for _event, task in watching]
         if watchers:
             await asyncio.wait(watchers, timeout=timeout)
 

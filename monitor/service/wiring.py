@@ -20,6 +20,7 @@ from monitor.errors import ConfigError
 from monitor.matching.compiler import RuleIndex
 from monitor.matching.matcher import ArticleMatcher
 from monitor.matching.nlp import LanguagePipelines
+from monitor.matching.rebuild import rebuild_index
 from monitor.matching.rulefile import RuleSet, load_rules
 from monitor.notify.base import build_notifiers
 from monitor.notify.sample import TestOutcome, sample_alert, send_test
@@ -67,18 +68,27 @@ def build_matcher(settings: Settings, pipelines: LanguagePipelines | None = None
 
 
 def build_index(
-    rules: RuleSet, pipelines: LanguagePipelines, settings: Settings, *, also: Iterable[str] = ()
+    rules: RuleSet,
+    pipelines: LanguagePipelines,
+    settings: Settings,
+    *,
+    also: Iterable[str] = (),
+    previous: RuleIndex | None = None,
 ) -> RuleIndex:
     """The index with the default language's tables built now, and those of ``also`` (a reload
     passes the languages the running index has met, so their articles never wait for a build).
 
     Another language's tables are built when its first article is matched: a language costs a
     pipeline and, for lemma rules, its lemma table (Italian's is large), so building every
-    configured one first would hold back the daemon's first alert.
+    configured one first would hold back the daemon's first alert.  A reload passes the running
+    index as ``previous``: the new one is made of what it compiled (monitor.matching.rebuild).
     """
-    languages = {settings.default_language, *also}
+    languages = sorted({settings.default_language, *also})
     started = time.perf_counter()
-    index = RuleIndex(rules.rules, pipelines).build(sorted(languages))
+    if previous is not None and previous.pipelines is pipelines:
+        index = rebuild_index(previous, rules.rules, languages)
+    else:
+        index = RuleIndex(rules.rules, pipelines).build(languages)
     _BUILD_SECONDS[index] = time.perf_counter() - started
     return index
 

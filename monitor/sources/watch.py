@@ -82,7 +82,7 @@ def wanted_file(folder: FolderSource, relative: PurePath) -> bool:
     return _wanted(relative.name, [pattern.lower() for pattern in folder.patterns])
 
 
-class _StopSwitch:
+class StopSwitch:
     """The stop event as awatch sees it: awatch sets its event when cancelled, and that
     must not stop everyone else who shares the caller's event."""
 
@@ -153,7 +153,7 @@ class FolderWatcher:
             watch_filter=None,  # filtered below, so that ignored files still give us a chance to check
             debounce=DEBOUNCE_MS,
             step=STEP_MS,
-            stop_event=cast(Any, _StopSwitch(self._stop_event)),  # awatch only calls is_set() and set()
+            stop_event=cast(Any, StopSwitch(self._stop_event)),  # awatch only calls is_set() and set()
             rust_timeout=_TICK_MS,
             yield_on_timeout=True,
             recursive=self.folder.recursive,
