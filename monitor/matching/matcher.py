@@ -21,7 +21,7 @@ from monitor.folding import fold
 from monitor.matching.compiler import CompiledRule, LanguageIndex, RuleIndex
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
 from monitor.matching.query import TEXT_FIELDS, Term
-from monitor.matching.scan import FieldText, Hit, lemma_hits, scan_chunks, scan_table
+from monitor.matching.scan import FieldText, Hit, lemma_hits, scan_chunks, scan_table, scan_text
 from monitor.matching.snippet import make_snippet
 from monitor.models import Article, Match, TermHit
 
@@ -152,7 +152,7 @@ def _scan_field(
             hits.sort()
     else:
         text = FieldText(field, original, folded, chunks)
-        hits = scan_chunks(table, text)
+        hits = scan_text(table, text) if table.by_text else scan_chunks(table, text)
     found.fields.append(text)
     raw = found.raw
     for start, end, key in hits:

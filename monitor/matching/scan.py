@@ -1,12 +1,14 @@
 """One article field's tokens, as the scan and the woken rules ask for them.
 
 A field is folded once; its tokens are those of its chunks (the text between two runs of
-spaces), which spaCy cuts each on its own (see monitor.matching.chunks).  The scan for
-anchors compares the field's distinct chunks with the chunks the index knows to start
-nothing (``LanguageIndex.plain``), in C, and works in Python only on the few others, where
-it finds the places of the chunk's anchors from the chunk's remembered tokens.  No Doc is
-made for the field: the tokenizer cuts only the chunks that hold one of the index's
-needles and that no article brought before.
+spaces), which spaCy cuts each on its own (see monitor.matching.chunks).  Where the language's
+tokenizer keeps letters together (most languages), one automaton pass over the text made of
+letters and spaces names the chunks where an anchor's first word stands with no letter glued
+to it (``LanguageIndex.chunks_to_read``), and only those are read, from their remembered
+tokens (``scan_text``).  Elsewhere the scan compares the field's distinct chunks with the
+chunks the index knows to start nothing (``LanguageIndex.plain``), in C, and works in Python
+only on the few others (``scan_chunks``).  No Doc is made for the field: the tokenizer cuts
+only chunks that may hold an anchor and that no article brought before.
 
 Everything else a rule may ask is answered from the text and the chunks' tokens when asked:
 a term that wakes no rule is looked up where its first word occurs in the text; word numbers
@@ -308,16 +310,59 @@ def scan_chunks(table: LanguageIndex, field: FieldText) -> list[Hit]:
                     found.append((chunk, anchors))
                 else:
                     plain.append(chunk)
-        if len(table.plain) + len(plain) > CHUNK_MEMORY_LIMIT:
-            table.plain.clear()
-        if len(plain) <= CHUNK_MEMORY_LIMIT:
-            table.plain.update(plain)
+        _remember_plain(table, plain)
     hits: list[Hit] = []
     for chunk, anchors in found:
         for at in _places(text, chunk):
             _anchor_hits(field, at, anchors, hits)
     hits.sort()
     return hits
+
+
+def scan_text(table: LanguageIndex, field: FieldText) -> list[Hit]:
+    """The anchors of ``field``'s text, read in the chunks ``chunks_to_read`` names: those where
+    a rule's word stands with no letter glued to it, found in one pass over the text."""
+    text = field.text
+    starts = table.chunks_to_read(text)
+    if not starts:
+        return []
+    known = table.chunk_anchors
+    plain = table.plain
+    found: list[tuple[int, ChunkAnchors]] = []
+    unknown: dict[str, list[int]] = {}
+    find = text.find
+    for start in starts:
+        end = find(" ", start)
+        chunk = text[start:end] if end >= 0 else text[start:]
+        anchors = known.get(chunk)
+        if anchors is not None:
+            found.append((start, anchors))
+        elif chunk not in plain:
+            unknown.setdefault(chunk, []).append(start)
+    if unknown:
+        nothing = []
+        for (chunk, places), tokens in zip(unknown.items(), field.chunks.all(unknown), strict=True):
+            anchors = chunk_anchors(table, tokens)
+            if anchors:
+                if len(known) >= CHUNK_MEMORY_LIMIT:
+                    known.clear()
+                known[chunk] = anchors
+                found.extend((start, anchors) for start in places)
+            else:
+                nothing.append(chunk)
+        _remember_plain(table, nothing)
+    hits: list[Hit] = []
+    for start, anchors in found:
+        _anchor_hits(field, start, anchors, hits)
+    hits.sort()
+    return hits
+
+
+def _remember_plain(table: LanguageIndex, chunks: list[str]) -> None:
+    if len(table.plain) + len(chunks) > CHUNK_MEMORY_LIMIT:
+        table.plain.clear()
+    if len(chunks) <= CHUNK_MEMORY_LIMIT:
+        table.plain.update(chunks)
 
 
 def chunk_anchors(table: LanguageIndex, tokens: Chunk) -> ChunkAnchors:
