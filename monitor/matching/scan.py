@@ -21,9 +21,10 @@ that does not cut at whitespace) is tokenized whole into that same table instead
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from itertools import accumulate, count
+from itertools import accumulate, count, pairwise
 from operator import add
 
 from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH
@@ -42,6 +43,8 @@ Token = tuple[int, str, bool]  # folded offset, text, punctuation
 # Chunks remembered to start no anchor, or to start some (LanguageIndex.plain, chunk_anchors):
 # when one of the two is this large it starts over, which bounds their memory.
 CHUNK_MEMORY_LIMIT = 100_000
+# A chunk with a letter or digit holds a word: a token with one is no punctuation.
+_HOLDS_A_WORD = re.compile(r"[^\W_]")
 # A term's first word occurring more often than this in a field is looked for in the field's
 # token table (built once) rather than at each place the text holds it.
 MAX_PLACES_TO_CHECK = 12
@@ -165,6 +168,57 @@ class FieldText:
         _, offsets, mask, _ = self.chunks.tokens(self.text[base:end])
         inside = offset - base
         return before[i] + sum(1 for j, at in enumerate(offsets) if at < inside and not mask >> j & 1)
+
+    def near_words(self, offsets: Sequence[int], distance: int) -> list[int]:
+        """Word numbers for the sorted, distinct folded ``offsets`` (token starts and ends), exact
+        between two consecutive ones at most ``distance`` words apart, more than ``distance``
+        apart where they are further (what proximity needs: see ``evaluate.near_holds``).
+
+        Counted between consecutive offsets only, and only until the count passes
+        ``distance``: two names far apart need no word count of the field from its start, nor
+        spaCy's cut of every chunk between them."""
+        if self._table is not None or self._counts is not None:
+            return [self.word_at(offset) for offset in offsets]
+        cap = distance + 1
+        between = [self._chunks_between(a, b, cap) for a, b in pairwise(offsets)]
+        needed = list(dict.fromkeys(chunk for chunks in between for chunk, _ in chunks))
+        tokens = dict(zip(needed, self.chunks.all(needed), strict=True))
+        numbers = [0]
+        for (a, b), chunks in zip(pairwise(offsets), between, strict=True):
+            words = 0
+            for chunk, base in chunks:
+                _, starts, mask, count = tokens[chunk]
+                if base >= a and base + len(chunk) <= b:
+                    words += count
+                else:
+                    words += sum(1 for j, at in enumerate(starts) if a <= base + at < b and not mask >> j & 1)
+                if words >= cap:
+                    break
+            numbers.append(numbers[-1] + min(words, cap))
+        return numbers
+
+    def _chunks_between(self, a: int, b: int, cap: int) -> list[tuple[str, int]]:
+        """The chunks (text, start) where a token may start in folded ``[a, b)``, in order, up to
+        the first where the words they surely hold pass ``cap``."""
+        text = self.text
+        out = []
+        at = text.rfind(" ", 0, a) + 1
+        surely = 0
+        get = self.chunks.get
+        while at < b:
+            end = text.find(" ", at)
+            if end < 0:
+                end = len(text)
+            if end > at:
+                chunk = text[at:end]
+                out.append((chunk, at))
+                if at >= a and end <= b:
+                    known = get(chunk)
+                    surely += known[3] if known is not None else _HOLDS_A_WORD.search(chunk) is not None
+                    if surely >= cap:
+                        break
+            at = end + 1
+        return out
 
     def occurrence(self, start: int, end: int) -> Occurrence:
         """The occurrence of folded ``[start, end)``; its token places are folded offsets."""

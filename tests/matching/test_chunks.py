@@ -59,6 +59,33 @@ def test_chunks_field_tokens_are_spacys_on_the_whole_text(
         assert field.word_at(at + len(word)) == words
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(PIECES), min_size=1, max_size=25),
+    st.lists(st.sampled_from(SPACES), min_size=25, max_size=25),
+    st.sampled_from(["it", "en"]),
+    st.integers(0, 5),
+    st.data(),
+)
+def test_chunks_near_words_differ_as_word_positions_up_to_the_distance(
+    pieces: list[str], spaces: list[str], lang: str, distance: int, data: st.DataObject
+) -> None:
+    # proximity counts words only between the places it compares, and only up to its distance
+    text = fold(news(pieces, spaces)).text
+    tokens = whole(lang, text)
+    places = sorted({at for start, word, _ in tokens for at in (start, start + len(word))})
+    offsets = sorted(data.draw(st.sets(st.sampled_from(places), min_size=1)))
+    numbers = FieldText("body", text, fold(text), PIPELINES.chunks(lang)).near_words(offsets, distance)
+    exact = FieldText("body", text, fold(text), PIPELINES.chunks(lang))
+    for i, a in enumerate(offsets):
+        for j in range(i, len(offsets)):
+            between = exact.word_at(offsets[j]) - exact.word_at(a)
+            if between <= distance:
+                assert numbers[j] - numbers[i] == between
+            else:
+                assert numbers[j] - numbers[i] > distance
+
+
 def test_chunks_cut_together_are_cut_as_each_alone() -> None:
     nlp = PIPELINES.article_nlp("en")
     chunks = ChunkTokenizer(lambda: nlp)
