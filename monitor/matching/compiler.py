@@ -218,6 +218,7 @@ class LanguageIndex:
     loose_needles: tuple[str, ...] = ()
     every_chunk: bool = False  # a wildcard anchor without letters (``?*``): every chunk is cut
     by_text: bool = False  # the text's chunks to read are found by ``chunks_to_read``
+    glued_pieces: frozenset[str] = frozenset()  # every piece of text of those special cases
     # the tokenizer cuts between two letters only in special cases (see ``_needles``)
     letters_glued: bool = False
     plain: set[str] = field(default_factory=set)  # chunks known to start no anchor
@@ -237,6 +238,9 @@ class LanguageIndex:
                     longer[rest[0]].append((rest[1:], key))
             self.starts[word] = (tuple(alone), dict(longer) if longer else None)
         self.lazy_keys = frozenset(self.deferred.keys() | self.deferred_wildcards.all_keys)
+        self.glued_pieces = frozenset(
+            text[i:j] for text in glued for i in range(len(text)) for j in range(i + 1, len(text) + 1)
+        )
         ends = self._needle_ends(glued)
         self.by_text = self.letters_glued and not self.every_chunk
         if not ends:
@@ -292,14 +296,15 @@ class LanguageIndex:
             self.text_needles = automaton
         self.loose_needles = tuple(loose)
 
-    def chunks_to_read(self, text: str) -> list[int]:
+    def chunks_to_read(self, text: str, letters: str) -> list[int]:
         """Where the chunks of a field's folded ``text`` start that hold a needle where a token
         may start: what ``sift`` says of chunks one by one, in one pass over the whole text
-        (``text_needles``), in order."""
+        (``text_needles``), in order.  ``letters`` is the text made of letters and spaces with a
+        space around it (``FieldText.letters``)."""
         inside = []
         needles = self.text_needles
         if needles is not None:
-            inside = [end - back for end, back in needles.iter(f" {letters_only(text)} ")]
+            inside = [end - back for end, back in needles.iter(letters)]
         for needle in self.loose_needles:
             at = text.find(needle)
             while at >= 0:
@@ -309,6 +314,13 @@ class LanguageIndex:
             return []
         rfind = text.rfind
         return sorted({rfind(" ", 0, at) + 1 for at in inside})
+
+    def stands_apart(self, word: str) -> bool:
+        """Whether a token that is (or starts with) ``word`` never has a letter glued to it
+        where it starts or ends: ``word`` is letters, the tokenizer keeps letters together
+        (``by_text``), and no special case that cuts between two letters holds it (English
+        ``cannot`` holds ``not``)."""
+        return self.by_text and word.isalpha() and word not in self.glued_pieces
 
     def _needles(self, ends: dict[str, tuple[bool, bool]]) -> ahocorasick.Automaton:
         """The needles by their length and ends: one automaton over every new chunk."""

@@ -91,7 +91,7 @@ class ArticleOccurrences:
         forms = self._table.deferred.get(key)
         if forms is not None:
             for text in self.fields:
-                spans = text.phrase_spans(forms)
+                spans = text.phrase_spans(forms, self._table.stands_apart)
                 if spans:
                     self.raw[key].extend((text, start, end) for start, end in spans)
             return
@@ -99,7 +99,7 @@ class ArticleOccurrences:
         prefix = wildcards.prefix_of(key)
         if prefix is not None:  # the common kind, prefix*: looked for where the text holds it
             for text in self.fields:
-                spans = text.prefixed(prefix)
+                spans = text.prefixed(prefix, self._table.stands_apart)
                 if spans:
                     self.raw[key].extend((text, start, end) for start, end in spans)
             return

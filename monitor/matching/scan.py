@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import accumulate, count, pairwise
 from operator import add
 
@@ -35,6 +35,7 @@ from monitor.matching.acronyms import may_be_a_common_word
 from monitor.matching.chunks import Chunk, ChunkTokenizer
 from monitor.matching.compiler import ChunkAnchors, LanguageIndex, Phrases
 from monitor.matching.evaluate import Occurrence
+from monitor.matching.letters import letters_only
 
 Span = tuple[int, int]  # folded offsets, end exclusive
 Hit = tuple[int, int, int]  # start, end (folded offsets), term key
@@ -48,6 +49,10 @@ _HOLDS_A_WORD = re.compile(r"[^\W_]")
 # A term's first word occurring more often than this in a field is looked for in the field's
 # token table (built once) rather than at each place the text holds it.
 MAX_PLACES_TO_CHECK = 12
+
+
+def _never(_word: str) -> bool:
+    return False
 
 
 class TokenTable:
@@ -100,7 +105,7 @@ class FieldText:
     """One folded field of an article, read through its chunks' tokens, kept while its rules are
     decided (it is each occurrence's ``positions``)."""
 
-    __slots__ = ("_counts", "_table", "chunks", "field", "folded", "original", "text", "whole")
+    __slots__ = ("_counts", "_letters", "_table", "chunks", "field", "folded", "original", "text", "whole")
 
     def __init__(
         self, field: str, original: str, folded: FoldedText, chunks: ChunkTokenizer, whole: Doc | None = None
@@ -114,6 +119,7 @@ class FieldText:
         self.whole = whole is not None
         self._table = TokenTable.of_doc(whole) if whole is not None else None
         self._counts: tuple[list[int], list[int]] | None = None
+        self._letters: str | None = None
 
     def table(self) -> TokenTable:
         """Every token of the field, from its chunks (the unknown ones cut together), once."""
@@ -264,16 +270,43 @@ class FieldText:
             at += 1
         return at if at < len(text) else -1
 
-    def phrase_spans(self, forms: Forms) -> list[Span]:
+    def letters(self) -> str:
+        """The text made of letters and spaces, with a space before and after it (see
+        monitor.matching.letters): text offset i is offset i + 1 there."""
+        spaced = self._letters
+        if spaced is None:
+            spaced = self._letters = f" {letters_only(self.text)} "
+        return spaced
+
+    def _places(self, word: str, apart: bool, *, prefix: bool = False) -> list[int] | None:
+        """Where a token may start with ``word`` (be ``word``, unless ``prefix``), at most
+        MAX_PLACES_TO_CHECK of them, else None.
+
+        Where ``word`` is ``apart`` (letters that the tokenizer never cuts from other letters:
+        ``LanguageIndex.stands_apart``), only the places with no letter glued to it; else
+        wherever the text holds it."""
+        if apart:  # the key's space before the word is at the word's offset in the text
+            text, key = self.letters(), f" {word}" if prefix else f" {word} "
+        else:
+            text, key = self.text, word
+        places: list[int] = []
+        at = text.find(key)
+        while at >= 0:
+            if len(places) == MAX_PLACES_TO_CHECK:
+                return None
+            places.append(at)
+            at = text.find(key, at + 1)
+        return places
+
+    def phrase_spans(self, forms: Forms, apart: Callable[[str], bool] = _never) -> list[Span]:
         """Where one of a term's ``forms`` occurs, in reading order: what a woken rule asks of a
-        term the scan does not look for."""
+        term the scan does not look for (``apart``: see ``_places``)."""
         spans: list[Span] = []
-        text = self.text
         for first, rest in forms:
             n = len(rest) + 1
-            if self._table is None and text.count(first) <= MAX_PLACES_TO_CHECK:
-                at = text.find(first)
-                while at >= 0:
+            places = self._places(first, apart(first)) if self._table is None else None
+            if places is not None:
+                for at in places:
                     tokens = self.tokens_from(at, n)
                     if (
                         tokens
@@ -282,7 +315,6 @@ class FieldText:
                         and tuple(t[1] for t in tokens[1:]) == rest
                     ):
                         spans.append((at, tokens[-1][0] + len(tokens[-1][1])))
-                    at = text.find(first, at + 1)
                 continue
             table = self.table()
             for i in table.where(first):
@@ -293,18 +325,16 @@ class FieldText:
             spans.sort()
         return spans
 
-    def prefixed(self, prefix: str) -> list[Span]:
+    def prefixed(self, prefix: str, apart: Callable[[str], bool] = _never) -> list[Span]:
         """The words (no punctuation) that start with ``prefix``: where a woken rule's deferred
-        wildcard ``prefix*`` occurs."""
-        text = self.text
-        if self._table is None and text.count(prefix) <= MAX_PLACES_TO_CHECK:
+        wildcard ``prefix*`` occurs (``apart``: see ``_places``)."""
+        places = self._places(prefix, apart(prefix), prefix=True) if self._table is None else None
+        if places is not None:
             spans = []
-            at = text.find(prefix)
-            while at >= 0:
+            for at in places:
                 tokens = self.tokens_from(at, 1)
                 if tokens and not tokens[0][2] and tokens[0][1].startswith(prefix):
                     spans.append((at, at + len(tokens[0][1])))
-                at = text.find(prefix, at + 1)
             return spans
         table = self.table()
         return [
@@ -377,7 +407,7 @@ def scan_text(table: LanguageIndex, field: FieldText) -> list[Hit]:
     """The anchors of ``field``'s text, read in the chunks ``chunks_to_read`` names: those where
     a rule's word stands with no letter glued to it, found in one pass over the text."""
     text = field.text
-    starts = table.chunks_to_read(text)
+    starts = table.chunks_to_read(text, field.letters())
     if not starts:
         return []
     known = table.chunk_anchors

@@ -15,6 +15,7 @@ from monitor.matching.chunks import cut_between_letters
 from monitor.matching.compiler import RuleIndex
 from monitor.matching.letters import letters_only
 from monitor.matching.nlp import LanguagePipelines
+from monitor.matching.scan import FieldText
 from tests.conftest import rule
 
 PIPELINES = LanguagePipelines({"it": "blank", "en": "blank"}, "it")
@@ -65,6 +66,39 @@ def test_scan_chunks_to_read_holds_every_chunk_that_may_start_a_word_of_a_rule(
         at += len(chunk) + 1
     table.needles = by_chunk
     _, maybe = table.sift(chunks)
-    read = set(table.chunks_to_read(text))
+    read = set(table.chunks_to_read(text, f" {letters_only(text)} "))
     assert read <= set(starts)
     assert {start for start, chunk in zip(starts, chunks, strict=True) if chunk in maybe} <= read
+
+
+FORMS = [
+    ("nato", ()), ("ue", ()), ("not", ()), ("can", ()), ("gon", ("na",)), ("do", ("n't",)), ("s", ()),
+    ("dell'", ("ucraina",)), ("l'", ("onu",)), ("onu", ()), ("km", ()), ("filecoder", ()), ("a", ()),
+    ("ndrangheta", ()), ("kyiv", ()), ("москва", ()), ("x", ()), ("na", ()), ("int", ()), ("nato", ("s",)),
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(FORMS), min_size=1, max_size=3),
+    st.lists(st.sampled_from(PIECES), max_size=30),
+    st.lists(st.sampled_from(SPACES), min_size=30, max_size=30),
+    st.sampled_from(["it", "en"]),
+)
+def test_scan_terms_looked_up_through_the_letters_are_found_as_in_the_text(
+    forms: list[tuple[str, tuple[str, ...]]], pieces: list[str], spaces: list[str], lang: str
+) -> None:
+    # a woken rule's other terms are looked for where no letter is glued to their first word,
+    # unless a special case of the tokenizer may cut it from other letters (English "cannot")
+    table = RuleIndex([rule("r", "zzz")], PIPELINES).for_language(lang)
+    text = fold("".join(piece + space for piece, space in zip(pieces, spaces, strict=False))).text
+    chunks = PIPELINES.chunks(lang)
+    by_letters = FieldText("body", text, fold(text), chunks)
+    as_written = FieldText("body", text, fold(text), chunks)
+    whole = FieldText("body", text, fold(text), chunks)
+    whole.table()
+    expected = whole.phrase_spans(forms)
+    assert by_letters.phrase_spans(forms, table.stands_apart) == expected
+    assert as_written.phrase_spans(forms) == expected
+    for first, _ in forms:
+        assert by_letters.prefixed(first, table.stands_apart) == whole.prefixed(first)
