@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate, count, pairwise
 from operator import add
 
@@ -481,8 +481,22 @@ def _anchor_hits(field: FieldText, at: int, anchors: ChunkAnchors, hits: list[Hi
         end = start + len(word)
         for key in alone:
             hits.append((start, end, key))
-        if longer is not None:
+        if longer is not None and (len(longer) > FEW_SECOND_WORDS or _may_follow(field.text, end, longer)):
             _phrase_hits(field, start, longer, hits)
+
+
+# An anchor beginning phrases with at most this many distinct second words has them looked for
+# in the text before its tokens are read: most first names are not followed by the surname.
+FEW_SECOND_WORDS = 8
+
+
+def _may_follow(text: str, end: int, seconds: Iterable[str]) -> bool:
+    """Whether one of ``seconds`` starts where the token after the one ending at ``end`` does:
+    at ``end`` inside a chunk, else after the spaces (tokens cover their chunk)."""
+    n = len(text)
+    while end < n and text[end] == " ":
+        end += 1
+    return end < n and any(text.startswith(second, end) for second in seconds)
 
 
 def _phrase_hits(field: FieldText, start: int, longer: dict[str, Phrases], hits: list[Hit]) -> None:
