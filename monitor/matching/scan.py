@@ -55,6 +55,11 @@ def _never(_word: str) -> bool:
     return False
 
 
+def _is_chunk(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is a whole chunk: a space or the text's end on each side."""
+    return (start == 0 or text[start - 1] == " ") and (end == len(text) or text[end] == " ")
+
+
 class TokenTable:
     """Every token of a field: where it starts, its text, and how many words come before it."""
 
@@ -302,11 +307,17 @@ class FieldText:
         """Where one of a term's ``forms`` occurs, in reading order: what a woken rule asks of a
         term the scan does not look for (``apart``: see ``_places``)."""
         spans: list[Span] = []
+        text = self.text
         for first, rest in forms:
             n = len(rest) + 1
-            places = self._places(first, apart(first)) if self._table is None else None
+            alone = apart(first)
+            places = self._places(first, alone) if self._table is None else None
             if places is not None:
                 for at in places:
+                    end = at + len(first)
+                    if alone and not rest and _is_chunk(text, at, end):
+                        spans.append((at, end))  # a chunk of letters is one token (LETTERS_GLUED)
+                        continue
                     tokens = self.tokens_from(at, n)
                     if (
                         tokens
@@ -328,10 +339,18 @@ class FieldText:
     def prefixed(self, prefix: str, apart: Callable[[str], bool] = _never) -> list[Span]:
         """The words (no punctuation) that start with ``prefix``: where a woken rule's deferred
         wildcard ``prefix*`` occurs (``apart``: see ``_places``)."""
-        places = self._places(prefix, apart(prefix), prefix=True) if self._table is None else None
+        alone = apart(prefix)
+        places = self._places(prefix, alone, prefix=True) if self._table is None else None
         if places is not None:
             spans = []
+            text = self.text
             for at in places:
+                if alone and (at == 0 or text[at - 1] == " "):
+                    end = text.find(" ", at)
+                    end = len(text) if end < 0 else end
+                    if text[at:end].isalpha():  # a chunk of letters is one token (LETTERS_GLUED)
+                        spans.append((at, end))
+                        continue
                 tokens = self.tokens_from(at, 1)
                 if tokens and not tokens[0][2] and tokens[0][1].startswith(prefix):
                     spans.append((at, at + len(tokens[0][1])))
