@@ -181,10 +181,10 @@ def rule_fires(rule: CompiledRule, evaluation: Evaluation) -> Mentions | None:
     return mentions
 
 
-def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: Found) -> list[Match]:
+def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: ArticleOccurrences) -> list[Match]:
     """Rules whose terms occurred, whose language fits, and whose logic and prominence hold."""
     by_key = index.rules_by_key
-    candidates = sorted(set().union(*map(by_key.__getitem__, by_key.keys() & set(found))))
+    candidates = sorted(set().union(*map(by_key.__getitem__, by_key.keys() & found.raw.keys())))
     evaluation = Evaluation({}, found, facts_of(article, lang))
     evidence = _Evidence(article, found)  # rules firing on the same words share their hits and snippet
     rules = index.rules

@@ -512,10 +512,12 @@ FEW_SECOND_WORDS = 8
 def _may_follow(text: str, end: int, seconds: Iterable[str]) -> bool:
     """Whether one of ``seconds`` starts where the token after the one ending at ``end`` does:
     at ``end`` inside a chunk, else after the spaces (tokens cover their chunk)."""
-    n = len(text)
-    while end < n and text[end] == " ":
-        end += 1
-    return end < n and any(text.startswith(second, end) for second in seconds)
+    if text.startswith(" ", end):
+        end = len(text) - len(text[end:].lstrip(" ")) if text.startswith("  ", end) else end + 1
+    for second in seconds:  # noqa: SIM110  (a loop: no generator on the scan's hot path)
+        if text.startswith(second, end):
+            return True
+    return False
 
 
 def _phrase_hits(field: FieldText, start: int, longer: dict[str, Phrases], hits: list[Hit]) -> None:
@@ -526,7 +528,7 @@ def _phrase_hits(field: FieldText, start: int, longer: dict[str, Phrases], hits:
     phrases = longer.get(after[1][1])
     if phrases is None:
         return
-    longest = max(len(rest) for rest, _ in phrases)
+    longest = max(len(rest) for rest, _ in phrases) if len(phrases) > 1 else len(phrases[0][0])
     tokens = field.tokens_from(start, longest + 2) if longest else after
     assert tokens is not None
     for rest, key in phrases:
