@@ -537,7 +537,7 @@ class Bench:
 PARTS = (
     ("spaCy's tokenizer (new chunks; overlaps)", ("spacy/tokenizer.pyx", "__call__")),
     ("folding", ("monitor/folding.py", "fold")),
-    ("scan of the chunks for anchors", ("monitor/matching/scan.py", "scan_chunks")),
+    ("scan of the chunks for anchors", ("monitor/matching/scan.py", "scan_text")),
     ("deciding candidate rules", ("monitor/matching/matcher.py", "evaluate_rules")),
     ("  of which hits and snippets", ("monitor/matching/matcher.py", "of")),
     ("  of which snippets", ("monitor/matching/matcher.py", "_snippet")),

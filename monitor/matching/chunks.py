@@ -19,6 +19,7 @@ a long-running daemon come and go, and memory must not grow with them.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable
 
@@ -57,6 +58,45 @@ def cut_between_letters(nlp: Language) -> frozenset[str]:
     return frozenset(glued)
 
 
+# Marks that open or close a word in news ("(nato", "nato),", «Nato»): where the tokenizer cuts
+# each off a word of lowercase ASCII letters as one punctuation token (checked for each
+# tokenizer when its ChunkTokenizer is made: ``marks_cut_off``), a chunk made of such a word,
+# with at most one of them before and one after, is cut without spaCy.
+OPENING_MARKS = '(["«“'
+CLOSING_MARKS = ',.;:!?)]"»”…'
+# words the check cuts with each mark around: one letter, an elided form, a word, abbreviations;
+# tests/matching/test_chunks.py holds the shortcut to spaCy on many more
+_CHECKED_WORDS = ("a", "l", "dell", "nato", "etc", "mr")
+
+
+def marks_cut_off(tokenizer: Tokenizer) -> tuple[str, str]:
+    """The opening and closing marks that ``tokenizer`` cuts off a word of letters, each as a
+    punctuation token of its own, in every checked word (see OPENING_MARKS)."""
+    specials = tokenizer.rules or {}
+
+    def cut(chunk: str) -> list[tuple[str, bool]]:
+        return [(token.text, token.is_punct) for token in tokenizer(chunk)]
+
+    def alone(mark: str, before: bool) -> bool:
+        return mark not in specials and all(
+            cut(mark + word if before else word + mark)
+            == ([(mark, True), (word, False)] if before else [(word, False), (mark, True)])
+            for word in _CHECKED_WORDS
+            if word not in specials and (mark + word if before else word + mark) not in specials
+        )
+
+    opening = "".join(mark for mark in OPENING_MARKS if alone(mark, True))
+    closing = "".join(mark for mark in CLOSING_MARKS if alone(mark, False))
+    both = all(
+        cut(first + word + last) == [(first, True), (word, False), (last, True)]
+        for first in opening
+        for last in closing
+        for word in _CHECKED_WORDS[2:4]
+        if not {word, first + word, word + last, first + word + last} & specials.keys()
+    )
+    return (opening, closing) if both else ("", "")
+
+
 def letters_glued(nlp: Language) -> bool:
     """Whether the pipeline's tokenizer is one that never cuts between two letters but in
     special cases (see LETTERS_GLUED)."""
@@ -77,9 +117,19 @@ class ChunkTokenizer:
         self._older: dict[str, Chunk] = {}
         self._lock = threading.Lock()
         self._specials: frozenset[str] | None = None  # None: every chunk goes through spaCy
+        self._marked: re.Pattern[str] | None = None  # a word between marks (see OPENING_MARKS)
         tokenizer = nlp().tokenizer
         if isinstance(tokenizer, Tokenizer) and letters_glued(nlp()):
-            self._specials = frozenset(tokenizer.rules)
+            self._specials = frozenset(tokenizer.rules or {})
+            opening, closing = marks_cut_off(tokenizer)
+            if opening or closing:
+                self._marked = re.compile(
+                    f"([{re.escape(opening)}]?)([a-z]+)([{re.escape(closing)}]?)"
+                    if opening and closing
+                    else f"()([a-z]+)([{re.escape(closing)}]?)"
+                    if closing
+                    else f"([{re.escape(opening)}]?)([a-z]+)()"
+                )
 
     def __len__(self) -> int:
         return len(self._known) + len(self._older)
@@ -141,20 +191,47 @@ class ChunkTokenizer:
         letters alone that is no special case is one word where the tokenizer never cuts between
         two letters otherwise (see LETTERS_GLUED): spaCy is not asked.
         """
+        if self._specials is None:
+            return self._cut(chunks)
+        out: list[Chunk | None] = []
+        hard = []
+        for chunk in chunks:
+            tokens = self._without_spacy(chunk)
+            if tokens is None:
+                hard.append(chunk)
+            out.append(tokens)
+        if not hard:
+            return out  # type: ignore[return-value]
+        cut = dict(zip(hard, self._cut(hard), strict=True))
+        return [
+            tokens if tokens is not None else cut[chunk] for chunk, tokens in zip(chunks, out, strict=True)
+        ]
+
+    def _without_spacy(self, chunk: str) -> Chunk | None:
+        """The tokens of a chunk that is a word of letters, perhaps between marks that the
+        tokenizer cuts off (see OPENING_MARKS), and none of whose parts is a special case: what
+        spaCy would make of it, remembered.  None for any other chunk."""
         specials = self._specials
-        if specials is not None:
-            hard = [chunk for chunk in chunks if not chunk.isalpha() or chunk in specials]
-            if len(hard) < len(chunks):
-                cut = dict(zip(hard, self._cut(hard), strict=True)) if hard else {}
-                out = []
-                for chunk in chunks:
-                    tokens = cut.get(chunk)
-                    if tokens is None:
-                        tokens = ((chunk,), _AT_START, 0, 1)
-                        self._remember(chunk, _ONE_WORD)
-                    out.append(tokens)
-                return out
-        return self._cut(chunks)
+        assert specials is not None
+        if chunk.isalpha():
+            if chunk in specials:
+                return None
+            self._remember(chunk, _ONE_WORD)
+            return ((chunk,), _AT_START, 0, 1)
+        marked = self._marked.fullmatch(chunk) if self._marked is not None else None
+        if marked is None:
+            return None
+        before, word, after = marked.groups()
+        if chunk in specials or word in specials or before + word in specials or word + after in specials:
+            return None
+        if before and after:
+            tokens: Chunk = ((before, word, after), (0, 1, 1 + len(word)), 0b101, 1)
+        elif before:
+            tokens = ((before, word), (0, 1), 0b01, 1)
+        else:
+            tokens = ((word, after), (0, len(word)), 0b10, 1)
+        self._remember(chunk, tokens)
+        return tokens
 
     def _cut(self, chunks: list[str]) -> list[Chunk]:
         doc = self._nlp().tokenizer("\n".join(chunks))

@@ -35,6 +35,7 @@ from monitor.matching.acronyms import common_words
 from monitor.matching.anchors import anchor_keys, is_any_of
 from monitor.matching.chunks import LETTERS_GLUED, cut_between_letters
 from monitor.matching.lemmas import MAX_VARIANTS
+from monitor.matching.letters import letters_only
 from monitor.matching.nlp import LanguagePipelines, lex_attr_getters
 from monitor.matching.query import Term, terms
 from monitor.matching.rulefile import RuleSpec
@@ -158,7 +159,9 @@ class LanguageIndex:
     ``chunk_anchors`` what the others start.  A scan compares a field's chunks with ``plain``
     in C and does Python work only for the few others (monitor.matching.scan).  A chunk never
     seen before that holds none of the ``needles`` (every anchor's first word, a wildcard's
-    letters) starts nothing either, and is not even cut into tokens.
+    letters) starts nothing either, and is not even cut into tokens.  Where the tokenizer keeps
+    letters together, the needles are looked for in the whole text at once instead
+    (``chunks_to_read``), and a field's other chunks are never looked at.
 
     The other terms are only looked up when a woken rule asks about them (``deferred`` and
     ``deferred_wildcards``).  Measured on generated news at 10,000 rules, an article's words
@@ -178,8 +181,14 @@ class LanguageIndex:
     lang: str = ""
     capital_words: set[str] = field(default_factory=set)  # the folded words that need capitals
     _common: frozenset[str] | None = None  # those of them that are common words of ``lang``
-    needles: ahocorasick.Automaton | None = None  # None: no anchor at all
+    needles: ahocorasick.Automaton | None = None  # by chunk (``sift``); None: none, or by text
+    # where the tokenizer keeps letters together: the needles as keys over the text made of
+    # letters and spaces (see ``chunks_to_read``), and those without a letter, looked for as is
+    text_needles: ahocorasick.Automaton | None = None
+    loose_needles: tuple[str, ...] = ()
     every_chunk: bool = False  # a wildcard anchor without letters (``?*``): every chunk is cut
+    by_text: bool = False  # the text's chunks to read are found by ``chunks_to_read``
+    glued_pieces: frozenset[str] = frozenset()  # every piece of text of those special cases
     # the tokenizer cuts between two letters only in special cases (see ``_needles``)
     letters_glued: bool = False
     plain: set[str] = field(default_factory=set)  # chunks known to start no anchor
@@ -201,11 +210,21 @@ class LanguageIndex:
                     longer[rest[0]].append((rest[1:], key))
             self.starts[word] = (tuple(alone), dict(longer) if longer else None)
         self.lazy_keys = frozenset(self.deferred.keys() | self.deferred_wildcards.all_keys)
-        self.needles = self._needles(glued)
+        self.glued_pieces = frozenset(
+            text[i:j] for text in glued for i in range(len(text)) for j in range(i + 1, len(text) + 1)
+        )
+        ends = self._needle_ends(glued)
+        self.by_text = self.letters_glued and not self.every_chunk
+        if not ends:
+            return
+        if self.by_text:
+            self._text_needles(ends)
+        else:
+            self.needles = self._needles(ends)
 
-    def _needles(self, glued: frozenset[str]) -> ahocorasick.Automaton | None:
+    def _needle_ends(self, glued: frozenset[str]) -> dict[str, tuple[bool, bool]]:
         """The needles, each with whether a token must start with it (a first word, a prefix) and
-        end with it (a first word), by its length: one automaton over every new chunk.
+        end with it (a first word).
 
         Where the tokenizer never cuts between two letters but in special cases (``glued``, the
         special cases that do), a first word found glued to letters (``ue`` in ``questo``) is
@@ -221,8 +240,62 @@ class LanguageIndex:
             ends[word] = (letters and left, letters and right)
         for special in glued:  # it cuts only a whole chunk, less what prefixes and suffixes cut off
             ends[special] = (letters, letters)
-        if not ends:
-            return None
+        return ends
+
+    def _text_needles(self, ends: dict[str, tuple[bool, bool]]) -> None:
+        """One automaton over the text made of letters and spaces (monitor.matching.letters).
+
+        A needle's key is the needle with each character that is no letter made a space, and a
+        space before (after) it where a token must start (end) with it and it starts (ends)
+        with a letter: the key occurs wherever the needle does with no letter glued to it
+        where ``sift`` asks for none, and perhaps in a few more places, which the chunk's
+        tokens then rule out.  Its value is how far back from the key's end its first letter
+        is: a place inside the chunk.  A needle without letters (``2026``, ``$``) is looked
+        for in the text as it is."""
+        automaton = ahocorasick.Automaton()
+        loose = []
+        for needle, (left, right) in ends.items():
+            spaced = letters_only(needle)
+            if spaced.isspace():
+                loose.append(needle)
+                continue
+            before = " " if left and needle[0].isalpha() else ""
+            key = f"{before}{spaced}{' ' if right and needle[-1].isalpha() else ''}"
+            first_letter = len(key) - len(key.lstrip(" "))
+            automaton.add_word(key, len(key) - first_letter)
+        if len(automaton):
+            automaton.make_automaton()
+            self.text_needles = automaton
+        self.loose_needles = tuple(loose)
+
+    def chunks_to_read(self, text: str, letters: str) -> list[int]:
+        """Where the chunks of a field's folded ``text`` start that hold a needle where a token
+        may start: what ``sift`` says of chunks one by one, in one pass over the whole text
+        (``text_needles``), in order.  ``letters`` is the text made of letters and spaces with a
+        space around it (``FieldText.letters``)."""
+        inside = []
+        needles = self.text_needles
+        if needles is not None:
+            inside = [end - back for end, back in needles.iter(letters)]
+        for needle in self.loose_needles:
+            at = text.find(needle)
+            while at >= 0:
+                inside.append(at)
+                at = text.find(needle, at + 1)
+        if not inside:
+            return []
+        rfind = text.rfind
+        return sorted({rfind(" ", 0, at) + 1 for at in inside})
+
+    def stands_apart(self, word: str) -> bool:
+        """Whether a token that is (or starts with) ``word`` never has a letter glued to it
+        where it starts or ends: ``word`` is letters, the tokenizer keeps letters together
+        (``by_text``), and no special case that cuts between two letters holds it (English
+        ``cannot`` holds ``not``)."""
+        return self.by_text and word.isalpha() and word not in self.glued_pieces
+
+    def _needles(self, ends: dict[str, tuple[bool, bool]]) -> ahocorasick.Automaton:
+        """The needles by their length and ends: one automaton over every new chunk."""
         automaton = ahocorasick.Automaton()
         for needle, (left, right) in ends.items():
             automaton.add_word(needle, (len(needle), left, right))

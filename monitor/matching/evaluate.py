@@ -25,6 +25,16 @@ class WordPositions(Protocol):
     def word_at(self, token: int, /) -> int: ...
 
 
+class NearWords(WordPositions, Protocol):
+    """Word positions that proximity may ask for only where it needs them (see ``near_holds``)."""
+
+    def near_words(self, tokens: Sequence[int], distance: int, /) -> list[int]:
+        """Numbers for the sorted, distinct token positions ``tokens``, where two consecutive ones
+        differ as their word positions do when those are at most ``distance`` apart, and by more
+        than ``distance`` when they are further apart."""
+        ...
+
+
 class Occurrence(NamedTuple):
     """One place a term occurred: its field, token positions (end exclusive) and original characters.
 
@@ -111,15 +121,15 @@ def near_holds(items: Sequence[Sequence[Occurrence]], distance: int) -> tuple[Oc
     occurrence to the last that belong to none of them: ``"Finlandia Nato"~0``
     means adjacent, in either order.  Returns the closest choice, or None.
     """
-    by_field: dict[str, list[list[_Placed]]] = {}
+    by_field: dict[str, list[list[Occurrence]]] = {}
     for position, occurrences in enumerate(items):
         for occurrence in occurrences:
-            placed = (occurrence.first_word, occurrence.end_word, occurrence)
-            by_field.setdefault(occurrence.field, [[] for _ in items])[position].append(placed)
+            by_field.setdefault(occurrence.field, [[] for _ in items])[position].append(occurrence)
     best: tuple[int, tuple[_Placed, ...]] | None = None
-    for lists in by_field.values():
-        if any(not occurrences for occurrences in lists):
+    for found in by_field.values():
+        if any(not occurrences for occurrences in found):
             continue
+        lists = _placed(found, distance)
         while prod(len(occurrences) for occurrences in lists) > MAX_NEAR_CHOICES:
             # a word repeated hundreds of times: its first mentions are the ones that count
             longest = max(lists, key=len)
@@ -131,6 +141,24 @@ def near_holds(items: Sequence[Sequence[Occurrence]], distance: int) -> tuple[Oc
                 if gap == 0:
                     return tuple(placed[2] for placed in choice)
     return tuple(placed[2] for placed in best[1]) if best else None
+
+
+def _placed(found: list[list[Occurrence]], distance: int) -> list[list[_Placed]]:
+    """The occurrences of one field, each with its first and end word.
+
+    Where they share positions that count words only where proximity needs them
+    (``NearWords``), the numbers differ as the word positions do up to ``distance`` and by
+    more beyond: every comparison ``near_holds`` makes (which comes first, whether two overlap,
+    whether a gap is within ``distance``, and the gap then) comes out the same, and a field
+    need not be counted word by word from its start for two names far apart.
+    """
+    positions = found[0][0].positions
+    near_words = getattr(positions, "near_words", None)
+    if near_words is None or any(o.positions is not positions for occurrences in found for o in occurrences):
+        return [[(o.first_word, o.end_word, o) for o in occurrences] for occurrences in found]
+    tokens = sorted({t for occurrences in found for o in occurrences for t in (o.first_token, o.end_token)})
+    words = dict(zip(tokens, near_words(tokens, distance), strict=True))
+    return [[(words[o.first_token], words[o.end_token], o) for o in occurrences] for occurrences in found]
 
 
 def _gap(choice: Sequence[_Placed]) -> int | None:

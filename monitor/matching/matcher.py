@@ -21,7 +21,7 @@ from monitor.folding import fold
 from monitor.matching.compiler import CompiledRule, LanguageIndex, RuleIndex
 from monitor.matching.evaluate import ArticleFacts, Evaluation, Explanation, Found, Occurrence, explain
 from monitor.matching.query import TEXT_FIELDS, Term
-from monitor.matching.scan import FieldText, Hit, lemma_hits, scan_chunks, scan_table
+from monitor.matching.scan import FieldText, Hit, lemma_hits, scan_chunks, scan_table, scan_text
 from monitor.matching.snippet import make_snippet
 from monitor.models import Article, Match, TermHit
 
@@ -91,7 +91,7 @@ class ArticleOccurrences:
         forms = self._table.deferred.get(key)
         if forms is not None:
             for text in self.fields:
-                spans = text.phrase_spans(forms)
+                spans = text.phrase_spans(forms, self._table.stands_apart)
                 if spans:
                     self.raw[key].extend((text, start, end) for start, end in spans)
             return
@@ -99,7 +99,7 @@ class ArticleOccurrences:
         prefix = wildcards.prefix_of(key)
         if prefix is not None:  # the common kind, prefix*: looked for where the text holds it
             for text in self.fields:
-                spans = text.prefixed(prefix)
+                spans = text.prefixed(prefix, self._table.stands_apart)
                 if spans:
                     self.raw[key].extend((text, start, end) for start, end in spans)
             return
@@ -152,7 +152,7 @@ def _scan_field(
             hits.sort()
     else:
         text = FieldText(field, original, folded, chunks)
-        hits = scan_chunks(table, text)
+        hits = scan_text(table, text) if table.by_text else scan_chunks(table, text)
     found.fields.append(text)
     raw = found.raw
     for start, end, key in hits:
@@ -181,10 +181,10 @@ def rule_fires(rule: CompiledRule, evaluation: Evaluation) -> Mentions | None:
     return mentions
 
 
-def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: Found) -> list[Match]:
+def evaluate_rules(index: RuleIndex, lang: str, article: Article, found: ArticleOccurrences) -> list[Match]:
     """Rules whose terms occurred, whose language fits, and whose logic and prominence hold."""
     by_key = index.rules_by_key
-    candidates = sorted(set().union(*map(by_key.__getitem__, by_key.keys() & set(found))))
+    candidates = sorted(set().union(*map(by_key.__getitem__, by_key.keys() & found.raw.keys())))
     evaluation = Evaluation({}, found, facts_of(article, lang))
     evidence = _Evidence(article, found)  # rules firing on the same words share their hits and snippet
     rules = index.rules

@@ -7,13 +7,20 @@ own on the whole text, and pin down the one place where they differ.
 from __future__ import annotations
 
 import random
+import string
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.folding import fold
-from monitor.matching.chunks import LETTERS_GLUED, ChunkTokenizer, cut_between_letters
+from monitor.matching.chunks import (
+    CLOSING_MARKS,
+    LETTERS_GLUED,
+    OPENING_MARKS,
+    ChunkTokenizer,
+    cut_between_letters,
+)
 from monitor.matching.nlp import LanguagePipelines
 from monitor.matching.scan import FieldText
 from monitor.models import make_article
@@ -59,6 +66,33 @@ def test_chunks_field_tokens_are_spacys_on_the_whole_text(
         assert field.word_at(at + len(word)) == words
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(PIECES), min_size=1, max_size=25),
+    st.lists(st.sampled_from(SPACES), min_size=25, max_size=25),
+    st.sampled_from(["it", "en"]),
+    st.integers(0, 5),
+    st.data(),
+)
+def test_chunks_near_words_differ_as_word_positions_up_to_the_distance(
+    pieces: list[str], spaces: list[str], lang: str, distance: int, data: st.DataObject
+) -> None:
+    # proximity counts words only between the places it compares, and only up to its distance
+    text = fold(news(pieces, spaces)).text
+    tokens = whole(lang, text)
+    places = sorted({at for start, word, _ in tokens for at in (start, start + len(word))})
+    offsets = sorted(data.draw(st.sets(st.sampled_from(places), min_size=1)))
+    numbers = FieldText("body", text, fold(text), PIPELINES.chunks(lang)).near_words(offsets, distance)
+    exact = FieldText("body", text, fold(text), PIPELINES.chunks(lang))
+    for i, a in enumerate(offsets):
+        for j in range(i, len(offsets)):
+            between = exact.word_at(offsets[j]) - exact.word_at(a)
+            if between <= distance:
+                assert numbers[j] - numbers[i] == between
+            else:
+                assert numbers[j] - numbers[i] > distance
+
+
 def test_chunks_cut_together_are_cut_as_each_alone() -> None:
     nlp = PIPELINES.article_nlp("en")
     chunks = ChunkTokenizer(lambda: nlp)
@@ -93,6 +127,47 @@ def test_chunks_tokenizer_cuts_between_two_letters_only_in_special_cases(lang: s
             at = token.idx
             if chunk[at - 1].isalpha() and chunk[at].isalpha():
                 assert any(special in chunk for special in glued), (chunk, [t.text for t in tokens])
+
+
+def _real_words(lang: str) -> list[str]:
+    """Words of the language as spaCy's data has them: stop words, lemma table forms, and the
+    tokenizer's own special cases (cannot, etc, mr…), lowercase letters alone."""
+    from monitor.matching.acronyms import _vocabulary
+
+    nlp = PIPELINES.article_nlp(lang)
+    words = {w.lower() for w in [*_vocabulary(lang), *nlp.tokenizer.rules]}
+    words |= {w.lower().rstrip(".") for w in nlp.tokenizer.rules}
+    return sorted(w for w in words if w.isascii() and w.isalpha())
+
+
+@pytest.mark.parametrize("lang", sorted(LETTERS_GLUED))
+def test_chunks_a_word_between_marks_is_cut_as_spacy_cuts_it(lang: str) -> None:
+    # the chunks cut without spaCy (a word of letters between an opening and a closing mark)
+    # are cut exactly as spaCy cuts them, for generated words and the language's real ones
+    nlp = LanguagePipelines({lang: "blank"}, lang).article_nlp(lang)
+    draw = random.Random(11)
+    generated = ["".join(draw.choices(string.ascii_lowercase, k=draw.randint(1, 12))) for _ in range(1500)]
+    real = _real_words(lang) if lang in ("it", "en") else []
+    words = generated + draw.sample(real, min(len(real), 4000)) + [w for w in real if len(w) <= 3]
+    chunks = [
+        draw.choice(["", "", *OPENING_MARKS]) + word + draw.choice(["", "", *CLOSING_MARKS]) for word in words
+    ]
+    chunks += [first + word for first in OPENING_MARKS for word in real[:: max(1, len(real) // 300)]]
+    chunks += [word + last for last in CLOSING_MARKS for word in real[:: max(1, len(real) // 300)]]
+    tokenizer = ChunkTokenizer(lambda: nlp)
+    shortcut = 0
+    for chunk in dict.fromkeys(chunks):
+        cut = tokenizer._without_spacy(chunk)
+        if cut is None:
+            continue
+        shortcut += 1
+        tokens = [t for t in nlp.tokenizer(chunk) if not t.is_space]
+        texts, offsets, punct, count = cut
+        assert list(texts) == [t.text for t in tokens], chunk
+        assert list(offsets) == [t.idx for t in tokens], chunk
+        assert [bool(punct >> i & 1) for i in range(len(tokens))] == [t.is_punct for t in tokens], chunk
+        assert count == sum(not t.is_punct for t in tokens), chunk
+    assert shortcut > len(chunks) // 2
 
 
 def test_chunks_a_special_case_straddling_a_space_is_where_chunks_and_whole_text_differ() -> None:

@@ -397,3 +397,16 @@ def test_matcher_word_opening_with_an_apostrophe_is_found(
     matcher = make_matcher(mafia="'ndrangheta")
     assert fired(matcher, article(text)) == {"mafia"}
     assert fired(matcher, article("la ndrangheta senza apostrofo")) == {"mafia"}
+
+
+@pytest.mark.parametrize("others", [0, 12])  # few second words: looked for in the text first
+def test_matcher_phrase_whose_first_word_begins_other_phrases(others: int) -> None:
+    pipelines = LanguagePipelines({"it": "blank"}, "it")
+    specs = [rule("cf", '"cessate il fuoco"'), rule("mr", '"Mario Rossi"')]
+    specs += [rule(f"o{i}", f'"cessate ogni{i} cosa" OR "Mario Bianchi{i}"') for i in range(others)]
+    matcher = ArticleMatcher(RuleIndex(specs, pipelines))
+    text = "Cessate  il fuoco, dice Mario\n\nRossi; il cessate, il fuoco no; Mario Rossi's e (Mario)Rossi"
+    matches = {m.rule_id: m for m in matcher.match(article(text))}
+    assert set(matches) == {"cf", "mr"}
+    assert [h.text for h in matches["cf"].terms] == ["Cessate il fuoco"]
+    assert [h.text for h in matches["mr"].terms] == ["Mario Rossi", "Mario Rossi"]
