@@ -42,16 +42,15 @@ from sqlalchemy import (
     table,
 )
 from sqlalchemy import text as sql_text
-from sqlmodel import Session, col
 
 from monitor.store.blindspots import blind_spots
 from monitor.store.ftsquery import fts5_query
-from monitor.store.history import StoredArticle, article_of
+from monitor.store.history import ARTICLE_COLUMNS, StoredArticle, article_of
 from monitor.store.notices import not_notice
 from monitor.store.repo import Store, StoreGuard
 from monitor.store.searchindex import PG_CONFIGS, PG_OTHER_CONFIG
 from monitor.store.searchquery import And, Node, Or, Term
-from monitor.store.tables import ArticleRow
+from monitor.store.tables import ARTICLES
 
 WINDOW_READ = 1_000  # articles of the window read per query (ids, languages, texts): fewer round trips
 
@@ -180,10 +179,10 @@ class Candidates:
         found = self.found(formulas, since)
         spots = blind_spots(self.engine)
         columns = (
-            col(ArticleRow.language),
-            col(ArticleRow.title),
-            col(ArticleRow.summary),
-            col(ArticleRow.body),
+            ARTICLES.c.language,
+            ARTICLES.c.title,
+            ARTICLES.c.summary,
+            ARTICLES.c.body,
         )
         read = max(self.chunk, WINDOW_READ)
         for rows in self.store.newest_rows(columns, since, limit=limit, chunk=read):
@@ -204,30 +203,29 @@ class Candidates:
             return set()
         conditions: list[ColumnElement[bool]] = [not_notice()]
         if since is not None:
-            conditions.append(col(ArticleRow.ingested_at) >= since)
+            conditions.append(ARTICLES.c.ingested_at >= since)
         if self.engine.dialect.name == "sqlite":
             fts = table("articles_fts", column("rowid"))
             found: set[int] = set()
             for formula in dict.fromkeys(formulas):
                 match = literal_column("articles_fts").op("MATCH")(bindparam("words", fts5_of(formula)))
                 query = (
-                    select(col(ArticleRow.id))
-                    .join(fts, fts.c.rowid == col(ArticleRow.id))
-                    .where(match, *conditions)
+                    select(ARTICLES.c.id).join(fts, fts.c.rowid == ARTICLES.c.id).where(match, *conditions)
                 )
                 found.update(self._ids(query))
             return found
-        query = select(col(ArticleRow.id)).where(self._postgres_match(formulas), *conditions)
+        query = select(ARTICLES.c.id).where(self._postgres_match(formulas), *conditions)
         return set(self._ids(query))
 
     def articles(self, ids: Sequence[int]) -> list[StoredArticle]:
         """The stored articles with these ids, in the order given."""
         if not ids:
             return []
-        with StoreGuard(self.engine), Session(self.engine) as session:
-            rows = (
-                session.execute(select(ArticleRow).where(col(ArticleRow.id).in_(list(ids)))).scalars().all()
-            )
+        query = select(ARTICLES.c.id, ARTICLES.c.ingested_at, *ARTICLE_COLUMNS).where(
+            ARTICLES.c.id.in_(list(ids))
+        )
+        with StoreGuard(self.engine), self.engine.connect() as connection:
+            rows = connection.execute(query).all()
         by_id = {row.id: row for row in rows}
         return [
             StoredArticle(i, article_of(row), row.ingested_at)
@@ -236,15 +234,15 @@ class Candidates:
         ]
 
     def _ids(self, query: Any) -> list[int]:
-        with StoreGuard(self.engine), Session(self.engine) as session:
-            return [int(i) for (i,) in session.execute(query)]
+        with StoreGuard(self.engine), self.engine.connect() as connection:
+            return [int(i) for (i,) in connection.execute(query)]
 
     def _postgres_match(self, formulas: Sequence[Formula]) -> ColumnElement[bool]:
         """Each article's formula read in its own configuration, stop words of each standing for
         any article (the index holds none of them)."""
         plain = sorted({w.text for f in formulas for w in words_of(f) if not (w.prefix or w.joined)})
         stops = self._stop_words(plain)
-        language = col(ArticleRow.language)
+        language = ARTICLES.c.language
         vector: ColumnElement[Any] = literal_column("articles.search")
         other = or_(language.is_(None), language.not_in(list(PG_CONFIGS)))
         clauses = []
