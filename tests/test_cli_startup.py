@@ -113,6 +113,15 @@ def test_cli_startup_read_only_commands_load_no_object_mapper(workspace: Path, c
     assert among(loaded, ("sqlalchemy.orm", "sqlalchemy.ext", "sqlmodel")) == []
 
 
+@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
+def test_cli_startup_settings_are_read_without_the_yaml_writer(workspace: Path, command: list[str]) -> None:
+    """monitor.yaml is read with libyaml (monitor/yamltree.py); ruamel, which keeps comments when
+    a file is written back (`monitor feeds import`), is imported by that command alone."""
+    loaded = loaded_by(workspace, "--config", "monitor.yaml", *command)
+    assert "monitor.config" in loaded, "the probe read the settings"
+    assert among(loaded, ("ruamel",)) == []
+
+
 def test_cli_startup_db_current_reads_the_schema_without_the_tables(workspace: Path) -> None:
     """Where a database stands is plain SQL against table names: the tables are not imported."""
     loaded = loaded_by(workspace, "--config", "monitor.yaml", "db", "current")
