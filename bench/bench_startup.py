@@ -8,7 +8,8 @@ from outside: wall time from start to exit and the peak resident memory of the p
 
 - The read-only commands (``hits``, ``articles``, ``feeds``, ``deliveries``, ``db current``,
   ``--help``) run over a SQLite database of N generated articles (default 3,000; every other
-  one has a hit and an alert pending) with 20 configured feeds.
+  one has a hit and an alert pending) with 20 configured feeds; so does ``rules check`` on
+  the shipped rules (their examples need the Italian and English pipelines and lemma tables).
 - The daemon (``monitor run``) runs on the shipped monitor.yaml (rules/, seeds/, the console
   channel, the web app on a free port), on an empty database already at the newest schema,
   and on no database at all (created at start-up, with the migrations); the figure is the time
@@ -22,7 +23,7 @@ installed package's is (pip compiles it; PYTHONDONTWRITEBYTECODE in the environm
 otherwise make every run compile every module of ``monitor/`` again). Printed: min, median
 and max of ``--runs`` runs (default 3), and the load average before and after.
 
-``--instructions`` adds, per checkout, the instructions each read-only command and
+``--instructions`` adds, per checkout, the instructions each of these commands and
 ``monitor run --once`` execute (cachegrind's ``I refs``, valgrind needed): unlike times, no
 load changes them. No targets: the figures describe this machine, they are not a promise.
 This is a benchmark, not a test: pytest never collects it.
@@ -54,7 +55,15 @@ from monitor.store.engine import make_engine, open_store, prepare_schema
 from monitor.store.repo import Routed
 
 REPO = Path(__file__).resolve().parent.parent
-COMMANDS: list[list[str]] = [["hits"], ["articles"], ["feeds"], ["deliveries"], ["db", "current"], ["--help"]]
+COMMANDS: list[list[str]] = [
+    ["hits"],
+    ["articles"],
+    ["feeds"],
+    ["deliveries"],
+    ["db", "current"],
+    ["--help"],
+    ["rules", "check"],
+]
 NOW = datetime.now(UTC)
 BATCH = 500
 FIRST_ALERT_TIMEOUT_S = 180.0
@@ -242,7 +251,7 @@ def main() -> None:
         prepare_schema(engine)
         engine.dispose()
         if not args.no_commands:
-            print(f"read-only commands, {args.articles} articles, {args.runs} runs each:")
+            print(f"commands, {args.articles} articles, {args.runs} runs each:")
             for command in COMMANDS:
                 runs: dict[Path, list[Run]] = {tree: [] for tree in trees}
                 for _ in range(args.runs):
@@ -269,7 +278,7 @@ def main() -> None:
 def count_instructions(
     trees: Sequence[Path], commands: Path, daemon: Path, pristine: Path, args: argparse.Namespace
 ) -> None:
-    """Each read-only command and ``run --once`` (on a database at head), once per checkout."""
+    """Each command and ``run --once`` (on a database at head), once per checkout."""
     print("instructions (cachegrind I refs), once each:")
     for command in [] if args.no_commands else COMMANDS:
         counts = "  ".join(f"{instructions(tree, commands, command) / 1e9:5.2f} G" for tree in trees)
