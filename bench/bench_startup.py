@@ -1,14 +1,15 @@
 """Command start-up: what a person waits for at the prompt, and how soon a new daemon alerts.
 
     python bench/bench_startup.py [--articles N] [--runs N] [--tree PATH] [--vs PATH]
-                                  [--no-commands] [--no-daemon]
+                                  [--no-commands] [--no-daemon] [--instructions]
 
 Each figure is a whole process, started as a person starts it (``python -m monitor …``), timed
 from outside: wall time from start to exit and the peak resident memory of the process.
 
 - The read-only commands (``hits``, ``articles``, ``feeds``, ``deliveries``, ``db current``,
   ``--help``) run over a SQLite database of N generated articles (default 3,000; every other
-  one has a hit and an alert pending) with 20 configured feeds.
+  one has a hit and an alert pending) with 20 configured feeds; so does ``rules check`` on
+  the shipped rules (their examples need the Italian and English pipelines and lemma tables).
 - The daemon (``monitor run``) runs on the shipped monitor.yaml (rules/, seeds/, the console
   channel, the web app on a free port), on an empty database already at the newest schema,
   and on no database at all (created at start-up, with the migrations); the figure is the time
@@ -17,9 +18,15 @@ from outside: wall time from start to exit and the peak resident memory of the p
 ``--tree PATH`` runs the monitor of another checkout (its ``monitor/`` is put first on
 PYTHONPATH); ``--vs PATH`` runs a second one in turns with the first (A B A B …), so a
 before/after comparison shares the machine's moods. The database and the configs are made
-with this checkout's code. Printed: min, median and max of ``--runs`` runs (default 3), and
-the load average before and after. No targets: the figures describe this machine, they are
-not a promise. This is a benchmark, not a test: pytest never collects it.
+with this checkout's code. Each checkout's bytecode is compiled first and used, as an
+installed package's is (pip compiles it; PYTHONDONTWRITEBYTECODE in the environment would
+otherwise make every run compile every module of ``monitor/`` again). Printed: min, median
+and max of ``--runs`` runs (default 3), and the load average before and after.
+
+``--instructions`` adds, per checkout, the instructions each of these commands and
+``monitor run --once`` execute (cachegrind's ``I refs``, valgrind needed): unlike times, no
+load changes them. No targets: the figures describe this machine, they are not a promise.
+This is a benchmark, not a test: pytest never collects it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -47,11 +55,20 @@ from monitor.store.engine import make_engine, open_store, prepare_schema
 from monitor.store.repo import Routed
 
 REPO = Path(__file__).resolve().parent.parent
-COMMANDS: list[list[str]] = [["hits"], ["articles"], ["feeds"], ["deliveries"], ["db", "current"], ["--help"]]
+COMMANDS: list[list[str]] = [
+    ["hits"],
+    ["articles"],
+    ["feeds"],
+    ["deliveries"],
+    ["db", "current"],
+    ["--help"],
+    ["rules", "check"],
+]
 NOW = datetime.now(UTC)
 BATCH = 500
 FIRST_ALERT_TIMEOUT_S = 180.0
 TIME = Path("/usr/bin/time")  # GNU time: the peak memory of the command alone
+VALGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +120,35 @@ def write_configs(folder: Path) -> tuple[Path, Path]:
 
 
 def environment(tree: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    """The tree first on the path, no MONITOR_* variable, and bytecode read and written."""
+    unwanted = ("MONITOR_", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(unwanted)}
     return {**env, "PYTHONPATH": str(tree)}
+
+
+def compile_bytecode(tree: Path) -> None:
+    """What pip does at install: every module of the checkout compiled ahead of the runs."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(tree / "monitor")],
+        env=environment(tree),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def instructions(tree: Path, config: Path, args: Sequence[str]) -> int:
+    """The instructions ``monitor ARGS`` executes, counted by cachegrind (``I refs``)."""
+    done = subprocess.run(
+        [*VALGRIND, sys.executable, "-m", "monitor", "--config", str(config), *args],
+        env=environment(tree),
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if found is None:
+        raise SystemExit(f"cachegrind counted nothing for monitor {' '.join(args)}: {done.stderr[-500:]}")
+    return int(found[1].replace(",", ""))
 
 
 def launch(
@@ -192,8 +236,11 @@ def main() -> None:
     parser.add_argument("--vs", type=Path, help="a second checkout, timed in turns with the first")
     parser.add_argument("--no-commands", action="store_true")
     parser.add_argument("--no-daemon", action="store_true")
+    parser.add_argument("--instructions", action="store_true", help="count instructions too (valgrind)")
     args = parser.parse_args()
     trees = [args.tree.resolve(), *([args.vs.resolve()] if args.vs else [])]
+    for tree in trees:
+        compile_bytecode(tree)
     print(f"{load()}; python {sys.version.split()[0]}; trees: {', '.join(map(str, trees))}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -204,7 +251,7 @@ def main() -> None:
         prepare_schema(engine)
         engine.dispose()
         if not args.no_commands:
-            print(f"read-only commands, {args.articles} articles, {args.runs} runs each:")
+            print(f"commands, {args.articles} articles, {args.runs} runs each:")
             for command in COMMANDS:
                 runs: dict[Path, list[Run]] = {tree: [] for tree in trees}
                 for _ in range(args.runs):
@@ -223,7 +270,29 @@ def main() -> None:
                 for tree in trees:
                     tag = f"  [{tree.name}]" if len(trees) > 1 else ""
                     print(f"  {label:<18} {summary(runs[tree])}{tag}")
+        if args.instructions:
+            count_instructions(trees, commands, daemon, pristine, args)
     print(load())
+
+
+def count_instructions(
+    trees: Sequence[Path], commands: Path, daemon: Path, pristine: Path, args: argparse.Namespace
+) -> None:
+    """Each command and ``run --once`` (on a database at head), once per checkout."""
+    print("instructions (cachegrind I refs), once each:")
+    for command in [] if args.no_commands else COMMANDS:
+        counts = "  ".join(f"{instructions(tree, commands, command) / 1e9:5.2f} G" for tree in trees)
+        print(f"  monitor {' '.join(command):<12} {counts}")
+    if args.no_daemon:
+        return
+    once = []
+    for tree in trees:
+        data = daemon.parent / "data"
+        shutil.rmtree(data, ignore_errors=True)
+        data.mkdir()
+        shutil.copy(pristine, data / "monitor.db")
+        once.append(f"{instructions(tree, daemon, ['run', '--once']) / 1e9:5.2f} G")
+    print(f"  monitor run --once {'  '.join(once)}  (database at head)")
 
 
 if __name__ == "__main__":

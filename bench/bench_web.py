@@ -56,7 +56,7 @@ from monitor.service.ops import AppServer
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.repo import Routed, Store
 from monitor.store.search import History, HitFilter
-from monitor.store.tables import ArticleRow
+from monitor.store.tables import ARTICLES
 from monitor.web import WebContext, create_app
 from tests.notify.receivers import WebhookReceiver
 
@@ -165,7 +165,7 @@ async def measure_pages(store: Store, specs: list[RuleSpec], keywords: list[str]
     ctx = WebContext(settings=lambda: settings, store=store, rules=lambda: specs)
     server = AppServer(create_app(ctx), "127.0.0.1", 0)
     _host, port = await server.start()
-    newest = store.engine.connect().execute(select(func.max(ArticleRow.id))).scalar_one()
+    newest = store.engine.connect().execute(select(func.max(ARTICLES.c.id))).scalar_one()
     rng = random.Random(5)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:

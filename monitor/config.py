@@ -63,6 +63,10 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Model(BaseModel):
+    """Empty lists and mappings are written as default values (``tags: list[str] = []``), which
+    pydantic copies for each instance: a factory (``default_factory=list``) would cost an
+    inspection of its signature for every such field, when every command loads the settings."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -83,7 +87,7 @@ class FolderSource(_Model):
         description="read symbolic links that lead outside the folder (links inside it are always read)",
     )
     language: str | None = Field(None, description="force this language for every file")
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = []
 
     @property
     def source_name(self) -> str:
@@ -98,7 +102,7 @@ class FeedSource(_Model):
     interval: Duration = Field(600.0, description="time between two fetches")
     jitter: Duration | None = Field(None, description="random delay added (default: 10% of interval)")
     language: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = []
     full_text: bool = Field(False, description="fetch each entry's page and extract the article text")
 
     @field_validator("url")
@@ -114,8 +118,8 @@ class FeedSource(_Model):
 
 
 class Sources(_Model):
-    folders: list[FolderSource] = Field(default_factory=list)
-    feeds: list[FeedSource] = Field(default_factory=list)
+    folders: list[FolderSource] = []
+    feeds: list[FeedSource] = []
     feed_parsers: int | None = Field(
         None, ge=0, description="processes parsing feeds (default: one per CPU, at most 4, from 20 feeds)"
     )
@@ -176,11 +180,9 @@ def check_cron(value: str) -> str:
 class _ChannelModel(_Model):
     """What every channel takes: which sources' alerts it wants (all by default)."""
 
-    sources: list[str] = Field(
-        default_factory=list, description="only alerts from these sources (names, * wildcards)"
-    )
+    sources: list[str] = Field(default=[], description="only alerts from these sources (names, * wildcards)")
     tags: list[str] = Field(
-        default_factory=list, description="only alerts from sources with one of these tags (* wildcards)"
+        default=[], description="only alerts from sources with one of these tags (* wildcards)"
     )
 
     digest: str | None = Field(
@@ -193,7 +195,7 @@ class _ChannelModel(_Model):
     )
     timezone: str = Field("UTC", description="time zone of digest and quiet_hours, e.g. Europe/Rome")
     templates: dict[str, str] = Field(
-        default_factory=dict,
+        default={},
         description="Jinja2 templates replacing parts of the message (parts depend on the channel type)",
     )
 
@@ -264,10 +266,10 @@ class WebhookChannel(_ChannelModel):
     template_parts: ClassVar[tuple[str, ...]] = ("body",)
     type: Literal["webhook"]
     url: SecretStr
-    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    headers: dict[str, SecretStr] = {}
     timeout: Duration = 10.0
     secret: Annotated[list[SecretStr], BeforeValidator(_listed)] = Field(
-        default_factory=list,
+        default=[],
         description="whsec_… signing secret(s); several sign each message during a key rotation",
     )
 

@@ -26,10 +26,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
-
 from monitor.yamltree import TreeError, YamlMap, YamlSeq, build
 
 MAX_YAML_BYTES = 4 * 2**20  # about 50,000 rules: more go in several files
@@ -146,6 +142,11 @@ def append_to_list(path: Path, keys: tuple[str, ...], items: list[dict[str, Any]
     Missing mappings on the way are created.  The file is replaced atomically,
     so an interrupted write never leaves half a configuration.
     """
+    # here: reading settings and rules never needs ruamel, and every command reads them
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.error import YAMLError
+
     yaml = YAML(typ="rt")
     yaml.indent(mapping=2, sequence=4, offset=2)
     root = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import io
 import json
 import sqlite3
@@ -257,3 +258,36 @@ def test_cli_history_commands_have_help_with_an_example(command: list[str]) -> N
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Example" in result.output
     assert " ".join(command) in readme_commands()
+
+
+def test_cli_hits_export_with_the_collector_paused_leaves_no_more_garbage_for_more_rows(
+    config: Path,
+) -> None:
+    """A listing runs with the cyclic collector paused (monitor.cli.base.short_lived): whatever it
+    leaves in reference cycles must not grow with the rows it streams, or a whole export would."""
+    from monitor.models import Match, TermHit
+    from monitor.store.engine import open_store
+    from monitor.store.search import STREAM_CHUNK
+
+    store = open_store(load_settings(str(config)).database)
+    now = datetime.now(UTC)
+    routed = [
+        Routed(
+            make_article(title=f"Nato {i}", body=f"La Nato, giorno {i}.", source="bench", origin=f"a{i}"),
+            [(Match("nato", "Nato", (TermHit("Nato", "nato", "body", 3, 7),), "La Nato"), ["console"])],
+        )
+        for i in range(4 * STREAM_CHUNK)
+    ]
+    store.record(routed, [], now)
+    store.engine.dispose()
+
+    def garbage_after(*args: str) -> int:
+        gc.collect()
+        code, out, _ = invoke(config, "hits", "--format", "csv", *args)
+        assert code == 0 and out.count("\n") > 1
+        return gc.collect()
+
+    garbage_after("--limit", "1")  # the first run's caches and imports
+    one_chunk = garbage_after("--limit", str(STREAM_CHUNK))
+    all_chunks = garbage_after("--limit", "0")
+    assert all_chunks < one_chunk + 200, (one_chunk, all_chunks)

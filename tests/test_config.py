@@ -38,6 +38,22 @@ def test_config_builtin_defaults_run_without_a_file(tmp_path: Path, monkeypatch:
     assert list(settings.channels) == ["console"] and settings.default_notify == ["console"]
 
 
+def test_config_empty_list_and_mapping_defaults_belong_to_each_setting_alone(tmp_path: Path) -> None:
+    """Written as values (``[]``, ``{}``), they are copied for each instance: never one shared list."""
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        "sources: {feeds: [{url: 'https://a.example/rss'}, {url: 'https://b.example/rss'}]}\n"
+        "channels: {hook: {type: webhook, url: 'https://hooks.example/x'}, console: {type: console}}\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(str(config), env={})
+    first, second = settings.sources.feeds
+    assert first.tags == second.tags == [] and first.tags is not second.tags
+    hook, console = settings.channels["hook"], settings.channels["console"]
+    assert hook.sources is not console.sources and hook.templates is not console.templates
+    assert settings.sources.folders is not load_settings(str(config), env={}).sources.folders
+
+
 def test_config_rules_naming_no_channel_go_to_every_channel_by_default(tmp_path: Path) -> None:
     path = write(tmp_path, "channels:\n  a: {type: console}\n  b: {type: console}\n")
     assert load_settings(str(path), env={}).default_notify == ["a", "b"]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlmodel import Session, select
+from sqlalchemy import Row, select
 
 from monitor.config import load_settings
 from monitor.service.daemon import Daemon
 from monitor.service.wiring import build_pipeline
-from monitor.store.tables import FeedRow
+from monitor.store.tables import FEEDS
 from tests.notify.receivers import WebhookReceiver
 from tests.sources.feedserver import ROUTES, Route
 
@@ -43,11 +44,11 @@ def one_pass(config: Path) -> None:
     asyncio.run(Daemon(settings, build_pipeline(settings)).run_once())
 
 
-def feed_rows(config: Path) -> dict[str, FeedRow]:
+def feed_rows(config: Path) -> dict[str, Row[Any]]:
     settings = load_settings(str(config), env={})
     pipeline = build_pipeline(settings)
-    with Session(pipeline.store.engine) as session:
-        rows = {row.url.rsplit("/", 1)[-1]: row for row in session.exec(select(FeedRow))}
+    with pipeline.store.engine.connect() as connection:
+        rows = {row.url.rsplit("/", 1)[-1]: row for row in connection.execute(select(FEEDS))}
     pipeline.store.engine.dispose()
     return rows
 

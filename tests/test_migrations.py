@@ -17,13 +17,13 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import Engine, inspect, text
-from sqlmodel import SQLModel
 
 from monitor.cli import main
 from monitor.errors import StoreError
 from monitor.store.engine import make_engine, prepare_schema
 from monitor.store.schema import MIGRATIONS, TABLES, head_revision, schema_state, upgrade_schema
 from monitor.store.searchindex import include_object
+from monitor.store.tables import metadata
 from tests.conftest import REPO
 from tests.store.conftest import open_empty
 from tests.store.legacy import make_legacy, migrate
@@ -38,7 +38,7 @@ def differences(engine: Engine) -> list[object]:
     with engine.connect() as connection:
         opts = {"compare_type": True, "include_object": include_object}  # as env.py compares
         context = MigrationContext.configure(connection, opts=opts)
-        diff = compare_metadata(context, SQLModel.metadata)
+        diff = compare_metadata(context, metadata)
     return [
         d
         for d in diff
@@ -189,10 +189,8 @@ def test_schema_revisions_are_alembics_in_order() -> None:
 
 
 def test_schema_table_names_are_the_models_tables() -> None:
-    """``schema_state`` tells our tables from others by name, without importing the models."""
-    import monitor.store.tables  # noqa: F401  (registers the models on SQLModel.metadata)
-
-    assert set(SQLModel.metadata.tables) == TABLES
+    """``schema_state`` tells our tables from others by name, without importing the tables."""
+    assert set(metadata.tables) == TABLES
 
 
 def test_schema_opening_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from monitor.cli.base import Context, friendly_errors, open_store_for, pass_ctx
+from monitor.cli.base import Context, friendly_errors, open_store_for, pass_ctx, short_lived
 
 
 @click.group("db")
@@ -24,6 +24,7 @@ def db() -> None:
 
 @db.command("current")
 @pass_ctx
+@short_lived
 def db_current(ctx: Context) -> None:
     """Print the database's schema revision and what to do about it; exit 1 when it is not current.
 

@@ -7,18 +7,21 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.cli.base import Context, ago, friendly_errors, open_store_for, pass_ctx
-from monitor.config import FeedSource
+from monitor.cli.base import Context, ago, friendly_errors, open_store_for, pass_ctx, short_lived
 from monitor.models import FeedState
+
+if TYPE_CHECKING:  # the settings' models load with the settings, inside the command
+    from monitor.config import FeedSource
 
 
 @click.group("feeds", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
 @click.pass_context
+@short_lived
 def feeds(click_ctx: click.Context, as_json: bool) -> None:
     """Show each configured feed's state: last fetch, HTTP status, new entries, errors, next fetch.
 

@@ -15,6 +15,7 @@ from monitor.cli.base import (
     parse_since,
     pass_ctx,
     search_option,
+    short_lived,
 )
 
 if TYPE_CHECKING:  # imported by the commands that need them: --help stays fast
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # imported by the commands that need them: --help stays fast
 )
 @output_options
 @pass_ctx
+@short_lived
 def hits(
     ctx: Context,
     rule: str | None,
@@ -86,6 +88,7 @@ def _hit_line(found: FoundHit) -> str:
 )
 @output_options
 @pass_ctx
+@short_lived
 def articles(
     ctx: Context,
     since: str | None,

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 import click
 
-from monitor.cli.base import Context, ExitCode, fail, friendly_errors, open_store_for, pass_ctx
-from monitor.config import secret_values
+from monitor.cli.base import Context, ExitCode, fail, friendly_errors, open_store_for, pass_ctx, short_lived
 from monitor.redact import Redactor
 
 
@@ -21,6 +20,7 @@ from monitor.redact import Redactor
 @click.option("--limit", default=100, show_default=True, help="At most this many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per delivery.")
 @click.pass_context
+@short_lived
 def deliveries(
     click_ctx: click.Context, status: str | None, channel: str | None, limit: int, as_json: bool
 ) -> None:
@@ -30,6 +30,7 @@ def deliveries(
     """
     if click_ctx.invoked_subcommand is not None:
         return
+    from monitor.config import secret_values
 
     ctx = click_ctx.find_object(Context)
     assert ctx is not None  # main() always sets it
@@ -109,6 +110,7 @@ def notify_test(ctx: Context, channels: tuple[str, ...]) -> None:
     """
     import asyncio
 
+    from monitor.config import secret_values
     from monitor.pipeline.deliver import utcnow
     from monitor.service.wiring import test_channels
 

@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import spacy
 from spacy.attrs import IS_PUNCT, IS_SPACE
@@ -25,7 +26,7 @@ from spacy.lang.tokenizer_exceptions import URL_PATTERN
 from spacy.language import Language
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
-from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
+from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex, registry
 from spacy.vocab import Vocab
 
 from monitor.errors import ConfigError
@@ -58,6 +59,8 @@ _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+$"
 _WEB_ADDRESS = re.compile(rf"{_EMAIL}|(?=[a-z][\w+.-]*://|www\d{{0,3}}\.){URL_PATTERN}")
 
 
+MATCHING_TOKENIZER = "monitor.matching_tokenizer.v1"  # its name in spaCy's registry
+
 # Emoji and pictographs: the symbols beyond the Basic Multilingual Plane that news carries.
 _EMOJI = "\U0001f000-\U0001faff"
 
@@ -85,20 +88,41 @@ def symbol_class() -> str:
     return f"[{body}{_EMOJI}]"
 
 
-def _tune_tokenizer(nlp: Language) -> None:
+def matching_tokenizer(nlp: Language, rules: dict[str, Any] | None) -> Tokenizer:
+    """``nlp``'s tokenizer tuned for matching, with the special cases ``rules``, built in one go.
+
+    Each tokenizer setting changed afterwards (prefixes, suffixes, infixes, addresses, token
+    match) makes spaCy load every special case again, a few thousand phrases for English:
+    built with all its settings at once, a tokenizer loads them once.
+    """
     # a symbol is an infix anywhere but first (spaCy skips an infix that starts the word, and
     # one that ends it leaves nothing after it), a prefix when first
     symbol = symbol_class()
     infixes = [*(nlp.Defaults.infixes or []), *_EXTRA_INFIXES, symbol]
     suffixes = [*_EXTRA_SUFFIXES, *(nlp.Defaults.suffixes or [])]
     prefixes = [symbol, *(nlp.Defaults.prefixes or [])]
-    tokenizer: Tokenizer = nlp.tokenizer
-    tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
-    tokenizer.suffix_search = compile_suffix_regex(suffixes).search
-    tokenizer.prefix_search = compile_prefix_regex(prefixes).search
-    tokenizer.url_match = _WEB_ADDRESS.match
-    # French keeps listed hyphenated words whole; a rule for "NATO" must still see "anti-NATO".
-    tokenizer.token_match = None
+    return Tokenizer(
+        nlp.vocab,
+        rules=rules,
+        prefix_search=compile_prefix_regex(prefixes).search,
+        suffix_search=compile_suffix_regex(suffixes).search,
+        infix_finditer=compile_infix_regex(infixes).finditer,
+        # French keeps listed hyphenated words whole; a rule for "NATO" must still see "anti-NATO".
+        token_match=None,
+        url_match=_WEB_ADDRESS.match,
+    )
+
+
+def _matching_tokenizer_factory() -> Callable[[Language], Tokenizer]:
+    """What a blank pipeline is made with (``spacy.blank``'s config names it): no default first."""
+
+    def build(nlp: Language) -> Tokenizer:
+        return matching_tokenizer(nlp, nlp.Defaults.tokenizer_exceptions)
+
+    return build
+
+
+registry.tokenizers.register(MATCHING_TOKENIZER, func=_matching_tokenizer_factory)
 
 
 # What a blank pipeline's words need: the matcher reads these lexeme attributes and no others.
@@ -128,12 +152,12 @@ def _lean_lexemes(nlp: Language) -> None:
 
 
 def _blank(lang: str) -> Language:
+    config = {"nlp": {"tokenizer": {"@tokenizers": MATCHING_TOKENIZER}}}
     try:
-        nlp = spacy.blank(lang)
+        nlp = spacy.blank(lang, config=config)
     except (ImportError, KeyError, ValueError):
         log.warning("no spaCy language data for %r; using the multi-language tokenizer", lang)
-        nlp = spacy.blank("xx")
-    _tune_tokenizer(nlp)
+        nlp = spacy.blank("xx", config=config)
     _lean_lexemes(nlp)
     return nlp
 
@@ -153,7 +177,7 @@ def load_model(lang: str, model: str) -> Language:
         raise ConfigError(f"language_models.{lang}: cannot load spaCy pipeline {model!r}: {exc}") from None
     if nlp.lang != lang:
         raise ConfigError(f"language_models.{lang}: pipeline {model!r} is for language {nlp.lang!r}")
-    _tune_tokenizer(nlp)
+    nlp.tokenizer = matching_tokenizer(nlp, getattr(nlp.tokenizer, "rules", None))
     return nlp
 
 

@@ -14,13 +14,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlalchemy import Connection, select
 
 from monitor.models import Article, Match
 from monitor.store.base import StoreBase
 from monitor.store.chunks import chunked, rows_per_statement
-from monitor.store.tables import ArticleRow, DeliveryRow, FileRow, HitRow
+from monitor.store.tables import ARTICLES, DELIVERIES, FILES, HITS
 
 
 def delivery_key(rule_id: str, article_uid: str, channel: str) -> str:
@@ -74,20 +73,20 @@ class ArticleStore(StoreBase):
     # -- files ---------------------------------------------------------------------------
     def file_index(self, paths_under: str) -> dict[str, tuple[int, int]]:
         """(size, mtime_ns) of files already handled under a folder, so unchanged ones are skipped unread."""
-        with self._guard(), self._session() as session:
-            rows = session.execute(
-                select(col(FileRow.path), col(FileRow.size), col(FileRow.mtime_ns)).where(
-                    col(FileRow.path).startswith(paths_under, autoescape=True)
+        with self._guard(), self._reading() as connection:
+            rows = connection.execute(
+                select(FILES.c.path, FILES.c.size, FILES.c.mtime_ns).where(
+                    FILES.c.path.startswith(paths_under, autoescape=True)
                 )
             )
             return {path: (size, mtime) for path, size, mtime in rows}
 
     def fingerprint_seen(self, fingerprints: Iterable[str]) -> set[str]:
         seen: set[str] = set()
-        with self._guard(), self._session() as session:
+        with self._guard(), self._reading() as connection:
             for wanted in chunked(set(fingerprints)):
-                query = select(col(FileRow.fingerprint)).where(col(FileRow.fingerprint).in_(wanted))
-                seen.update(fp for (fp,) in session.execute(query))
+                query = select(FILES.c.fingerprint).where(FILES.c.fingerprint.in_(wanted))
+                seen.update(fp for (fp,) in connection.execute(query))
         return seen
 
     # -- articles, hits, deliveries ------------------------------------------------------
@@ -97,12 +96,12 @@ class ArticleStore(StoreBase):
             return []
         known_uids: set[str] = set()
         known_fps: set[str] = set()
-        with self._guard(), self._session() as session:
+        with self._guard(), self._reading() as connection:
             uids, fps = {a.uid for a in articles}, {a.fingerprint for a in articles}
-            for key, values in ((col(ArticleRow.uid), uids), (col(ArticleRow.fingerprint), fps)):
+            for key, values in ((ARTICLES.c.uid, uids), (ARTICLES.c.fingerprint, fps)):
                 for wanted in chunked(values):
-                    query = select(col(ArticleRow.uid), col(ArticleRow.fingerprint)).where(key.in_(wanted))
-                    for uid, fp in session.execute(query):
+                    query = select(ARTICLES.c.uid, ARTICLES.c.fingerprint).where(key.in_(wanted))
+                    for uid, fp in connection.execute(query):
                         known_uids.add(uid)
                         known_fps.add(fp)
         fresh = []
@@ -121,14 +120,14 @@ class ArticleStore(StoreBase):
         RETURNING`` statements per batch rather than one per row: the rows a
         unique key refused are simply absent from what comes back.
         """
-        with self._guard(), self._session() as session, session.begin():
-            result = self._record_in(session, routed, now)
-            self._upsert_files(session, files, now)
+        with self._guard(), self._writing() as connection:
+            result = self._record_in(connection, routed, now)
+            self._upsert_files(connection, files, now)
         return result
 
-    def _record_in(self, session: Session, routed: Sequence[Routed], now: datetime) -> BatchResult:
+    def _record_in(self, connection: Connection, routed: Sequence[Routed], now: datetime) -> BatchResult:
         result = BatchResult()
-        article_ids = self._insert_articles(session, routed, now)
+        article_ids = self._insert_articles(connection, routed, now)
         result.articles = len(article_ids)
         result.duplicates = len(routed) - len(article_ids)
         hits = []
@@ -138,7 +137,9 @@ class ArticleStore(StoreBase):
             if article_id is not None:
                 # one alert per story: a republication's delivery keys are its story's
                 hits += [(article_id, item.story_uid, match, channels) for match, channels in item.matches]
-        hit_ids = self._insert_hits(session, [(article_id, match) for article_id, _, match, _ in hits], now)
+        hit_ids = self._insert_hits(
+            connection, [(article_id, match) for article_id, _, match, _ in hits], now
+        )
         result.hits = len(hit_ids)
         deliveries = [
             {
@@ -154,11 +155,11 @@ class ArticleStore(StoreBase):
             if (article_id, match.rule_id) in hit_ids
             for channel in channels
         ]
-        result.deliveries = len(self._insert_many(session, DeliveryRow, deliveries, DeliveryRow.key))
+        result.deliveries = len(self._insert_many(connection, DELIVERIES, deliveries, DELIVERIES.c.key))
         return result
 
     def _insert_many(
-        self, session: Session, table: Any, rows: list[dict[str, Any]], *returning: Any
+        self, connection: Connection, table: Any, rows: list[dict[str, Any]], *returning: Any
     ) -> list[Any]:
         """Insert the rows a unique key does not already hold; what ``returning`` says of the new ones.
 
@@ -168,13 +169,15 @@ class ArticleStore(StoreBase):
         """
         if not rows:
             return []
-        stmt = self._insert(table.__table__).on_conflict_do_nothing().returning(*returning)
+        stmt = self._insert(table).on_conflict_do_nothing().returning(*returning)
         out: list[Any] = []
         for chunk in chunked(rows, rows_per_statement(len(rows[0]))):
-            out += session.execute(stmt, chunk).all()
+            out += connection.execute(stmt, chunk).all()
         return out
 
-    def _insert_articles(self, session: Session, routed: Sequence[Routed], now: datetime) -> dict[str, int]:
+    def _insert_articles(
+        self, connection: Connection, routed: Sequence[Routed], now: datetime
+    ) -> dict[str, int]:
         """uid → id of the articles that were new."""
         rows = [
             {
@@ -199,11 +202,11 @@ class ArticleStore(StoreBase):
         ]
         return {
             uid: id_
-            for id_, uid in self._insert_many(session, ArticleRow, rows, ArticleRow.id, ArticleRow.uid)
+            for id_, uid in self._insert_many(connection, ARTICLES, rows, ARTICLES.c.id, ARTICLES.c.uid)
         }
 
     def _insert_hits(
-        self, session: Session, hits: Sequence[tuple[int, Match]], now: datetime
+        self, connection: Connection, hits: Sequence[tuple[int, Match]], now: datetime
     ) -> dict[tuple[int, str], int]:
         """(article id, rule id) → hit id of the hits that were new."""
         rows = [
@@ -218,20 +221,20 @@ class ArticleStore(StoreBase):
             }
             for article_id, match in hits
         ]
-        returned = self._insert_many(session, HitRow, rows, HitRow.id, HitRow.article_id, HitRow.rule_id)
+        returned = self._insert_many(connection, HITS, rows, HITS.c.id, HITS.c.article_id, HITS.c.rule_id)
         return {(article_id, rule_id): id_ for id_, article_id, rule_id in returned}
 
-    def _upsert_files(self, session: Session, records: Sequence[FileRecord], now: datetime) -> None:
+    def _upsert_files(self, connection: Connection, records: Sequence[FileRecord], now: datetime) -> None:
         # one row per path: PostgreSQL refuses a statement that would update a row twice
         rows = list({r.path: {**asdict(r), "seen_at": now} for r in records}.values())
         if not rows:
             return
         # one statement for every batch, compiled once and run for each row (executemany), not
         # a multi-row VALUES of each batch's size, which SQLAlchemy compiled again every batch
-        stmt = self._insert(FileRow)
+        stmt = self._insert(FILES)
         stmt = stmt.on_conflict_do_update(
-            index_elements=[FileRow.path],
+            index_elements=[FILES.c.path],
             set_={k: stmt.excluded[k] for k in rows[0] if k != "path"},
         )
         for chunk in chunked(rows, rows_per_statement(len(rows[0]))):
-            session.execute(stmt, chunk)
+            connection.execute(stmt, chunk)

@@ -1,14 +1,14 @@
-"""What every part of the store shares: the engine, its sessions, and database errors as StoreError."""
+"""What every part of the store shares: the engine, its connections, and database errors as StoreError."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
-from sqlmodel import Session
 
 from monitor.errors import StoreError
 
@@ -20,8 +20,13 @@ class StoreBase:
         self.engine = engine
         self._insert = dialect_insert(engine)
 
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+    def _reading(self) -> Connection:
+        """A connection for reads; its transaction ends (rolled back) when it closes."""
+        return self.engine.connect()
+
+    def _writing(self) -> AbstractContextManager[Connection]:
+        """A connection in a transaction that commits when the block ends, rolls back on an error."""
+        return self.engine.begin()
 
     def _guard(self) -> StoreGuard:
         return StoreGuard(self.engine)
@@ -46,7 +51,8 @@ def _digest_uid(text: str) -> str:
 class StoreGuard:
     """Turns SQLAlchemy's errors into StoreError naming the database (password hidden).
 
-    Every read or write of the store runs inside one: ``with StoreGuard(engine), Session(engine)``.
+    Every read or write of the store runs inside one:
+    ``with StoreGuard(engine), engine.connect() as connection``.
     """
 
     def __init__(self, engine: Engine) -> None:

@@ -67,7 +67,7 @@ def prepare_schema(engine: Engine) -> None:
 def open_store(url: str) -> Store:
     """The store at ``url``, its schema checked (a new database is created); a refused schema
     closes the engine."""
-    from monitor.store.repo import Store  # the models: `monitor db current` needs only the engine
+    from monitor.store.repo import Store  # the tables: `monitor db current` needs only the engine
 
     engine = make_engine(url)
     try:

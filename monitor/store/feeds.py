@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from monitor.models import FeedState, HealthEvent, Match, make_article
 from monitor.store.articles import ArticleStore, Routed
 from monitor.store.base import _digest_uid
 from monitor.store.notices import NOTICE_SOURCE, notice_origin
-from monitor.store.tables import FeedRow
+from monitor.store.tables import FEEDS
 
 HEALTH_RULE = "source-health"
 
@@ -20,23 +21,23 @@ class FeedStore(ArticleStore):
     """Feed state; a health alert is recorded as articles are."""
 
     def feed_state(self, url: str) -> FeedState:
-        with self._guard(), self._session() as session:
-            row = session.get(FeedRow, url)
+        with self._guard(), self._reading() as connection:
+            row = connection.execute(select(FEEDS).where(FEEDS.c.url == url)).first()
             return FeedState(url) if row is None else _feed_state_of(row)
 
     def feed_states(self) -> dict[str, FeedState]:
-        with self._guard(), self._session() as session:
-            return {row.url: _feed_state_of(row) for row in session.execute(select(FeedRow)).scalars()}
+        with self._guard(), self._reading() as connection:
+            return {row.url: _feed_state_of(row) for row in connection.execute(select(FEEDS))}
 
     def save_feed_state(self, state: FeedState) -> None:
         """Upsert the feed's HTTP state and health; its lease columns belong to the claim."""
         values = asdict(state)
-        stmt = self._insert(FeedRow).values(values)
+        stmt = self._insert(FEEDS).values(values)
         stmt = stmt.on_conflict_do_update(
-            index_elements=[FeedRow.url], set_={k: stmt.excluded[k] for k in values if k != "url"}
+            index_elements=[FEEDS.c.url], set_={k: stmt.excluded[k] for k in values if k != "url"}
         )
-        with self._guard(), self._session() as session, session.begin():
-            session.execute(stmt)
+        with self._guard(), self._writing() as connection:
+            connection.execute(stmt)
 
     def record_health(
         self, url: str, source: str, event: HealthEvent, channel: str | None, now: datetime
@@ -63,5 +64,5 @@ class FeedStore(ArticleStore):
         return self.record([Routed(article, [(match, [channel] if channel else [])])], [], now).deliveries
 
 
-def _feed_state_of(row: FeedRow) -> FeedState:
+def _feed_state_of(row: Row[Any]) -> FeedState:
     return FeedState(**{f.name: getattr(row, f.name) for f in fields(FeedState)})

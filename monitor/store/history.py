@@ -8,13 +8,31 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, or_, select, update
-from sqlmodel import col
 
 from monitor.models import Article, StoredSignature
 from monitor.store.base import StoreBase
 from monitor.store.chunks import chunked, rows_per_statement
 from monitor.store.notices import not_notice
-from monitor.store.tables import ArticleRow
+from monitor.store.tables import ARTICLES
+
+ARTICLE_COLUMNS = tuple(
+    ARTICLES.c[name]
+    for name in (
+        "uid",
+        "fingerprint",
+        "title",
+        "summary",
+        "body",
+        "url",
+        "published",
+        "language",
+        "source",
+        "origin",
+        "tags",
+        "authors",
+    )
+)
+"""What :func:`article_of` reads: an article's text and facts, not its bookkeeping."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,50 +78,49 @@ class HistoryStore(StoreBase):
         """The newest articles' near-duplicate signatures, oldest first, to rebuild the index at start."""
         query = (
             select(
-                col(ArticleRow.uid),
-                col(ArticleRow.signature),
-                col(ArticleRow.ingested_at),
-                col(ArticleRow.story),
+                ARTICLES.c.uid,
+                ARTICLES.c.signature,
+                ARTICLES.c.ingested_at,
+                ARTICLES.c.story,
             )
-            .where(col(ArticleRow.ingested_at) >= since, col(ArticleRow.signature).is_not(None))
-            .order_by(col(ArticleRow.id).desc())
+            .where(ARTICLES.c.ingested_at >= since, ARTICLES.c.signature.is_not(None))
+            .order_by(ARTICLES.c.id.desc())
             .limit(limit)
         )
-        with self._guard(), self._session() as session:
-            rows = session.execute(query).all()
+        with self._guard(), self._reading() as connection:
+            rows = connection.execute(query).all()
         return [StoredSignature(uid, signature, at, story) for uid, signature, at, story in reversed(rows)]
 
     def articles_by_uid(self, uids: Iterable[str], chunk: int = 500) -> dict[str, Article]:
         """The stored articles with these uids, their text as kept (retention may have dropped a body)."""
         out = dict[str, Article]()
         for wanted in chunked(uids, chunk):
-            query = select(ArticleRow).where(col(ArticleRow.uid).in_(wanted))
-            with self._guard(), self._session() as session:
-                out.update((row.uid, article_of(row)) for row in session.execute(query).scalars())
+            query = select(*ARTICLE_COLUMNS).where(ARTICLES.c.uid.in_(wanted))
+            with self._guard(), self._reading() as connection:
+                out.update((row.uid, article_of(row)) for row in connection.execute(query))
         return out
 
     def save_signatures(self, signatures: Mapping[str, bytes | None]) -> None:
         """Replace stored near-duplicate signatures (made again with the current settings)."""
         if not signatures:
             return
-        # one statement run for each row (executemany); on the connection, not as an ORM bulk update
-        key = col(ArticleRow.uid) == bindparam("b_uid")
-        stmt = update(ArticleRow).where(key).values(signature=bindparam("b_sig"))
+        # one statement run for each row (executemany)
+        key = ARTICLES.c.uid == bindparam("b_uid")
+        stmt = update(ARTICLES).where(key).values(signature=bindparam("b_sig"))
         rows = [{"b_uid": uid, "b_sig": signature} for uid, signature in signatures.items()]
-        with self._guard(), self._session() as session:
+        with self._guard(), self._writing() as connection:
             for chunk in chunked(rows, rows_per_statement(2)):
-                session.connection().execute(stmt, chunk)
-            session.commit()
+                connection.execute(stmt, chunk)
 
     def story_sources(self, stories: Iterable[str]) -> dict[str, list[str]]:
         """Story uid → the sources that carried it, first first: "also reported by …"."""
         found: list[tuple[int, str | None, str]] = []
-        with self._guard(), self._session() as session:
+        with self._guard(), self._reading() as connection:
             for chunk in chunked(set(stories)):
-                query = select(col(ArticleRow.id), col(ArticleRow.story), col(ArticleRow.source)).where(
-                    col(ArticleRow.story).in_(chunk)
+                query = select(ARTICLES.c.id, ARTICLES.c.story, ARTICLES.c.source).where(
+                    ARTICLES.c.story.in_(chunk)
                 )
-                found += [(id_, story, source) for id_, story, source in session.execute(query)]
+                found += [(id_, story, source) for id_, story, source in connection.execute(query)]
         out: dict[str, list[str]] = {}
         for _id, story, source in sorted(found, key=lambda row: row[0]):  # first first
             if story is not None and source not in out.setdefault(story, []):
@@ -117,9 +134,9 @@ class HistoryStore(StoreBase):
 
         Read-only, and memory stays flat: see :meth:`newest_rows`.
         """
-        for rows in self.newest_rows((ArticleRow,), since, limit=limit, chunk=chunk):
-            for id_, at, row in rows:
-                yield StoredArticle(id_, article_of(row), at)
+        for rows in self.newest_rows(ARTICLE_COLUMNS, since, limit=limit, chunk=chunk):
+            for row in rows:
+                yield StoredArticle(row.id, article_of(row), row.ingested_at)
 
     def newest_texts(
         self, since: datetime | None = None, *, limit: int | None = None, chunk: int = 1_000
@@ -127,10 +144,10 @@ class HistoryStore(StoreBase):
         """The texts and languages of the articles ingested since ``since`` (the newest ``limit``),
         newest first, ``chunk`` at a time: see :meth:`newest_rows`."""
         columns = (
-            col(ArticleRow.language),
-            col(ArticleRow.title),
-            col(ArticleRow.summary),
-            col(ArticleRow.body),
+            ARTICLES.c.language,
+            ARTICLES.c.title,
+            ARTICLES.c.summary,
+            ARTICLES.c.body,
         )
         for rows in self.newest_rows(columns, since, limit=limit, chunk=chunk):
             yield [ArticleText(*row) for row in rows]
@@ -139,21 +156,21 @@ class HistoryStore(StoreBase):
         """The stored articles of ``texts``, in their order: the columns besides those read by id,
         the texts kept (an article deleted meanwhile is left out)."""
         columns = (
-            col(ArticleRow.id),
-            col(ArticleRow.uid),
-            col(ArticleRow.fingerprint),
-            col(ArticleRow.url),
-            col(ArticleRow.published),
-            col(ArticleRow.source),
-            col(ArticleRow.origin),
-            col(ArticleRow.tags),
-            col(ArticleRow.authors),
+            ARTICLES.c.id,
+            ARTICLES.c.uid,
+            ARTICLES.c.fingerprint,
+            ARTICLES.c.url,
+            ARTICLES.c.published,
+            ARTICLES.c.source,
+            ARTICLES.c.origin,
+            ARTICLES.c.tags,
+            ARTICLES.c.authors,
         )
         found: dict[int, Row[*tuple[Any, ...]]] = {}
-        with self._guard(), self._session() as session:
+        with self._guard(), self._reading() as connection:
             for ids in chunked([text.id for text in texts]):
                 query = select(*columns).where(columns[0].in_(ids))
-                found.update((row[0], row) for row in session.execute(query))
+                found.update((row[0], row) for row in connection.execute(query))
         out = []
         for text in texts:
             row = found.get(text.id)
@@ -196,22 +213,22 @@ class HistoryStore(StoreBase):
         while remaining is None or remaining > 0:
             size = chunk if remaining is None else min(chunk, remaining)
             query = (
-                select(col(ArticleRow.id), col(ArticleRow.ingested_at), *columns)
+                select(ARTICLES.c.id, ARTICLES.c.ingested_at, *columns)
                 .where(not_notice())  # the daemon's digests and health alerts are not news
-                .order_by(col(ArticleRow.ingested_at).desc(), col(ArticleRow.id).desc())
+                .order_by(ARTICLES.c.ingested_at.desc(), ARTICLES.c.id.desc())
                 .limit(size)
             )
             if since is not None:
-                query = query.where(col(ArticleRow.ingested_at) >= since)
+                query = query.where(ARTICLES.c.ingested_at >= since)
             if after is not None:
                 query = query.where(
                     or_(
-                        col(ArticleRow.ingested_at) < after[0],
-                        and_(col(ArticleRow.ingested_at) == after[0], col(ArticleRow.id) < after[1]),
+                        ARTICLES.c.ingested_at < after[0],
+                        and_(ARTICLES.c.ingested_at == after[0], ARTICLES.c.id < after[1]),
                     )
                 )
-            with self._guard(), self._session() as session:
-                rows = session.execute(query).all()
+            with self._guard(), self._reading() as connection:
+                rows = connection.execute(query).all()
             if rows:
                 yield rows
             if len(rows) < size:
@@ -221,7 +238,8 @@ class HistoryStore(StoreBase):
                 remaining -= len(rows)
 
 
-def article_of(row: ArticleRow) -> Article:
+def article_of(row: Row[Any]) -> Article:
+    """The article of a row that has :data:`ARTICLE_COLUMNS` (by name)."""
     return Article(
         uid=row.uid,
         fingerprint=row.fingerprint,

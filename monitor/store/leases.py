@@ -22,12 +22,11 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, or_, select, update
-from sqlmodel import Session, col
 
 from monitor.models import Alert
 from monitor.store.base import dialect_insert
 from monitor.store.repo import Store, StoreGuard
-from monitor.store.tables import DeliveryRow, FeedRow, LeaseRow
+from monitor.store.tables import DELIVERIES, FEEDS, LEASES
 
 FEED_REUSE = 0.75  # a feed is claimable again after 3/4 of its interval: schedules jitter by ±10%
 
@@ -93,19 +92,19 @@ class SharedClaims(LocalClaims):
         """
         row = {"url": url, "error_streak": 0, "entries_seen": 0, "last_new": 0}
         claimable = (
-            select(col(FeedRow.url))
-            .where(col(FeedRow.url) == url)
-            .where(or_(col(FeedRow.lease_expires).is_(None), col(FeedRow.lease_expires) < now))
-            .where(or_(col(FeedRow.due_at).is_(None), col(FeedRow.due_at) <= now))
+            select(FEEDS.c.url)
+            .where(FEEDS.c.url == url)
+            .where(or_(FEEDS.c.lease_expires.is_(None), FEEDS.c.lease_expires < now))
+            .where(or_(FEEDS.c.due_at.is_(None), FEEDS.c.due_at <= now))
             .with_for_update(skip_locked=True)
         )
-        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
-            session.execute(self._insert(FeedRow).values(row).on_conflict_do_nothing())
-            if session.execute(claimable).first() is None:
+        with StoreGuard(self.engine), self.engine.begin() as connection:
+            connection.execute(self._insert(FEEDS).values(row).on_conflict_do_nothing())
+            if connection.execute(claimable).first() is None:
                 return False
-            session.execute(
-                update(FeedRow)
-                .where(col(FeedRow.url) == url)
+            connection.execute(
+                update(FEEDS)
+                .where(FEEDS.c.url == url)
                 .values(
                     lease_owner=self.owner,
                     lease_expires=self._until(now),
@@ -115,64 +114,60 @@ class SharedClaims(LocalClaims):
         return True
 
     def release_feed(self, url: str) -> None:
-        query = update(FeedRow).where(col(FeedRow.url) == url, col(FeedRow.lease_owner) == self.owner)
-        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
-            session.execute(query.values(lease_owner=None, lease_expires=None))
+        query = update(FEEDS).where(FEEDS.c.url == url, FEEDS.c.lease_owner == self.owner)
+        with StoreGuard(self.engine), self.engine.begin() as connection:
+            connection.execute(query.values(lease_owner=None, lease_expires=None))
 
     def task(self, name: str, now: datetime) -> bool:
         """Claim a named piece of work (``folder:<path>``) that one replica at a time may do."""
         claimable = (
-            select(col(LeaseRow.name))
-            .where(col(LeaseRow.name) == name)
-            .where(or_(col(LeaseRow.expires).is_(None), col(LeaseRow.expires) < now))
+            select(LEASES.c.name)
+            .where(LEASES.c.name == name)
+            .where(or_(LEASES.c.expires.is_(None), LEASES.c.expires < now))
             .with_for_update(skip_locked=True)
         )
-        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
-            session.execute(self._insert(LeaseRow).values(name=name).on_conflict_do_nothing())
-            if session.execute(claimable).first() is None:
+        with StoreGuard(self.engine), self.engine.begin() as connection:
+            connection.execute(self._insert(LEASES).values(name=name).on_conflict_do_nothing())
+            if connection.execute(claimable).first() is None:
                 return False
-            session.execute(
-                update(LeaseRow)
-                .where(col(LeaseRow.name) == name)
-                .values(owner=self.owner, expires=self._until(now))
+            connection.execute(
+                update(LEASES).where(LEASES.c.name == name).values(owner=self.owner, expires=self._until(now))
             )
         return True
 
     def release_task(self, name: str) -> None:
-        query = update(LeaseRow).where(col(LeaseRow.name) == name, col(LeaseRow.owner) == self.owner)
-        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
-            session.execute(query.values(owner=None, expires=None))
+        query = update(LEASES).where(LEASES.c.name == name, LEASES.c.owner == self.owner)
+        with StoreGuard(self.engine), self.engine.begin() as connection:
+            connection.execute(query.values(owner=None, expires=None))
 
     def renew(self, now: datetime) -> int:
         """Extend every lease this process holds (the heartbeat); how many rows it holds."""
         until = self._until(now)
-        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
+        with StoreGuard(self.engine), self.engine.begin() as connection:
             return sum(
-                int(getattr(session.execute(query), "rowcount", 0) or 0)
+                int(getattr(connection.execute(query), "rowcount", 0) or 0)
                 for query in (
-                    update(DeliveryRow)
-                    .where(col(DeliveryRow.lease_owner) == self.owner, col(DeliveryRow.status) == "pending")
+                    update(DELIVERIES)
+                    .where(DELIVERIES.c.lease_owner == self.owner, DELIVERIES.c.status == "pending")
                     .values(lease_expires=until),
-                    update(FeedRow).where(col(FeedRow.lease_owner) == self.owner).values(lease_expires=until),
-                    update(LeaseRow).where(col(LeaseRow.owner) == self.owner).values(expires=until),
+                    update(FEEDS).where(FEEDS.c.lease_owner == self.owner).values(lease_expires=until),
+                    update(LEASES).where(LEASES.c.owner == self.owner).values(expires=until),
                 )
             )
 
     def release_all(self) -> int:
         """End every lease this process holds, so the other replicas need not wait for them to expire."""
-        with StoreGuard(self.engine), Session(self.engine) as session, session.begin():
+        with StoreGuard(self.engine), self.engine.begin() as connection:
             return sum(
-                int(getattr(session.execute(query), "rowcount", 0) or 0)
+                int(getattr(connection.execute(query), "rowcount", 0) or 0)
                 for query in (
-                    update(DeliveryRow)
-                    .where(col(DeliveryRow.lease_owner) == self.owner)
+                    update(DELIVERIES)
+                    .where(DELIVERIES.c.lease_owner == self.owner)
                     .values(lease_owner=None, lease_expires=None),
-                    update(FeedRow)
-                    .where(col(FeedRow.lease_owner) == self.owner)
+                    update(FEEDS)
+                    .where(FEEDS.c.lease_owner == self.owner)
                     .values(lease_owner=None, lease_expires=None),
-                    update(LeaseRow)
-                    .where(col(LeaseRow.owner) == self.owner)
-                    .values(owner=None, expires=None),
+                    update(LEASES).where(LEASES.c.owner == self.owner).values(owner=None, expires=None),
                 )
             )
 

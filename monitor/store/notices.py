@@ -12,9 +12,8 @@ which no folder (absolute paths) or feed (URLs) can produce.
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, not_, or_
-from sqlmodel import col
 
-from monitor.store.tables import ArticleRow
+from monitor.store.tables import ARTICLES
 
 NOTICE_SOURCE = "news-monitor"
 KINDS = ("summary", "health")
@@ -28,9 +27,9 @@ def notice_origin(kind: str, key: str) -> str:
 
 
 def is_notice() -> ColumnElement[bool]:
-    origin = col(ArticleRow.origin)
+    origin = ARTICLES.c.origin
     return and_(
-        col(ArticleRow.source) == NOTICE_SOURCE,
+        ARTICLES.c.source == NOTICE_SOURCE,
         or_(*(origin.startswith(f"{kind}:", autoescape=True) for kind in KINDS)),
     )
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, Text, bindparam, func, or_, select, update
-from sqlmodel import col
+from sqlalchemy import Integer, Row, Text, bindparam, func, or_, select, update
 
 from monitor.models import SUMMARY_RULE, Alert, DeliveryOutcome, HeldAlert, Match, TermHit, make_article
 from monitor.store.articles import ArticleStore, Routed
@@ -16,7 +15,7 @@ from monitor.store.base import _digest_uid
 from monitor.store.chunks import chunked
 from monitor.store.history import HistoryStore
 from monitor.store.notices import NOTICE_SOURCE, notice_origin
-from monitor.store.tables import ArticleRow, DeliveryRow, HitRow, UTCDateTime
+from monitor.store.tables import ARTICLES, DELIVERIES, HITS, UTCDateTime
 
 ReleaseAt = Callable[[HeldAlert, datetime], datetime | None]
 """(held alert, now) → when it goes under the settings in force now (None: keep it held)."""
@@ -49,16 +48,13 @@ class RetryOutcome(NamedTuple):
 
 RETRYABLE = ("dead", "pending")
 
-_DELIVERIES = DeliveryRow.__table__  # type: ignore[attr-defined]
 _RECORD_OUTCOME = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.key == bindparam("o_key"), _DELIVERIES.c.status == "pending")
+    update(DELIVERIES)
+    .where(DELIVERIES.c.key == bindparam("o_key"), DELIVERIES.c.status == "pending")
     .values(
         status=bindparam("o_status"),
-        attempts=_DELIVERIES.c.attempts + bindparam("o_tried", type_=Integer()),
-        next_attempt_at=func.coalesce(
-            bindparam("o_next", type_=UTCDateTime()), _DELIVERIES.c.next_attempt_at
-        ),
+        attempts=DELIVERIES.c.attempts + bindparam("o_tried", type_=Integer()),
+        next_attempt_at=func.coalesce(bindparam("o_next", type_=UTCDateTime()), DELIVERIES.c.next_attempt_at),
         sent_at=bindparam("o_sent", type_=UTCDateTime()),
         last_error=bindparam("o_error", type_=Text()),
         lease_owner=None,
@@ -73,21 +69,38 @@ def held_outcome(key: str, until: datetime, reason: str) -> DeliveryOutcome:
     return DeliveryOutcome(key, "held", False, until, error=f"held: {reason}")
 
 
-def delivery_view(d: DeliveryRow, rule_id: str, title: str, source: str) -> DeliveryView:
-    """One outbox row as listed, with the rule and article it alerts about."""
+DELIVERY_COLUMNS = (
+    DELIVERIES.c.id,
+    DELIVERIES.c.key,
+    DELIVERIES.c.channel,
+    DELIVERIES.c.status,
+    DELIVERIES.c.attempts,
+    DELIVERIES.c.next_attempt_at,
+    DELIVERIES.c.last_error,
+    DELIVERIES.c.created_at,
+    DELIVERIES.c.sent_at,
+    HITS.c.rule_id,
+    ARTICLES.c.title,
+    ARTICLES.c.source,
+)
+"""What an outbox listing reads of a delivery, its hit and its article, in :class:`DeliveryView`'s order."""
+
+
+def delivery_view(row: Any) -> DeliveryView:
+    """One outbox row as listed (selected as :data:`DELIVERY_COLUMNS`), with its rule and article."""
     return DeliveryView(
-        d.id or 0,
-        d.key,
-        d.channel,
-        d.status,
-        d.attempts,
-        d.next_attempt_at,
-        d.last_error,
-        d.created_at,
-        d.sent_at,
-        rule_id,
-        title,
-        source,
+        row.id,
+        row.key,
+        row.channel,
+        row.status,
+        row.attempts,
+        row.next_attempt_at,
+        row.last_error,
+        row.created_at,
+        row.sent_at,
+        row.rule_id,
+        row.title,
+        row.source,
     )
 
 
@@ -106,9 +119,9 @@ class OutboxStore(ArticleStore, HistoryStore):
         """Pending alerts whose time has come, oldest first, for channels that exist."""
         with self._guard(), self.engine.connect() as connection:
             rows = connection.execute(
-                _ALERTS.where(col(DeliveryRow.status) == "pending", col(DeliveryRow.next_attempt_at) <= now)
-                .where(col(DeliveryRow.channel).in_(list(channels)))
-                .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
+                _ALERTS.where(DELIVERIES.c.status == "pending", DELIVERIES.c.next_attempt_at <= now)
+                .where(DELIVERIES.c.channel.in_(list(channels)))
+                .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
                 .limit(limit)
             ).all()
         return [_alert_from(row) for row in rows]
@@ -122,12 +135,12 @@ class OutboxStore(ArticleStore, HistoryStore):
         moment each get different rows, never waiting on each other; a lease
         whose holder died is claimable again once it has expired.
         """
-        free = or_(col(DeliveryRow.lease_expires).is_(None), col(DeliveryRow.lease_expires) < now)
+        free = or_(DELIVERIES.c.lease_expires.is_(None), DELIVERIES.c.lease_expires < now)
         wanted = (
-            select(col(DeliveryRow.id))
-            .where(col(DeliveryRow.status) == "pending", col(DeliveryRow.next_attempt_at) <= now)
-            .where(col(DeliveryRow.channel).in_(list(channels)), free)
-            .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
+            select(DELIVERIES.c.id)
+            .where(DELIVERIES.c.status == "pending", DELIVERIES.c.next_attempt_at <= now)
+            .where(DELIVERIES.c.channel.in_(list(channels)), free)
+            .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -138,11 +151,11 @@ class OutboxStore(ArticleStore, HistoryStore):
             rows: list[Any] = []
             for chunk in chunked(ids):
                 connection.execute(
-                    update(DeliveryRow)
-                    .where(col(DeliveryRow.id).in_(chunk))
+                    update(DELIVERIES)
+                    .where(DELIVERIES.c.id.in_(chunk))
                     .values(lease_owner=owner, lease_expires=until)
                 )
-                rows += connection.execute(_ALERTS.where(col(DeliveryRow.id).in_(chunk))).all()
+                rows += connection.execute(_ALERTS.where(DELIVERIES.c.id.in_(chunk))).all()
         rows.sort(key=lambda row: (row.next_attempt_at, row.id))
         return [_alert_from(row) for row in rows]
 
@@ -154,13 +167,13 @@ class OutboxStore(ArticleStore, HistoryStore):
         """Alerts of ``rule_id`` sent to ``channel`` since ``since``: what a throttle counts."""
         query = (
             select(func.count())
-            .select_from(DeliveryRow)
-            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
-            .where(col(HitRow.rule_id) == rule_id, col(DeliveryRow.channel) == channel)
-            .where(col(DeliveryRow.status) == "sent", col(DeliveryRow.sent_at) >= since)
+            .select_from(DELIVERIES)
+            .join(HITS, HITS.c.id == DELIVERIES.c.hit_id)
+            .where(HITS.c.rule_id == rule_id, DELIVERIES.c.channel == channel)
+            .where(DELIVERIES.c.status == "sent", DELIVERIES.c.sent_at >= since)
         )
-        with self._guard(), self._session() as session:
-            return int(session.execute(query).scalar() or 0)
+        with self._guard(), self._reading() as connection:
+            return int(connection.execute(query).scalar() or 0)
 
     def release_held(self, now: datetime, summarize: Summarize, release_at: ReleaseAt | None = None) -> int:
         """Fold the held alerts whose time has come into one summary alert per channel.
@@ -179,21 +192,21 @@ class OutboxStore(ArticleStore, HistoryStore):
         store keeps rows, it does not word messages).
         """
         query = (
-            _ALERTS.add_columns(col(DeliveryRow.last_error), col(ArticleRow.story))
-            .where(col(DeliveryRow.status) == "held")
-            .order_by(col(DeliveryRow.id))
+            _ALERTS.add_columns(DELIVERIES.c.last_error, ARTICLES.c.story)
+            .where(DELIVERIES.c.status == "held")
+            .order_by(DELIVERIES.c.id)
         )
-        with self._guard(), self.engine.connect() as connection:
+        with self._guard(), self._reading() as connection:
             if release_at is None:
-                rows = list(connection.execute(query.where(col(DeliveryRow.next_attempt_at) <= now)).all())
+                rows = list(connection.execute(query.where(DELIVERIES.c.next_attempt_at <= now)).all())
             else:
                 rows = []
                 for due in chunked(self._held_due(now, release_at)):
-                    rows += connection.execute(query.where(col(DeliveryRow.id).in_(due))).all()
+                    rows += connection.execute(query.where(DELIVERIES.c.id.in_(due))).all()
                 rows.sort(key=lambda row: row.id)
         if not rows:
             return 0
-        by_channel: dict[str, list[Any]] = {}
+        by_channel: dict[str, list[Row[Any]]] = {}
         for row in rows:
             by_channel.setdefault(row.channel, []).append(row)
         for channel, held in by_channel.items():
@@ -215,31 +228,31 @@ class OutboxStore(ArticleStore, HistoryStore):
             article = replace(article, fingerprint=article.uid)
             terms_hits = tuple(TermHit(term, term, "body", 0, 0) for term in terms)
             match = Match(SUMMARY_RULE, title, terms_hits, text, (channel,), ("summary",))
-            with self._guard(), self._session() as session, session.begin():
+            with self._guard(), self._writing() as connection:
                 for ids in chunked(row.id for row in held):
-                    session.execute(
-                        update(DeliveryRow).where(col(DeliveryRow.id).in_(ids)).values(status="summarized")
+                    connection.execute(
+                        update(DELIVERIES).where(DELIVERIES.c.id.in_(ids)).values(status="summarized")
                     )
-                self._record_in(session, [Routed(article, [(match, [channel])])], now)
+                self._record_in(connection, [Routed(article, [(match, [channel])])], now)
         return len(by_channel)
 
     def _held_due(self, now: datetime, release_at: ReleaseAt) -> list[int]:
         """Ids of the held alerts whose time has come; only the few columns the decision reads are loaded."""
         query = (
             select(
-                col(DeliveryRow.id),
-                col(DeliveryRow.key),
-                col(DeliveryRow.channel),
-                col(HitRow.rule_id),
-                col(DeliveryRow.last_error),
-                col(DeliveryRow.created_at),
-                col(DeliveryRow.next_attempt_at),
+                DELIVERIES.c.id,
+                DELIVERIES.c.key,
+                DELIVERIES.c.channel,
+                HITS.c.rule_id,
+                DELIVERIES.c.last_error,
+                DELIVERIES.c.created_at,
+                DELIVERIES.c.next_attempt_at,
             )
-            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
-            .where(col(DeliveryRow.status) == "held")
+            .join(HITS, HITS.c.id == DELIVERIES.c.hit_id)
+            .where(DELIVERIES.c.status == "held")
         )
-        with self._guard(), self._session() as session:
-            rows = session.execute(query).all()
+        with self._guard(), self._reading() as connection:
+            rows = connection.execute(query).all()
         due = []
         for row_id, key, channel, rule_id, error, since, until in rows:
             reason = (error or "held: summary").removeprefix("held: ")
@@ -290,19 +303,19 @@ class OutboxStore(ArticleStore, HistoryStore):
     ) -> list[DeliveryView]:
         """The outbox, newest first: what was sent, what waits, what died and why."""
         query = (
-            select(DeliveryRow, HitRow, ArticleRow)
-            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
-            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
-            .order_by(col(DeliveryRow.id).desc())
+            select(*DELIVERY_COLUMNS)
+            .join(HITS, HITS.c.id == DELIVERIES.c.hit_id)
+            .join(ARTICLES, ARTICLES.c.id == HITS.c.article_id)
+            .order_by(DELIVERIES.c.id.desc())
             .limit(limit)
         )
         if status:
-            query = query.where(col(DeliveryRow.status) == status)
+            query = query.where(DELIVERIES.c.status == status)
         if channel:
-            query = query.where(col(DeliveryRow.channel) == channel)
-        with self._guard(), self._session() as session:
-            rows = session.execute(query).all()
-        return [delivery_view(d, h.rule_id, a.title, a.source) for d, h, a in rows]
+            query = query.where(DELIVERIES.c.channel == channel)
+        with self._guard(), self._reading() as connection:
+            rows = connection.execute(query).all()
+        return [delivery_view(row) for row in rows]
 
     def retry_deliveries(
         self, now: datetime, ids: Sequence[int] = (), *, all_dead: bool = False
@@ -313,23 +326,23 @@ class OutboxStore(ArticleStore, HistoryStore):
         The idempotency key is kept, so a receiver that did get it can drop it.
         Each named id that could not be queued comes back with the reason.
         """
-        query = update(DeliveryRow).where(col(DeliveryRow.status).in_(RETRYABLE))
+        query = update(DELIVERIES).where(DELIVERIES.c.status.in_(RETRYABLE))
         queued = 0
         statuses: dict[int, str] = {}
-        with self._guard(), self._session() as session, session.begin():
+        with self._guard(), self._writing() as connection:
             if all_dead:
-                result = session.execute(
-                    query.where(col(DeliveryRow.status) == "dead").values(
+                result = connection.execute(
+                    query.where(DELIVERIES.c.status == "dead").values(
                         status="pending", attempts=0, next_attempt_at=now
                     )
                 )
                 queued += int(getattr(result, "rowcount", 0) or 0)
             for chunk in chunked(dict.fromkeys(ids)):
-                named = col(DeliveryRow.id).in_(chunk)
-                found = select(col(DeliveryRow.id), col(DeliveryRow.status)).where(named)
-                statuses.update((row[0], row[1]) for row in session.execute(found))
+                named = DELIVERIES.c.id.in_(chunk)
+                found = select(DELIVERIES.c.id, DELIVERIES.c.status).where(named)
+                statuses.update((row[0], row[1]) for row in connection.execute(found))
                 if not all_dead:
-                    result = session.execute(
+                    result = connection.execute(
                         query.where(named).values(status="pending", attempts=0, next_attempt_at=now)
                     )
                     queued += int(getattr(result, "rowcount", 0) or 0)
@@ -340,45 +353,43 @@ class OutboxStore(ArticleStore, HistoryStore):
 
     def pending_by_channel(self) -> dict[str, int]:
         """Alerts waiting in the outbox, per channel name."""
-        with self._guard(), self._session() as session:
-            rows = session.execute(
-                select(col(DeliveryRow.channel), func.count())
-                .where(col(DeliveryRow.status) == "pending")
-                .group_by(col(DeliveryRow.channel))
+        with self._guard(), self._reading() as connection:
+            rows = connection.execute(
+                select(DELIVERIES.c.channel, func.count())
+                .where(DELIVERIES.c.status == "pending")
+                .group_by(DELIVERIES.c.channel)
             )
             return {channel: count for channel, count in rows}
 
     def delivery_counts(self) -> dict[str, int]:
-        with self._guard(), self._session() as session:
-            rows = session.execute(
-                select(col(DeliveryRow.status), func.count()).group_by(col(DeliveryRow.status))
-            )
+        with self._guard(), self._reading() as connection:
+            rows = connection.execute(select(DELIVERIES.c.status, func.count()).group_by(DELIVERIES.c.status))
             return {status: count for status, count in rows}
 
 
 _ALERTS = (
     select(
-        col(DeliveryRow.id),
-        col(DeliveryRow.key),
-        col(DeliveryRow.channel),
-        col(DeliveryRow.attempts),
-        col(DeliveryRow.next_attempt_at),
-        col(HitRow.rule_id),
-        col(HitRow.rule_name),
-        col(HitRow.terms),
-        col(HitRow.snippet),
-        col(HitRow.created_at),
-        col(HitRow.rule_tags),
-        col(ArticleRow.title),
-        col(ArticleRow.url),
-        col(ArticleRow.source),
-        col(ArticleRow.published),
-        col(ArticleRow.language),
+        DELIVERIES.c.id,
+        DELIVERIES.c.key,
+        DELIVERIES.c.channel,
+        DELIVERIES.c.attempts,
+        DELIVERIES.c.next_attempt_at,
+        HITS.c.rule_id,
+        HITS.c.rule_name,
+        HITS.c.terms,
+        HITS.c.snippet,
+        HITS.c.created_at,
+        HITS.c.rule_tags,
+        ARTICLES.c.title,
+        ARTICLES.c.url,
+        ARTICLES.c.source,
+        ARTICLES.c.published,
+        ARTICLES.c.language,
     )
-    .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
-    .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+    .join(HITS, HITS.c.id == DELIVERIES.c.hit_id)
+    .join(ARTICLES, ARTICLES.c.id == HITS.c.article_id)
 )
-"""What an alert is made of, and no more: a claim reads neither article bodies nor ORM objects."""
+"""What an alert is made of, and no more: a claim reads no article body."""
 
 
 def _alert_from(row: Any) -> Alert:

@@ -29,11 +29,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, delete, exists, false, func, select, update
 from sqlalchemy.engine import Connection
-from sqlmodel import col
 
 from monitor.config import RetentionSettings
 from monitor.store.repo import StoreGuard
-from monitor.store.tables import ArticleRow, DeliveryRow, HitRow
+from monitor.store.tables import ARTICLES, DELIVERIES, HITS
 
 PRUNE_CHUNK = 1000
 DONE = ("sent", "summarized")  # alerts that left, or went out inside a summary
@@ -83,28 +82,28 @@ class PruneReport:
 
 # -- which rows: one predicate per kind, shared by the count and the removal ------------------
 def _old_sent(cut: datetime) -> ColumnElement[bool]:
-    sent_at = func.coalesce(col(DeliveryRow.sent_at), col(DeliveryRow.created_at))
-    return col(DeliveryRow.status).in_(DONE) & (sent_at < cut)
+    sent_at = func.coalesce(DELIVERIES.c.sent_at, DELIVERIES.c.created_at)
+    return DELIVERIES.c.status.in_(DONE) & (sent_at < cut)
 
 
 def _waiting_alert() -> ColumnElement[bool]:
-    return exists().where(col(DeliveryRow.hit_id) == col(HitRow.id), col(DeliveryRow.status).in_(WAITING))
+    return exists().where(DELIVERIES.c.hit_id == HITS.c.id, DELIVERIES.c.status.in_(WAITING))
 
 
 def _old_hit(cut: datetime | None) -> ColumnElement[bool]:
     if cut is None:
         return false()
-    return (col(HitRow.created_at) < cut) & ~_waiting_alert()
+    return (HITS.c.created_at < cut) & ~_waiting_alert()
 
 
 def _old_article(cut: datetime | None, hits_cut: datetime | None, *, ahead: bool) -> ColumnElement[bool]:
     """Articles to delete; ``ahead``: counting, so hits about to be deleted no longer protect theirs."""
     if cut is None:
         return false()
-    kept_hit = col(HitRow.article_id) == col(ArticleRow.id)
+    kept_hit = HITS.c.article_id == ARTICLES.c.id
     if ahead:
         kept_hit = kept_hit & ~_old_hit(hits_cut)
-    return (col(ArticleRow.ingested_at) < cut) & ~exists().where(kept_hit)
+    return (ARTICLES.c.ingested_at < cut) & ~exists().where(kept_hit)
 
 
 def _full_body(cut: Cutoffs) -> ColumnElement[bool]:
@@ -112,7 +111,7 @@ def _full_body(cut: Cutoffs) -> ColumnElement[bool]:
     if cut.article_bodies is None:
         return false()
     doomed = _old_article(cut.articles, cut.hits, ahead=True)
-    return (col(ArticleRow.ingested_at) < cut.article_bodies) & (col(ArticleRow.body) != "") & ~doomed
+    return (ARTICLES.c.ingested_at < cut.article_bodies) & (ARTICLES.c.body != "") & ~doomed
 
 
 class Retention:
@@ -127,11 +126,11 @@ class Retention:
         doomed = _old_article(cut.articles, cut.hits, ahead=True)
         queries = {
             "deliveries": select(func.count())
-            .select_from(DeliveryRow)
+            .select_from(DELIVERIES)
             .where(_old_sent(cut.deliveries_sent) if cut.deliveries_sent else false()),
-            "hits": select(func.count()).select_from(HitRow).where(_old_hit(cut.hits)),
-            "articles": select(func.count()).select_from(ArticleRow).where(doomed),
-            "bodies": select(func.count()).select_from(ArticleRow).where(_full_body(cut)),
+            "hits": select(func.count()).select_from(HITS).where(_old_hit(cut.hits)),
+            "articles": select(func.count()).select_from(ARTICLES).where(doomed),
+            "bodies": select(func.count()).select_from(ARTICLES).where(_full_body(cut)),
         }
         with StoreGuard(self.engine), self.engine.connect() as db:
             return PruneReport(
@@ -172,36 +171,34 @@ class Retention:
         )
 
     def _sent_deliveries(self, db: Connection, cut: datetime) -> int:
-        ids = self._ids(db, col(DeliveryRow.id), _old_sent(cut))
+        ids = self._ids(db, DELIVERIES.c.id, _old_sent(cut))
         if ids:
-            db.execute(delete(DeliveryRow).where(col(DeliveryRow.id).in_(ids)))
+            db.execute(delete(DELIVERIES).where(DELIVERIES.c.id.in_(ids)))
         return len(ids)
 
     def _hits(self, db: Connection, cut: datetime) -> int:
-        ids = self._ids(db, col(HitRow.id), _old_hit(cut))
+        ids = self._ids(db, HITS.c.id, _old_hit(cut))
         if not ids:
             return 0
         # the status is checked again: an alert re-queued meanwhile keeps its hit
         db.execute(
-            delete(DeliveryRow).where(
-                col(DeliveryRow.hit_id).in_(ids), col(DeliveryRow.status).not_in(WAITING)
-            )
+            delete(DELIVERIES).where(DELIVERIES.c.hit_id.in_(ids), DELIVERIES.c.status.not_in(WAITING))
         )
-        result = db.execute(delete(HitRow).where(col(HitRow.id).in_(ids), ~_waiting_alert()))
+        result = db.execute(delete(HITS).where(HITS.c.id.in_(ids), ~_waiting_alert()))
         return int(result.rowcount or 0)
 
     def _articles(self, db: Connection, cut: datetime) -> int:
-        ids = self._ids(db, col(ArticleRow.id), _old_article(cut, None, ahead=False))
+        ids = self._ids(db, ARTICLES.c.id, _old_article(cut, None, ahead=False))
         if not ids:
             return 0
-        no_hit = ~exists().where(col(HitRow.article_id) == col(ArticleRow.id))
-        result = db.execute(delete(ArticleRow).where(col(ArticleRow.id).in_(ids), no_hit))
+        no_hit = ~exists().where(HITS.c.article_id == ARTICLES.c.id)
+        result = db.execute(delete(ARTICLES).where(ARTICLES.c.id.in_(ids), no_hit))
         return int(result.rowcount or 0)
 
     def _bodies(self, db: Connection, cut: Cutoffs) -> int:
-        ids = self._ids(db, col(ArticleRow.id), _full_body(cut))
+        ids = self._ids(db, ARTICLES.c.id, _full_body(cut))
         if ids:
-            db.execute(update(ArticleRow).where(col(ArticleRow.id).in_(ids)).values(body=""))
+            db.execute(update(ARTICLES).where(ARTICLES.c.id.in_(ids)).values(body=""))
         return len(ids)
 
 

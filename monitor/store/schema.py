@@ -42,7 +42,7 @@ UPGRADE_HINT = "run `monitor db upgrade` (after a backup)"
 REVISIONS = ("0001", "0002", "0003", "0004")
 VERSION_TABLE = "alembic_version"
 # The tables of monitor/store/tables.py (tests/test_migrations.py checks it): named here so that
-# `monitor db current` reads where a database stands without importing the models (SQLModel).
+# `monitor db current` reads where a database stands without importing the tables.
 TABLES = frozenset({"articles", "hits", "deliveries", "files", "feeds", "leases", "monitor_meta"})
 
 

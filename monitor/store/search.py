@@ -37,12 +37,11 @@ from sqlalchemy import (
     select,
     table,
 )
-from sqlmodel import Session, col
 
 from monitor.store.notices import not_notice
 from monitor.store.repo import HitView, Store, StoreGuard
 from monitor.store.searchindex import PG_BODY_INDEXED, PG_CONFIGS, PG_OTHER_CONFIG, pg_config
-from monitor.store.tables import ArticleRow, HitRow
+from monitor.store.tables import ARTICLES, HITS
 
 if TYPE_CHECKING:
     from monitor.store.ftsquery import SearchQuery
@@ -141,7 +140,7 @@ class SearchClause:
         # Each article is searched with the text read in its own language's configuration: one
         # query for all would let an exclusion read in English miss an Italian stop word.
         words: ColumnElement[str] = bindparam("search", written.tsquery)
-        language = col(ArticleRow.language)
+        language = ARTICLES.c.language
         vector: ColumnElement[Any] = literal_column("articles.search")
 
         def read_as(name: str) -> ColumnElement[Any]:
@@ -166,7 +165,7 @@ class SearchClause:
     def apply(self, query: AnySelect) -> AnySelect:
         if self.dialect == "sqlite":
             fts = table("articles_fts", column("rowid"))
-            query = query.join(fts, fts.c.rowid == col(ArticleRow.id))
+            query = query.join(fts, fts.c.rowid == ARTICLES.c.id)
         return query.where(self.where)
 
     def score(self) -> ColumnElement[Any]:
@@ -179,9 +178,9 @@ class SearchClause:
         if self.dialect == "sqlite":
             return func.snippet(literal_column("articles_fts"), -1, mark, mark, "…", 16)
         rest = func.concat_ws(
-            " ", func.nullif(col(ArticleRow.summary), ""), func.left(col(ArticleRow.body), PG_BODY_INDEXED)
+            " ", func.nullif(ARTICLES.c.summary, ""), func.left(ARTICLES.c.body, PG_BODY_INDEXED)
         )
-        document = col(ArticleRow.title) + " — " + rest
+        document = ARTICLES.c.title + " — " + rest
         options = f"StartSel={mark}, StopSel={mark}, MaxWords=24, MinWords=10, MaxFragments=2"
         return func.ts_headline(literal_column(pg_config("articles.language")), document, self.query, options)
 
@@ -202,26 +201,26 @@ class History:
         match = self._match(wanted.written)
         query: AnySelect = (
             select(
-                col(HitRow.id),
-                col(HitRow.rule_id),
-                col(HitRow.rule_name),
-                col(HitRow.created_at),
-                col(ArticleRow.title),
-                col(ArticleRow.url),
-                col(ArticleRow.source),
-                col(ArticleRow.origin),
-                col(HitRow.terms),
-                col(HitRow.snippet),
-                col(ArticleRow.story),
+                HITS.c.id,
+                HITS.c.rule_id,
+                HITS.c.rule_name,
+                HITS.c.created_at,
+                ARTICLES.c.title,
+                ARTICLES.c.url,
+                ARTICLES.c.source,
+                ARTICLES.c.origin,
+                HITS.c.terms,
+                HITS.c.snippet,
+                ARTICLES.c.story,
             )
-            .select_from(HitRow)
-            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+            .select_from(HITS)
+            .join(ARTICLES, ARTICLES.c.id == HITS.c.article_id)
         )
         if wanted.rule:
-            query = query.where(col(HitRow.rule_id) == wanted.rule)
+            query = query.where(HITS.c.rule_id == wanted.rule)
         if wanted.since:
-            query = query.where(col(HitRow.created_at) >= wanted.since)
-        newest = (col(HitRow.created_at).desc(), col(HitRow.id).desc())
+            query = query.where(HITS.c.created_at >= wanted.since)
+        newest = (HITS.c.created_at.desc(), HITS.c.id.desc())
         if match is None:
             query = query.add_columns(null()).order_by(*newest)
         else:
@@ -240,31 +239,31 @@ class History:
     def articles(self, wanted: ArticleFilter) -> Iterator[ArticleView]:
         """Stored articles, newest first (best match first when searching), streamed."""
         match = self._match(wanted.written)
-        hit_count = select(func.count()).where(col(HitRow.article_id) == col(ArticleRow.id)).scalar_subquery()
+        hit_count = select(func.count()).where(HITS.c.article_id == ARTICLES.c.id).scalar_subquery()
         query: AnySelect = select(
-            col(ArticleRow.id),
-            col(ArticleRow.uid),
-            col(ArticleRow.title),
-            col(ArticleRow.url),
-            col(ArticleRow.source),
-            col(ArticleRow.origin),
-            col(ArticleRow.language),
-            col(ArticleRow.published),
-            col(ArticleRow.ingested_at),
-            col(ArticleRow.tags),
+            ARTICLES.c.id,
+            ARTICLES.c.uid,
+            ARTICLES.c.title,
+            ARTICLES.c.url,
+            ARTICLES.c.source,
+            ARTICLES.c.origin,
+            ARTICLES.c.language,
+            ARTICLES.c.published,
+            ARTICLES.c.ingested_at,
+            ARTICLES.c.tags,
             hit_count,
-            col(ArticleRow.body) != "",
-        ).select_from(ArticleRow)
+            ARTICLES.c.body != "",
+        ).select_from(ARTICLES)
         query = query.where(not_notice())  # digests and health alerts: `monitor deliveries` lists them
         if wanted.since:
-            query = query.where(col(ArticleRow.ingested_at) >= wanted.since)
+            query = query.where(ARTICLES.c.ingested_at >= wanted.since)
         if wanted.source:
-            query = query.where(col(ArticleRow.source) == wanted.source)
+            query = query.where(ARTICLES.c.source == wanted.source)
         if wanted.language:
-            query = query.where(col(ArticleRow.language) == wanted.language)
+            query = query.where(ARTICLES.c.language == wanted.language)
         if wanted.without_hits:
-            query = query.where(~exists().where(col(HitRow.article_id) == col(ArticleRow.id)))
-        newest = (col(ArticleRow.ingested_at).desc(), col(ArticleRow.id).desc())
+            query = query.where(~exists().where(HITS.c.article_id == ARTICLES.c.id))
+        newest = (ARTICLES.c.ingested_at.desc(), ARTICLES.c.id.desc())
         if match is None:
             query = query.add_columns(null(), null()).order_by(*newest)
         else:
@@ -295,8 +294,8 @@ class History:
 
     def _stream(self, query: AnySelect) -> Iterator[Sequence[Any]]:
         """The query's rows in chunks, from one server-side cursor (SQLite reads lazily anyway)."""
-        with StoreGuard(self.engine), Session(self.engine) as session:
-            result = session.execute(query, execution_options={"yield_per": self.chunk})
+        with StoreGuard(self.engine), self.engine.connect() as connection:
+            result = connection.execution_options(yield_per=self.chunk).execute(query)
             yield from result.partitions()
 
 

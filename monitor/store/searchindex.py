@@ -1,9 +1,9 @@
-"""The full-text index's schema objects, which live outside the SQLModel tables.
+"""The full-text index's schema objects, which live outside the tables of tables.py.
 
 They are made by migration 0004 (SQLite: the FTS5 table ``articles_fts``, its
 shadow tables and three triggers; PostgreSQL: the generated column
-``articles.search`` and its GIN index).  The models cannot describe them (one
-table, two dialects' types), so a comparison of models and database
+``articles.search`` and its GIN index).  The tables cannot describe them (one
+table, two dialects' types), so a comparison of tables and database
 (``alembic … --autogenerate``, tests/test_migrations.py) passes
 ``include_object`` to leave them out.  The query side (monitor.store.search)
 reads the same language → configuration mapping as the migration's SQL.

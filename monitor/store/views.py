@@ -35,15 +35,14 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Session, col
 
 from monitor.models import Article
 from monitor.store.base import StoreGuard
 from monitor.store.history import article_of
-from monitor.store.outbox import DeliveryView, delivery_view
+from monitor.store.outbox import DELIVERY_COLUMNS, DeliveryView, delivery_view
 from monitor.store.repo import Store
 from monitor.store.search import SearchClause
-from monitor.store.tables import ArticleRow, DeliveryRow, FileRow, HitRow
+from monitor.store.tables import ARTICLES, DELIVERIES, FILES, HITS
 
 MAX_PAGE = 200
 MAX_ID = 2**62
@@ -214,8 +213,8 @@ class Views:
         self.dialect = self.engine.dialect.name
 
     def _rows(self, query: Any) -> Sequence[Any]:
-        with StoreGuard(self.engine), Session(self.engine) as session:
-            return session.execute(query).all()
+        with StoreGuard(self.engine), self.engine.connect() as connection:
+            return connection.execute(query).all()
 
     def _search(self, text: str | None) -> SearchClause | None:
         """The store's search clause for ``text`` (``monitor hits --search``); raises SearchError."""
@@ -235,9 +234,9 @@ class Views:
         match = self._search(wanted.search)
         article = self._article_key(match)
         chosen: Any = (
-            select(col(HitRow.article_id))
-            .select_from(HitRow)
-            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
+            select(HITS.c.article_id)
+            .select_from(HITS)
+            .join(ARTICLES, ARTICLES.c.id == HITS.c.article_id)
             .where(*conditions)
         )
         if match is not None:
@@ -253,25 +252,25 @@ class Views:
             return Page([], None)
         rows = self._rows(
             select(
-                col(HitRow.id),
-                col(HitRow.rule_id),
-                col(HitRow.rule_name),
-                col(HitRow.rule_tags),
-                col(HitRow.created_at),
-                col(ArticleRow.id),
-                col(ArticleRow.title),
-                col(ArticleRow.url),
-                col(ArticleRow.source),
-                col(ArticleRow.language),
-                col(ArticleRow.published),
-                col(HitRow.terms),
-                col(HitRow.snippet),
-                col(ArticleRow.story),
+                HITS.c.id,
+                HITS.c.rule_id,
+                HITS.c.rule_name,
+                HITS.c.rule_tags,
+                HITS.c.created_at,
+                ARTICLES.c.id,
+                ARTICLES.c.title,
+                ARTICLES.c.url,
+                ARTICLES.c.source,
+                ARTICLES.c.language,
+                ARTICLES.c.published,
+                HITS.c.terms,
+                HITS.c.snippet,
+                ARTICLES.c.story,
             )
-            .select_from(HitRow)
-            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
-            .where(col(HitRow.article_id).in_(articles), *conditions)
-            .order_by(col(HitRow.article_id).desc(), col(HitRow.id).desc())
+            .select_from(HITS)
+            .join(ARTICLES, ARTICLES.c.id == HITS.c.article_id)
+            .where(HITS.c.article_id.in_(articles), *conditions)
+            .order_by(HITS.c.article_id.desc(), HITS.c.id.desc())
         )
         carried = self.store.story_sources({row[13] for row in rows if row[13]})
         items = [_hit_item(row, carried) for row in rows]
@@ -280,24 +279,24 @@ class Views:
     def _hit_conditions(self, wanted: HitQuery) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
         if wanted.rule:
-            conditions.append(col(HitRow.rule_id) == wanted.rule)
+            conditions.append(HITS.c.rule_id == wanted.rule)
         if wanted.source:
-            conditions.append(col(ArticleRow.source) == wanted.source)
+            conditions.append(ARTICLES.c.source == wanted.source)
         if wanted.language:
-            conditions.append(col(ArticleRow.language) == wanted.language)
+            conditions.append(ARTICLES.c.language == wanted.language)
         if wanted.tag:
             conditions.append(
                 or_(
-                    self._has_tag(col(HitRow.rule_tags), wanted.tag),
-                    self._has_tag(col(ArticleRow.tags), wanted.tag),
+                    self._has_tag(HITS.c.rule_tags, wanted.tag),
+                    self._has_tag(ARTICLES.c.tags, wanted.tag),
                 )
             )
         if wanted.since:
-            conditions.append(col(HitRow.created_at) >= wanted.since)
+            conditions.append(HITS.c.created_at >= wanted.since)
         if wanted.until:
-            conditions.append(col(HitRow.created_at) < wanted.until)
+            conditions.append(HITS.c.created_at < wanted.until)
         if wanted.after_id is not None:
-            conditions.append(col(HitRow.id) > wanted.after_id)
+            conditions.append(HITS.c.id > wanted.after_id)
         return conditions
 
     def _article_key(self, match: SearchClause | None, article_id: Any = None) -> Any:
@@ -305,7 +304,7 @@ class Views:
         (the same number), which the index yields in order, so the first page is read first."""
         if match is not None and self.dialect == "sqlite":
             return literal_column("articles_fts.rowid")
-        return col(HitRow.article_id) if article_id is None else article_id
+        return HITS.c.article_id if article_id is None else article_id
 
     def _has_tag(self, tags: Any, tag: str) -> ColumnElement[bool]:
         """Whether a JSON list column holds ``tag``."""
@@ -315,43 +314,40 @@ class Views:
         return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
 
     def newest_hit_id(self) -> int:
-        rows = self._rows(select(func.max(col(HitRow.id))))
+        rows = self._rows(select(func.max(HITS.c.id)))
         return int(rows[0][0] or 0)
 
     def sources(self) -> list[str]:
         """Every source name among the stored articles (a filter's choices)."""
-        return [
-            s
-            for (s,) in self._rows(select(col(ArticleRow.source)).distinct().order_by(col(ArticleRow.source)))
-        ]
+        return [s for (s,) in self._rows(select(ARTICLES.c.source).distinct().order_by(ARTICLES.c.source))]
 
     # -- articles ------------------------------------------------------------------------------
     def article(self, article_id: int) -> ArticleDetail | None:
         """One stored article with its text, every hit on it, and its story's other outlets."""
-        rows = self._rows(select(ArticleRow).where(col(ArticleRow.id) == article_id))
+        rows = self._rows(select(ARTICLES).where(ARTICLES.c.id == article_id))
         if not rows:
             return None
-        row: ArticleRow = rows[0][0]
+        row = rows[0]
         hits = self._rows(
             select(
-                col(HitRow.rule_id),
-                col(HitRow.rule_name),
-                col(HitRow.rule_tags),
-                col(HitRow.created_at),
-                col(HitRow.terms),
-                col(HitRow.snippet),
+                HITS.c.rule_id,
+                HITS.c.rule_name,
+                HITS.c.rule_tags,
+                HITS.c.created_at,
+                HITS.c.terms,
+                HITS.c.snippet,
             )
-            .where(col(HitRow.article_id) == article_id)
-            .order_by(col(HitRow.rule_id))
+            .where(HITS.c.article_id == article_id)
+            .order_by(HITS.c.rule_id)
         )
         others: list[tuple[int, str, str]] = []
         if row.story:
             others = [
                 (int(i), s, t)
                 for i, s, t in self._rows(
-                    select(col(ArticleRow.id), col(ArticleRow.source), col(ArticleRow.title))
-                    .where(col(ArticleRow.story) == row.story, col(ArticleRow.id) != article_id)
-                    .order_by(col(ArticleRow.id))
+                    select(ARTICLES.c.id, ARTICLES.c.source, ARTICLES.c.title)
+                    .where(ARTICLES.c.story == row.story, ARTICLES.c.id != article_id)
+                    .order_by(ARTICLES.c.id)
                     .limit(MAX_PAGE)
                 )
             ]
@@ -367,9 +363,9 @@ class Views:
     def article_id(self, uid: str, fingerprint: str) -> int | None:
         """The stored article that is this story or says the same (what an ingest was a copy of)."""
         rows = self._rows(
-            select(col(ArticleRow.id))
-            .where(or_(col(ArticleRow.uid) == uid, col(ArticleRow.fingerprint) == fingerprint))
-            .order_by(case((col(ArticleRow.uid) == uid, 0), else_=1))
+            select(ARTICLES.c.id)
+            .where(or_(ARTICLES.c.uid == uid, ARTICLES.c.fingerprint == fingerprint))
+            .order_by(case((ARTICLES.c.uid == uid, 0), else_=1))
             .limit(1)
         )
         return int(rows[0][0]) if rows else None
@@ -377,29 +373,29 @@ class Views:
     def articles(self, wanted: ArticleQuery) -> Page[ArticleItem]:
         """One page of stored articles, hits or not, newest first."""
         limit = max(1, min(wanted.limit, MAX_PAGE))
-        hit_count = select(func.count()).where(col(HitRow.article_id) == col(ArticleRow.id)).scalar_subquery()
+        hit_count = select(func.count()).where(HITS.c.article_id == ARTICLES.c.id).scalar_subquery()
         query: Any = select(
-            col(ArticleRow.id),
-            col(ArticleRow.uid),
-            col(ArticleRow.title),
-            col(ArticleRow.url),
-            col(ArticleRow.source),
-            col(ArticleRow.language),
-            col(ArticleRow.published),
-            col(ArticleRow.ingested_at),
-            col(ArticleRow.tags),
+            ARTICLES.c.id,
+            ARTICLES.c.uid,
+            ARTICLES.c.title,
+            ARTICLES.c.url,
+            ARTICLES.c.source,
+            ARTICLES.c.language,
+            ARTICLES.c.published,
+            ARTICLES.c.ingested_at,
+            ARTICLES.c.tags,
             hit_count,
-        ).select_from(ArticleRow)
+        ).select_from(ARTICLES)
         if wanted.since:
-            query = query.where(col(ArticleRow.ingested_at) >= wanted.since)
+            query = query.where(ARTICLES.c.ingested_at >= wanted.since)
         if wanted.source:
-            query = query.where(col(ArticleRow.source) == wanted.source)
+            query = query.where(ARTICLES.c.source == wanted.source)
         if wanted.language:
-            query = query.where(col(ArticleRow.language) == wanted.language)
+            query = query.where(ARTICLES.c.language == wanted.language)
         match = self._search(wanted.search)
         if match is not None:
             query = match.apply(query)
-        key = self._article_key(match, col(ArticleRow.id))
+        key = self._article_key(match, ARTICLES.c.id)
         if wanted.before:
             query = query.where(key < wanted.before.major)
         query = query.order_by(key.desc()).limit(limit + 1)
@@ -413,11 +409,11 @@ class Views:
         and one count a day for a chart.  One pass over the month's hits (the time index), not the
         whole history; :meth:`last_hits` finds the last hit of the others."""
         day, week, month = (now - timedelta(days=n) for n in (1, 7, CHART_DAYS))
-        at = col(HitRow.created_at)
+        at = HITS.c.created_at
         bucket = func.date(at) if self.dialect == "sqlite" else cast(at, Date)
         rows = self._rows(
             select(
-                col(HitRow.rule_id),
+                HITS.c.rule_id,
                 bucket,
                 func.count(),
                 func.sum(case((at >= day, 1), else_=0)),
@@ -425,7 +421,7 @@ class Views:
                 func.max(at),
             )
             .where(at >= month)
-            .group_by(col(HitRow.rule_id), bucket)
+            .group_by(HITS.c.rule_id, bucket)
         )
         first = (now - timedelta(days=CHART_DAYS - 1)).date()
         out: dict[str, RuleStats] = {}
@@ -449,9 +445,9 @@ class Views:
         if not rule_ids:
             return {}
         rows = self._rows(
-            select(col(HitRow.rule_id), func.max(col(HitRow.created_at)))
-            .where(col(HitRow.rule_id).in_(list(rule_ids)))
-            .group_by(col(HitRow.rule_id))
+            select(HITS.c.rule_id, func.max(HITS.c.created_at))
+            .where(HITS.c.rule_id.in_(list(rule_ids)))
+            .group_by(HITS.c.rule_id)
         )
         return {rule_id: last for rule_id, last in rows if last is not None}
 
@@ -460,8 +456,8 @@ class Views:
         """channel → status → alerts."""
         out: dict[str, dict[str, int]] = {}
         rows = self._rows(
-            select(col(DeliveryRow.channel), col(DeliveryRow.status), func.count()).group_by(
-                col(DeliveryRow.channel), col(DeliveryRow.status)
+            select(DELIVERIES.c.channel, DELIVERIES.c.status, func.count()).group_by(
+                DELIVERIES.c.channel, DELIVERIES.c.status
             )
         )
         for channel, status, count in rows:
@@ -478,41 +474,41 @@ class Views:
         """One page of the outbox, newest first (continued ``before`` a delivery id)."""
         limit = max(1, min(limit, MAX_PAGE))
         query: Any = (
-            select(DeliveryRow, col(HitRow.rule_id), col(ArticleRow.title), col(ArticleRow.source))
-            .join(HitRow, col(HitRow.id) == col(DeliveryRow.hit_id))
-            .join(ArticleRow, col(ArticleRow.id) == col(HitRow.article_id))
-            .order_by(col(DeliveryRow.id).desc())
+            select(*DELIVERY_COLUMNS)
+            .join(HITS, HITS.c.id == DELIVERIES.c.hit_id)
+            .join(ARTICLES, ARTICLES.c.id == HITS.c.article_id)
+            .order_by(DELIVERIES.c.id.desc())
             .limit(limit + 1)
         )
         if status:
-            query = query.where(col(DeliveryRow.status) == status)
+            query = query.where(DELIVERIES.c.status == status)
         if channel:
-            query = query.where(col(DeliveryRow.channel) == channel)
+            query = query.where(DELIVERIES.c.channel == channel)
         if before is not None:
-            query = query.where(col(DeliveryRow.id) < before)
+            query = query.where(DELIVERIES.c.id < before)
         rows = self._rows(query)
-        items = [delivery_view(d, rule_id, title, source) for d, rule_id, title, source in rows[:limit]]
+        items = [delivery_view(row) for row in rows[:limit]]
         last = items[-1] if len(rows) > limit else None
         return Page(items, Cursor(0, last.id) if last else None)
 
     # -- sources -------------------------------------------------------------------------------
     def folder_files(self, folder: str, failures: int = 20) -> FolderFiles:
         """What was read from one watched folder: files by outcome, and the newest failures' reasons."""
-        under = col(FileRow.path).startswith(folder.rstrip("/") + "/", autoescape=True)
+        under = FILES.c.path.startswith(folder.rstrip("/") + "/", autoescape=True)
         counts = {
             status: int(n)
             for status, n in self._rows(
-                select(col(FileRow.status), func.count()).where(under).group_by(col(FileRow.status))
+                select(FILES.c.status, func.count()).where(under).group_by(FILES.c.status)
             )
         }
         failed = [
             (path, reason or "", seen)
             for path, reason, seen in self._rows(
-                select(col(FileRow.path), col(FileRow.reason), col(FileRow.seen_at))
-                .where(under, col(FileRow.status) == "failed")
-                .order_by(col(FileRow.seen_at).desc(), col(FileRow.id).desc())
+                select(FILES.c.path, FILES.c.reason, FILES.c.seen_at)
+                .where(under, FILES.c.status == "failed")
+                .order_by(FILES.c.seen_at.desc(), FILES.c.id.desc())
                 .limit(failures)
             )
         ]
-        last = self._rows(select(func.max(col(FileRow.seen_at))).where(under))[0][0]
+        last = self._rows(select(func.max(FILES.c.seen_at)).where(under))[0][0]
         return FolderFiles(counts, failed, last)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import ConfigError
-from monitor.matching.nlp import LanguagePipelines, load_model
+from monitor.matching.nlp import MATCHING_TOKENIZER, LanguagePipelines, load_model
 from monitor.models import make_article
 from monitor.sources.language import LanguageGuesser
 
@@ -37,6 +37,17 @@ def test_nlp_configured_pipeline_folder_is_used(tmp_path: Path) -> None:
         "-",
         "nato",
     ]
+
+
+@pytest.mark.parametrize("lang", ["it", "en", "zz"])
+def test_nlp_blank_pipeline_is_made_with_the_matching_tokenizer_from_the_start(lang: str) -> None:
+    """Built once with every setting and the language's special cases, not spaCy's default
+    tokenizer tuned afterwards (each change of a setting loads every special case again)."""
+    nlp = LanguagePipelines({}, "it").article_nlp(lang)
+    assert nlp.config["nlp"]["tokenizer"]["@tokenizers"] == MATCHING_TOKENIZER
+    tokenizer = nlp.tokenizer
+    assert tokenizer.token_match is None and tokenizer.url_match is not None
+    assert tokenizer.rules == spacy.blank(nlp.lang).tokenizer.rules  # the language's own exceptions
 
 
 def test_nlp_pipeline_for_another_language_is_refused(tmp_path: Path) -> None:

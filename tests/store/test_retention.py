@@ -7,14 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlmodel import col
 
 from monitor.config import RetentionSettings, Settings
 from monitor.models import Match, TermHit, make_article
 from monitor.store.repo import Routed, Store, delivery_key
 from monitor.store.retention import Cutoffs, PruneReport, Retention, cutoffs
 from monitor.store.search import ArticleFilter, History, HitFilter, recent_hits
-from monitor.store.tables import ArticleRow, DeliveryRow
+from monitor.store.tables import ARTICLES, DELIVERIES
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=100)
@@ -35,14 +34,12 @@ def routed(n: int, *, rule: bool = True, channels: tuple[str, ...] = ("console",
 
 def bodies(store: Store) -> dict[str, str]:
     with store.engine.connect() as db:
-        return {
-            title: body for title, body in db.execute(select(col(ArticleRow.title), col(ArticleRow.body)))
-        }
+        return {title: body for title, body in db.execute(select(ARTICLES.c.title, ARTICLES.c.body))}
 
 
 def statuses(store: Store) -> list[str]:
     with store.engine.connect() as db:
-        return sorted(db.execute(select(col(DeliveryRow.status))).scalars().all())
+        return sorted(db.execute(select(DELIVERIES.c.status)).scalars().all())
 
 
 def test_retention_cutoffs_follow_the_policy() -> None:

@@ -11,7 +11,6 @@ from alembic.config import Config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text, update
-from sqlmodel import col
 
 from monitor.errors import SearchError
 from monitor.models import Article, Match, TermHit, make_article
@@ -19,7 +18,7 @@ from monitor.store.repo import Routed, Store
 from monitor.store.schema import MIGRATIONS
 from monitor.store.search import ArticleFilter, History, HitFilter
 from monitor.store.searchquery import MAX_DEPTH
-from monitor.store.tables import ArticleRow
+from monitor.store.tables import ARTICLES
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -363,7 +362,7 @@ def test_search_with_no_words_is_a_clear_error(store: Store) -> None:
 def test_search_index_follows_updates_and_deletes(store: Store) -> None:
     fill(store)
     with store.engine.begin() as db:
-        db.execute(update(ArticleRow).where(col(ArticleRow.title) == WEATHER.title).values(body=""))
+        db.execute(update(ARTICLES).where(ARTICLES.c.title == WEATHER.title).values(body=""))
     assert article_titles(store, search="pioggia") == []
     assert article_titles(store, search="meteo") == [WEATHER.title]  # the title stays searchable
     with store.engine.begin() as db:

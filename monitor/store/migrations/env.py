@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection, create_engine
-from sqlmodel import SQLModel
 
-import monitor.store.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from monitor.store.searchindex import include_object
+from monitor.store.tables import metadata
 
 config = context.config
 
@@ -22,10 +21,10 @@ config = context.config
 def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=SQLModel.metadata,
+        target_metadata=metadata,
         render_as_batch=True,
         compare_type=True,
-        include_object=include_object,  # the full-text index is not in the models (0004)
+        include_object=include_object,  # the full-text index is not in the tables (0004)
     )
     with context.begin_transaction():
         context.run_migrations()

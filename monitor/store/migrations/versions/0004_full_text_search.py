@@ -9,7 +9,7 @@ analysed in the configuration of its language (``monitor_italian``,
 the ``unaccent`` dictionary first, so accents count no more than in rule
 matching; where the extension cannot be created they are plain copies),
 title/summary/body weighted A/B/C, under a GIN index; adding the column
-computes it for every existing row.  Neither is in the SQLModel tables
+computes it for every existing row.  Neither is in the tables
 (one table would need two dialects' types): ``monitor.store.searchindex``
 names them so the models-versus-migrations comparison leaves them out, and
 ``monitor.store.search`` holds the queries, which must agree with this SQL.
