@@ -328,9 +328,7 @@ def daemon(config: Path, log: Path, timeout: float) -> Iterator[DaemonRun]:
 # -- the run ------------------------------------------------------------------------------------------
 
 
-def drive(
-    args: argparse.Namespace, config: Path, tmp: Path, farm: Peer, receiver: Peer
-) -> tuple[Run, DaemonRun, Sampler]:
+def drive(args: argparse.Namespace, config: Path, tmp: Path, farm: Peer, receiver: Peer) -> Run:
     run = Run()
     log = tmp / "daemon.log"
     print(f"  starting monitor run ({args.rules:,} rules, {args.feeds:,} feeds)…", flush=True)
@@ -339,7 +337,8 @@ def drive(
             f"  daemon up in {proc.startup_s:.0f} s, RSS {proc.start_rss / 2**20:,.0f} MB; load {load()}",
             flush=True,
         )
-        pid = proc.process.pid
+        pid = run.pid = proc.process.pid
+        run.startup_s, run.start_rss = proc.startup_s, proc.start_rss
         sampler = Sampler(pid, farm.process.pid, receiver.process.pid, args.database is not None)
         sampler.start()
         run.t0 = time.time()
@@ -353,11 +352,12 @@ def drive(
         run.farm, run.receiver = farm.get("/_report", 300), receiver.get("/_report", 300)
         sampler.stop.set()
         stopping = time.perf_counter()
-    proc.stop_s = time.perf_counter() - stopping
+    run.stop_s = time.perf_counter() - stopping
+    run.samples = sampler.samples
     run.exit_code = proc.process.returncode
     run.outcome = read_outcome(args.database_url)
     run.levels, run.problems = log_summary(log)
-    return run, proc, sampler
+    return run
 
 
 def watch(run: Run, proc: DaemonRun, sampler: Sampler, farm: Peer, receiver: Peer) -> None:
@@ -417,6 +417,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--workdir", type=Path, help="keep the config, rules, stories and log here")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--report-from", type=Path, help="print the report of a run kept in --workdir (run.json)"
+    )
     parser.add_argument("--generate-into", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--stories", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -444,6 +447,10 @@ def main() -> None:
     args = parse_args()
     if args.generate_into is not None:
         generate(args.generate_into, args.rules, args.stories)
+        return
+    if args.report_from is not None:
+        saved = json.loads(args.report_from.read_text(encoding="utf-8"))
+        report(argparse.Namespace(**saved["args"]), Run.from_json(saved["run"]))
         return
     check_limits(args)
     args.database_url = args.database or ""
@@ -480,8 +487,9 @@ def main() -> None:
                 f" (the daemon reads at most {MAX_YAML_BYTES / 2**20:.0f}); {len(urls):,} feed states stored"
                 f" in {seeded:.1f} s"
             )
-            run, proc, sampler = drive(args, config, tmp, farm, receiver)
-        report(args, run, proc, sampler)
+            run = drive(args, config, tmp, farm, receiver)
+        (tmp / "run.json").write_text(json.dumps({"args": vars(args), "run": run.to_json()}, default=str))
+        report(args, run)
     print(
         f"\n  load average at the end: {load()} (figures from one run of generated data; nothing is asserted)"
     )

@@ -18,12 +18,12 @@ import statistics
 import subprocess
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from procstat import Sample, Sampler
+from procstat import Sample
 
 GIL_SHARE = 0.8  # of one core: what a daemon process's threads, sharing one interpreter lock, may use
 MACHINE_SHARE = 0.8  # of a machine's cores: what the daemon's processes may use, leaving headroom
@@ -63,6 +63,12 @@ class DaemonRun:
 
 @dataclass
 class Run:
+    """Everything the report reads; bench_load.py saves it as JSON in ``--workdir`` (``--report-from``)."""
+
+    pid: int = 0  # the daemon's, and its main thread's id
+    startup_s: float = 0.0
+    start_rss: int = 0
+    stop_s: float = 0.0
     t0: float = 0.0
     window_end: float = 0.0
     end: float = 0.0
@@ -74,6 +80,26 @@ class Run:
     problems: list[tuple[str, int]] = field(default_factory=list)
     exit_code: int | None = None
     died: bool = False
+    samples: list[Sample] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["outcome"]["ingested"] = sorted(self.outcome.ingested)
+        out["threads"] = [{str(k): v for k, v in t.items()} for t in self.threads]
+        out["levels"] = dict(self.levels)  # asdict() rebuilds a Counter from (key, count) pairs: wrong
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Run:
+        saved = data.pop("outcome")
+        outcome = Outcome(**{**saved, "ingested": set(saved["ingested"])})
+        run = cls(**{k: v for k, v in data.items() if k not in ("samples", "threads", "levels")})
+        run.outcome = outcome
+        run.samples = [Sample(**s) for s in data["samples"]]
+        run.threads = [{int(k): v for k, v in t.items()} for t in data["threads"]]
+        run.levels = Counter(data["levels"])
+        run.problems = [(p, n) for p, n in data["problems"]]
+        return run
 
 
 def minute_line(
@@ -131,9 +157,9 @@ def cores(samples: Sequence[Sample], start: float, end: float, attr: str) -> flo
     return spent / max(last.t - first.t, 1e-9)
 
 
-def print_cpu(args: argparse.Namespace, run: Run, sampler: Sampler) -> None:
+def print_cpu(args: argparse.Namespace, run: Run) -> None:
     """The CPU table: the window, the drain; the daemon's threads."""
-    samples = sampler.samples
+    samples = run.samples
     spans = (("window", run.t0, run.window_end), ("drain", run.window_end, run.end))
     print(f"\n  CPU, in cores (1.00 = one core busy all the time; this machine has {os.cpu_count()}):")
     print(f"    {'':<34}{'window':>8}{'drain':>8}")
@@ -160,7 +186,7 @@ def print_cpu(args: argparse.Namespace, run: Run, sampler: Sampler) -> None:
         window = run.window_end - run.t0
         before, after = run.threads[0], run.threads[1]
         spent = sorted(((after[t] - before.get(t, 0.0), t) for t in after), reverse=True)
-        main_tid = sampler.args[0]  # the main thread's id is the process id
+        main_tid = run.pid  # the main thread's id is the process id
         parts = [
             f"{'the main thread (event loop)' if tid == main_tid else f'thread {tid}'} {cpu / window:.2f}"
             for cpu, tid in spent[:4]
@@ -168,16 +194,16 @@ def print_cpu(args: argparse.Namespace, run: Run, sampler: Sampler) -> None:
         print(f"    the daemon's busiest threads in the window, cores: {'; '.join(parts)}")
 
 
-def print_memory(sampler: Sampler, run: Run, proc: DaemonRun) -> None:
-    window = sampler.between(run.t0, run.window_end)
+def print_memory(run: Run) -> None:
+    window = [s for s in run.samples if run.t0 <= s.t <= run.window_end]
     if not window:
         return
     main = [s.main_rss / 2**20 for s in window]
     tree = [s.tree_rss / 2**20 for s in window]
-    after = sampler.between(run.window_end, run.end)
-    peak_all = max([s.main_rss for s in sampler.samples]) / 2**20
+    after = [s for s in run.samples if run.window_end <= s.t]
+    peak_all = max(s.main_rss for s in run.samples) / 2**20
     print(
-        f"\n  memory (RSS): daemon process {proc.start_rss / 2**20:,.0f} MB once started;"
+        f"\n  memory (RSS): daemon process {run.start_rss / 2**20:,.0f} MB once started;"
         f" in the window average {statistics.fmean(main):,.0f} MB, peak {max(main):,.0f} MB"
         f" (peak over the whole run {peak_all:,.0f} MB); with its parser processes average"
         f" {statistics.fmean(tree):,.0f} MB, peak {max(tree):,.0f} MB"
@@ -191,6 +217,7 @@ class Polls:
     due: float  # in the window: every feed once at the start, then once an interval
     rate: float  # done / window
     peak_rate: float  # polls/s over the busiest 10 s
+    bursty: float  # seconds of the run (in 10-s bins) that held 90 % of its polls
     first_round_s: float  # until every feed had been polled once (inf: not all were)
     never: int  # feeds not polled in the window
     late: int  # intervals between two polls of a feed longer than interval + jitter + slack
@@ -220,6 +247,7 @@ def poll_figures(args: argparse.Namespace, run: Run) -> Polls:
         args.feeds * (1 + max(0.0, window - args.interval) / args.interval),
         done / window,
         max(bins.values(), default=0) / 10,
+        10.0 * _holding(Counter(int((t - run.t0) // 10) for times in polls for t in times), 0.9),
         last_first - run.t0,
         sum(1 for f in firsts if f > run.window_end),
         sum(1 for g in gaps if g > limit),
@@ -227,6 +255,16 @@ def poll_figures(args: argparse.Namespace, run: Run) -> Polls:
         max(gaps, default=0.0),
         len(firsts),
     )
+
+
+def _holding(bins: Counter[int], share: float) -> int:
+    """How few bins hold ``share`` of the counts."""
+    total, held = sum(bins.values()), 0
+    for n, (_bin, count) in enumerate(bins.most_common(), 1):
+        held += count
+        if held >= share * total:
+            return n
+    return len(bins)
 
 
 def print_polls(args: argparse.Namespace, run: Run, p: Polls) -> bool:
@@ -244,7 +282,8 @@ def print_polls(args: argparse.Namespace, run: Run, p: Polls) -> bool:
     print(
         f"\n  polls: {p.done:,} in the window, {p.due:,.0f} due (every feed at the start, then one an"
         f" interval: {args.feeds:,} feeds every {args.interval:g} s is {due_rate:.1f}/s);"
-        f" {p.rate:.1f}/s on average, {p.peak_rate:.1f}/s over the busiest 10 s"
+        f" {p.rate:.1f}/s on average, {p.peak_rate:.1f}/s over the busiest 10 s; 90 % of the run's"
+        f" polls fell in {p.bursty:.0f} s of its {run.end - run.t0:.0f}"
     )
     print(
         f"    the first round (the daemon fires every feed in its first {FIRST_FIRES_S:.0f} s)"
@@ -301,7 +340,7 @@ def print_stories(args: argparse.Namespace, run: Run) -> bool:
     return not overdue
 
 
-def print_errors(run: Run, proc: DaemonRun) -> None:
+def print_errors(run: Run) -> None:
     requests = run.farm["requests"]
     receiver = run.receiver
     out = run.outcome
@@ -315,7 +354,7 @@ def print_errors(run: Run, proc: DaemonRun) -> None:
     for error in out.feed_errors:
         print(f"    feed error: {error[:160]}")
     print(
-        f"    daemon log: {dict(run.levels)}; stopped on SIGTERM in {proc.stop_s:.1f} s,"
+        f"    daemon log: {dict(run.levels)}; stopped on SIGTERM in {run.stop_s:.1f} s,"
         f" exit code {run.exit_code}"
     )
     for problem, count in run.problems:
@@ -359,11 +398,11 @@ def fit_costs(run: Run, samples: Sequence[Sample], attr: str, step: float = 10.0
     return Costs(float(base), float(poll), float(story), r2, len(used))
 
 
-def print_replicas(args: argparse.Namespace, run: Run, sampler: Sampler, polls: Polls, kept_up: bool) -> None:
+def print_replicas(args: argparse.Namespace, run: Run, polls: Polls, kept_up: bool) -> None:
     """How many replicas the load needs, from the run's own figures (the formulas are printed)."""
     due_polls, due_stories = args.feeds / args.interval, args.stories_per_minute / 60
-    main = fit_costs(run, sampler.samples, "main_cpu")
-    parsers = fit_costs(run, sampler.samples, "child_cpu")
+    main = fit_costs(run, run.samples, "main_cpu")
+    parsers = fit_costs(run, run.samples, "child_cpu")
     if not main.bins:
         return
     print(
@@ -407,15 +446,15 @@ def print_replicas(args: argparse.Namespace, run: Run, sampler: Sampler, polls: 
     )
 
 
-def report(args: argparse.Namespace, run: Run, proc: DaemonRun, sampler: Sampler) -> None:
+def report(args: argparse.Namespace, run: Run) -> None:
     print(
         f"\n  results ({args.minutes:g}-minute window from the daemon's start,"
         f" then a {args.drain_minutes:g}-minute drain)"
     )
-    print_cpu(args, run, sampler)
-    print_memory(sampler, run, proc)
+    print_cpu(args, run)
+    print_memory(run)
     polls = poll_figures(args, run)
     kept = print_polls(args, run, polls)
     on_time = print_stories(args, run)
-    print_errors(run, proc)
-    print_replicas(args, run, sampler, polls, kept and on_time)
+    print_errors(run)
+    print_replicas(args, run, polls, kept and on_time)
