@@ -267,10 +267,12 @@ class Arrivals:
     keys: set[str] = field(default_factory=set)
     first: dict[int, float] = field(default_factory=dict)  # story -> first alert
     alerts: Counter[int] = field(default_factory=Counter)  # story -> alerts
+    per_second: Counter[int] = field(default_factory=Counter)  # second (epoch) -> alerts
     unknown: int = 0  # alerts for no story of ours
 
     def note(self, headers: dict[str, str], body: bytes, now: float) -> None:
         self.requests += 1
+        self.per_second[int(now)] += 1
         self.keys.add(headers.get("webhook-id", ""))
         try:
             url = json.loads(body)["data"]["article"]["url"] or ""
@@ -295,6 +297,7 @@ class Arrivals:
         if path == "/_report":
             out["first"] = {str(k): v for k, v in self.first.items()}
             out["alerts"] = {str(k): v for k, v in self.alerts.items()}
+            out["per_second"] = {str(k): v for k, v in self.per_second.items()}
         return out
 
 
