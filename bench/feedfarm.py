@@ -214,7 +214,12 @@ def render_feed(spec: FeedSpec, entries: int, prose: Prose) -> bytes:
                 f"<published>{stamp}</published><author><name>{author}</name></author>"
                 f'<summary>{summary}</summary><content type="html">{escape(content)}</content></entry>'
             )
-    body = "\n".join(items)
+    return feed_document(spec, "\n".join(items), FIXED_NOW)
+
+
+def feed_document(spec: FeedSpec, items: str, updated: datetime) -> bytes:
+    """The RSS or Atom document around ``items`` (rendered entries), as ``spec`` says."""
+    site = f"https://www.testata{spec.host}.example"
     name = f"Testata {spec.host} — {spec.path.split('/')[1]}"
     if spec.kind == "rss":
         document = (
@@ -223,15 +228,15 @@ def render_feed(spec: FeedSpec, entries: int, prose: Prose) -> bytes:
             'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
             f"<title>{escape(name)}</title><link>{site}/</link><description>Ultime notizie</description>"
             f"<language>{spec.lang}</language>"
-            f"<lastBuildDate>{format_datetime(FIXED_NOW, usegmt=True)}</lastBuildDate>\n"
-            f"{body}\n</channel></rss>\n"
+            f"<lastBuildDate>{format_datetime(updated, usegmt=True)}</lastBuildDate>\n"
+            f"{items}\n</channel></rss>\n"
         )
     else:
         document = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom" '
             f'xml:lang="{spec.lang}"><title>{escape(name)}</title><link rel="alternate" href="{site}/"/>'
-            f"<id>{site}{spec.path}</id><updated>{FIXED_NOW.isoformat().replace('+00:00', 'Z')}</updated>\n"
-            f"{body}\n</feed>\n"
+            f"<id>{site}{spec.path}</id><updated>{updated.isoformat().replace('+00:00', 'Z')}</updated>\n"
+            f"{items}\n</feed>\n"
         )
     return document.encode()
 
