@@ -462,13 +462,23 @@ def print_replicas(args: argparse.Namespace, run: Run, polls: Polls, kept_up: bo
         f"    the first round ran at {polls.burst_rate:.0f} polls/s with the daemon process"
         f" at {busy:.2f} cores, {held}"
     )
-    replicas = max(1, math.ceil(need_main / GIL_SHARE))
+    by_cpu = max(1, math.ceil(need_main / GIL_SHARE))
+    # a first round shorter than twice the spread of the first fires shows no limit
+    paced = polls.burst_rate > 0 and polls.first_round_s > 2 * FIRST_FIRES_S
+    by_pace = max(1, math.ceil(due_polls / (GIL_SHARE * polls.burst_rate))) if paced else 1
+    replicas = max(by_cpu, by_pace)
     machines = max(1, math.ceil(need_all / (2 * MACHINE_SHARE)))
+    pace = (
+        f"by the first round's pace, ⌈{due_polls:.1f} / ({GIL_SHARE} × {polls.burst_rate:.0f})⌉ = {by_pace}"
+        if paced
+        else "the first round showed no limit to its pace"
+    )
     print(
         f"  replicas: {replicas} (the daemon {'kept up' if kept_up else 'did NOT keep up'} in this run)."
-        f" A process's threads share one interpreter lock, so count {GIL_SHARE:.0%} of a core a process:"
-        f" ⌈{need_main:.2f} / {GIL_SHARE}⌉ = {replicas}; machines of 2 cores, {MACHINE_SHARE:.0%} of them"
-        f" for the daemon: ⌈{need_all:.2f} / {2 * MACHINE_SHARE:.1f}⌉ = {machines}"
+        f" By CPU (a process's threads share one interpreter lock: count {GIL_SHARE:.0%} of a core a"
+        f" process), ⌈{need_main:.2f} / {GIL_SHARE}⌉ = {by_cpu}; {pace} (an overestimate when the"
+        f" machine's other load slowed it); machines of 2 cores, {MACHINE_SHARE:.0%} of them for the"
+        f" daemon: ⌈{need_all:.2f} / {2 * MACHINE_SHARE:.1f}⌉ = {machines}"
         + ("" if args.database else ". Beyond one replica SQLite will not do: they share a PostgreSQL")
     )
 
