@@ -267,9 +267,9 @@ def _holding(bins: Counter[int], share: float) -> int:
     return len(bins)
 
 
-def print_polls(args: argparse.Namespace, run: Run, p: Polls) -> bool:
-    """Polls done against due; True when the daemon kept up: its first round within an interval,
-    and no feed polled late after it."""
+def print_polls(args: argparse.Namespace, run: Run, p: Polls) -> list[str]:
+    """Polls done against due; why the daemon did not keep up (its first round within an interval,
+    and no feed polled late after it), if it did not."""
     requests = run.farm["requests"]
     statuses = ", ".join(f"{v:,} × {k}" for k, v in sorted(requests.items()))
     due_rate = args.feeds / args.interval
@@ -303,11 +303,14 @@ def print_polls(args: argparse.Namespace, run: Run, p: Polls) -> bool:
             f" {quantile(lags, 0.99) * 1e3:.0f} ms (p99), {max(lags) * 1e3:.0f} ms (max): its answers were"
             " that much later than its think time"
         )
-    return p.late == 0 and p.first_round_s <= args.interval
+    return [
+        *([f"{p.late:,} polls late"] if p.late else []),
+        *([f"a first round of {p.first_round_s:.0f} s"] if p.first_round_s > args.interval else []),
+    ]
 
 
-def print_stories(args: argparse.Namespace, run: Run) -> bool:
-    """Stories and latency; True when no story is overdue."""
+def print_stories(args: argparse.Namespace, run: Run) -> list[str]:
+    """Stories and latency; the overdue ones, if any, as a reason it did not keep up."""
     published: list[float] = run.farm["published_at"]
     served = {int(k): v for k, v in run.farm["served_at"].items()}
     first = {int(k): v for k, v in run.receiver["first"].items()}
@@ -338,7 +341,7 @@ def print_stories(args: argparse.Namespace, run: Run) -> bool:
         if values:
             cells = "".join(f"{x:8.1f}" for x in (quantile(values, 0.5), quantile(values, 0.95), max(values)))
             print(f"    {label:<44}{cells}")
-    return not overdue
+    return [f"{len(overdue):,} stories overdue"] if overdue else []
 
 
 def print_errors(run: Run) -> None:
@@ -422,7 +425,7 @@ def fit_costs(run: Run, attr: str, step: float = 10.0) -> Costs:
     return Costs(base, poll, story, alert, r2, len(used))
 
 
-def print_replicas(args: argparse.Namespace, run: Run, polls: Polls, kept_up: bool) -> None:
+def print_replicas(args: argparse.Namespace, run: Run, polls: Polls, behind: list[str]) -> None:
     """How many replicas the load needs, from the run's own figures (the formulas are printed)."""
     main, parsers = fit_costs(run, "main_cpu"), fit_costs(run, "child_cpu")
     if not main.bins:
@@ -462,13 +465,24 @@ def print_replicas(args: argparse.Namespace, run: Run, polls: Polls, kept_up: bo
         f"    the first round ran at {polls.burst_rate:.0f} polls/s with the daemon process"
         f" at {busy:.2f} cores, {held}"
     )
-    replicas = max(1, math.ceil(need_main / GIL_SHARE))
+    by_cpu = max(1, math.ceil(need_main / GIL_SHARE))
+    # a first round shorter than twice the spread of the first fires shows no limit
+    paced = polls.burst_rate > 0 and polls.first_round_s > 2 * FIRST_FIRES_S
+    by_pace = max(1, math.ceil(due_polls / (GIL_SHARE * polls.burst_rate))) if paced else 1
+    replicas = max(by_cpu, by_pace)
     machines = max(1, math.ceil(need_all / (2 * MACHINE_SHARE)))
+    pace = (
+        f"by the first round's pace, ⌈{due_polls:.1f} / ({GIL_SHARE} × {polls.burst_rate:.0f})⌉ = {by_pace}"
+        if paced
+        else "the first round showed no limit to its pace"
+    )
     print(
-        f"  replicas: {replicas} (the daemon {'kept up' if kept_up else 'did NOT keep up'} in this run)."
-        f" A process's threads share one interpreter lock, so count {GIL_SHARE:.0%} of a core a process:"
-        f" ⌈{need_main:.2f} / {GIL_SHARE}⌉ = {replicas}; machines of 2 cores, {MACHINE_SHARE:.0%} of them"
-        f" for the daemon: ⌈{need_all:.2f} / {2 * MACHINE_SHARE:.1f}⌉ = {machines}"
+        f"  replicas: {replicas} (in this run the daemon"
+        f" {'did NOT keep up: ' + ', '.join(behind) if behind else 'kept up'})."
+        f" By CPU (a process's threads share one interpreter lock: count {GIL_SHARE:.0%} of a core a"
+        f" process), ⌈{need_main:.2f} / {GIL_SHARE}⌉ = {by_cpu}; {pace} (an overestimate when the"
+        f" machine's other load slowed it); machines of 2 cores, {MACHINE_SHARE:.0%} of them for the"
+        f" daemon: ⌈{need_all:.2f} / {2 * MACHINE_SHARE:.1f}⌉ = {machines}"
         + ("" if args.database else ". Beyond one replica SQLite will not do: they share a PostgreSQL")
     )
 
@@ -481,7 +495,7 @@ def report(args: argparse.Namespace, run: Run) -> None:
     print_cpu(args, run)
     print_memory(run)
     polls = poll_figures(args, run)
-    kept = print_polls(args, run, polls)
-    on_time = print_stories(args, run)
+    behind = print_polls(args, run, polls)
+    behind += print_stories(args, run)
     print_errors(run)
-    print_replicas(args, run, polls, kept and on_time)
+    print_replicas(args, run, polls, behind)
