@@ -455,24 +455,27 @@ def print_replicas(args: argparse.Namespace, run: Run, polls: Polls, behind: lis
         if len(first) > 1
         else 0
     )
-    held = (
-        "below its lock's one core: what held it back was the machine's other load or waiting"
-        " (the fetcher's limits, the database)"
-        if busy < GIL_SHARE
-        else "at its interpreter lock's limit"
-    )
+    paced = polls.burst_rate > 0 and polls.first_round_s > 2 * FIRST_FIRES_S
+    if not paced:
+        held = f"as fast as its first polls were fired (over {FIRST_FIRES_S:.0f} s): no limit seen"
+    elif busy < GIL_SHARE:
+        held = (
+            "below its lock's one core: what held it back was the machine's other load or waiting"
+            " (the fetcher's limits, the database)"
+        )
+    else:
+        held = "at its interpreter lock's limit"
     print(
         f"    the first round ran at {polls.burst_rate:.0f} polls/s with the daemon process"
         f" at {busy:.2f} cores, {held}"
     )
     by_cpu = max(1, math.ceil(need_main / GIL_SHARE))
-    # a first round shorter than twice the spread of the first fires shows no limit
-    paced = polls.burst_rate > 0 and polls.first_round_s > 2 * FIRST_FIRES_S
     by_pace = max(1, math.ceil(due_polls / (GIL_SHARE * polls.burst_rate))) if paced else 1
     replicas = max(by_cpu, by_pace)
     machines = max(1, math.ceil(need_all / (2 * MACHINE_SHARE)))
     pace = (
         f"by the first round's pace, ⌈{due_polls:.1f} / ({GIL_SHARE} × {polls.burst_rate:.0f})⌉ = {by_pace}"
+        " (an overestimate when the machine's other load slowed it)"
         if paced
         else "the first round showed no limit to its pace"
     )
@@ -480,8 +483,8 @@ def print_replicas(args: argparse.Namespace, run: Run, polls: Polls, behind: lis
         f"  replicas: {replicas} (in this run the daemon"
         f" {'did NOT keep up: ' + ', '.join(behind) if behind else 'kept up'})."
         f" By CPU (a process's threads share one interpreter lock: count {GIL_SHARE:.0%} of a core a"
-        f" process), ⌈{need_main:.2f} / {GIL_SHARE}⌉ = {by_cpu}; {pace} (an overestimate when the"
-        f" machine's other load slowed it); machines of 2 cores, {MACHINE_SHARE:.0%} of them for the"
+        f" process), ⌈{need_main:.2f} / {GIL_SHARE}⌉ = {by_cpu}; {pace}; machines of 2 cores,"
+        f" {MACHINE_SHARE:.0%} of them for the"
         f" daemon: ⌈{need_all:.2f} / {2 * MACHINE_SHARE:.1f}⌉ = {machines}"
         + ("" if args.database else ". Beyond one replica SQLite will not do: they share a PostgreSQL")
     )
